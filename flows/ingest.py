@@ -1,0 +1,91 @@
+"""One ingest subflow per source: fetch or replay -> raw -> parse -> validate -> Parquet snapshot."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks import ingest as core
+from tasks.cities import load_registry
+from tasks.errors import FetchError, ReplayMissingError
+from tasks.progress import report, report_transient
+from tasks.sources import SOURCES, load_sources_config
+
+
+def _retry_on_fetch_error(task, task_run, state) -> bool:
+    """Retry the whole fetch step only for network faults, never for a missing recording or bad layout."""
+    try:
+        state.result()
+    except ReplayMissingError:
+        return False
+    except FetchError:
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_on_fetch_error)
+def fetch_and_parse(source: str, cfg: dict, mode: str):
+    registry = load_registry()
+    fetched = core.fetch_and_parse(source, cfg, mode, registry, progress=report_transient)
+    get_run_logger().info("%s: %d responses (%d network requests, %d reused raw snapshots)", source,
+                          len(fetched.raws), fetched.requests_made, sum(r["reused"] for r in fetched.raws))
+    return fetched
+
+
+@task(cache_policy=NO_CACHE)
+def tidy(source: str, cfg: dict, fetched):
+    return core.tidy_source(source, cfg, load_registry(), fetched)
+
+
+@task(cache_policy=NO_CACHE)
+def validate(source: str, cfg: dict, tidy_table, extras):
+    report(f"{source}: validating")
+    return core.validate_source(source, cfg, load_registry(), tidy_table, extras)
+
+
+@task(cache_policy=NO_CACHE)
+def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports):
+    return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports)
+
+
+def _emit_warnings(source: str, reports) -> None:
+    """A custom event per warning-level finding, for the data-quality automation to alert on."""
+    from prefect.events import emit_event
+
+    for r in reports:
+        for w in r.warnings:
+            emit_event(event="talent-index.data-quality.warning",
+                       resource={"prefect.resource.id": f"talent-index.source.{source}",
+                                 "prefect.resource.name": source},
+                       payload={"source": source, "suite": r.suite, "expectation": w.expectation,
+                                "column": w.column, "offending": [str(o) for o in w.offending[:20]]})
+
+
+def make_ingest_flow(source: str):
+    @flow(name=f"ingest-{source.replace('_', '-')}", log_prints=True)
+    def ingest_source(mode: str = "offline", edition: str | None = None) -> dict:
+        cfg = load_sources_config()[source]
+        if edition:
+            cfg = {**cfg, "edition": edition}
+        report(f"{source}: fetching ({mode})")
+        fetched = fetch_and_parse(source, cfg, mode)
+        tidy_table, extras = tidy(source, cfg, fetched)
+        reports = validate(source, cfg, tidy_table, extras)
+        create_markdown_artifact(markdown="\n\n".join(r.summary_markdown() for r in reports),
+                                 key=f"dq-{source.replace('_', '-')}",
+                                 description=f"Data-quality summary of {source}")
+        _emit_warnings(source, reports)
+        for r in reports:
+            r.raise_for_errors()
+        snap = snapshot(source, cfg, tidy_table, extras, fetched.raws, reports)
+        report(f"{source}: snapshot {snap['snapshot_id']} ({'unchanged' if snap.get('reused') else 'new'})")
+        return {"source": source, "snapshot": snap, "warnings": [w.as_dict() for r in reports for w in r.warnings],
+                "requests_made": fetched.requests_made, "responses": len(fetched.raws)}
+
+    return ingest_source
+
+
+INGEST_FLOWS = {name: make_ingest_flow(name) for name in SOURCES}

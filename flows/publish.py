@@ -1,0 +1,60 @@
+"""Score the latest validated snapshots and publish a release (with its artifacts)."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from scoring import load_methodology
+from tasks import release as rel
+from tasks.cities import load_registry
+from tasks.progress import report
+from tasks.sample import sample_status
+
+
+@task(cache_policy=NO_CACHE)
+def gather(as_of: str | None = None):
+    return rel.gather_inputs(load_registry(), load_methodology(), as_of=as_of)
+
+
+@task(cache_policy=NO_CACHE)
+def score(inputs, methodology_path: str | None = None):
+    return rel.score(inputs, load_registry(), load_methodology(methodology_path))
+
+
+@task(cache_policy=NO_CACHE)
+def publish_release(result, inputs, edition: str, methodology_path: str | None = None):
+    registry = load_registry()
+    table = rel.index_table(result, registry)
+    index_report = rel.validate_index(table, registry)
+    index_report.raise_for_errors()
+    sample = any(r.get("mode") == "offline" for s in inputs.snapshots.values() for r in s.get("inputs", []))
+    return rel.publish(result, inputs, registry, load_methodology(methodology_path), sample=sample,
+                       edition=edition, index_report=index_report,
+                       sample_status=sample_status() if sample else None)
+
+
+@flow(name="publish-release", log_prints=True)
+def publish(edition: str = "2020", as_of: str | None = None, methodology_path: str | None = None) -> dict:
+    report("scoring the latest validated snapshots")
+    inputs = gather(as_of)
+    result = score(inputs, methodology_path)
+    report("publishing the release")
+    manifest = publish_release(result, inputs, edition, methodology_path)
+    logger = get_run_logger()
+    if manifest.get("reused"):
+        logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])
+    table = rel.index_table(result, load_registry())
+    create_table_artifact(
+        key="ranking",
+        table=[{"rank": int(r.rank_international), "city": r.name_en, "城市": r.name_zh,
+                "score": round(float(r.final_score), 2), "country": r.country} for r in table.itertuples()],
+        description=f"Overall ranking of release {manifest['release_id']}"
+                    + (" (SAMPLE, not an official index)" if manifest["sample"] else ""))
+    path = rel.release_path(manifest["release_id"])
+    create_link_artifact(key="release", link=path.as_uri(), link_text=f"release {manifest['release_id']}")
+    if result.warnings:
+        create_markdown_artifact(key="scoring-warnings", markdown="\n".join(f"- {w}" for w in result.warnings))
+    return {"release_id": manifest["release_id"], "path": str(path), "reused": manifest.get("reused", False),
+            "sample": manifest["sample"]}

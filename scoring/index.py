@@ -1,0 +1,167 @@
+"""The whole index: per-dimension entropy-weight TOPSIS, dimension weights, final score, ranks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .entropy import entropy_weights
+from .methodology import Methodology
+from .topsis import minmax_normalize, rescale_50_100, topsis
+from .weights import multiple_correlation_weights
+
+
+class ScoringError(ValueError):
+    """The indicator table cannot be scored as asked."""
+
+
+@dataclass
+class IndexResult:
+    """Everything a release writes about the scores."""
+
+    index: pd.DataFrame              # one row per city: final score, ranks, dimension scores and ranks
+    indicators: pd.DataFrame         # long: city, dimension, indicator, value, normalised, weight, ranks, imputed
+    indicator_weights: pd.DataFrame  # dimension, indicator, weight
+    dimension_weights: pd.Series     # dimension -> weight actually used
+    dimension_weights_mode: str
+    clusters: pd.DataFrame           # cluster -> final and dimension means
+    coverage: pd.DataFrame           # indicator -> present, missing, cities, action
+    methodology: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def rank_desc(s: pd.Series) -> pd.Series:
+    """1 = best (highest); ties share the best rank; NaN stays NaN."""
+    return s.rank(ascending=False, method="min").astype("Int64")
+
+
+def _rank_by_direction(s: pd.Series, direction: int) -> pd.Series:
+    return s.rank(ascending=direction < 0, method="min").astype("Int64")
+
+
+def dimension_scores(values: pd.DataFrame, directions, m: Methodology):
+    """Entropy weights, closeness and [low, high] scores of one dimension (cities x indicators)."""
+    X = values.to_numpy(dtype=float)
+    entropy_matrix = X if m.entropy_input == "raw" else minmax_normalize(X, directions)
+    try:
+        w = entropy_weights(entropy_matrix, zero_rule=m.zero_rule, epsilon=m.epsilon)
+    except ValueError as exc:
+        raise ScoringError(f"entropy weights of indicators {list(values.columns)}: {exc}") from exc
+    c = topsis(X, w, directions, normalization=m.topsis_normalization)
+    s = rescale_50_100(c, m.scale_low, m.scale_high)
+    return w, c, s
+
+
+def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodology) -> IndexResult:
+    """Score the index.
+
+    values: one row per city (index = city_id), one column per indicator id.
+    cities: the registry, indexed by city_id, with at least `domestic` (bool) and `cluster`.
+    """
+    m = methodology
+    warnings: list[str] = []
+    missing_cols = [i.id for i in m.indicators if i.id not in values.columns]
+    if missing_cols:
+        raise ScoringError(f"indicator table lacks columns {missing_cols}")
+    unknown = sorted(set(values.index) - set(cities.index))
+    if unknown:
+        raise ScoringError(f"indicator table has cities not in the registry: {unknown}")
+    values = values[[i.id for i in m.indicators]].astype(float)
+    if len(values) < 3:
+        raise ScoringError(f"need at least 3 cities to score, got {len(values)}")
+    bad = ~np.isfinite(values.to_numpy()) & values.notna().to_numpy()
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ScoringError(f"infinite value for city {values.index[r]!r}, indicator {values.columns[c]!r}")
+
+    coverage_rows = []
+    imputed = pd.DataFrame(False, index=values.index, columns=values.columns)
+    for ind in m.indicators:
+        missing = values.index[values[ind.id].isna()].tolist()
+        action = ""
+        if missing:
+            if m.missing_policy == "impute_median":
+                median = values[ind.id].median()
+                values.loc[missing, ind.id] = median
+                imputed.loc[missing, ind.id] = True
+                action = f"imputed with the median {median:.6g}"
+            else:
+                action = "city dropped from the dimension"
+            warnings.append(f"{ind.id}: {len(missing)} cities missing ({', '.join(missing)}): {action}")
+        coverage_rows.append({"indicator": ind.id, "dimension": ind.dimension,
+                              "present": int(len(values) - len(missing)), "missing": len(missing),
+                              "missing_cities": ";".join(missing), "action": action})
+
+    scores = pd.DataFrame(index=values.index, dtype=float)
+    weight_rows = []
+    normalised = pd.DataFrame(index=values.index, columns=values.columns, dtype=float)
+    for dim in m.dimensions:
+        cols = [i.id for i in dim.indicators]
+        directions = [i.direction for i in dim.indicators]
+        block = values[cols].dropna()
+        if len(block) < 3:
+            raise ScoringError(f"dimension {dim.id}: fewer than 3 cities have all of {cols}")
+        w, _, s = dimension_scores(block, directions, m)
+        scores[dim.id] = pd.Series(s, index=block.index)
+        normalised.loc[block.index, cols] = minmax_normalize(block.to_numpy(float), directions)
+        weight_rows += [{"dimension": dim.id, "indicator": c, "weight": float(wi)} for c, wi in zip(cols, w)]
+
+    if m.weights_mode == "published":
+        dim_w = pd.Series(m.published_weights)[m.dimension_ids]
+    else:
+        complete = scores.dropna()
+        dim_w = pd.Series(multiple_correlation_weights(complete.to_numpy()), index=m.dimension_ids)
+    W = scores.notna().mul(dim_w, axis=1)
+    final = (scores.fillna(0.0) * dim_w).sum(axis=1) / W.sum(axis=1)
+
+    domestic = cities.loc[values.index, "domestic"].astype(bool)
+    index = pd.DataFrame({"final_score": final})
+    index["rank_international"] = rank_desc(final)
+    index["rank_domestic"] = rank_desc(final[domestic]).reindex(index.index)
+    for dim in m.dimension_ids:
+        index[f"{dim}_score"] = scores[dim]
+        index[f"{dim}_rank_international"] = rank_desc(scores[dim])
+        index[f"{dim}_rank_domestic"] = rank_desc(scores[dim][domestic]).reindex(index.index)
+    index = index.sort_values(["rank_international", "final_score"], ascending=[True, False])
+    index.index.name = "city_id"
+
+    long_rows = []
+    weight_of = {(r["dimension"], r["indicator"]): r["weight"] for r in weight_rows}
+    for ind in m.indicators:
+        col = values[ind.id]
+        r_int = _rank_by_direction(col, ind.direction)
+        r_dom = _rank_by_direction(col[domestic], ind.direction).reindex(col.index)
+        for city in values.index:
+            long_rows.append({
+                "city_id": city, "dimension": ind.dimension, "indicator": ind.id,
+                "value": col[city], "normalised": normalised.at[city, ind.id],
+                "weight": weight_of[(ind.dimension, ind.id)], "direction": ind.direction,
+                "rank_international": r_int[city], "rank_domestic": r_dom[city],
+                "imputed": bool(imputed.at[city, ind.id]),
+            })
+    indicators = pd.DataFrame(long_rows)
+    for c in ("rank_international", "rank_domestic"):
+        indicators[c] = indicators[c].astype("Int64")
+
+    clusters = cluster_means(index, cities)
+    return IndexResult(
+        index=index, indicators=indicators, indicator_weights=pd.DataFrame(weight_rows),
+        dimension_weights=dim_w.astype(float), dimension_weights_mode=m.weights_mode,
+        clusters=clusters, coverage=pd.DataFrame(coverage_rows), methodology=m.describe(),
+        warnings=warnings,
+    )
+
+
+def cluster_means(index: pd.DataFrame, cities: pd.DataFrame) -> pd.DataFrame:
+    """Plain means of member cities, for the final score and every dimension (as the report does)."""
+    score_cols = ["final_score"] + [c for c in index.columns if c.endswith("_score") and c != "final_score"]
+    cl = cities.reindex(index.index)["cluster"].fillna("")
+    members = index[score_cols].assign(cluster=cl)
+    members = members[members["cluster"] != ""]
+    if members.empty:
+        return pd.DataFrame(columns=["cluster", "members", *score_cols])
+    out = members.groupby("cluster")[score_cols].mean()
+    out.insert(0, "members", members.groupby("cluster").apply(lambda g: ";".join(g.index)))
+    return out.reset_index()

@@ -1,0 +1,269 @@
+"""Render the bundled offline sample (data/recordings/ and data/curated/) from data/sample/values.csv.
+
+Every value in the recordings comes from values.csv, which says for each one whether it is real
+(with source and vintage) or illustrative. The pages follow the real markup in SOURCES.md so the
+parsers are exercised on the structures they will meet online.
+
+    .venv/bin/python scripts/build_recordings.py
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tasks.sources import load_sources_config, numbeo  # noqa: E402
+
+REC = ROOT / "data" / "recordings"
+RECORDED_AT = "2026-11-26T00:00:00+00:00"
+QOL_HEADERS = ["Quality of Life Index", "Purchasing Power Index", "Safety Index", "Health Care Index",
+               "Cost of Living Index", "Property Price to Income Ratio", "Traffic Commute Time Index",
+               "Pollution Index", "Climate Index"]
+CITY_PAGE_ORDER = ["Purchasing Power Index", "Safety Index", "Health Care Index", "Climate Index",
+                   "Cost of Living Index", "Property Price to Income Ratio", "Traffic Commute Time Index",
+                   "Pollution Index"]
+
+
+def snake(h):
+    return h.lower().replace(" ", "_")
+
+
+def load():
+    values = defaultdict(dict)
+    for r in csv.DictReader(open(ROOT / "data" / "sample" / "values.csv", encoding="utf-8")):
+        values[(r["record"], r["city_id"])][r["field"]] = r
+    cities = list(csv.DictReader(open(ROOT / "data" / "cities.csv", encoding="utf-8")))
+    return values, cities
+
+
+def page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"UTF-8\">\n<title>{html.escape(title)}</title>\n"
+            "<script>/* table ranks are filled in by a script in the browser */</script>\n</head>\n"
+            f"<body>\n<div class=\"innerWidth\">\n{body}\n</div>\n</body>\n</html>\n")
+
+
+def numbeo_ranking(values, cities, cfg, index):
+    rows = []
+    for (record, city), fields in values.items():
+        if record != "numbeo:quality-of-life-rankings:2020":
+            continue
+        name = next((c["numbeo_name"] for c in cities if c["city_id"] == city), city)
+        rows.append((float(fields["quality_of_life_index"]["value"]), name,
+                     [fields[snake(h)]["value"] for h in QOL_HEADERS]))
+    rows.sort(key=lambda r: -r[0])
+    head = "".join(f"<th><div>{h}</div></th>" for h in ["Rank", "City"] + QOL_HEADERS)
+    trs = "\n".join(
+        "<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">"
+        f"{html.escape(name)}</td>" + "".join(f"<td style=\"text-align: right\">{v}</td>" for v in vals) + "</tr>"
+        for _, name, vals in rows)
+    body = ("<h1>Quality of Life Index by City 2020</h1>\n"
+            "<table id=\"t2\" class=\"stripe row-border order-column compact\">\n"
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>")
+    add(index, "numbeo", numbeo.ranking_url(cfg), "quality-of-life-rankings-2020.html",
+        page("Quality of Life Index by City 2020", body))
+
+
+def numbeo_city_pages(values, cities, cfg, index):
+    for c in cities:
+        fields = values.get(("numbeo:quality-of-life-city-page", c["city_id"]))
+        if not fields:
+            continue
+        qol = fields["quality_of_life_index"]["value"]
+        sub = "\n".join(
+            f"<tr><td><a class=\"discreet_link\" href=\"https://www.numbeo.com/{snake(h).split('_')[0]}/in/"
+            f"{c['numbeo_slug']}\">{h}</a></td><td style=\"text-align: right\">{fields[snake(h)]['value']}</td>"
+            "<td style=\"text-align: center\"><span class=\"yellow_neutral_small\">Moderate</span></td></tr>"
+            for h in CITY_PAGE_ORDER)
+        body = (f"<h1>Quality of Life in {html.escape(c['name_en'])}</h1>\n"
+                "<table class=\"table_indices\"><tr><th>Index</th><th></th></tr>\n"
+                f"<tr><td>Quality of Life Index:</td><td style=\"text-align: right\">{qol}</td></tr></table>\n"
+                f"<table>\n{sub}\n</table>")
+        add(index, "numbeo", numbeo.city_page_url(cfg, c["numbeo_slug"]),
+            f"quality-of-life-{c['city_id']}.html", page(f"Quality of Life in {c['name_en']}", body))
+
+
+def numbeo_price_pages(values, cities, cfg, index):
+    symbol = {"EUR": "&#8364;", "USD": "$"}[cfg["display_currency"]]
+    for c in cities:
+        f = values[("numbeo:cost-of-living-city-page:EUR", c["city_id"])]
+
+        def row(label, key):
+            v = float(f[key]["value"])
+            return (f"<tr><td>{label} </td><td style=\"text-align: right\" class=\"priceValue \">{v:,.2f}&nbsp;{symbol}"
+                    "</td><td style=\"text-align: center\" class=\"priceBarTd\"><span class=\"barTextLeft\"></span></td></tr>")
+        body = (f"<h1>Cost of Living in {html.escape(c['name_en'])}</h1>\n"
+                "<table class=\"data_wide_table new_bar_table\">\n"
+                "<tr><th class=\"highlighted_th prices\">Restaurants</th><th>Edit</th><th>Range</th></tr>\n"
+                "<tr><td>Meal, Inexpensive Restaurant </td><td style=\"text-align: right\" class=\"priceValue \">?</td><td></td></tr>\n"
+                "<tr><th class=\"highlighted_th prices\">Rent Per Month</th><th></th><th></th></tr>\n"
+                + row("Apartment (1 bedroom) in City Centre", "rent_1br_centre_eur") + "\n"
+                + row("Apartment (1 bedroom) Outside of Centre", "rent_1br_outside_eur") + "\n"
+                "<tr><th class=\"highlighted_th prices\">Salaries And Financing</th><th></th><th></th></tr>\n"
+                + row("Average Monthly Net Salary (After Tax)", "monthly_net_salary_eur") + "\n</table>")
+        add(index, "numbeo", numbeo.prices_url(cfg, c["numbeo_slug"]), f"cost-of-living-{c['city_id']}.html",
+            page(f"Cost of Living in {c['name_en']}", body))
+
+
+def hurun(values, cities, cfg, index):
+    rng = np.random.default_rng(2020)
+    country = {c["city_id"]: c["country"] for c in cities}
+    name = {c["city_id"]: c["hurun_names"].split(";")[0] for c in cities}
+    extra_country = {"San Francisco": "United States", "Palo Alto": "United States", "Mumbai": "India",
+                     "Bangalore": "India"}
+    industries = ["Fintech", "E-commerce", "AI", "Logistics", "Health tech", "Software", "Education"]
+    companies = []
+    for (record, city), fields in values.items():
+        if record != "hurun:global-unicorn-index:2020":
+            continue
+        n = int(float(fields["unicorns"]["value"]))
+        hq = name.get(city, city)
+        for k in range(n):
+            companies.append((round(float(rng.uniform(1.0, 15.0)), 1), f"Sample Unicorn {hq} {k + 1:02d}", hq,
+                              country.get(city, extra_country.get(city, "")), industries[k % len(industries)]))
+    companies.sort(key=lambda c: (-c[0], c[1]))
+    trs = "\n".join(f"<tr><td>{i}</td><td>{html.escape(co)}</td><td>{val:.1f}</td><td>{html.escape(hq)}</td>"
+                    f"<td>{html.escape(ct)}</td><td>{ind}</td></tr>"
+                    for i, (val, co, hq, ct, ind) in enumerate(companies, start=1))
+    body = ("<h1>Hurun Global Unicorn Index 2020</h1>\n<p>SAMPLE: company names and valuations are "
+            "illustrative; the number of companies per city follows data/sample/values.csv.</p>\n"
+            "<table class=\"table\">\n<thead><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th>"
+            f"<th>Headquarters</th><th>Country</th><th>Industry</th></tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>")
+    add(index, "hurun", cfg["url"], "global-unicorn-index-2020.html", page("Hurun Global Unicorn Index 2020", body))
+
+
+def gawc(values, cities, cfg, index):
+    from openpyxl import Workbook
+
+    display = {c["city_id"]: c["gawc_names"].split(";") for c in cities}
+    country = {c["city_id"]: ("U.S." if c["iso2"] == "US" else c["country"]) for c in cities}
+    country.update({"Hong Kong": "China", "Dubai": "United Arab Emirates", "London (Ontario)": "Canada"})
+    by_tier = defaultdict(list)
+    conn = []
+    for (record, city), fields in values.items():
+        names = display.get(city, [city])
+        if record == "gawc:tiers:2020":
+            # the tier page prints plain names ("New York"); the dataset uses "New York (New York)"
+            by_tier[fields["tier"]["value"]].append(names[1] if len(names) > 1 else names[0])
+        elif record == "gawc:connectivity:2020":
+            conn.append((int(float(fields["gnc_rank"]["value"])), names[0], country.get(city, ""),
+                         float(fields["gnc_abs"]["value"]), float(fields["gnc_rel_pct"]["value"])))
+    tiers = ["Alpha++", "Alpha+", "Alpha", "Alpha-", "Beta+", "Beta", "Beta-", "Gamma+", "Gamma", "Gamma-",
+             "High Sufficiency", "Sufficiency"]
+    parts = []
+    for t in tiers:
+        if by_tier.get(t):
+            shown = t.replace("-", "\u2212") if t.endswith("-") else t
+            parts.append(f"<p><b>{shown}</b></p>\n<p>" + "<br>\n".join(html.escape(n) for n in sorted(by_tier[t])) + "</p>")
+    body = "<h1>The World According to GaWC 2020</h1>\n<p>SAMPLE recording.</p>\n" + "\n".join(parts)
+    add(index, "gawc", cfg["tiers_url"], "world2020t.html", page("The World According to GaWC 2020", body))
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "GNC2020"
+    ws.append(["Rank", "City", "Country", "GNC_abs", "GNC_rel(%)"])
+    for row in sorted(conn):
+        ws.append(list(row))
+    wb.properties.created = wb.properties.modified = __import__("datetime").datetime(2026, 11, 26)
+    buf = io.BytesIO()
+    wb.save(buf)
+    add(index, "gawc", cfg["connectivity_url"], "da31-2020.xlsx", buf.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def night_lights(values, cities, cfg, index):
+    import rasterio
+    from rasterio.io import MemoryFile
+    from rasterio.transform import from_origin
+
+    res = 15 / 3600  # 15 arc-seconds
+    size = 192
+    for c in cities:
+        f = values[("night_lights:vnl-clip:2020", c["city_id"])]
+        peak, sigma_km = float(f["peak_radiance"]["value"]), float(f["sigma_km"]["value"])
+        lat, lon = float(c["lat"]), float(c["lon"])
+        west, north = lon - size / 2 * res, lat + size / 2 * res
+        ys = north - (np.arange(size) + 0.5) * res
+        xs = west + (np.arange(size) + 0.5) * res
+        X, Y = np.meshgrid(xs, ys)
+        dx = (X - lon) * 111.32 * math.cos(math.radians(lat))
+        dy = (Y - lat) * 110.574
+        data = (peak * np.exp(-(dx**2 + dy**2) / (2 * sigma_km**2)) + 0.3).round(1).astype("float32")
+        data[:4, :4] = -999.0  # a nodata corner, masked by the zonal statistics
+        profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(west, north, res, res), nodata=-999.0, compress="deflate",
+                       tiled=True, blockxsize=64, blockysize=64)
+        with MemoryFile() as mem:
+            with mem.open(**profile) as ds:
+                ds.update_tags(SAMPLE="illustrative radiance; see data/sample/values.csv")
+                ds.write(data, 1)
+            body = mem.read()
+        url = cfg["clip_url_template"].format(city_id=c["city_id"], year=cfg["edition"])
+        add(index, "night_lights", url, f"vnl-2020-{c['city_id']}.tif", body, content_type="image/tiff")
+    assert rasterio
+
+
+def curated(values, cities, cfg):
+    publications = {
+        "economic_sustainability": ("CASS Global Urban Competitiveness Report", "2019", "index (0-1)"),
+        "rd_intensity": ("INSEAD Global Talent Competitiveness Index", "2019", "score (0-100)"),
+        "education_spending_share": ("City budgets and statistical yearbooks", "2019", "percent"),
+        "foreign_born_share": ("NYC Global City Data", "2019", "percent"),
+        "international_students": ("World Cities Culture Forum", "2019", "students"),
+        "social_security_index": ("INSEAD Global Talent Competitiveness Index", "2019", "score (0-100)"),
+        "physician_density": ("INSEAD Global Talent Competitiveness Index", "2019", "per 10,000 people"),
+    }
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["city_id", "indicator", "value", "unit", "publication", "edition", "table_or_page",
+                "date_entered", "status", "note"])
+    for c in cities:
+        fields = values[("curated:report-indicators:2020", c["city_id"])]
+        for ind, (pub, ed, unit) in publications.items():
+            r = fields[ind]
+            if r["status"] == "real":
+                w.writerow([c["city_id"], ind, r["value"], "percent", "IOM World Migration Report 2015",
+                            r["vintage"], "as quoted in press", "2026-11-26", "real", r["provenance"]])
+            else:
+                w.writerow([c["city_id"], ind, r["value"], unit, pub, ed, "", "2026-11-26", "illustrative",
+                            "illustrative placeholder, not transcribed from the publication"])
+    path = ROOT / "data" / "curated" / "report_indicators_2020.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def add(index, source, url, filename, content, content_type="text/html; charset=utf-8"):
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    path = REC / source / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    index[url] = {"source": source, "file": f"{source}/{filename}", "status": 200,
+                  "headers": {"content-type": content_type}, "recorded_at": RECORDED_AT, "sample": True}
+
+
+def main():
+    values, cities = load()
+    cfg = load_sources_config()
+    index = {}
+    numbeo_ranking(values, cities, cfg["numbeo"], index)
+    numbeo_city_pages(values, cities, cfg["numbeo"], index)
+    numbeo_price_pages(values, cities, cfg["numbeo"], index)
+    hurun(values, cities, cfg["hurun"], index)
+    gawc(values, cities, cfg["gawc"], index)
+    night_lights(values, cities, cfg["night_lights"], index)
+    curated(values, cities, cfg["curated"])
+    (REC / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(index)} recordings under {REC}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""`talent-index`: run the refresh, debug a parser on a saved page, inspect releases."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import quiet_defaults
+
+quiet_defaults()
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="City Talent Retention Index (城市人才黏性指数): refresh, parse, releases.")
+releases_app = typer.Typer(no_args_is_help=True, help="List, show, verify and compare releases.")
+app.add_typer(releases_app, name="releases")
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+out = Console(width=None if sys.stdout.isatty() else 200)
+STATE = {"debug": False}
+
+
+def fail(exc: BaseException) -> None:
+    """One clear line (the traceback only with --debug), exit code 1."""
+    if STATE["debug"]:
+        traceback.print_exception(exc)
+    msg = str(exc) or exc.__class__.__name__
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.callback()
+def main_options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+    STATE["debug"] = debug
+
+
+class Mode(str, Enum):
+    offline = "offline"
+    online = "online"
+    record = "record"
+
+
+@app.command()
+def refresh(
+    offline: bool = typer.Option(False, "--offline", help="Replay the bundled recordings (no network)."),
+    online: bool = typer.Option(False, "--online", help="Fetch from the sources."),
+    record: bool = typer.Option(False, "--record", help="Fetch online and save the responses as recordings."),
+    source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="Only these sources (repeatable)."),
+    edition: str = typer.Option("2020", help="Edition of the index to publish."),
+    no_publish: bool = typer.Option(False, "--no-publish", help="Ingest and snapshot only."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for a running refresh instead of refusing."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
+):
+    """Run the parent flow: ingest every source, validate, snapshot, score, publish a release."""
+    chosen = [m for m, on in (("offline", offline), ("online", online), ("record", record)) if on]
+    if len(chosen) > 1:
+        fail(ValueError(f"choose one of --offline, --online, --record (got {', '.join(chosen)})"))
+    mode = chosen[0] if chosen else "offline"
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    from tasks.progress import set_reporter
+
+    with err.status(f"refresh ({mode}): starting Prefect…", spinner="dots") as status:
+        def show(message: str, transient: bool) -> None:
+            status.update(f"refresh ({mode}): {escape(message)}")
+            if not transient:
+                err.log(escape(message), highlight=False)
+
+        set_reporter(show)
+        try:
+            from flows.refresh import refresh as refresh_flow
+
+            result = refresh_flow(mode=mode, sources=source, edition=edition, publish_release=not no_publish,
+                                  wait_for_lock=wait)
+        except Exception as exc:  # noqa: BLE001
+            set_reporter(None)
+            fail(exc)
+        set_reporter(None)
+    for s, ws in result.get("warnings", {}).items():
+        for w in ws:
+            err.print(f"[yellow]warning:[/] " + escape(f"{s}: {w['expectation']} {w.get('column') or ''}: "
+                                                        f"{', '.join(w['offending'][:10])}"), highlight=False)
+    rel = result.get("release")
+    if rel:
+        what = "unchanged inputs: release" if rel["reused"] else "published release"
+        out.print(f"{what} [bold]{rel['release_id']}[/]{' (SAMPLE)' if rel['sample'] else ''}")
+        out.print(f"  {rel['path']}")
+    else:
+        out.print("ingested: " + ", ".join(f"{s} → {r['snapshot']['snapshot_id']}" for s, r in result["sources"].items()))
+
+
+PARSE_KINDS = {
+    "numbeo-rankings": "Numbeo ranking page (rankings.jsp / rankings_current.jsp)",
+    "numbeo-city-indices": "Numbeo /quality-of-life/in/<City> page",
+    "numbeo-city-prices": "Numbeo /cost-of-living/in/<City> page",
+    "hurun-list": "Hurun Global Unicorn Index list (HTML, CSV or XLSX)",
+    "gawc-tiers": "GaWC 'The World According to GaWC' tier page",
+    "gawc-connectivity": "GaWC connectivity dataset (xlsx or CSV)",
+    "curated": "curated table of report-sourced indicators (CSV)",
+}
+
+
+@app.command()
+def parse(kind: str = typer.Argument(..., help="One of: " + ", ".join(PARSE_KINDS)),
+          file: Path = typer.Argument(..., help="A saved response.")):
+    """Run one parser on a saved response and print the parsed table as CSV on stdout."""
+    from tasks.cities import load_registry
+    from tasks.sources import curated, gawc, hurun, numbeo
+
+    if kind not in PARSE_KINDS:
+        fail(ValueError(f"unknown kind {kind!r}; expected one of: " + ", ".join(PARSE_KINDS)))
+    try:
+        body = file.read_bytes()
+    except OSError as exc:
+        fail(OSError(f"cannot read {file}: {exc.strerror}"))
+    loc = str(file)
+    try:
+        registry = load_registry()
+        df = {
+            "numbeo-rankings": lambda: numbeo.parse_rankings(body, loc, registry),
+            "numbeo-city-indices": lambda: numbeo.parse_city_indices(body, loc),
+            "numbeo-city-prices": lambda: numbeo.parse_city_prices(body, loc),
+            "hurun-list": lambda: hurun.parse_list(body, loc, registry),
+            "gawc-tiers": lambda: gawc.parse_tiers(body, loc, registry),
+            "gawc-connectivity": lambda: gawc.parse_connectivity(body, loc, registry),
+            "curated": lambda: curated.parse_table(body, loc),
+        }[kind]()
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    sys.stdout.write(df.to_csv(index=False))
+
+
+@releases_app.command("list")
+def releases_list():
+    """All releases, oldest first; LATEST is marked."""
+    from tasks.release import list_releases, read_latest_id, releases_dir
+
+    rels = list_releases()
+    if not rels:
+        out.print(f"no releases under {releases_dir()}")
+        return
+    latest = read_latest_id()
+    t = Table("release", "created (UTC)", "edition", "sample", "methodology", "weights", "cities", "latest")
+    for m in rels:
+        t.add_row(m["release_id"], m["created_at"], str(m["edition"]), "yes" if m["sample"] else "no",
+                  m["methodology"]["version"], m["dimension_weights"]["mode"], str(m["coverage"]["cities"]),
+                  "←" if m["release_id"] == latest else "")
+    out.print(t)
+
+
+@releases_app.command("show")
+def releases_show(release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST)."),
+                  as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")):
+    """A release's manifest summary and its ranking."""
+    import pandas as pd
+
+    from tasks.release import release_path
+
+    try:
+        path = release_path(release_id)
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    manifest = json.loads((path / "manifest.json").read_text())
+    if as_json:
+        sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        return
+    if manifest["sample"]:
+        out.print(f"[bold yellow]{escape(manifest['notice'])}[/]")
+    out.print(f"release [bold]{manifest['release_id']}[/]  created {manifest['created_at']}  "
+              f"code {manifest['code_version']}  methodology {manifest['methodology']['version']}")
+    out.print(f"path {path}")
+    out.print("inputs: " + "; ".join(f"{i['source']} {i['snapshot_id']} ({i['edition']})" for i in manifest["inputs"]))
+    out.print("dimension weights (" + manifest["dimension_weights"]["mode"] + "): " +
+              ", ".join(f"{k} {v:.3f}" for k, v in manifest["dimension_weights"]["weights"].items()))
+    out.print("values: " + ", ".join(f"{k} {v}" for k, v in manifest["coverage"]["values_by_status"].items()))
+    idx = pd.read_parquet(path / "index.parquet")
+    t = Table("rank", "city", "城市", "score", "country", "domestic rank")
+    for r in idx.itertuples():
+        t.add_row(str(r.rank_international), r.name_en, r.name_zh, f"{r.final_score:.2f}", r.country,
+                  "" if pd.isna(r.rank_domestic) else str(r.rank_domestic))
+    out.print(t)
+
+
+@releases_app.command("verify")
+def releases_verify(release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST).")):
+    """Check every file of a release against the sha256 in its manifest."""
+    from tasks.release import read_latest_id, verify_release
+
+    try:
+        rid = release_id or read_latest_id()
+        bad = verify_release(rid)
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    if bad:
+        fail(RuntimeError(f"release {rid}: files differ from the manifest: {bad}"))
+    out.print(f"release {rid}: every file matches its manifest checksum")
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

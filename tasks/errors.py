@@ -1,0 +1,55 @@
+"""Errors a user can hit: each says what was expected, what was found, and where."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class: an error with a one-line, user-facing message."""
+
+
+class SourceError(PipelineError):
+    """A source's response cannot be read as expected (layout changed, block page, bad value)."""
+
+    def __init__(self, source: str, message: str, *, location: str | None = None,
+                 city: str | None = None, field: str | None = None):
+        self.source, self.location, self.city, self.field = source, location, city, field
+        where = [f"source {source}"]
+        if location:
+            where.append(str(location))
+        if city:
+            where.append(f"city {city}")
+        if field:
+            where.append(f"field {field}")
+        super().__init__(f"[{', '.join(where)}] {message}")
+
+
+class FetchError(PipelineError):
+    """A request could not be completed (after retries where they apply)."""
+
+    def __init__(self, source: str, url: str, message: str):
+        self.source, self.url = source, url
+        super().__init__(f"[source {source}, {url}] {message}")
+
+
+class ReplayMissingError(FetchError):
+    """Offline mode was asked for a URL that has no recording."""
+
+
+class DataQualityError(PipelineError):
+    """A validation suite failed with severity `error`: the release is blocked."""
+
+    def __init__(self, source: str, suite: str, failures: list[dict]):
+        self.source, self.suite, self.failures = source, suite, failures
+        lines = []
+        for f in failures[:5]:
+            rows = f.get("offending", [])
+            shown = ", ".join(str(r) for r in rows[:8]) + (" …" if len(rows) > 8 else "")
+            lines.append(f"{f['expectation']}({f.get('column') or ''})" + (f": offending rows {shown}" if shown else ""))
+        more = f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""
+        super().__init__(
+            f"[source {source}, suite {suite}] data-quality check failed: " + "; ".join(lines) + more
+        )
+
+
+class StorageError(PipelineError):
+    """A snapshot or release could not be written or read."""

@@ -1,0 +1,309 @@
+"""A polite, fault-tolerant fetcher shared by every source, with offline replay and recording.
+
+Modes:
+  online  - fetch from the source (robots.txt, per-host rate limit, retries, conditional requests)
+  offline - replay the bundled recordings by URL (no network; a URL without a recording is an error)
+  record  - fetch online and save the responses as new recordings
+Every response is stored as a content-addressed raw snapshot with its metadata.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import threading
+import time
+import urllib.robotparser
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from .errors import FetchError, ReplayMissingError
+from .settings import PROJECT_ROOT, recordings_dir
+from .storage import RawRecord, atomic_write_bytes, atomic_write_json, find_raw, store_raw, utc_now
+
+MODES = ("online", "offline", "record")
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+KEPT_HEADERS = ("content-type", "etag", "last-modified", "date", "content-length", "retry-after")
+DEFAULT_UA = "city-talent-index/0.1 (+https://example.org/city-talent-index; data-team@example.org)"
+
+
+@dataclass
+class HttpPolicy:
+    user_agent: str = DEFAULT_UA
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_bytes: int = 20 * 1024 * 1024
+    allowed_domains: tuple[str, ...] = ()
+    min_interval_s: float = 2.0           # per host; raised to robots.txt Crawl-delay
+    retries: int = 4
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_retry_after_s: float = 300.0
+    obey_robots: bool = True
+    content_types: tuple[str, ...] = ()   # accepted prefixes, e.g. ("text/html",); empty = any
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "HttpPolicy":
+        cfg = dict(cfg or {})
+        for key in ("allowed_domains", "content_types"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
+        return cls(**cfg)
+
+
+class _HostThrottle:
+    """Per-host minimum interval between requests (a token bucket of size one)."""
+
+    def __init__(self):
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, host: str, interval: float, sleep, clock) -> None:
+        with self._lock:
+            now = clock()
+            at = max(now, self._next.get(host, 0.0))
+            self._next[host] = at + interval
+        if at > now:
+            sleep(at - now)
+
+
+_THROTTLE = _HostThrottle()
+
+
+def _domain_ok(url: str, allowed: tuple[str, ...]) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return not allowed or any(host == d or host.endswith("." + d) for d in allowed)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+class Recordings:
+    """The bundled recordings: `index.json` maps a URL to a file and its recorded metadata."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else recordings_dir()
+        self.index_path = self.root / "index.json"
+        self._index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+
+    def get(self, url: str) -> tuple[bytes, dict] | None:
+        entry = self._index.get(url)
+        if entry is None:
+            return None
+        path = self.root / entry["file"]
+        return path.read_bytes(), entry
+
+    def urls(self, source: str | None = None) -> list[str]:
+        return [u for u, e in self._index.items() if source is None or e.get("source") == source]
+
+    def add(self, source: str, url: str, body: bytes, status: int, headers: dict, filename: str) -> None:
+        path = self.root / source / filename
+        atomic_write_bytes(path, body)
+        self._index[url] = {"source": source, "file": str(path.relative_to(self.root)), "status": status,
+                            "headers": headers, "recorded_at": utc_now()}
+        atomic_write_json(self.index_path, self._index)
+
+
+@dataclass
+class Fetcher:
+    source: str
+    mode: str = "offline"
+    policy: HttpPolicy = field(default_factory=HttpPolicy)
+    parser_version: str = "1"
+    recordings: Recordings | None = None
+    session: requests.Session | None = None
+    sleep: object = time.sleep
+    clock: object = time.monotonic
+    reuse_raw: bool = True
+    requests_made: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; expected one of {MODES}")
+        if self.mode == "offline" and self.recordings is None:
+            self.recordings = Recordings()
+        if self.mode != "offline" and self.session is None:
+            self.session = requests.Session()
+            self.session.headers["User-Agent"] = self.policy.user_agent
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+
+    # ------------------------------------------------------------------ public
+    def get(self, url: str, *, recording_name: str | None = None) -> RawRecord:
+        """Fetch (or replay) one URL and store the body as a raw snapshot."""
+        if url.startswith("file:"):
+            return self._read_local(url)
+        if self.mode == "offline":
+            return self._replay(url)
+        if not url.startswith(("http://", "https://")):
+            raise FetchError(self.source, url, f"cannot fetch this URL in {self.mode} mode: only the bundled "
+                                               "recordings provide it (use --offline)")
+        body, rec = self._fetch_online(url)
+        if self.mode == "record" and not rec.reused:
+            (self.recordings or Recordings()).add(self.source, url, body, rec.status, rec.headers,
+                                                  recording_name or rec.sha256[:16])
+        return rec
+
+    # ------------------------------------------------------------------ local files and offline
+    def _read_local(self, url: str) -> RawRecord:
+        """`file:relative/path` (from the checkout) or `file:///abs/path`: curated tables kept in git."""
+        path = Path(url[len("file://"):] if url.startswith("file://") else url[len("file:"):])
+        if not path.is_absolute():
+            path = PROJECT_ROOT / path
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise FetchError(self.source, url, f"cannot read {path}: {exc.strerror}") from exc
+        rec = RawRecord(source=self.source, url=url, final_url=str(path), status=200, headers={},
+                        fetched_at=utc_now(), sha256="", size=len(body), user_agent="(local file)",
+                        parser_version=self.parser_version, mode=self.mode)
+        return store_raw(rec, body)
+
+    def _replay(self, url: str) -> RawRecord:
+        found = self.recordings.get(url)
+        if found is None:
+            known = len(self.recordings.urls(self.source))
+            raise ReplayMissingError(
+                self.source, url,
+                f"offline mode: no recording for this URL ({known} recorded for {self.source} in "
+                f"{self.recordings.index_path}); record it with `talent-index refresh --record`")
+        body, entry = found
+        rec = RawRecord(source=self.source, url=url, final_url=url, status=int(entry.get("status", 200)),
+                        headers=entry.get("headers", {}), fetched_at=utc_now(), sha256="", size=len(body),
+                        user_agent="(replay)", parser_version=self.parser_version, mode="offline")
+        return store_raw(rec, body)
+
+    # ------------------------------------------------------------------ online
+    def _robots_allows(self, url: str) -> bool:
+        parts = urlsplit(url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        if base not in self._robots:
+            rp = urllib.robotparser.RobotFileParser()
+            try:
+                resp = self.session.get(base + "/robots.txt", timeout=(self.policy.connect_timeout,
+                                                                        self.policy.read_timeout))
+                self.requests_made += 1
+                if resp.status_code >= 400:
+                    rp = None  # no robots.txt: everything allowed
+                else:
+                    rp.parse(resp.text.splitlines())
+            except requests.RequestException:
+                rp = None
+            self._robots[base] = rp
+            if rp is not None:
+                delay = rp.crawl_delay(self.policy.user_agent)
+                if delay:
+                    self.policy.min_interval_s = max(self.policy.min_interval_s, float(delay))
+        rp = self._robots[base]
+        return rp is None or rp.can_fetch(self.policy.user_agent, url)
+
+    def _fetch_online(self, url: str) -> tuple[bytes, RawRecord]:
+        p = self.policy
+        if not _domain_ok(url, p.allowed_domains):
+            raise FetchError(self.source, url, f"host is not one of this source's domains {list(p.allowed_domains)}")
+        if p.obey_robots and not self._robots_allows(url):
+            raise FetchError(self.source, url, "robots.txt disallows this URL for our user agent")
+        previous = find_raw(self.source, url) if self.reuse_raw else None
+        headers = {}
+        if previous:
+            if previous.headers.get("etag"):
+                headers["If-None-Match"] = previous.headers["etag"]
+            if previous.headers.get("last-modified"):
+                headers["If-Modified-Since"] = previous.headers["last-modified"]
+        attempt = 0
+        while True:
+            attempt += 1
+            _THROTTLE.wait(urlsplit(url).hostname or "", p.min_interval_s, self.sleep, self.clock)
+            try:
+                resp, body, final_url = self._request(url, headers)
+            except (requests.Timeout, requests.ConnectionError, _TruncatedBody) as exc:
+                if attempt > p.retries:
+                    raise FetchError(self.source, url, f"gave up after {attempt} attempts: {exc}") from exc
+                self.sleep(self._backoff(attempt, None))
+                continue
+            if resp.status_code == 304 and previous:
+                previous.reused = True
+                return previous.read(), previous
+            if resp.status_code in RETRY_STATUSES:
+                wait = parse_retry_after(resp.headers.get("Retry-After"))
+                if wait is not None and wait > p.max_retry_after_s:
+                    raise FetchError(self.source, url, f"HTTP {resp.status_code} with Retry-After {wait:.0f}s "
+                                                       f"(more than the {p.max_retry_after_s:.0f}s we wait)")
+                if attempt > p.retries:
+                    raise FetchError(self.source, url, f"HTTP {resp.status_code} after {attempt} attempts")
+                self.sleep(self._backoff(attempt, wait))
+                continue
+            if resp.status_code >= 400:
+                raise FetchError(self.source, url, f"HTTP {resp.status_code} {resp.reason} (not retried)")
+            ctype = resp.headers.get("Content-Type", "")
+            if p.content_types and not any(ctype.lower().startswith(t) for t in p.content_types):
+                raise FetchError(self.source, url, f"unexpected content type {ctype!r}; expected {list(p.content_types)}")
+            kept = {k: resp.headers[k] for k in resp.headers if k.lower() in KEPT_HEADERS}
+            kept = {k.lower(): v for k, v in kept.items()}
+            rec = RawRecord(source=self.source, url=url, final_url=final_url, status=resp.status_code,
+                            headers=kept, fetched_at=utc_now(), sha256="", size=len(body),
+                            user_agent=p.user_agent, parser_version=self.parser_version, mode=self.mode)
+            return body, store_raw(rec, body)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        p = self.policy
+        if retry_after is not None:
+            return min(retry_after, p.max_retry_after_s)
+        expo = min(p.backoff_max_s, p.backoff_base_s * 2 ** (attempt - 1))
+        return expo / 2 + random.uniform(0, expo / 2)  # "equal jitter"
+
+    def _request(self, url: str, headers: dict):
+        p = self.policy
+        current = url
+        for _ in range(6):
+            resp = self.session.get(current, headers=headers, timeout=(p.connect_timeout, p.read_timeout),
+                                    stream=True, allow_redirects=False)
+            self.requests_made += 1
+            if resp.is_redirect:
+                target = urljoin(current, resp.headers.get("Location", ""))
+                resp.close()
+                if not _domain_ok(target, p.allowed_domains):
+                    raise FetchError(self.source, url, f"redirected off the source's domains to {target}")
+                current = target
+                continue
+            return resp, self._read_capped(resp, url), current
+        raise FetchError(self.source, url, "too many redirects")
+
+    def _read_capped(self, resp, url: str) -> bytes:
+        p = self.policy
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > p.max_bytes:
+            resp.close()
+            raise FetchError(self.source, url, f"response of {int(declared)} bytes exceeds the cap of {p.max_bytes}")
+        chunks, total = [], 0
+        try:
+            for chunk in resp.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > p.max_bytes:
+                    resp.close()
+                    raise FetchError(self.source, url, f"response exceeds the cap of {p.max_bytes} bytes")
+                chunks.append(chunk)
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            raise _TruncatedBody(f"body cut short: {exc}") from exc
+        body = b"".join(chunks)
+        if declared and declared.isdigit() and resp.headers.get("Content-Encoding") is None and len(body) < int(declared):
+            raise _TruncatedBody(f"body cut short: {len(body)} of {declared} bytes")
+        return body
+
+
+class _TruncatedBody(requests.ConnectionError):
+    pass

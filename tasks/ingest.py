@@ -1,0 +1,158 @@
+"""One source end to end, without Prefect: fetch/replay -> raw -> parse -> tidy -> validate -> snapshot.
+
+The Prefect subflows in `flows/ingest.py` call these steps one by one; tests call them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .cities import Registry
+from .errors import PipelineError
+from .http import Fetcher, HttpPolicy
+from .sources import SOURCES
+from .sources.base import Request
+from .storage import latest_snapshot, read_snapshot, utc_now, write_snapshot
+from .validate import ValidationReport, extra_check, load_suite, run_suite
+
+
+@dataclass
+class Fetched:
+    source: str
+    parsed: dict[Request, pd.DataFrame]
+    raws: list[dict]
+    requests_made: int
+
+
+@dataclass
+class Ingested:
+    source: str
+    edition: str
+    tidy: pd.DataFrame
+    extras: dict[str, pd.DataFrame]
+    raws: list[dict]
+    reports: list[ValidationReport] = field(default_factory=list)
+    snapshot: dict | None = None
+    requests_made: int = 0
+
+    @property
+    def warnings(self):
+        return [w for r in self.reports for w in r.warnings]
+
+
+def fetch_and_parse(source: str, cfg: dict, mode: str, registry: Registry,
+                    progress: Callable[[str], None] | None = None, fetcher: Fetcher | None = None) -> Fetched:
+    """Plan, fetch (or replay) and parse every response a source needs, in rounds."""
+    module = SOURCES[source]
+    fetcher = fetcher or Fetcher(source=source, mode=mode, policy=HttpPolicy.from_config(cfg.get("http")),
+                                 parser_version=module.PARSER_VERSION)
+    parsed: dict[Request, pd.DataFrame] = {}
+    raws = []
+    while True:
+        todo = [r for r in module.plan(cfg, registry, parsed) if r not in parsed]
+        if not todo:
+            break
+        for n, req in enumerate(todo, start=1):
+            if progress:
+                progress(f"{source}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
+            raw = fetcher.get(req.url)
+            parsed[req] = module.parse(req, raw.read(), registry, cfg)
+            raws.append({"url": req.url, "kind": req.kind, "city_id": req.city_id, "path": raw.path,
+                         "sha256": raw.sha256, "size": raw.size, "fetched_at": raw.fetched_at,
+                         "mode": raw.mode, "reused": raw.reused})
+    return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
+
+
+def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched) -> tuple[pd.DataFrame, dict]:
+    """The long table (city_id, indicator, value, unit, edition, ...) and source-specific extras."""
+    module = SOURCES[source]
+    tidy = module.tidy(cfg, registry, fetched.parsed)
+    extras: dict[str, pd.DataFrame] = {}
+    if source == "hurun":
+        companies = next(iter(fetched.parsed.values()))
+        extras["companies"] = companies
+        extras["unmatched_cities"] = module.unmatched_summary(companies)
+    elif source == "night_lights":
+        extras["zonal_stats"] = module.details(fetched.parsed)
+    elif source == "numbeo":
+        ranking = next(df for r, df in fetched.parsed.items() if r.kind == "numbeo-rankings")
+        extras["ranking"] = ranking
+    elif source == "gawc":
+        for r, df in fetched.parsed.items():
+            extras[r.kind.replace("gawc-", "")] = df
+    return tidy, extras
+
+
+def wide(tidy: pd.DataFrame, registry: Registry) -> pd.DataFrame:
+    """city_id x indicator, every registry city present (NaN where the source has no value)."""
+    if "indicator" not in tidy.columns:
+        return tidy
+    w = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first")
+    w = w.reindex(pd.Index(registry.ids, name="city_id").union(w.index))
+    return w.reset_index()
+
+
+def change_check(source: str, tidy: pd.DataFrame, previous: pd.DataFrame | None, share: float) -> list:
+    """Values that moved more than `share` (relative) since the previous snapshot: a warning."""
+    if previous is None or "indicator" not in tidy.columns or previous.empty:
+        return []
+    old = previous.set_index(["city_id", "indicator"])["value"]
+    new = tidy.set_index(["city_id", "indicator"])["value"]
+    both = pd.concat({"old": old, "new": new}, axis=1, join="inner").dropna()
+    base = both["old"].abs().where(both["old"].abs() > 0, np.nan)
+    moved = both[((both["new"] - both["old"]).abs() / base) > share]
+    return [f"{c}:{i} {r.old:g}->{r.new:g}" for (c, i), r in moved.iterrows()]
+
+
+def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFrame,
+                    extras: dict[str, pd.DataFrame]) -> list[ValidationReport]:
+    """Run the source's suites; add the change and coverage checks GX does not express."""
+    module = SOURCES[source]
+    params = {"registry_city_ids": registry.ids, "registry_count": len(registry.ids)}
+    reports = []
+    main_suite = module.SUITES.get("indicators") or module.SUITES.get("tiers")
+    table = wide(tidy, registry)
+    report = run_suite(table, load_suite(main_suite), source=source, params=params)
+    prev_info = latest_snapshot(source, edition=str(cfg.get("edition")))
+    previous = read_snapshot(prev_info) if prev_info else None
+    moved = change_check(source, tidy, previous, float(cfg.get("change_warning_share", 0.5)))
+    report.results.append(extra_check("change_vs_previous_snapshot", "warning", moved, column="value",
+                                      observed=prev_info["snapshot_id"] if prev_info else None))
+    if "indicator" in tidy.columns:
+        present = set(tidy.dropna(subset=["value"])["city_id"])
+        missing = [c for c in registry.ids if c not in present]
+        report.results.append(extra_check("every_registry_city_present", "warning", missing, column="city_id"))
+    reports.append(report)
+    if source == "hurun":
+        reports.append(run_suite(extras["companies"], load_suite(module.SUITES["companies"]), source=source,
+                                 key_column="company", params=params))
+    return reports
+
+
+def snapshot_source(source: str, cfg: dict, tidy: pd.DataFrame, extras: dict, raws: list[dict],
+                    reports: list[ValidationReport]) -> dict:
+    failed = [r for r in reports if not r.success]
+    if failed:
+        raise PipelineError(f"refusing to snapshot {source}: suite {failed[0].suite} failed")
+    provenance = {
+        "producer": source, "parser_version": SOURCES[source].PARSER_VERSION,
+        "inputs": raws, "validated_at": utc_now(),
+        "validation": [r.as_dict() for r in reports],
+    }
+    return write_snapshot(source, str(cfg.get("edition")), tidy, provenance, extras=extras)
+
+
+def ingest(source: str, cfg: dict, mode: str, registry: Registry, progress=None) -> Ingested:
+    """The whole ingestion of one source; raises DataQualityError when an `error` check fails."""
+    fetched = fetch_and_parse(source, cfg, mode, registry, progress)
+    tidy, extras = tidy_source(source, cfg, registry, fetched)
+    reports = validate_source(source, cfg, registry, tidy, extras)
+    for r in reports:
+        r.raise_for_errors()
+    snap = snapshot_source(source, cfg, tidy, extras, fetched.raws, reports)
+    return Ingested(source=source, edition=str(cfg.get("edition")), tidy=tidy, extras=extras, raws=fetched.raws,
+                    reports=reports, snapshot=snap, requests_made=fetched.requests_made)

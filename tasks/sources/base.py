@@ -1,0 +1,86 @@
+"""What every source module shares: the request plan item, HTML loading and value parsing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from bs4 import BeautifulSoup
+
+from ..errors import SourceError
+
+TIDY_COLUMNS = ["city_id", "indicator", "value", "unit", "edition", "name_in_source", "location"]
+
+BLOCK_MARKERS = (
+    "captcha", "cf-challenge", "challenge-platform", "just a moment", "access denied",
+    "are you a robot", "unusual traffic", "please enable javascript and cookies", "attention required",
+    "request blocked", "too many requests",
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One response a source needs: where to get it and how to parse it."""
+
+    kind: str                 # parser kind, e.g. "numbeo-rankings"
+    url: str
+    city_id: str | None = None
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def snake(header: str) -> str:
+    """'Cost of Living Plus Rent Index' -> 'cost_of_living_plus_rent_index'."""
+    s = re.sub(r"[^0-9a-zA-Z]+", "_", header.strip()).strip("_").lower()
+    return re.sub(r"_+", "_", s)
+
+
+_NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
+
+
+def parse_number(text: str | None, *, source: str, location: str, city: str | None = None,
+                 field_name: str | None = None) -> float:
+    """'1,234.56' -> 1234.56; '?', '-', '' -> NaN; anything else is an error naming where it was."""
+    if text is None:
+        return np.nan
+    t = text.replace("\xa0", " ").strip().replace(",", "")
+    if t in ("", "?", "-", "—", "–", "n/a", "N/A"):
+        return np.nan
+    if not _NUMBER.match(t):
+        raise SourceError(source, f"expected a number, found {text.strip()!r}", location=location,
+                          city=city, field=field_name)
+    return float(t)
+
+
+def decode(body: bytes, source: str, location: str) -> str:
+    """Decode a response body; a wrong or mixed encoding is a clear error, not mojibake."""
+    for enc in ("utf-8",):
+        try:
+            return body.decode(enc)
+        except UnicodeDecodeError:
+            pass
+    try:
+        text = body.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise SourceError(source, f"response is neither UTF-8 nor Windows-1252 text: {exc}", location=location) from exc
+    return text
+
+
+def soup(body: bytes, source: str, location: str) -> BeautifulSoup:
+    # lxml's HTML parser does not resolve external entities or fetch DTDs.
+    return BeautifulSoup(decode(body, source, location), "lxml")
+
+
+def check_not_blocked(doc: BeautifulSoup, source: str, location: str, expected: str) -> None:
+    """Raise if the page is a block or challenge page served with status 200."""
+    text = (doc.title.get_text(" ", strip=True) if doc.title else "") + " " + doc.get_text(" ", strip=True)[:4000]
+    low = text.lower()
+    hit = next((m for m in BLOCK_MARKERS if m in low), None)
+    if hit:
+        title = doc.title.get_text(strip=True) if doc.title else "(no title)"
+        raise SourceError(source, f"expected {expected}, found a block or challenge page "
+                                  f"(title {title!r}, marker {hit!r})", location=location)
+
+
+def cell_text(cell) -> str:
+    return cell.get_text(" ", strip=True) if cell is not None else ""

@@ -1,0 +1,60 @@
+"""Indicators typed in from reports (CASS, INSEAD GTCI, budgets, NYC Global City Data, WCCF).
+
+A curated, versioned CSV in `data/curated/` with provenance for every value: publication, edition,
+table or page, unit, date entered, and whether the value is real or illustrative.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from ..cities import Registry
+from ..errors import SourceError
+from .base import TIDY_COLUMNS, Request
+
+SOURCE = "curated"
+PARSER_VERSION = "1"
+SUITES = {"indicators": "curated"}
+COLUMNS = ["city_id", "indicator", "value", "unit", "publication", "edition", "table_or_page",
+           "date_entered", "status", "note"]
+INDICATORS = ["economic_sustainability", "rd_intensity", "education_spending_share", "foreign_born_share",
+              "international_students", "social_security_index", "physician_density"]
+
+
+def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
+    return [Request("curated-table", cfg["url"])]
+
+
+def parse_table(body: bytes, location: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+    except Exception as exc:  # noqa: BLE001
+        raise SourceError(SOURCE, f"expected a CSV table, could not read it: {exc}", location=location) from exc
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise SourceError(SOURCE, f"expected columns {missing}, found {list(df.columns)}", location=location)
+    values = pd.to_numeric(df["value"], errors="coerce")
+    bad = df[values.isna() & (df["value"].str.strip() != "")]
+    if len(bad):
+        r = bad.iloc[0]
+        raise SourceError(SOURCE, f"expected a number, found {r['value']!r}", location=location,
+                          city=r["city_id"], field=r["indicator"])
+    df["value"] = values
+    return df[COLUMNS]
+
+
+def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
+    return parse_table(body, req.url)
+
+
+def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
+    req, table = next(iter(done.items()))
+    t = table[table["city_id"].isin(registry.ids)].copy()
+    names = registry.table["name_en"]
+    return pd.DataFrame({
+        "city_id": t["city_id"], "indicator": t["indicator"], "value": t["value"].astype(float),
+        "unit": t["unit"], "edition": t["edition"], "name_in_source": t["city_id"].map(names),
+        "location": req.url,
+    })[TIDY_COLUMNS].reset_index(drop=True)

@@ -1,0 +1,140 @@
+"""Hurun Global Unicorn Index: the company list, counted per index city (indicator `unicorns`)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from ..cities import Registry, normalise_name
+from ..errors import SourceError
+from .base import TIDY_COLUMNS, Request, cell_text, check_not_blocked, parse_number, soup
+
+SOURCE = "hurun"
+PARSER_VERSION = "1"
+SUITES = {"indicators": "hurun", "companies": "hurun_companies"}
+
+# Column mapping: our field -> header texts the list has used (configurable in sources.yaml)
+DEFAULT_COLUMNS = {
+    "rank": ["Rank", "排名"],
+    "company": ["Company", "Company Name", "Name", "企业名称"],
+    "valuation_usd_bn": ["Valuation (US$bn)", "Valuation (USD bn)", "Value (US$bn)", "Valuation"],
+    "city": ["Headquarters", "HQ", "City", "Headquarters City", "总部"],
+    "country": ["Country", "Country/Region", "国家"],
+    "industry": ["Industry", "Sector", "行业"],
+}
+REQUIRED = ("rank", "company", "valuation_usd_bn", "city")
+OUTPUT = ["rank", "company", "valuation_usd_bn", "city", "country", "city_id"]
+
+
+def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
+    return [Request("hurun-list", cfg["url"])]
+
+
+def _map_headers(headers: list[str], columns: dict, location: str) -> dict[str, int]:
+    norm = [normalise_name(h) for h in headers]
+    found = {}
+    for field, names in columns.items():
+        for n in names:
+            if normalise_name(n) in norm:
+                found[field] = norm.index(normalise_name(n))
+                break
+    missing = [f for f in REQUIRED if f not in found]
+    if missing:
+        raise SourceError(SOURCE, f"expected columns for {missing} (any of "
+                                  f"{[columns[m] for m in missing]}), found headers {headers}", location=location)
+    return found
+
+
+def _rows_to_frame(rows: list[list[str]], headers: list[str], columns: dict, location: str,
+                   registry: Registry | None) -> pd.DataFrame:
+    idx = _map_headers(headers, columns, location)
+    out = []
+    for n, cells in enumerate(rows, start=1):
+        if not any(c.strip() for c in cells):
+            continue
+        get = lambda f: cells[idx[f]].strip() if f in idx and idx[f] < len(cells) else ""  # noqa: E731
+        company = get("company")
+        val_text = get("valuation_usd_bn").replace("$", "").replace("US", "").replace("bn", "").strip()
+        out.append({
+            "rank": parse_number(get("rank").lstrip("#=") or str(n), source=SOURCE, location=location,
+                                 field_name="rank"),
+            "company": company,
+            "valuation_usd_bn": parse_number(val_text, source=SOURCE, location=location, field_name=f"valuation of {company}"),
+            "city": get("city"),
+            "country": get("country"),
+        })
+    if not out:
+        raise SourceError(SOURCE, "the unicorn list has no company rows", location=location)
+    df = pd.DataFrame(out)
+    df["rank"] = df["rank"].astype("Int64")
+    df["city_id"] = [registry.match("hurun", c) if registry else None for c in df["city"]]
+    return df[OUTPUT]
+
+
+def parse_list_html(body: bytes, url: str, registry: Registry | None = None, columns: dict | None = None) -> pd.DataFrame:
+    columns = columns or DEFAULT_COLUMNS
+    doc = soup(body, SOURCE, url)
+    tables = doc.find_all("table")
+    if not tables:
+        check_not_blocked(doc, SOURCE, url, "a table of unicorn companies")
+        raise SourceError(SOURCE, "expected a table of unicorn companies, found no <table>", location=url)
+    last_error = None
+    for table in tables:
+        trs = table.find_all("tr")
+        if not trs:
+            continue
+        headers = [cell_text(c) for c in trs[0].find_all(["th", "td"])]
+        try:
+            _map_headers(headers, columns, url)
+        except SourceError as exc:
+            last_error = exc
+            continue
+        rows = [[cell_text(c) for c in tr.find_all("td")] for tr in trs[1:]]
+        return _rows_to_frame(rows, headers, columns, url, registry)
+    raise last_error
+
+
+def parse_list_tabular(body: bytes, location: str, registry: Registry | None = None,
+                       columns: dict | None = None) -> pd.DataFrame:
+    """A CSV or XLSX export of the list."""
+    columns = columns or DEFAULT_COLUMNS
+    if body[:2] == b"PK":
+        raw = pd.read_excel(io.BytesIO(body), dtype=str, header=None).fillna("")
+    else:
+        raw = pd.read_csv(io.BytesIO(body), dtype=str, header=None, keep_default_na=False)
+    rows = raw.values.tolist()
+    headers = [str(h) for h in rows[0]]
+    return _rows_to_frame([[str(c) for c in r] for r in rows[1:]], headers, columns, location, registry)
+
+
+def parse_list(body: bytes, location: str, registry: Registry | None = None, columns: dict | None = None):
+    head = body[:512].lstrip().lower()
+    if body[:2] == b"PK" or not (head.startswith(b"<") or b"<html" in head or b"<table" in head):
+        return parse_list_tabular(body, location, registry, columns)
+    return parse_list_html(body, location, registry, columns)
+
+
+def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
+    return parse_list(body, req.url, registry, (cfg or {}).get("columns"))
+
+
+def count_per_city(companies: pd.DataFrame, registry: Registry) -> pd.Series:
+    counts = companies["city_id"].dropna().value_counts()
+    return counts.reindex(registry.ids, fill_value=0).astype(int)
+
+
+def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
+    req, companies = next(iter(done.items()))
+    counts = count_per_city(companies, registry)
+    edition = str(cfg.get("edition"))
+    return pd.DataFrame([(cid, "unicorns", float(n), "companies", edition,
+                          registry.get(cid)["hurun_names"].split(";")[0], req.url)
+                         for cid, n in counts.items()], columns=TIDY_COLUMNS)
+
+
+def unmatched_summary(companies: pd.DataFrame) -> pd.DataFrame:
+    """Companies whose city is no index city, counted per city (kept in the snapshot, shown in artifacts)."""
+    rest = companies[companies["city_id"].isna()]
+    return (rest.groupby(["city", "country"], dropna=False).size().rename("companies")
+            .reset_index().sort_values("companies", ascending=False))

@@ -1,0 +1,256 @@
+"""Numbeo: ranking tables, city quality-of-life pages (fallback) and city price pages.
+
+Supplies 8 indicators: pollution, climate, cost of living, commute, house price (property price to
+income), safety (from a ranking table or a city page) and monthly income and rent burden (from the
+city cost-of-living page, all cities in one display currency).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, quote, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from ..cities import Registry, normalise_name
+from ..errors import SourceError
+from .base import TIDY_COLUMNS, Request, cell_text, check_not_blocked, parse_number, snake, soup
+
+SOURCE = "numbeo"
+PARSER_VERSION = "1"
+SUITES = {"indicators": "numbeo"}
+
+# indicator id -> column of the quality-of-life ranking / city page
+INDEX_COLUMNS = {
+    "pollution_index": "pollution_index",
+    "climate_index": "climate_index",
+    "cost_of_living_index": "cost_of_living_index",
+    "commute_index": "traffic_commute_time_index",
+    "house_price_index": "property_price_to_income_ratio",
+    "safety_index": "safety_index",
+}
+CITY_PAGE_INDICES = ["purchasing_power_index", "safety_index", "health_care_index", "climate_index",
+                     "cost_of_living_index", "property_price_to_income_ratio",
+                     "traffic_commute_time_index", "pollution_index"]
+# Labels Numbeo has used for the same price item (renamed over the years): normalised -> item id
+PRICE_ALIASES = {
+    "average monthly net salary (after tax)": "monthly_net_salary",
+    "average monthly net salary, after tax": "monthly_net_salary",
+    "average monthly net salary": "monthly_net_salary",
+    "apartment (1 bedroom) in city centre": "rent_1br_centre",
+    "1 bedroom apartment in city centre": "rent_1br_centre",
+    "apartment (1 bedroom) outside of centre": "rent_1br_outside",
+    "1 bedroom apartment outside of city centre": "rent_1br_outside",
+    "1 bedroom apartment outside of centre": "rent_1br_outside",
+}
+REQUIRED_PRICES = ("monthly_net_salary", "rent_1br_centre")
+CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "CHF": "CHF", "kr": "SEK", "¥": "CNY", "C$": "CAD",
+                    "S$": "SGD", "A$": "AUD"}
+
+
+# ----------------------------------------------------------------------------- URLs
+def ranking_url(cfg: dict) -> str:
+    base = cfg.get("base_url", "https://www.numbeo.com").rstrip("/")
+    section = cfg.get("ranking_section", "quality-of-life")
+    title = str(cfg.get("ranking_title", cfg.get("edition", "current")))
+    if title == "current":
+        return f"{base}/{section}/rankings_current.jsp"
+    return f"{base}/{section}/rankings.jsp?title={quote(title)}"
+
+
+def city_page_url(cfg: dict, slug: str) -> str:
+    return f"{cfg.get('base_url', 'https://www.numbeo.com').rstrip('/')}/quality-of-life/in/{quote(slug)}"
+
+
+def prices_url(cfg: dict, slug: str) -> str:
+    cur = cfg.get("display_currency", "USD")
+    return f"{cfg.get('base_url', 'https://www.numbeo.com').rstrip('/')}/cost-of-living/in/{quote(slug)}?displayCurrency={cur}"
+
+
+def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
+    """First the ranking page; then a city page for every registry city the ranking lacks, and a
+    price page for every city. Ranking pages serve all cities in one request."""
+    rank_req = Request("numbeo-rankings", ranking_url(cfg))
+    if rank_req not in done:
+        return [rank_req]
+    ranking = done[rank_req]
+    needed = list(INDEX_COLUMNS.values())
+    present = set()
+    for cid, grp in ranking.dropna(subset=["city_id"]).groupby("city_id"):
+        if grp[needed].notna().all(axis=None):
+            present.add(cid)
+    reqs = []
+    for cid, row in registry.table.iterrows():
+        if cid not in present:
+            reqs.append(Request("numbeo-city-indices", city_page_url(cfg, row["numbeo_slug"]), cid))
+        reqs.append(Request("numbeo-city-prices", prices_url(cfg, row["numbeo_slug"]), cid))
+    return reqs
+
+
+# ----------------------------------------------------------------------------- parsers
+def parse_rankings(body: bytes, url: str, registry: Registry | None = None,
+                   required: tuple[str, ...] = ("City",)) -> pd.DataFrame:
+    """A ranking page -> rank, city, city_id, then one column per header (snake_case)."""
+    doc = soup(body, SOURCE, url)
+    table = doc.find("table", id="t2")
+    if table is None:
+        check_not_blocked(doc, SOURCE, url, "a ranking table <table id=\"t2\">")
+        found = [t.get("id") or ".".join(t.get("class", [])) or "(no id)" for t in doc.find_all("table")]
+        raise SourceError(SOURCE, f"expected a ranking table <table id=\"t2\">, found tables {found}", location=url)
+    header_cells = table.find("thead").find_all("th") if table.find("thead") else table.find("tr").find_all("th")
+    headers = [cell_text(th) for th in header_cells]
+    norm = [h.lower() for h in headers]
+    for req in required:
+        if req.lower() not in norm:
+            raise SourceError(SOURCE, f"expected a column headed {req!r}, found headers {headers}", location=url)
+    city_col = norm.index("city")
+    value_cols = [(i, h) for i, h in enumerate(headers) if norm[i] not in ("rank", "city")]
+    body_rows = table.find("tbody").find_all("tr") if table.find("tbody") else table.find_all("tr")[1:]
+    records = []
+    rank = 0
+    for tr in body_rows:
+        cells = tr.find_all("td")
+        if not cells:
+            continue
+        if len(cells) != len(headers):
+            raise SourceError(SOURCE, f"row {rank + 1} has {len(cells)} cells, the header has {len(headers)}",
+                              location=url)
+        rank += 1  # the Rank cell is empty in the HTML (filled by a script): rank is the row order
+        city = cell_text(cells[city_col])
+        rec = {"rank": rank, "city": city}
+        for i, h in value_cols:
+            rec[snake(h)] = parse_number(cell_text(cells[i]), source=SOURCE, location=url, city=city, field_name=h)
+        records.append(rec)
+    if not records:
+        raise SourceError(SOURCE, "the ranking table has no rows", location=url)
+    df = pd.DataFrame(records)
+    reg = registry
+    df.insert(2, "city_id", [reg.match("numbeo", c) if reg else None for c in df["city"]])
+    return df
+
+
+def parse_city_indices(body: bytes, url: str) -> pd.DataFrame:
+    """A /quality-of-life/in/<City> page -> indicator, value (the sub-indices of the NEXT table)."""
+    doc = soup(body, SOURCE, url)
+    main = doc.find("table", class_="table_indices")
+    if main is None:
+        check_not_blocked(doc, SOURCE, url, "a quality-of-life page with <table class=\"table_indices\">")
+        raise SourceError(SOURCE, "expected <table class=\"table_indices\"> (the quality-of-life index), not found",
+                          location=url)
+    sub = main.find_next("table")
+    if sub is None:
+        raise SourceError(SOURCE, "expected the table of sub-indices after table_indices, found none", location=url)
+    values = {}
+    for tr in sub.find_all("tr"):
+        cells = tr.find_all("td")
+        if len(cells) < 2:
+            continue
+        label = cell_text(cells[0])
+        values[snake(label)] = parse_number(cell_text(cells[1]), source=SOURCE, location=url, field_name=label)
+    missing = [k for k in CITY_PAGE_INDICES if k not in values]
+    if missing:
+        raise SourceError(SOURCE, f"expected sub-indices {missing} on the city page, found {sorted(values)}",
+                          location=url)
+    return pd.DataFrame({"indicator": CITY_PAGE_INDICES, "value": [values[k] for k in CITY_PAGE_INDICES]})
+
+
+def _split_price(text: str, url: str, label: str) -> tuple[float, str]:
+    t = text.replace("\xa0", " ").strip()
+    if t in ("?", "", "-"):
+        return np.nan, ""
+    num, _, cur = t.partition(" ")
+    value = parse_number(num, source=SOURCE, location=url, field_name=label)
+    cur = cur.strip()
+    return value, CURRENCY_SYMBOLS.get(cur, cur)
+
+
+def parse_city_prices(body: bytes, url: str) -> pd.DataFrame:
+    """A /cost-of-living/in/<City> page -> item, value, currency (every priced row of the table)."""
+    doc = soup(body, SOURCE, url)
+    table = doc.find("table", class_="data_wide_table")
+    if table is None:
+        check_not_blocked(doc, SOURCE, url, "a price table <table class=\"data_wide_table\">")
+        raise SourceError(SOURCE, "expected a price table <table class=\"data_wide_table\">, not found", location=url)
+    rows = []
+    for tr in table.find_all("tr"):
+        cells = tr.find_all("td")
+        if len(cells) < 2:
+            continue  # category header rows use <th>
+        label = cell_text(cells[0])
+        value, cur = _split_price(cell_text(cells[1]), url, label)
+        rows.append({"item": label, "value": value, "currency": cur})
+    if not rows:
+        raise SourceError(SOURCE, "the price table has no priced rows", location=url)
+    df = pd.DataFrame(rows)
+    known = {PRICE_ALIASES.get(normalise_name(i)) for i in df["item"]}
+    missing = [k for k in REQUIRED_PRICES if k not in known]
+    if missing:
+        raise SourceError(SOURCE, f"expected price rows {missing} (known labels: "
+                                  f"{sorted(a for a, v in PRICE_ALIASES.items() if v in missing)}), "
+                                  f"found labels {df['item'].tolist()[:12]}…", location=url)
+    q = parse_qs(urlsplit(url).query).get("displayCurrency")
+    if q:  # symbols like ¥ are ambiguous: the page says what currency it displays
+        df.loc[df["currency"].isin(["¥"]), "currency"] = q[0]
+    return df
+
+
+PARSERS = {
+    "numbeo-rankings": parse_rankings,
+    "numbeo-city-indices": parse_city_indices,
+    "numbeo-city-prices": parse_city_prices,
+}
+
+
+def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
+    if req.kind == "numbeo-rankings":
+        return parse_rankings(body, req.url, registry)
+    return PARSERS[req.kind](body, req.url)
+
+
+# ----------------------------------------------------------------------------- tidy
+def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
+    """Long table city_id, indicator, value, unit, edition, name_in_source, location."""
+    edition = str(cfg.get("edition", "current"))
+    currency = cfg.get("display_currency", "USD")
+    rows = []
+    rank_req = next(r for r in done if r.kind == "numbeo-rankings")
+    ranking = done[rank_req]
+    dup = ranking["city_id"].dropna()
+    dup = dup[dup.duplicated()].unique().tolist()
+    if dup:
+        raise SourceError(SOURCE, f"the ranking lists cities {dup} more than once", location=rank_req.url)
+    in_ranking = ranking.dropna(subset=["city_id"]).set_index("city_id")
+    city_pages = {r.city_id: (r, df) for r, df in done.items() if r.kind == "numbeo-city-indices"}
+    for cid in registry.ids:
+        if cid in city_pages:
+            req, page = city_pages[cid]
+            page = page.set_index("indicator")["value"]
+            for ind, col in INDEX_COLUMNS.items():
+                rows.append((cid, ind, page.get(col, np.nan), "index", edition, registry.get(cid)["numbeo_name"],
+                             req.url))
+        elif cid in in_ranking.index:
+            rec = in_ranking.loc[cid]
+            for ind, col in INDEX_COLUMNS.items():
+                unit = "ratio" if col == "property_price_to_income_ratio" else "index"
+                rows.append((cid, ind, rec[col], unit, edition, rec["city"], rank_req.url))
+    for req, prices in done.items():
+        if req.kind != "numbeo-city-prices":
+            continue
+        by_item = {}
+        for _, p in prices.iterrows():
+            key = PRICE_ALIASES.get(normalise_name(p["item"]))
+            if key and key not in by_item:
+                by_item[key] = p
+        for key in REQUIRED_PRICES:
+            cur = by_item[key]["currency"]
+            if cur and cur != currency:
+                raise SourceError(SOURCE, f"expected prices in {currency}, found {cur} "
+                                          f"({by_item[key]['item']!r} = {by_item[key]['value']})",
+                                  location=req.url, city=req.city_id, field=key)
+        salary = by_item["monthly_net_salary"]["value"]
+        rent = by_item["rent_1br_centre"]["value"]
+        name = registry.get(req.city_id)["numbeo_name"]
+        rows.append((req.city_id, "monthly_income", salary, f"{currency}/month", edition, name, req.url))
+        burden = rent / salary if salary and salary > 0 else np.nan
+        rows.append((req.city_id, "rent_burden", burden, "ratio", edition, name, req.url))
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)

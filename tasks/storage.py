@@ -1,0 +1,244 @@
+"""Immutable, content-addressed storage: raw responses, Parquet snapshots, releases.
+
+Every file is written to a temporary name, fsynced, then renamed into place, so an interrupted
+run never leaves a half-written file under a final name and never touches earlier data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import StorageError
+from .settings import data_home, safe_id
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file in the same folder, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise StorageError(f"cannot write {path}: {reason}; nothing was changed under that name") from exc
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False, engine="pyarrow")
+    return buf.getvalue()
+
+
+def frame_fingerprint(df: pd.DataFrame) -> str:
+    """Content hash of a table, independent of Parquet writer metadata."""
+    return sha256_bytes(df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- raw responses
+@dataclass
+class RawRecord:
+    source: str
+    url: str
+    final_url: str
+    status: int
+    headers: dict
+    fetched_at: str
+    sha256: str
+    size: int
+    user_agent: str
+    parser_version: str
+    mode: str
+    path: str = ""
+    reused: bool = False
+
+    def read(self) -> bytes:
+        return Path(self.path).read_bytes()
+
+
+def raw_dir(source: str) -> Path:
+    return data_home() / "raw" / safe_id(source, "source name")
+
+
+def store_raw(record: RawRecord, body: bytes) -> RawRecord:
+    """Store a response body by its sha256; an identical body is stored once (metadata of its first fetch)."""
+    sha = sha256_bytes(body)
+    base = raw_dir(record.source)
+    obj = base / "objects" / sha[:2] / sha
+    meta = base / "meta" / f"{sha}.json"
+    record.sha256, record.size, record.path = sha, len(body), str(obj)
+    if obj.exists() and meta.exists():
+        record.reused = True
+        return record
+    if not obj.exists():
+        atomic_write_bytes(obj, body)
+    atomic_write_json(meta, asdict(record))
+    return record
+
+
+def find_raw(source: str, url: str) -> RawRecord | None:
+    """The most recent stored response for a URL (used to resume after a failure)."""
+    meta_dir = raw_dir(source) / "meta"
+    best = None
+    if not meta_dir.is_dir():
+        return None
+    for p in meta_dir.glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            rec = RawRecord(**json.loads(p.read_text()))
+            if rec.url == url and Path(rec.path).exists() and (best is None or rec.fetched_at > best.fetched_at):
+                best = rec
+    return best
+
+
+# --------------------------------------------------------------------------- snapshots
+def snapshots_dir(source: str) -> Path:
+    return data_home() / "snapshots" / safe_id(source, "source name")
+
+
+def write_snapshot(source: str, edition: str, table: pd.DataFrame, provenance: dict,
+                   extras: dict[str, pd.DataFrame] | None = None) -> dict:
+    """Write a validated table (plus named extra tables) as an immutable Parquet snapshot.
+
+    The snapshot id is the hash of the tables' content: identical content is written once.
+    """
+    safe_id(edition, "edition")
+    tables = {"table": table, **{safe_id(k, "table name"): v for k, v in (extras or {}).items()}}
+    fingerprint = sha256_bytes("".join(f"{k}:{frame_fingerprint(v)}" for k, v in sorted(tables.items())).encode())
+    snap_id = fingerprint[:16]
+    folder = snapshots_dir(source) / edition / snap_id
+    if (folder / "provenance.json").exists():
+        info = json.loads((folder / "provenance.json").read_text())
+        info["reused"] = True
+        return info
+    blobs = {k: parquet_bytes(v) for k, v in tables.items()}
+    info = {
+        **provenance,
+        "source": source, "edition": edition, "snapshot_id": snap_id,
+        "path": str(folder / "table.parquet"), "sha256": sha256_bytes(blobs["table"]),
+        "tables": {k: {"path": str(folder / f"{k}.parquet"), "sha256": sha256_bytes(b),
+                       "rows": int(len(tables[k]))} for k, b in blobs.items()},
+        "content_fingerprint": fingerprint, "rows": int(len(table)), "created_at": utc_now(),
+        "validated": True,
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{snap_id}.", dir=folder.parent))
+    try:
+        for k, b in blobs.items():
+            atomic_write_bytes(tmp / f"{k}.parquet", b)
+        atomic_write_json(tmp / "provenance.json", info)
+        os.replace(tmp, folder)
+        _fsync_dir(folder.parent)
+    except (OSError, StorageError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if (folder / "provenance.json").exists():  # a concurrent writer won with identical content
+            return json.loads((folder / "provenance.json").read_text())
+        raise StorageError(f"cannot write snapshot {folder}: {exc}") from exc
+    return {**info, "reused": False}
+
+
+def list_snapshots(source: str | None = None) -> list[dict]:
+    root = data_home() / "snapshots"
+    pattern = f"{safe_id(source, 'source name')}/*/*/provenance.json" if source else "*/*/*/provenance.json"
+    out = []
+    for p in sorted(root.glob(pattern)):
+        with contextlib.suppress(OSError, ValueError):
+            out.append(json.loads(p.read_text()))
+    return out
+
+
+def latest_snapshot(source: str, edition: str | None = None, as_of: str | None = None) -> dict | None:
+    """The newest validated snapshot of a source (optionally of one edition, created up to `as_of`)."""
+    snaps = [s for s in list_snapshots(source) if s.get("validated")
+             and (edition is None or s.get("edition") == edition)
+             and (as_of is None or s.get("created_at", "") <= as_of)
+             and Path(s["path"]).exists()]
+    return max(snaps, key=lambda s: s["created_at"], default=None)
+
+
+def read_snapshot(info: dict, table: str = "table") -> pd.DataFrame:
+    """A snapshot's table, after checking its sha256 against the provenance."""
+    entry = info.get("tables", {}).get(table) or {"path": info["path"], "sha256": info["sha256"]}
+    path = Path(entry["path"])
+    actual = sha256_file(path)
+    if actual != entry["sha256"]:
+        raise StorageError(f"snapshot {path} is damaged: sha256 {actual[:12]}… differs from the recorded "
+                           f"{entry['sha256'][:12]}…")
+    return pd.read_parquet(path)
+
+
+# --------------------------------------------------------------------------- lock
+@contextlib.contextmanager
+def refresh_lock(wait: bool = False):
+    """One refresh at a time per data home: a second one refuses with a clear message (or waits)."""
+    path = data_home() / ".refresh.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise StorageError(f"another refresh is running on {data_home()} ({holder}); "
+                               "wait for it to finish or run with --wait") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {utc_now()}")
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()

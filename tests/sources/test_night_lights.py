@@ -1,0 +1,82 @@
+"""Night-light zonal sums on generated rasters with known sums."""
+
+import numpy as np
+import pytest
+from rasterio.io import MemoryFile
+from rasterio.transform import from_origin
+
+from tasks.sources import night_lights
+
+RES = 15 / 3600
+
+
+def geotiff(data, west, north, nodata=None):
+    profile = dict(driver="GTiff", width=data.shape[1], height=data.shape[0], count=1, dtype="float32",
+                   crs="EPSG:4326", transform=from_origin(west, north, RES, RES), nodata=nodata)
+    with MemoryFile() as mem:
+        with mem.open(**profile) as ds:
+            ds.write(data.astype("float32"), 1)
+        return mem.read()
+
+
+
+def _expected_mask(shape, west, north, lon, lat, radius_km):
+    """Cell centres inside the 64-gon, computed independently with a ray-casting test."""
+    ring = np.array(night_lights.circle(lon, lat, radius_km)["coordinates"][0])
+    ys = north - (np.arange(shape[0]) + 0.5) * RES
+    xs = west + (np.arange(shape[1]) + 0.5) * RES
+    X, Y = np.meshgrid(xs, ys)
+    inside = np.zeros(shape, dtype=bool)
+    for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:]):
+        cond = (y1 > Y) != (y2 > Y)
+        xint = (x2 - x1) * (Y - y1) / np.where(y2 != y1, y2 - y1, 1) + x1
+        inside ^= cond & (X < xint)
+    return inside
+
+
+def test_constant_raster_sum_equals_pixel_count():
+    data = np.ones((200, 200))
+    west, north, lon, lat = 10.0, 50.0, 10.0 + 100.37 * RES, 50.0 - 99.71 * RES
+    body = geotiff(data, west, north)
+    stats = night_lights.zonal_stats(body, night_lights.circle(lon, lat, 5.0), "test")
+    expected = _expected_mask(data.shape, west, north, lon, lat, 5.0).sum()
+    assert stats["pixels_in_boundary"] == expected
+    assert stats["sum"] == expected and stats["mean"] == 1.0
+
+
+def test_fill_nodata_and_negative_values_are_masked():
+    rng = np.random.default_rng(5)
+    data = np.round(rng.uniform(0, 50, size=(120, 120)), 1)
+    west, north, lon, lat = 100.0, 30.0, 100.0 + 60.23 * RES, 30.0 - 59.61 * RES
+    mask = _expected_mask(data.shape, west, north, lon, lat, 3.0)
+    data[58:62, 58:62] = 65535  # VNP46 fill value
+    data[40, 60] = -999  # nodata
+    data[70, 60] = -1.5  # negative radiance is invalid
+    body = geotiff(data, west, north, nodata=-999)
+    stats = night_lights.zonal_stats(body, night_lights.circle(lon, lat, 3.0), "test")
+    valid = mask & (data >= 0) & (data != 65535)
+    assert stats["sum"] == pytest.approx(float(data.astype("float32").astype("float64")[valid].sum()), rel=1e-12)
+    assert stats["pixels_valid"] == valid.sum()
+    assert stats["pixels_masked"] == (mask & ~valid).sum() > 0
+
+
+def test_boundary_partly_outside_the_raster():
+    data = np.full((100, 100), 2.0)
+    west, north = 0.0, 10.0
+    lon, lat = west + 2.31 * RES, north - 50.17 * RES  # centre near the western edge
+    stats = night_lights.zonal_stats(geotiff(data, west, north), night_lights.circle(lon, lat, 2.0), "test")
+    full = _expected_mask((100, 300), west - 200 * RES, north, lon, lat, 2.0)
+    within = full[:, 200:].sum()
+    assert stats["pixels_in_boundary"] == within < full.sum()
+    assert stats["sum"] == 2.0 * within
+
+
+def test_recorded_clip_parses_for_every_city(registry):
+    from tasks.ingest import fetch_and_parse, tidy_source
+    from tasks.sources import load_sources_config
+
+    cfg = load_sources_config()["night_lights"]
+    fetched = fetch_and_parse("night_lights", cfg, "offline", registry)
+    tidy, extras = tidy_source("night_lights", cfg, registry, fetched)
+    assert len(tidy) == 30 and (tidy["value"] > 0).all()
+    assert (extras["zonal_stats"]["boundary_version"] == night_lights.BOUNDARY_VERSION).all()

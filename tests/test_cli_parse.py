@@ -1,0 +1,55 @@
+"""`talent-index parse KIND FILE`: the contract used by tests and by maintainers."""
+
+import io
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from talent_index.cli import app
+
+runner = CliRunner()
+
+
+def parse(kind, path):
+    result = runner.invoke(app, ["parse", kind, str(path)])
+    return result, (pd.read_csv(io.StringIO(result.stdout)) if result.exit_code == 0 else None)
+
+
+def test_numbeo_rankings(recordings):
+    res, df = parse("numbeo-rankings", recordings / "numbeo/quality-of-life-rankings-2020.html")
+    assert res.exit_code == 0
+    assert df.columns[:4].tolist() == ["rank", "city", "city_id", "quality_of_life_index"]
+    assert len(df) == 22 and df["city_id"].isna().sum() == 3
+
+
+def test_numbeo_city_pages(recordings):
+    res, df = parse("numbeo-city-indices", recordings / "numbeo/quality-of-life-xian.html")
+    assert res.exit_code == 0 and df.columns.tolist() == ["indicator", "value"] and len(df) == 8
+    res, df = parse("numbeo-city-prices", recordings / "numbeo/cost-of-living-paris.html")
+    assert res.exit_code == 0 and df.columns.tolist() == ["item", "value", "currency"]
+
+
+def test_hurun_and_gawc(recordings):
+    res, df = parse("hurun-list", recordings / "hurun/global-unicorn-index-2020.html")
+    assert df.columns.tolist() == ["rank", "company", "valuation_usd_bn", "city", "country", "city_id"]
+    assert (df["city_id"] == "beijing").sum() == 93
+    res, df = parse("gawc-tiers", recordings / "gawc/world2020t.html")
+    assert df.columns.tolist() == ["tier", "city", "city_id"]
+    res, df = parse("gawc-connectivity", recordings / "gawc/da31-2020.xlsx")
+    assert df.columns.tolist() == ["rank", "city", "country", "city_id", "gnc_abs", "gnc_rel"]
+
+
+def test_changed_layout_exits_non_zero_with_one_clear_line(tmp_path):
+    page = tmp_path / "blocked.html"
+    page.write_text("<html><head><title>Attention Required! | Cloudflare</title></head><body>captcha</body></html>")
+    res = runner.invoke(app, ["parse", "numbeo-rankings", str(page)])
+    assert res.exit_code == 1
+    assert "block or challenge page" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) <= 3
+
+
+def test_unknown_kind_and_missing_file(tmp_path):
+    res = runner.invoke(app, ["parse", "nope", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "unknown kind 'nope'" in res.output
+    res = runner.invoke(app, ["parse", "numbeo-rankings", str(tmp_path / "missing.html")])
+    assert res.exit_code == 1 and "cannot read" in res.output
