@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from scoring import load_methodology
 from tasks import release as rel
+from tasks.analysis import release_analyses
 from tasks.cities import load_registry
 from tasks.progress import report
 from tasks.sample import sample_status
@@ -30,8 +31,14 @@ def publish_release(result, inputs, edition: str, methodology_path: str | None =
     index_report = rel.validate_index(table, registry)
     index_report.raise_for_errors()
     sample = any(r.get("mode") == "offline" for s in inputs.snapshots.values() for r in s.get("inputs", []))
-    return rel.publish(result, inputs, registry, load_methodology(methodology_path), sample=sample,
-                       edition=edition, index_report=index_report,
+    methodology = load_methodology(methodology_path)
+
+    def analyses() -> dict:
+        report("analyses: audit of the 2020 figures, Monte Carlo uncertainty, regressions")
+        return release_analyses(result, methodology)
+
+    return rel.publish(result, inputs, registry, methodology, sample=sample,
+                       edition=edition, index_report=index_report, extra_files=analyses,
                        sample_status=sample_status() if sample else None)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 from enum import Enum
 from pathlib import Path
@@ -72,7 +73,7 @@ def refresh(
         def show(message: str, transient: bool) -> None:
             status.update(f"refresh ({mode}): {escape(message)}")
             if not transient:
-                err.log(escape(message), highlight=False)
+                err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(message)}", highlight=False)
 
         set_reporter(show)
         try:
@@ -202,6 +203,67 @@ def releases_verify(release_id: Optional[str] = typer.Argument(None, help="Relea
     if bad:
         fail(RuntimeError(f"release {rid}: files differ from the manifest: {bad}"))
     out.print(f"release {rid}: every file matches its manifest checksum")
+
+
+def _print_frame(df, title: str) -> None:
+    t = Table(*[str(c) for c in df.columns], title=title)
+    for row in df.itertuples(index=False):
+        t.add_row(*["" if v is None or (isinstance(v, float) and v != v) else
+                    (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
+    out.print(t)
+
+
+@app.command("audit-2020")
+def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the checks as CSV.")):
+    """Recompute what the 2020 report's own figures allow; list agreements and discrepancies."""
+    from tasks.analysis import audit_tables
+
+    try:
+        checks, variants = audit_tables()
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    if as_csv:
+        sys.stdout.write(checks.to_csv(index=False))
+        return
+    _print_frame(checks, "Audit of the 2020 report's printed figures")
+    bad = checks[~checks["agrees"]]
+    out.print(f"{len(checks)} checks: {len(checks) - len(bad)} agree, {len(bad)} discrepancies "
+              "(reported, not fitted away)")
+    _print_frame(variants, "Which method variant reproduces the printed ecology scores (real Numbeo 2020 data)")
+
+
+@app.command()
+def uncertainty(
+    release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST)."),
+    draws: int = typer.Option(10_000, help="Monte Carlo draws (rounded up to a multiple of 16)."),
+    seed: int = typer.Option(2020, help="Random seed (same seed, same result)."),
+    concentration: float = typer.Option(100.0, help="Dirichlet concentration around the chosen weights."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the rank table as CSV."),
+):
+    """Monte Carlo over the modelling choices: median rank and 5-95% interval of every city."""
+    import pandas as pd
+
+    from scoring import load_methodology
+    from scoring.uncertainty import monte_carlo
+    from tasks.release import release_path
+
+    try:
+        path = release_path(release_id)
+        ind = pd.read_parquet(path / "indicators.parquet")
+        values = ind.assign(value=ind["value"].where(~ind["imputed"])).pivot(
+            index="city_id", columns="indicator", values="value")
+        with err.status(f"{draws} draws…"):
+            t0 = time.perf_counter()
+            res = monte_carlo(values, load_methodology(), draws=draws, seed=seed, concentration=concentration)
+            elapsed = time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    table = res.ranks.reset_index()
+    _print_frame(table, f"Rank uncertainty, release {path.name} ({res.draws} draws, seed {seed})")
+    _print_frame(res.shares, "First-order share of the rank variance")
+    err.print(f"{res.draws} draws in {elapsed:.3f} s")
+    if output:
+        table.to_csv(output, index=False)
 
 
 def main():

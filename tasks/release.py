@@ -171,9 +171,13 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
 
 
 def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology: Methodology, *,
-            sample: bool, edition: str, index_report: ValidationReport, extra_files: dict | None = None,
+            sample: bool, edition: str, index_report: ValidationReport, extra_files=None,
             sample_status: pd.DataFrame | None = None, today: str | None = None) -> dict:
-    """Write the release folder atomically and move LATEST to it; returns the manifest."""
+    """Write the release folder atomically and move LATEST to it; returns the manifest.
+
+    `extra_files` maps file names to bytes, or is a callable returning that mapping (called only
+    when a new release is actually written).
+    """
     code = code_version()
     fingerprint = inputs_fingerprint(inputs, methodology, code)
     existing = find_release(fingerprint)
@@ -199,6 +203,8 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
     if inputs.gawc_meta is not None:
         tier_diff = tier_differences(inputs.gawc_meta)
         files["gawc_tier_differences.csv"] = tier_diff.to_csv(index=False).encode()
+    if callable(extra_files):
+        extra_files = extra_files()
     for name, data in (extra_files or {}).items():
         files[name] = data
     status_counts = coverage["status"].value_counts().to_dict()
