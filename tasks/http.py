@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
+import re
 import random
 import threading
 import time
@@ -26,6 +28,22 @@ from .settings import PROJECT_ROOT, recordings_dir
 from .storage import RawRecord, atomic_write_bytes, atomic_write_json, find_raw, store_raw, utc_now
 
 MODES = ("online", "offline", "record")
+_SECRET = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def expand_secrets(url: str, source: str) -> str:
+    """Fill `${ENV_VAR}` placeholders from the environment at request time only.
+
+    URLs keep their placeholders everywhere they are stored (raw metadata, recordings, errors), so
+    an API key never leaves the process environment.
+    """
+    def sub(m):
+        value = os.environ.get(m.group(1))
+        if not value:
+            raise FetchError(source, url, f"environment variable {m.group(1)} is not set (it holds a secret "
+                                          "this request needs; set it or use a Prefect Secret block)")
+        return value
+    return _SECRET.sub(sub, url)
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "date", "content-length", "retry-after")
 DEFAULT_UA = "city-talent-index/0.1 (+https://example.org/city-talent-index; data-team@example.org)"
@@ -45,6 +63,7 @@ class HttpPolicy:
     max_retry_after_s: float = 300.0
     obey_robots: bool = True
     content_types: tuple[str, ...] = ()   # accepted prefixes, e.g. ("text/html",); empty = any
+    total_timeout_s: float = 120.0        # a slow drip of bytes may not take longer than this
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "HttpPolicy":
@@ -69,9 +88,6 @@ class _HostThrottle:
             self._next[host] = at + interval
         if at > now:
             sleep(at - now)
-
-
-_THROTTLE = _HostThrottle()
 
 
 def _domain_ok(url: str, allowed: tuple[str, ...]) -> bool:
@@ -131,6 +147,7 @@ class Fetcher:
     clock: object = time.monotonic
     reuse_raw: bool = True
     requests_made: int = 0
+    throttle: _HostThrottle = field(default_factory=_HostThrottle)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -227,12 +244,13 @@ class Fetcher:
         attempt = 0
         while True:
             attempt += 1
-            _THROTTLE.wait(urlsplit(url).hostname or "", p.min_interval_s, self.sleep, self.clock)
+            self.throttle.wait(urlsplit(url).hostname or "", p.min_interval_s, self.sleep, self.clock)
             try:
                 resp, body, final_url = self._request(url, headers)
             except (requests.Timeout, requests.ConnectionError, _TruncatedBody) as exc:
                 if attempt > p.retries:
-                    raise FetchError(self.source, url, f"gave up after {attempt} attempts: {exc}") from exc
+                    detail = str(exc).replace(expand_secrets(url, self.source), url) if "${" in url else str(exc)
+                    raise FetchError(self.source, url, f"gave up after {attempt} attempts: {detail}") from None
                 self.sleep(self._backoff(attempt, None))
                 continue
             if resp.status_code == 304 and previous:
@@ -269,9 +287,10 @@ class Fetcher:
     def _request(self, url: str, headers: dict):
         p = self.policy
         current = url
+        real = expand_secrets(url, self.source)
         for _ in range(6):
-            resp = self.session.get(current, headers=headers, timeout=(p.connect_timeout, p.read_timeout),
-                                    stream=True, allow_redirects=False)
+            resp = self.session.get(real if current == url else current, headers=headers,
+                                    timeout=(p.connect_timeout, p.read_timeout), stream=True, allow_redirects=False)
             self.requests_made += 1
             if resp.is_redirect:
                 target = urljoin(current, resp.headers.get("Location", ""))
@@ -290,8 +309,12 @@ class Fetcher:
             resp.close()
             raise FetchError(self.source, url, f"response of {int(declared)} bytes exceeds the cap of {p.max_bytes}")
         chunks, total = [], 0
+        deadline = time.monotonic() + p.total_timeout_s
         try:
             for chunk in resp.iter_content(64 * 1024):
+                if time.monotonic() > deadline:
+                    resp.close()
+                    raise _TruncatedBody(f"body not complete after {p.total_timeout_s:.0f}s (slow drip)")
                 total += len(chunk)
                 if total > p.max_bytes:
                     resp.close()

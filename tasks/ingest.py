@@ -79,8 +79,9 @@ def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched) ->
     elif source == "night_lights":
         extras["zonal_stats"] = module.details(fetched.parsed)
     elif source == "numbeo":
-        ranking = next(df for r, df in fetched.parsed.items() if r.kind == "numbeo-rankings")
-        extras["ranking"] = ranking
+        ranking = next((df for r, df in fetched.parsed.items() if r.kind == "numbeo-rankings"), None)
+        if ranking is not None:
+            extras["ranking"] = ranking
     elif source == "gawc":
         for r, df in fetched.parsed.items():
             extras[r.kind.replace("gawc-", "")] = df
@@ -126,7 +127,14 @@ def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFra
         present = set(tidy.dropna(subset=["value"])["city_id"])
         missing = [c for c in registry.ids if c not in present]
         report.results.append(extra_check("every_registry_city_present", "warning", missing, column="city_id"))
+    if source == "numbeo" and previous is not None and "ranking" in extras and "ranking" in prev_info.get("tables", {}):
+        before = set(read_snapshot(prev_info, "ranking")["city_id"].dropna())
+        now = set(extras["ranking"]["city_id"].dropna())
+        report.results.append(extra_check("city_still_in_ranking", "warning", sorted(before - now), column="city_id"))
     reports.append(report)
+    if source == "numbeo" and "ranking" in extras:
+        reports.append(run_suite(extras["ranking"], load_suite(module.SUITES["ranking"]), source=source,
+                                 key_column="city", params=params))
     if source == "hurun":
         reports.append(run_suite(extras["companies"], load_suite(module.SUITES["companies"]), source=source,
                                  key_column="company", params=params))

@@ -18,7 +18,7 @@ from .base import TIDY_COLUMNS, Request, cell_text, check_not_blocked, parse_num
 
 SOURCE = "numbeo"
 PARSER_VERSION = "1"
-SUITES = {"indicators": "numbeo"}
+SUITES = {"indicators": "numbeo", "ranking": "numbeo_ranking"}
 
 # indicator id -> column of the quality-of-life ranking / city page
 INDEX_COLUMNS = {
@@ -67,9 +67,36 @@ def prices_url(cfg: dict, slug: str) -> str:
     return f"{cfg.get('base_url', 'https://www.numbeo.com').rstrip('/')}/cost-of-living/in/{quote(slug)}?displayCurrency={cur}"
 
 
+API_INDEX_FIELDS = {  # API field -> the column name of the ranking / city page
+    "pollution_index": "pollution_index",
+    "climate_index": "climate_index",
+    "cpi_index": "cost_of_living_index",
+    "traffic_time_index": "traffic_commute_time_index",
+    "property_price_to_income_ratio": "property_price_to_income_ratio",
+    "safety_index": "safety_index",
+}
+
+
+def api_plan(cfg: dict, registry: Registry) -> list[Request]:
+    """Official API (paid key from NUMBEO_API_KEY): two requests per city. The key stays a
+    `${NUMBEO_API_KEY}` placeholder in every stored URL; the fetcher fills it in at request time."""
+    base = cfg.get("api", {}).get("base_url", "https://www.numbeo.com/api").rstrip("/")
+    cur = cfg.get("display_currency", "USD")
+    reqs = []
+    for cid, row in registry.table.iterrows():
+        q = quote(row["numbeo_name"])
+        reqs.append(Request("numbeo-api-indices", f"{base}/indices?api_key=${{NUMBEO_API_KEY}}&query={q}", cid))
+        reqs.append(Request("numbeo-api-prices",
+                            f"{base}/city_prices?api_key=${{NUMBEO_API_KEY}}&query={q}&currency={cur}", cid))
+    return reqs
+
+
 def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
-    """First the ranking page; then a city page for every registry city the ranking lacks, and a
-    price page for every city. Ranking pages serve all cities in one request."""
+    """With `api.enabled`, the official API. Otherwise first the ranking page; then a city page for
+    every registry city the ranking lacks, and a price page for every city (ranking pages serve all
+    cities in one request)."""
+    if cfg.get("api", {}).get("enabled"):
+        return api_plan(cfg, registry)
     rank_req = Request("numbeo-rankings", ranking_url(cfg))
     if rank_req not in done:
         return [rank_req]
@@ -194,10 +221,51 @@ def parse_city_prices(body: bytes, url: str) -> pd.DataFrame:
     return df
 
 
+def _api_json(body: bytes, url: str) -> dict:
+    import json
+
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise SourceError(SOURCE, f"expected a JSON API response, found {body[:60]!r}", location=url) from exc
+    if isinstance(doc, dict) and doc.get("error"):
+        raise SourceError(SOURCE, f"the API answered with an error: {doc['error']}", location=url)
+    return doc
+
+
+def parse_api_indices(body: bytes, url: str) -> pd.DataFrame:
+    """/api/indices JSON -> indicator, value (named as on the city page)."""
+    doc = _api_json(body, url)
+    missing = [f for f in API_INDEX_FIELDS if f not in doc]
+    if missing:
+        raise SourceError(SOURCE, f"expected API fields {missing}, found {sorted(doc)[:15]}", location=url)
+    return pd.DataFrame({"indicator": list(API_INDEX_FIELDS.values()),
+                         "value": [float(doc[f]) if doc[f] is not None else np.nan for f in API_INDEX_FIELDS]})
+
+
+def parse_api_prices(body: bytes, url: str) -> pd.DataFrame:
+    """/api/city_prices JSON -> item, value, currency (item names carry ", <category>")."""
+    doc = _api_json(body, url)
+    if "prices" not in doc:
+        raise SourceError(SOURCE, f"expected a 'prices' list, found keys {sorted(doc)}", location=url)
+    cur = doc.get("currency", "")
+    rows = [{"item": p["item_name"].rsplit(",", 1)[0].strip() if p["item_name"].count(",") else p["item_name"],
+             "value": float(p["average_price"]) if p.get("average_price") is not None else np.nan,
+             "currency": cur} for p in doc["prices"]]
+    df = pd.DataFrame(rows)
+    known = {PRICE_ALIASES.get(normalise_name(i)) for i in df["item"]}
+    missing = [k for k in REQUIRED_PRICES if k not in known]
+    if missing:
+        raise SourceError(SOURCE, f"expected price items {missing}, found {df['item'].tolist()[:12]}", location=url)
+    return df
+
+
 PARSERS = {
     "numbeo-rankings": parse_rankings,
     "numbeo-city-indices": parse_city_indices,
     "numbeo-city-prices": parse_city_prices,
+    "numbeo-api-indices": parse_api_indices,
+    "numbeo-api-prices": parse_api_prices,
 }
 
 
@@ -213,14 +281,15 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     edition = str(cfg.get("edition", "current"))
     currency = cfg.get("display_currency", "USD")
     rows = []
-    rank_req = next(r for r in done if r.kind == "numbeo-rankings")
-    ranking = done[rank_req]
+    rank_req = next((r for r in done if r.kind == "numbeo-rankings"), None)
+    ranking = done[rank_req] if rank_req else pd.DataFrame(columns=["city", "city_id"])
     dup = ranking["city_id"].dropna()
     dup = dup[dup.duplicated()].unique().tolist()
     if dup:
-        raise SourceError(SOURCE, f"the ranking lists cities {dup} more than once", location=rank_req.url)
+        raise SourceError(SOURCE, f"the ranking lists cities {dup} more than once", location=rank_req.url,
+                          field="city")
     in_ranking = ranking.dropna(subset=["city_id"]).set_index("city_id")
-    city_pages = {r.city_id: (r, df) for r, df in done.items() if r.kind == "numbeo-city-indices"}
+    city_pages = {r.city_id: (r, df) for r, df in done.items() if r.kind in ("numbeo-city-indices", "numbeo-api-indices")}
     for cid in registry.ids:
         if cid in city_pages:
             req, page = city_pages[cid]
@@ -234,7 +303,7 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
                 unit = "ratio" if col == "property_price_to_income_ratio" else "index"
                 rows.append((cid, ind, rec[col], unit, edition, rec["city"], rank_req.url))
     for req, prices in done.items():
-        if req.kind != "numbeo-city-prices":
+        if req.kind not in ("numbeo-city-prices", "numbeo-api-prices"):
             continue
         by_item = {}
         for _, p in prices.iterrows():

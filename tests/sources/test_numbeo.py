@@ -1,6 +1,8 @@
 """Numbeo parsers on the recorded pages (real markup) and on variants of them."""
 
+import json
 import math
+import shutil
 import re
 
 import pandas as pd
@@ -154,3 +156,29 @@ def test_price_in_another_currency_is_an_error_naming_city_and_field(registry, r
     fetched = fetch_and_parse("numbeo", cfg, "offline", registry)
     with pytest.raises(SourceError, match="city oslo, field rent_1br_centre.*expected prices in EUR, found SEK"):
         tidy_source("numbeo", cfg, registry, fetched)
+
+
+def test_suites_pass_on_the_recordings_and_flag_a_vanished_city(registry, data_home, recordings, tmp_path, monkeypatch):
+    from tasks.ingest import ingest
+    from tasks.sources import load_sources_config
+
+    cfg = load_sources_config()["numbeo"]
+    first = ingest("numbeo", cfg, "offline", registry)
+    assert [r.suite for r in first.reports] == ["numbeo", "numbeo_ranking"] and all(r.success for r in first.reports)
+    assert first.warnings == []
+    # Paris leaves the ranking: the city page fallback fills it, and a warning says it vanished
+    rec = tmp_path / "rec"
+    shutil.copytree(recordings, rec)
+    page = rec / "numbeo/quality-of-life-rankings-2020.html"
+    page.write_text(re.sub(r"<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">Paris, France</td>.*?</tr>\n", "", page.read_text()))
+    paris = (rec / "numbeo/quality-of-life-xian.html").read_text().replace("Xi&#x27;an", "Paris")
+    (rec / "numbeo/quality-of-life-paris.html").write_text(paris)
+    index = json.loads((rec / "index.json").read_text())
+    index["https://www.numbeo.com/quality-of-life/in/Paris"] = {"source": "numbeo", "file": "numbeo/quality-of-life-paris.html", "status": 200, "headers": {}}
+    (rec / "index.json").write_text(json.dumps(index))
+    monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(rec))
+    second = ingest("numbeo", cfg, "offline", registry)
+    found = {(w.expectation, tuple(w.offending)) for w in second.warnings}
+    assert ("city_still_in_ranking", ("paris",)) in found
+    moved = next(w for w in second.warnings if w.expectation == "change_vs_previous_snapshot")
+    assert any(o.startswith("paris:") for o in moved.offending)

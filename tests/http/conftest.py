@@ -1,0 +1,85 @@
+"""A scripted HTTP server on 127.0.0.1 for fault tests (no outside network)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class Script:
+    """path -> list of responses served in turn (the last one repeats)."""
+
+    def __init__(self):
+        self.routes: dict[str, list[dict]] = {}
+        self.hits: dict[str, int] = {}
+        self.headers_seen: dict[str, list[dict]] = {}
+
+    def add(self, path, *responses):
+        self.routes[path] = list(responses)
+
+
+def make_handler(script: Script):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # quiet
+            pass
+
+        def do_GET(self):  # noqa: N802
+            path = self.path
+            n = script.hits.get(path, 0)
+            script.hits[path] = n + 1
+            script.headers_seen.setdefault(path, []).append(dict(self.headers))
+            responses = script.routes.get(path) or [{"status": 404, "body": b"not found"}]
+            r = responses[min(n, len(responses) - 1)]
+            if r.get("sleep"):
+                time.sleep(r["sleep"])
+            body = r.get("body", b"")
+            if callable(body):
+                body = body(self)
+            inm = self.headers.get("If-None-Match")
+            if r.get("etag") and inm == r["etag"]:
+                self.send_response(304)
+                self.send_header("ETag", r["etag"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(r.get("status", 200))
+            self.send_header("Content-Type", r.get("content_type", "text/html; charset=utf-8"))
+            for k, v in r.get("headers", {}).items():
+                self.send_header(k, v)
+            if r.get("etag"):
+                self.send_header("ETag", r["etag"])
+            length = r.get("content_length", len(body))
+            if length is None:  # no Content-Length: the body ends when the connection closes
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(length))
+            self.end_headers()
+            if r.get("drip"):
+                for i in range(0, len(body), r["drip"]):
+                    self.wfile.write(body[i:i + r["drip"]])
+                    self.wfile.flush()
+                    time.sleep(r.get("drip_sleep", 0.05))
+            else:
+                self.wfile.write(body)
+            if r.get("close"):
+                self.close_connection = True
+
+    return Handler
+
+
+@pytest.fixture()
+def server():
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    script.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    script.port = httpd.server_address[1]
+    yield script
+    httpd.shutdown()
+    httpd.server_close()
