@@ -60,7 +60,9 @@ def publish(edition: str = "2020", as_of: str | None = None, methodology_path: s
         description=f"Overall ranking of release {manifest['release_id']}"
                     + (" (SAMPLE, not an official index)" if manifest["sample"] else ""))
     path = rel.release_path(manifest["release_id"])
-    create_link_artifact(key="release", link=path.as_uri(), link_text=f"release {manifest['release_id']}")
+    create_link_artifact(key="release-report", link=(path / "report" / "index.html").as_uri(),
+                         link_text=f"report of release {manifest['release_id']}",
+                         description=f"Release folder: {path}")
     if result.warnings:
         create_markdown_artifact(key="scoring-warnings", markdown="\n".join(f"- {w}" for w in result.warnings))
     return {"release_id": manifest["release_id"], "path": str(path), "reused": manifest.get("reused", False),

@@ -205,6 +205,49 @@ def releases_verify(release_id: Optional[str] = typer.Argument(None, help="Relea
     out.print(f"release {rid}: every file matches its manifest checksum")
 
 
+@releases_app.command("diff")
+def releases_diff(old: str = typer.Argument(..., help="Older release id."),
+                  new: str = typer.Argument(..., help="Newer release id.")):
+    """Rank and score changes per city, new and dropped cities, changed inputs (as Markdown)."""
+    from tasks.release import release_path
+    from tasks.report.changes import changes_markdown, diff_releases
+
+    try:
+        d = diff_releases(release_path(old), release_path(new))
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    sys.stdout.write(changes_markdown(d, new))
+
+
+@app.command()
+def report(release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST)."),
+           output: Path = typer.Option(..., "--output", "-o", help="Folder to write the report into.")):
+    """Rebuild a release's HTML report into another folder (releases themselves are never modified)."""
+    from scoring import load_methodology
+    from tasks.release import release_path
+    from tasks.report.changes import diff_releases
+    from tasks.report.html import build_report
+
+    try:
+        path = release_path(release_id)
+        manifest = json.loads((path / "manifest.json").read_text())
+        prev = manifest.get("previous_release")
+        changes = None
+        if prev:
+            try:
+                changes = diff_releases(release_path(prev), path)
+            except Exception:  # noqa: BLE001 - the previous release may have been removed
+                changes = None
+        output = output.resolve()
+        if output == (path / "report").resolve():
+            raise ValueError("the output folder is the release's own report folder: releases are immutable")
+        own = path / "methodology.yaml"
+        written = build_report(path, output, manifest, load_methodology(own if own.exists() else None), changes)
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    out.print(f"wrote {len(written)} files; open {output / 'index.html'}")
+
+
 def _print_frame(df, title: str) -> None:
     t = Table(*[str(c) for c in df.columns], title=title)
     for row in df.itertuples(index=False):

@@ -30,6 +30,8 @@ from .sources import INDICATOR_SOURCES
 from .sources.gawc import tier_differences
 from .storage import (atomic_write_bytes, atomic_write_json, atomic_write_text, latest_snapshot, parquet_bytes,
                       read_snapshot, sha256_bytes, sha256_file, utc_now)
+from .report.changes import changes_markdown, diff_releases
+from .report.html import build_report
 from .validate import ValidationReport, load_suite, run_suite
 
 SAMPLE_NOTICE = ("SAMPLE RELEASE — built from the bundled offline recordings, in which many values are "
@@ -101,8 +103,12 @@ def gather_inputs(registry: Registry, methodology: Methodology, as_of: str | Non
     return Inputs(values=values, snapshots=snaps, gawc_meta=gawc_meta, provenance=prov.reset_index(drop=True))
 
 
-def inputs_fingerprint(inputs: Inputs, methodology: Methodology, code: str) -> str:
+def inputs_fingerprint(inputs: Inputs, methodology: Methodology, code: str, registry: Registry) -> str:
+    """Identity of a release: its input snapshots, city registry, methodology and code."""
+    from .storage import frame_fingerprint
+
     parts = [f"{s}:{i['content_fingerprint']}" for s, i in sorted(inputs.snapshots.items())]
+    parts.append(f"registry:{frame_fingerprint(registry.table.reset_index())}")
     parts += [f"methodology:{methodology.sha256}", f"overrides:{json.dumps(methodology.overrides, sort_keys=True)}",
               f"code:{code}"]
     return sha256_bytes("\n".join(parts).encode())
@@ -179,7 +185,7 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
     when a new release is actually written).
     """
     code = code_version()
-    fingerprint = inputs_fingerprint(inputs, methodology, code)
+    fingerprint = inputs_fingerprint(inputs, methodology, code, registry)
     existing = find_release(fingerprint)
     if existing:
         _write_latest(existing["release_id"])
@@ -199,6 +205,8 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
         "clusters.csv": result.clusters.to_csv(index=False, float_format="%.4f").encode(),
         "coverage.csv": coverage.to_csv(index=False).encode(),
     }
+    if methodology.path and Path(methodology.path).exists():
+        files["methodology.yaml"] = Path(methodology.path).read_bytes()  # the exact method of this release
     tier_diff = None
     if inputs.gawc_meta is not None:
         tier_diff = tier_differences(inputs.gawc_meta)
@@ -238,16 +246,30 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
     try:
         for name, data in files.items():
             atomic_write_bytes(tmp / name, data)
-            manifest["files"][name] = {"sha256": sha256_bytes(data), "bytes": len(data)}
         if sample:
             atomic_write_text(tmp / "SAMPLE.txt", SAMPLE_NOTICE + "\n")
+        prev_path = root / previous if previous and (root / previous / "manifest.json").exists() else None
+        atomic_write_json(tmp / "manifest.json", manifest)  # read by the diff and the report
+        changes = diff_releases(prev_path, tmp) if prev_path else None
+        atomic_write_text(tmp / "CHANGES.md", changes_markdown(changes, rid))
+        build_report(tmp, tmp / "report", manifest, methodology, changes)
+        for f in sorted(tmp.rglob("*")):
+            if f.is_file() and f.name != "manifest.json":
+                manifest["files"][str(f.relative_to(tmp))] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
         atomic_write_json(tmp / "manifest.json", manifest)
+        _interruption_point("before-rename")
         os.replace(tmp, root / rid)
     except (OSError, StorageError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StorageError(f"cannot publish release {rid}: {exc}; LATEST still points to {previous}") from exc
     _write_latest(rid)
     return {**manifest, "reused": False, "path": str(root / rid)}
+
+
+def _interruption_point(name: str) -> None:
+    """Test hook: TALENT_INDEX_FAIL_AT=<name> simulates a crash at this point of a publish."""
+    if os.environ.get("TALENT_INDEX_FAIL_AT") == name:
+        raise StorageError(f"simulated failure at {name} (TALENT_INDEX_FAIL_AT)")
 
 
 def _write_latest(rid: str) -> None:

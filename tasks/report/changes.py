@@ -1,0 +1,70 @@
+"""What changed between two releases: ranks, scores, cities and inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+
+def diff_releases(old: Path, new: Path) -> dict:
+    """Compare two release folders (old -> new)."""
+    a = pd.read_parquet(old / "index.parquet").set_index("city_id")
+    b = pd.read_parquet(new / "index.parquet").set_index("city_id")
+    ma = json.loads((old / "manifest.json").read_text())
+    mb = json.loads((new / "manifest.json").read_text())
+    common = a.index.intersection(b.index)
+    cities = pd.DataFrame({
+        "name_en": b.loc[common, "name_en"],
+        "rank_old": a.loc[common, "rank_international"].astype(int),
+        "rank_new": b.loc[common, "rank_international"].astype(int),
+        "score_old": a.loc[common, "final_score"].round(4),
+        "score_new": b.loc[common, "final_score"].round(4),
+    })
+    cities["rank_change"] = cities["rank_old"] - cities["rank_new"]  # positive = moved up
+    cities["score_change"] = (cities["score_new"] - cities["score_old"]).round(4)
+    cities = cities.sort_values("rank_new")
+    ia = {i["source"]: i for i in ma["inputs"]}
+    ib = {i["source"]: i for i in mb["inputs"]}
+    inputs = []
+    for s in sorted(set(ia) | set(ib)):
+        old_id = ia.get(s, {}).get("snapshot_id")
+        new_id = ib.get(s, {}).get("snapshot_id")
+        if old_id != new_id:
+            inputs.append({"source": s, "old": old_id, "new": new_id,
+                           "edition_old": ia.get(s, {}).get("edition"), "edition_new": ib.get(s, {}).get("edition")})
+    other = {}
+    for key in ("code_version",):
+        if ma.get(key) != mb.get(key):
+            other[key] = (ma.get(key), mb.get(key))
+    if ma["methodology"]["sha256"] != mb["methodology"]["sha256"]:
+        other["methodology"] = (ma["methodology"]["version"], mb["methodology"]["version"])
+    return {"old": ma["release_id"], "new": mb["release_id"], "cities": cities.reset_index(),
+            "added": sorted(set(b.index) - set(a.index)), "dropped": sorted(set(a.index) - set(b.index)),
+            "inputs": inputs, "other": other}
+
+
+def changes_markdown(d: dict | None, release_id: str) -> str:
+    if d is None:
+        return f"# Changes in {release_id}\n\nFirst release: there is no previous release to compare with.\n"
+    lines = [f"# Changes in {d['new']} (against {d['old']})", ""]
+    moved = d["cities"][(d["cities"]["rank_change"] != 0) | (d["cities"]["score_change"].abs() >= 0.005)]
+    lines += [f"- cities compared: {len(d['cities'])}; rank or score changed: {len(moved)}",
+              f"- new cities: {', '.join(d['added']) or 'none'}",
+              f"- dropped cities: {', '.join(d['dropped']) or 'none'}"]
+    for k, (o, n) in d["other"].items():
+        lines.append(f"- {k}: {o} → {n}")
+    lines += ["", "## Changed inputs", ""]
+    if d["inputs"]:
+        lines += ["| source | old snapshot | new snapshot |", "|---|---|---|"]
+        lines += [f"| {i['source']} | {i['old'] or '—'} | {i['new'] or '—'} |" for i in d["inputs"]]
+    else:
+        lines.append("No input snapshot changed.")
+    lines += ["", "## Rank and score changes", "",
+              "| city | rank (old → new) | change | score (old → new) | change |", "|---|---|---|---|---|"]
+    for r in d["cities"].itertuples():
+        arrow = f"+{r.rank_change}" if r.rank_change > 0 else str(r.rank_change)
+        lines.append(f"| {r.name_en} | {r.rank_old} → {r.rank_new} | {arrow if r.rank_change else '='} | "
+                     f"{r.score_old:.2f} → {r.score_new:.2f} | {r.score_change:+.2f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,108 @@
+"""matplotlib charts of the report, as self-contained SVG (text as paths, no external fonts)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+plt.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "talent-index", "font.size": 9,
+                     "axes.spines.top": False, "axes.spines.right": False})
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948"]
+
+
+def _svg(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def radar(ranks: pd.DataFrame, labels: list[str], title: str, n_max: int) -> bytes:
+    """Small multiples: one polar chart of dimension ranks per city (outer ring = rank 1)."""
+    cities = list(ranks.index)
+    cols = 5
+    rows = max(1, int(np.ceil(len(cities) / cols)))
+    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False).tolist()
+    fig, axes = plt.subplots(rows, cols, subplot_kw={"polar": True}, figsize=(cols * 2.3, rows * 2.5))
+    axes = np.atleast_1d(axes).ravel()
+    for ax, city in zip(axes, cities):
+        r = ranks.loc[city].to_numpy(dtype=float)
+        radius = (n_max + 1 - r).tolist()  # rank 1 -> outermost
+        ax.plot(angles + angles[:1], radius + radius[:1], color=PALETTE[0], lw=1.2)
+        ax.fill(angles + angles[:1], radius + radius[:1], color=PALETTE[0], alpha=0.25)
+        ax.set_ylim(0, n_max)
+        ax.set_yticklabels([])
+        ax.set_xticks(angles)
+        ax.set_xticklabels([f"{lab}\n{int(v)}" for lab, v in zip(labels, r)], fontsize=6)
+        ax.set_title(city, fontsize=8, pad=10)
+    for ax in axes[len(cities):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def stacked_contributions(contrib: pd.DataFrame, labels: dict[str, str]) -> bytes:
+    """Horizontal stacked bars: each dimension's weighted contribution to the final score."""
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.26 * len(contrib) + 1)))
+    left = np.zeros(len(contrib))
+    y = np.arange(len(contrib))[::-1]
+    for k, col in enumerate(contrib.columns):
+        ax.barh(y, contrib[col], left=left, color=PALETTE[k % len(PALETTE)], label=labels.get(col, col), height=0.75)
+        left += contrib[col].to_numpy()
+    ax.set_yticks(y)
+    ax.set_yticklabels(contrib.index, fontsize=7)
+    ax.set_xlabel("weighted dimension score (sum = final score)")
+    ax.legend(ncol=3, fontsize=7, loc="lower right", frameon=False)
+    return _svg(fig)
+
+
+def clusters(table: pd.DataFrame, columns: list[str], labels: dict[str, str]) -> bytes:
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    width = 0.8 / max(1, len(table))
+    x = np.arange(len(columns))
+    for k, (name, row) in enumerate(table.iterrows()):
+        ax.bar(x + k * width, row[columns].to_numpy(float), width=width, label=name, color=PALETTE[k % len(PALETTE)])
+    ax.set_xticks(x + width * (len(table) - 1) / 2)
+    ax.set_xticklabels([labels.get(c, c) for c in columns], fontsize=7)
+    ax.set_ylim(45, 100)
+    ax.set_ylabel("mean score")
+    ax.legend(fontsize=7, frameon=False, ncol=4)
+    return _svg(fig)
+
+
+def regression(points: pd.DataFrame, line: pd.DataFrame, x_label: str, y_label: str, summary: dict) -> bytes:
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    ax.fill_between(line["x"], line["lower"], line["upper"], color=PALETTE[0], alpha=0.2, label="95% confidence band")
+    ax.plot(line["x"], line["fit"], color=PALETTE[0], lw=1.5, label="fitted line")
+    ax.scatter(points["x"], points["y"], s=14, color=PALETTE[2], zorder=3)
+    for _, p in points.iterrows():
+        ax.annotate(str(p["city_id"]), (p["x"], p["y"]), fontsize=5, xytext=(2, 2), textcoords="offset points")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(f"slope {summary['slope']:.3g}, p = {summary['p_value']:.2g}, R² = {summary['r_squared']:.2f}",
+                 fontsize=8)
+    ax.legend(fontsize=6, frameon=False)
+    return _svg(fig)
+
+
+def rank_intervals(unc: pd.DataFrame) -> bytes:
+    """Median rank with its 5-95% interval, and the nominal rank."""
+    u = unc.sort_values("nominal_rank")
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.24 * len(u) + 1)))
+    y = np.arange(len(u))[::-1]
+    ax.hlines(y, u["p05_rank"], u["p95_rank"], color=PALETTE[0], lw=2, label="5–95% of draws")
+    ax.plot(u["median_rank"], y, "o", color=PALETTE[0], ms=4, label="median rank")
+    ax.plot(u["nominal_rank"], y, "x", color=PALETTE[2], ms=5, label="published rank")
+    ax.set_yticks(y)
+    ax.set_yticklabels(u.index, fontsize=7)
+    ax.invert_xaxis()
+    ax.set_xlabel("rank (1 = best)")
+    ax.legend(fontsize=7, frameon=False, loc="lower left")
+    return _svg(fig)

@@ -1,0 +1,138 @@
+"""report/index.html: everything the 2020 report shows, for the cities a release holds, and more.
+
+Self-contained: inline CSS, no CDN, charts as SVG files beside the page. It reads only the files
+the release wrote, so it can be rebuilt from any release (`talent-index report`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, select_autoescape
+
+from scoring import Methodology
+
+from ..storage import atomic_write_bytes
+from . import charts
+
+TEMPLATE = (Path(__file__).with_name("template.html")).read_text(encoding="utf-8")
+
+
+def _fmt(v, nd=2):
+    if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def build_report(release: Path, out: Path, meta: dict, methodology: Methodology, changes: dict | None) -> list[str]:
+    """Write report/index.html and its charts into `out`; returns the file names written."""
+    idx = pd.read_parquet(release / "index.parquet")
+    ind = pd.read_parquet(release / "indicators.parquet")
+    cov = pd.read_csv(release / "coverage.csv")
+    clusters = pd.read_csv(release / "clusters.csv")
+    dims = methodology.dimension_ids
+    dim_label = {d.id: d.name_en for d in methodology.dimensions}
+    dim_zh = {d.id: d.name_zh for d in methodology.dimensions}
+    weights = meta["dimension_weights"]["weights"]
+    names = idx.set_index("city_id")["name_en"]
+    files: dict[str, bytes] = {}
+
+    # radar charts: top 10 (international ranks) and domestic cities (domestic ranks)
+    short = list(dims)
+    top = idx.nsmallest(min(10, len(idx)), "rank_international").set_index("name_en")
+    files["radar_top10.svg"] = charts.radar(top[[f"{d}_rank_international" for d in dims]], short,
+                                            "Dimension ranks of the top 10 (international ranks)", len(idx))
+    dom = idx[idx["domestic"]].sort_values("rank_domestic").set_index("name_en")
+    if len(dom):
+        files["radar_domestic.svg"] = charts.radar(dom[[f"{d}_rank_domestic" for d in dims]].astype(float), short,
+                                                   "Dimension ranks of the domestic cities (domestic ranks)", len(dom))
+    contrib = pd.DataFrame({d: idx[f"{d}_score"] * weights[d] for d in dims}).set_index(idx["name_en"])
+    files["contributions.svg"] = charts.stacked_contributions(contrib, dim_label)
+    cl_table = None
+    if len(clusters):
+        cl_table = clusters.set_index("cluster")
+        files["clusters.svg"] = charts.clusters(cl_table, ["final_score"] + [f"{d}_score" for d in dims],
+                                                {"final_score": "Final", **{f"{d}_score": dim_label[d] for d in dims}})
+    regressions = []
+    if (release / "regressions.csv").exists():
+        regs = pd.read_csv(release / "regressions.csv")
+        lines = pd.read_csv(release / "regression_lines.csv")
+        wide = ind.pivot(index="city_id", columns="indicator", values="value")
+        for k, r in enumerate(regs.to_dict(orient="records")):
+            pts = wide[[r["x"], r["y"]]].dropna().rename(columns={r["x"]: "x", r["y"]: "y"}).reset_index()
+            line = lines[(lines["x_name"] == r["x"]) & (lines["y_name"] == r["y"])]
+            fname = f"regression_{r['x']}.svg"
+            files[fname] = charts.regression(pts, line, methodology.indicator(r["x"]).name_en,
+                                             "foreign-born share (%)", r)
+            regressions.append({**r, "file": fname})
+    unc = shares = None
+    if (release / "uncertainty.csv").exists():
+        unc = pd.read_csv(release / "uncertainty.csv").set_index("city_id")
+        shares = pd.read_csv(release / "uncertainty_shares.csv")
+        u = unc.rename(index=names)
+        files["rank_intervals.svg"] = charts.rank_intervals(u)
+
+    # tables
+    ranking = [{"rank": int(r.rank_international), "name_en": r.name_en, "name_zh": r.name_zh,
+                "score": _fmt(r.final_score), "country": r.country,
+                "rank_domestic": _fmt(r.rank_domestic)} for r in idx.itertuples()]
+    dim_tables = []
+    for d in dims:
+        intl = idx.sort_values(f"{d}_rank_international")
+        dom_rows = idx[idx["domestic"]].sort_values(f"{d}_rank_domestic")
+        dim_tables.append({
+            "id": d, "name": dim_label[d], "name_zh": dim_zh[d], "weight": weights[d],
+            "international": [(int(r[f"{d}_rank_international"]), r["name_en"], _fmt(r[f"{d}_score"]))
+                              for _, r in intl.iterrows()],
+            "domestic": [(int(r[f"{d}_rank_domestic"]), r["name_en"], r["name_zh"], _fmt(r[f"{d}_score"]))
+                         for _, r in dom_rows.iterrows()],
+        })
+    ind_idx = ind.set_index(["city_id", "indicator"])
+    cards = []
+    for r in idx.itertuples():
+        rows = []
+        for dim in methodology.dimensions:
+            for i in dim.indicators:
+                x = ind_idx.loc[(r.city_id, i.id)]
+                rank = f"{int(x['rank_international'])}" + (
+                    f" ({int(x['rank_domestic'])})" if not pd.isna(x["rank_domestic"]) else "")
+                rows.append({"dimension": dim.name_en, "indicator": i.name_en, "value": _fmt(float(x["value"]), 3),
+                             "rank": rank, "status": x.get("status", ""), "direction": "+" if i.direction > 0 else "−"})
+        cards.append({
+            "id": r.city_id, "name_en": r.name_en, "name_zh": r.name_zh, "country": r.country,
+            "score": _fmt(r.final_score), "rank": int(r.rank_international), "rank_domestic": _fmt(r.rank_domestic),
+            "dims": [{"name": dim_label[d], "score": _fmt(getattr(r, f"{d}_score")),
+                      "rank": int(getattr(r, f"{d}_rank_international")),
+                      "rank_domestic": _fmt(getattr(r, f"{d}_rank_domestic"))} for d in dims],
+            "indicators": rows,
+        })
+    coverage = (cov.groupby(["dimension", "indicator", "status"]).size().unstack(fill_value=0).reset_index())
+    for col in ("real", "illustrative", "imputed"):
+        if col not in coverage:
+            coverage[col] = 0
+    provenance = cov.groupby("indicator").agg(source=("source", "first"), edition=("edition", "first")).reset_index()
+    coverage = coverage.merge(provenance, on="indicator", how="left")
+    audit = pd.read_csv(release / "audit_2020.csv") if (release / "audit_2020.csv").exists() else None
+    variants = pd.read_csv(release / "audit_2020_variants.csv") if (release / "audit_2020_variants.csv").exists() else None
+    tier_diff = pd.read_csv(release / "gawc_tier_differences.csv") if (release / "gawc_tier_differences.csv").exists() else None
+
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["fmt"] = _fmt
+    html = env.from_string(TEMPLATE).render(
+        meta=meta, ranking=ranking, dims=dim_tables, cards=cards, files=files, regressions=regressions,
+        clusters=None if cl_table is None else cl_table.reset_index().to_dict(orient="records"),
+        cluster_cols=["final_score"] + [f"{d}_score" for d in dims], dim_label=dim_label,
+        coverage=coverage.to_dict(orient="records"), unc=None if unc is None else unc.join(names).reset_index().to_dict(orient="records"),
+        shares=None if shares is None else shares.to_dict(orient="records"),
+        audit=None if audit is None else audit.to_dict(orient="records"),
+        variants=None if variants is None else variants.to_dict(orient="records"),
+        tier_diff=None if tier_diff is None else tier_diff.to_dict(orient="records"),
+        changes=changes, weights=weights, methodology=methodology)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        atomic_write_bytes(out / name, data)
+    atomic_write_bytes(out / "index.html", html.encode("utf-8"))
+    return ["index.html", *files]

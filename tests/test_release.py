@@ -1,0 +1,160 @@
+"""Releases without Prefect: immutability, atomic publish, ids, diff, the report in a browser."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from scoring import load_methodology
+from tasks import release as rel
+from tasks.analysis import release_analyses
+from tasks.cities import Registry
+from tasks.errors import StorageError
+from tasks.ingest import ingest
+from tasks.sources import load_sources_config
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+SECTIONS = ["ranking", "dimensions", "radar", "contributions", "cards", "clusters", "regressions", "uncertainty",
+            "coverage", "audit", "changes"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, registry):
+    """Snapshots of every source, ingested once for this module."""
+    home = tmp_path_factory.mktemp("rel") / "home"
+    old = os.environ.get("TALENT_INDEX_HOME")
+    os.environ["TALENT_INDEX_HOME"] = str(home)
+    cfg = load_sources_config()
+    for s in cfg:
+        ingest(s, cfg[s], "offline", registry)
+    yield home
+    os.environ["TALENT_INDEX_HOME"] = old
+
+
+def publish(registry, methodology=None, today="2026-11-26", fail_at=None, values_hook=None):
+    m = methodology or load_methodology()
+    inputs = rel.gather_inputs(registry, m)
+    inputs.values = inputs.values.loc[registry.ids]
+    if values_hook:
+        values_hook(inputs.values)
+    result = rel.score(inputs, registry, m)
+    table = rel.index_table(result, registry)
+    report = rel.validate_index(table, registry)
+    report.raise_for_errors()
+    if fail_at:
+        os.environ["TALENT_INDEX_FAIL_AT"] = fail_at
+    try:
+        return rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report,
+                           extra_files=lambda: release_analyses(result, m, draws=320), today=today)
+    finally:
+        os.environ.pop("TALENT_INDEX_FAIL_AT", None)
+
+
+def test_release_contents_and_report_sections(home, registry):
+    m = publish(registry)
+    path = home / "releases" / m["release_id"]
+    for f in ["index.parquet", "index.csv", "indicators.parquet", "manifest.json", "CHANGES.md", "coverage.csv",
+              "methodology.yaml", "report/index.html", "report/radar_top10.svg", "report/contributions.svg"]:
+        assert (path / f).exists(), f
+    idx = pd.read_csv(path / "index.csv")
+    for d in ["economy", "innovation", "openness", "ecology", "welfare", "affordability"]:
+        assert {f"{d}_score", f"{d}_rank_international", f"{d}_rank_domestic"} <= set(idx.columns)
+    ind = pd.read_parquet(path / "indicators.parquet")
+    assert {"value", "normalised", "weight", "rank_international", "rank_domestic", "status"} <= set(ind.columns)
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["package_versions"]["prefect"] == "3.9.1" and manifest["package_versions"]["pandas"] == "3.1.1"
+    assert "report/index.html" in manifest["files"] and rel.verify_release(m["release_id"]) == []
+    html = (path / "report" / "index.html").read_text()
+    for s in SECTIONS:
+        assert f'<section id="{s}">' in html
+    assert "北京" in html and "SAMPLE RELEASE" in html and html.count('class="card" id="card-') == 30
+    assert "71.92" in html  # the audit's Beijing row
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+
+
+def test_unchanged_rerun_reuses_and_changed_inputs_get_a_new_id(home, registry):
+    first = publish(registry)
+    again = publish(registry)
+    assert again["reused"] and again["release_id"] == first["release_id"]
+    changed = publish(registry, methodology=load_methodology().with_choices(topsis_normalization="vector"))
+    assert not changed["reused"] and changed["release_id"] == "2020-sample-2026-11-26-2"
+    assert (home / "releases" / "LATEST").read_text().strip() == "2020-sample-2026-11-26-2"
+    changes = (home / "releases" / changed["release_id"] / "CHANGES.md").read_text()
+    assert "against 2020-sample-2026-11-26" in changes and "| Beijing |" in changes
+
+
+def test_interrupted_publish_leaves_nothing_and_latest_unchanged(home, registry):
+    before = sorted(p.name for p in (home / "releases").iterdir())
+    latest = (home / "releases" / "LATEST").read_text()
+    with pytest.raises(StorageError, match="simulated failure"):
+        publish(registry, methodology=load_methodology().with_choices(zero_rule="shift"), fail_at="before-rename")
+    assert sorted(p.name for p in (home / "releases").iterdir()) == before
+    assert (home / "releases" / "LATEST").read_text() == latest
+
+
+def test_diff_command(home, registry):
+    from typer.testing import CliRunner
+
+    from talent_index.cli import app
+
+    res = CliRunner().invoke(app, ["releases", "diff", "2020-sample-2026-11-26", "2020-sample-2026-11-26-2"])
+    assert res.exit_code == 0
+    assert "# Changes in 2020-sample-2026-11-26-2 (against 2020-sample-2026-11-26)" in res.stdout
+    assert "methodology" not in res.stdout.split("## Changed inputs")[0] or "→" in res.stdout
+    assert "No input snapshot changed." in res.stdout
+
+
+def test_small_release_renders_every_section(home, registry, tmp_path):
+    small = Registry(registry.table.loc[["beijing", "shanghai", "london", "paris", "tokyo", "vienna"]])
+    m = publish(small, today="2026-11-27")
+    html = (home / "releases" / m["release_id"] / "report" / "index.html").read_text()
+    for s in SECTIONS:
+        assert f'<section id="{s}">' in html
+    assert html.count('class="card" id="card-') == 6
+    idx = pd.read_parquet(home / "releases" / m["release_id"] / "index.parquet")
+    assert sorted(idx["rank_international"]) == [1, 2, 3, 4, 5, 6]
+
+
+def test_report_command_rebuilds_elsewhere(home, tmp_path):
+    from typer.testing import CliRunner
+
+    from talent_index.cli import app
+
+    res = CliRunner().invoke(app, ["report", "2020-sample-2026-11-26", "--output", str(tmp_path / "r")])
+    assert res.exit_code == 0 and (tmp_path / "r" / "index.html").exists()
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_in_headless_chromium(home, tmp_path):
+    browser = _chromium()
+    if not browser:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    rid = (home / "releases" / "LATEST").read_text().strip()
+    page = home / "releases" / rid / "report" / "index.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+             "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = dom.stdout[dom.stdout.index("<body"):dom.stdout.index(">", dom.stdout.index("<body"))]
+    assert 'data-broken-images=""' in body and 'data-errors=""' in body
+    n_images = int(body.split('data-images="')[1].split('"')[0])
+    assert n_images >= 8
+    console_errors = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln and "ERROR" in ln.upper()]
+    assert console_errors == []
+    out_dir = ROOT / "test-output"
+    out_dir.mkdir(exist_ok=True)
+    shot = out_dir / "report-screenshot.png"
+    res = subprocess.run([browser, *flags, "--window-size=1300,2400", f"--screenshot={shot}", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and shot.stat().st_size > 50_000
+    print(f"screenshot of the report: {shot}")
