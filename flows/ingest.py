@@ -77,6 +77,10 @@ def make_ingest_flow(source: str):
         create_markdown_artifact(markdown="\n\n".join(r.summary_markdown() for r in reports),
                                  key=f"dq-{source.replace('_', '-')}",
                                  description=f"Data-quality summary of {source}")
+        summary = core.extra_summary(source, extras)
+        if summary:
+            create_markdown_artifact(markdown=summary, key=f"{source.replace('_', '-')}-summary",
+                                     description=f"What {source} held beyond the index cities")
         _emit_warnings(source, reports)
         for r in reports:
             r.raise_for_errors()

@@ -137,6 +137,7 @@ def hurun(values, cities, cfg, index):
                     for i, (val, co, hq, ct, ind) in enumerate(companies, start=1))
     body = ("<h1>Hurun Global Unicorn Index 2020</h1>\n<p>SAMPLE: company names and valuations are "
             "illustrative; the number of companies per city follows data/sample/values.csv.</p>\n"
+            f"<p>This sample list holds {len(companies)} companies.</p>\n"
             "<table class=\"table\">\n<thead><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th>"
             f"<th>Headquarters</th><th>Country</th><th>Industry</th></tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>")
     add(index, "hurun", cfg["url"], "global-unicorn-index-2020.html", page("Hurun Global Unicorn Index 2020", body))

@@ -256,6 +256,44 @@ def _print_frame(df, title: str) -> None:
     out.print(t)
 
 
+curated_app = typer.Typer(no_args_is_help=True, help="The curated table of report-sourced indicators.")
+app.add_typer(curated_app, name="curated")
+
+
+@curated_app.command("check")
+def curated_check(file: Path = typer.Argument(..., help="A curated CSV to validate before committing it.")):
+    """Validate a curated table: columns, provenance of every value, units, ranges, completeness."""
+    from tasks.cities import load_registry
+    from tasks.ingest import validate_source
+    from tasks.sources import curated, load_sources_config
+    from tasks.sources.base import Request
+
+    try:
+        body = file.read_bytes()
+    except OSError as exc:
+        fail(OSError(f"cannot read {file}: {exc.strerror}"))
+    try:
+        registry = load_registry()
+        cfg = load_sources_config()["curated"]
+        req = Request("curated-table", str(file))
+        table = curated.parse_table(body, str(file))
+        tidy = curated.tidy(cfg, registry, {req: table})
+        reports = validate_source("curated", {**cfg, "change_warning_share": 1e9}, registry, tidy, {"table": table})
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    for r in reports:
+        for c in r.errors + r.warnings:
+            colour = "red" if c.severity == "error" else "yellow"
+            what = ", ".join(map(str, c.offending[:10])) or f"observed {c.observed}"
+            err.print(f"[{colour}]{c.severity}:[/] " + escape(f"{r.suite}: {c.expectation}({c.column or ''}): {what}"),
+                      highlight=False)
+    n_err = sum(len(r.errors) for r in reports)
+    if n_err:
+        fail(RuntimeError(f"{file}: {n_err} failed checks; fix them before committing the table"))
+    out.print(f"{file}: {len(table)} values for {table['city_id'].nunique()} cities pass "
+              f"{sum(len(r.results) for r in reports)} checks")
+
+
 @app.command("audit-2020")
 def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the checks as CSV.")):
     """Recompute what the 2020 report's own figures allow; list agreements and discrepancies."""

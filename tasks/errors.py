@@ -44,7 +44,9 @@ class DataQualityError(PipelineError):
         for f in failures[:5]:
             rows = f.get("offending", [])
             shown = ", ".join(str(r) for r in rows[:8]) + (" …" if len(rows) > 8 else "")
-            lines.append(f"{f['expectation']}({f.get('column') or ''})" + (f": offending rows {shown}" if shown else ""))
+            detail = f": offending rows {shown}" if shown else (
+                f": observed {f['observed']}" if f.get("observed") not in (None, "None") else "")
+            lines.append(f"{f['expectation']}({f.get('column') or ''}){detail}")
         more = f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""
         super().__init__(
             f"[source {source}, suite {suite}] data-quality check failed: " + "; ".join(lines) + more

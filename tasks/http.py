@@ -31,7 +31,7 @@ MODES = ("online", "offline", "record")
 _SECRET = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
-def expand_secrets(url: str, source: str) -> str:
+def expand_secrets(url: str, source: str, where: str | None = None) -> str:
     """Fill `${ENV_VAR}` placeholders from the environment at request time only.
 
     URLs keep their placeholders everywhere they are stored (raw metadata, recordings, errors), so
@@ -40,7 +40,7 @@ def expand_secrets(url: str, source: str) -> str:
     def sub(m):
         value = os.environ.get(m.group(1))
         if not value:
-            raise FetchError(source, url, f"environment variable {m.group(1)} is not set (it holds a secret "
+            raise FetchError(source, where or url, f"environment variable {m.group(1)} is not set (it holds a secret "
                                           "this request needs; set it or use a Prefect Secret block)")
         return value
     return _SECRET.sub(sub, url)
@@ -64,6 +64,7 @@ class HttpPolicy:
     obey_robots: bool = True
     content_types: tuple[str, ...] = ()   # accepted prefixes, e.g. ("text/html",); empty = any
     total_timeout_s: float = 120.0        # a slow drip of bytes may not take longer than this
+    headers: dict = field(default_factory=dict)  # extra request headers; "${VAR}" filled from the environment
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "HttpPolicy":
@@ -71,6 +72,9 @@ class HttpPolicy:
         for key in ("allowed_domains", "content_types"):
             if key in cfg:
                 cfg[key] = tuple(cfg[key])
+        unknown = set(cfg) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown http settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
         return cls(**cfg)
 
 
@@ -235,7 +239,7 @@ class Fetcher:
         if p.obey_robots and not self._robots_allows(url):
             raise FetchError(self.source, url, "robots.txt disallows this URL for our user agent")
         previous = find_raw(self.source, url) if self.reuse_raw else None
-        headers = {}
+        headers = {k: expand_secrets(v, self.source, where=url) for k, v in p.headers.items()}
         if previous:
             if previous.headers.get("etag"):
                 headers["If-None-Match"] = previous.headers["etag"]

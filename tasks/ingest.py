@@ -77,11 +77,13 @@ def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched) ->
         extras["companies"] = companies
         extras["unmatched_cities"] = module.unmatched_summary(companies)
     elif source == "night_lights":
-        extras["zonal_stats"] = module.details(fetched.parsed)
+        extras["zonal_stats"] = module.details(fetched.parsed, cfg, registry)
     elif source == "numbeo":
         ranking = next((df for r, df in fetched.parsed.items() if r.kind == "numbeo-rankings"), None)
         if ranking is not None:
             extras["ranking"] = ranking
+    elif source == "curated":
+        extras["table"] = next(iter(fetched.parsed.values()))
     elif source == "gawc":
         for r, df in fetched.parsed.items():
             extras[r.kind.replace("gawc-", "")] = df
@@ -135,10 +137,33 @@ def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFra
     if source == "numbeo" and "ranking" in extras:
         reports.append(run_suite(extras["ranking"], load_suite(module.SUITES["ranking"]), source=source,
                                  key_column="city", params=params))
+    if source == "curated" and "table" in extras:
+        t = run_suite(extras["table"], load_suite(module.SUITES["table"]), source=source,
+                      key_column="city_id", params={**params, "expected_rows": len(registry.ids) * 7})
+        t.results.append(extra_check("unit_matches_indicator", "error", module.unit_mismatches(extras["table"]),
+                                     column="unit"))
+        reports.append(t)
     if source == "hurun":
-        reports.append(run_suite(extras["companies"], load_suite(module.SUITES["companies"]), source=source,
-                                 key_column="company", params=params))
+        companies = extras["companies"]
+        rep = run_suite(companies, load_suite(module.SUITES["companies"]), source=source, key_column="company",
+                        params=params)
+        stated = companies.attrs.get("stated_count")
+        rep.results.append(extra_check("company_count_equals_stated_count", "error",
+                                       [] if stated in (None, len(companies)) else
+                                       [f"{len(companies)} rows, the page states {stated}"], observed=stated))
+        reports.append(rep)
     return reports
+
+
+def extra_summary(source: str, extras: dict[str, pd.DataFrame]) -> str | None:
+    """Markdown a data engineer should see beside the data-quality summary (run artifacts)."""
+    if source == "hurun" and "unmatched_cities" in extras:
+        u = extras["unmatched_cities"]
+        lines = [f"### Hurun companies outside the index cities: {int(u['companies'].sum())} in {len(u)} cities",
+                 "", "| city | country | companies |", "|---|---|---|"]
+        lines += [f"| {r.city} | {r.country} | {r.companies} |" for r in u.head(50).itertuples()]
+        return "\n".join(lines)
+    return None
 
 
 def snapshot_source(source: str, cfg: dict, tidy: pd.DataFrame, extras: dict, raws: list[dict],

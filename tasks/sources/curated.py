@@ -16,7 +16,7 @@ from .base import TIDY_COLUMNS, Request
 
 SOURCE = "curated"
 PARSER_VERSION = "1"
-SUITES = {"indicators": "curated"}
+SUITES = {"indicators": "curated", "table": "curated_table"}
 COLUMNS = ["city_id", "indicator", "value", "unit", "publication", "edition", "table_or_page",
            "date_entered", "status", "note"]
 INDICATORS = ["economic_sustainability", "rd_intensity", "education_spending_share", "foreign_born_share",
@@ -47,6 +47,18 @@ def parse_table(body: bytes, location: str) -> pd.DataFrame:
 
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
     return parse_table(body, req.url)
+
+
+UNITS = {"economic_sustainability": "index (0-1)", "rd_intensity": "score (0-100)",
+         "education_spending_share": "percent", "foreign_born_share": "percent",
+         "international_students": "students", "social_security_index": "score (0-100)",
+         "physician_density": "per 10,000 people"}
+
+
+def unit_mismatches(table: pd.DataFrame) -> list[str]:
+    """Rows whose unit is not the unit of their indicator (e.g. a share typed in as a fraction)."""
+    bad = table[table["unit"] != table["indicator"].map(UNITS)]
+    return [f"{r.city_id}:{r.indicator} unit {r.unit!r} (expected {UNITS.get(r.indicator)!r})" for r in bad.itertuples()]
 
 
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 
@@ -91,8 +92,16 @@ def parse_list_html(body: bytes, url: str, registry: Registry | None = None, col
             last_error = exc
             continue
         rows = [[cell_text(c) for c in tr.find_all("td")] for tr in trs[1:]]
-        return _rows_to_frame(rows, headers, columns, url, registry)
+        df = _rows_to_frame(rows, headers, columns, url, registry)
+        df.attrs["stated_count"] = stated_count(doc.get_text(" ", strip=True))
+        return df
     raise last_error
+
+
+def stated_count(text: str) -> int | None:
+    """The number of companies the page says it lists ("586 unicorns"), if it says so."""
+    m = re.search(r"(\d[\d,]*)\s+(?:unicorns|companies)\b", text, flags=re.IGNORECASE)
+    return int(m.group(1).replace(",", "")) if m else None
 
 
 def parse_list_tabular(body: bytes, location: str, registry: Registry | None = None,

@@ -23,10 +23,122 @@ BOUNDARY_VERSION = "circle-64-v1"
 FILL_VALUES = (65535.0,)
 
 
+VNP46A4_LAYER = "HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields/NearNadir_Composite_Snow_Free"
+VNP46A4_QUALITY = VNP46A4_LAYER + "_Quality"
+VNP46A4_FILL = 65535
+VNP46A4_SCALE = 0.1
+TILE_DEG = 10.0
+
+
+def tiles_for_bbox(west: float, south: float, east: float, north: float) -> list[str]:
+    """Black Marble tiles (10 x 10 degrees, hXXvYY) a lon/lat box touches."""
+    h0, h1 = int((west + 180) // TILE_DEG), int((min(east, 179.9999) + 180) // TILE_DEG)
+    v0, v1 = int((90 - north) // TILE_DEG), int((90 - max(south, -89.9999)) // TILE_DEG)
+    return [f"h{h:02d}v{v:02d}" for v in range(v0, v1 + 1) for h in range(h0, h1 + 1)]
+
+
+def tile_origin(tile: str) -> tuple[float, float]:
+    """(west, north) of a tile such as 'h29v05'."""
+    return -180 + TILE_DEG * int(tile[1:3]), 90 - TILE_DEG * int(tile[4:6])
+
+
+def city_tiles(registry: Registry) -> dict[str, list[str]]:
+    out = {}
+    for cid, c in registry.table.iterrows():
+        ring = circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))["coordinates"][0]
+        xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+        out[cid] = tiles_for_bbox(min(xs), min(ys), max(xs), max(ys))
+    return out
+
+
 def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
-    tmpl = cfg["clip_url_template"]
-    return [Request("night-lights-clip", tmpl.format(city_id=cid, year=cfg.get("edition")), cid)
-            for cid in registry.ids]
+    """`format: vnl-clip` (the sample: one small GeoTIFF per city) or `format: vnp46a4` (Black
+    Marble annual HDF5 tiles from LAADS: first the directory listing, then every tile a city needs)."""
+    if cfg.get("format", "vnl-clip") == "vnl-clip":
+        tmpl = cfg["clip_url_template"]
+        return [Request("night-lights-clip", tmpl.format(city_id=cid, year=cfg.get("edition")), cid)
+                for cid in registry.ids]
+    listing = Request("vnp46a4-listing", cfg["listing_url"].format(year=cfg.get("edition")))
+    if listing not in done:
+        return [listing]
+    files = done[listing]
+    needed = sorted({t for ts in city_tiles(registry).values() for t in ts})
+    missing = [t for t in needed if t not in files.index]
+    if missing:
+        raise SourceError(SOURCE, f"the VNP46A4 listing has no file for tiles {missing}", location=listing.url)
+    base = listing.url.removesuffix(".json")  # .../2020/001.json lists the files under .../2020/001/
+    return [Request("vnp46a4-tile", f"{base}/{files.loc[t, 'name']}", meta={"tile": t}) for t in needed]
+
+
+def parse_listing(body: bytes, url: str) -> pd.DataFrame:
+    """LAADS directory listing (JSON) -> tile -> file name."""
+    import json
+    import re
+
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise SourceError(SOURCE, "expected a JSON directory listing", location=url) from exc
+    entries = doc.get("content", doc) if isinstance(doc, dict) else doc
+    rows = []
+    for e in entries:
+        name = e.get("name", "") if isinstance(e, dict) else str(e)
+        m = re.search(r"\.(h\d\dv\d\d)\.", name)
+        if m and name.endswith(".h5"):
+            rows.append({"tile": m.group(1), "name": name})
+    if not rows:
+        raise SourceError(SOURCE, "expected VNP46A4 .h5 files named ...hXXvYY... in the listing, found none",
+                          location=url)
+    return pd.DataFrame(rows).drop_duplicates("tile").set_index("tile")
+
+
+def vnp46a4_zonal(tiles: dict[str, bytes | str], geometry: dict, accepted_quality=(0, 2), location: str = "",
+                  city: str | None = None) -> dict:
+    """Sum and mean radiance (nW/cm2/sr) inside `geometry` across VNP46A4 tiles (cell centres).
+
+    Reads only the window of each tile the geometry touches; masks the fill value and any quality
+    flag not in `accepted_quality` (0 good, 1 poor, 2 gap-filled, 255 fill).
+    """
+    import io
+
+    import h5py
+    from rasterio.features import geometry_mask
+    from rasterio.transform import from_origin
+
+    xs = [p[0] for p in geometry["coordinates"][0]]
+    ys = [p[1] for p in geometry["coordinates"][0]]
+    total, valid_n, inside_n, masked_n = 0.0, 0, 0, 0
+    for tile in tiles_for_bbox(min(xs), min(ys), max(xs), max(ys)):
+        if tile not in tiles:
+            raise SourceError(SOURCE, f"tile {tile} is needed but was not provided", location=location, city=city)
+        try:
+            src = io.BytesIO(tiles[tile]) if isinstance(tiles[tile], bytes) else tiles[tile]
+            with h5py.File(src, "r") as h5:
+                rad, qual = h5[VNP46A4_LAYER], h5[VNP46A4_QUALITY]
+                n_rows, n_cols = rad.shape
+                res = TILE_DEG / n_cols
+                west, north = tile_origin(tile)
+                c0 = max(0, math.floor((min(xs) - west) / res))
+                c1 = min(n_cols, math.ceil((max(xs) - west) / res))
+                r0 = max(0, math.floor((north - max(ys)) / res))
+                r1 = min(n_rows, math.ceil((north - min(ys)) / res))
+                if c0 >= c1 or r0 >= r1:
+                    continue
+                data = rad[r0:r1, c0:c1].astype("float64")
+                q = qual[r0:r1, c0:c1]
+        except (OSError, KeyError) as exc:
+            raise SourceError(SOURCE, f"expected a VNP46A4 HDF5 tile with layer {VNP46A4_LAYER!r}: {exc}",
+                              location=location, city=city) from exc
+        transform = from_origin(west + c0 * res, north - r0 * res, res, res)
+        inside = ~geometry_mask([geometry], out_shape=data.shape, transform=transform, all_touched=False)
+        bad = (data == VNP46A4_FILL) | ~np.isin(q, list(accepted_quality))
+        ok = inside & ~bad
+        total += float(data[ok].sum()) * VNP46A4_SCALE
+        valid_n += int(ok.sum())
+        inside_n += int(inside.sum())
+        masked_n += int((inside & bad).sum())
+    return {"sum": total, "mean": total / valid_n if valid_n else np.nan, "pixels_valid": valid_n,
+            "pixels_in_boundary": inside_n, "pixels_masked": masked_n}
 
 
 def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict:
@@ -78,6 +190,15 @@ def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = N
 
 
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
+    if req.kind == "vnp46a4-listing":
+        return parse_listing(body, req.url)
+    if req.kind == "vnp46a4-tile":
+        # zonal sums need every tile of a city (see tidy): keep a reference to the stored raw file,
+        # never the body, so memory stays bounded by one window at a time
+        from ..storage import raw_dir, sha256_bytes
+
+        sha = sha256_bytes(body)
+        return pd.DataFrame([{"tile": req.meta["tile"], "path": str(raw_dir(SOURCE) / "objects" / sha[:2] / sha)}])
     city = registry.get(req.city_id)
     geom = circle(float(city["lon"]), float(city["lat"]), float(city["boundary_radius_km"]))
     stats = zonal_stats(body, geom, req.url, req.city_id)
@@ -88,12 +209,38 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
                           "radius_km": float(city["boundary_radius_km"])}])
 
 
+def _tile_stats(cfg: dict, registry: Registry, done: dict) -> dict:
+    """Replace the tile bodies in `done` by per-city statistics (VNP46A4 format)."""
+    tiles = {df.iloc[0]["tile"]: df.iloc[0]["path"] for r, df in done.items() if r.kind == "vnp46a4-tile"}
+    accepted = tuple(cfg.get("accepted_quality", (0, 2)))
+    out = {}
+    for cid, c in registry.table.iterrows():
+        geom = circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))
+        stats = vnp46a4_zonal(tiles, geom, accepted, location="VNP46A4 tiles", city=cid)
+        req = Request("night-lights-city", f"vnp46a4:{cfg.get('edition')}:{cid}", cid)
+        out[req] = pd.DataFrame([{"city_id": cid, **stats, "boundary_version": BOUNDARY_VERSION,
+                                  "radius_km": float(c["boundary_radius_km"]),
+                                  "tiles": ";".join(tiles_for_bbox(*_bbox(geom)))}])
+    return out
+
+
+def _bbox(geom: dict):
+    xs = [p[0] for p in geom["coordinates"][0]]
+    ys = [p[1] for p in geom["coordinates"][0]]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     edition = str(cfg.get("edition"))
+    if any(r.kind == "vnp46a4-tile" for r in done):
+        done = _tile_stats(cfg, registry, done)
     rows = [(df.iloc[0]["city_id"], "night_lights", df.iloc[0]["sum"], "nW/cm2/sr (sum)", edition,
              registry.get(req.city_id)["name_en"], req.url) for req, df in done.items()]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
-def details(done: dict) -> pd.DataFrame:
-    return pd.concat(list(done.values()), ignore_index=True)
+def details(done: dict, cfg: dict | None = None, registry: Registry | None = None) -> pd.DataFrame:
+    if any(r.kind == "vnp46a4-tile" for r in done):
+        done = _tile_stats(cfg or {}, registry, done)
+    return pd.concat([df for r, df in done.items() if r.kind in ("night-lights-clip", "night-lights-city")],
+                     ignore_index=True)

@@ -55,3 +55,33 @@ def test_missing_column_names_the_alternatives(registry):
     html = b"<table><tr><th>Rank</th><th>Company</th><th>Headquarters</th></tr><tr><td>1</td><td>A</td><td>B</td></tr></table>"
     with pytest.raises(SourceError, match="expected columns for \\['valuation_usd_bn'\\]"):
         hurun.parse_list(html, "page.html", registry)
+
+
+def test_stated_count_is_read_and_checked(recordings, registry, data_home):
+    from tasks.ingest import fetch_and_parse, tidy_source, validate_source
+    from tasks.sources import load_sources_config
+
+    html = (recordings / LIST).read_bytes()
+    df = hurun.parse_list(html, LIST, registry)
+    assert df.attrs["stated_count"] == 335 == len(df)
+    cfg = load_sources_config()["hurun"]
+    fetched = fetch_and_parse("hurun", cfg, "offline", registry)
+    tidy, extras = tidy_source("hurun", cfg, registry, fetched)
+    extras["companies"] = extras["companies"].iloc[:-1].copy()
+    extras["companies"].attrs["stated_count"] = 335
+    reports = validate_source("hurun", cfg, registry, tidy, extras)
+    errors = [e for r in reports for e in r.errors]
+    assert [(e.expectation, e.offending) for e in errors] == [
+        ("company_count_equals_stated_count", ["334 rows, the page states 335"])]
+
+
+def test_duplicate_company_and_zero_valuation_fail_the_suite(companies):
+    from tasks.validate import load_suite, run_suite
+
+    bad = companies.copy()
+    bad.loc[5, "company"] = bad.loc[4, "company"]
+    bad.loc[7, "valuation_usd_bn"] = 0.0
+    rep = run_suite(bad, load_suite("hurun_companies"), source="hurun", key_column="company")
+    failed = {(e.expectation, e.column) for e in rep.errors}
+    assert ("expect_column_values_to_be_unique", "company") in failed
+    assert ("expect_column_values_to_be_between", "valuation_usd_bn") in failed

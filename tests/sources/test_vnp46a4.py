@@ -1,0 +1,114 @@
+"""Black Marble VNP46A4 HDF5 tiles: generated tiles with known sums, across a tile edge."""
+
+import io
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.cities import Registry
+from tasks.errors import SourceError
+from tasks.sources import night_lights as nl
+
+N = 240  # pixels per tile side in the tests (real tiles: 2400); resolution = 10 deg / N
+
+
+def tile_bytes(rad: np.ndarray, qual: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h5:
+        h5.create_dataset(nl.VNP46A4_LAYER, data=rad.astype("uint16"), chunks=(60, 60), compression="gzip")
+        h5.create_dataset(nl.VNP46A4_QUALITY, data=qual.astype("uint8"), chunks=(60, 60), compression="gzip")
+    return buf.getvalue()
+
+
+def centres_in(geom, tile, shape=(N, N)):
+    """Independent ray-casting test of cell centres, per tile."""
+    ring = np.array(geom["coordinates"][0])
+    west, north = nl.tile_origin(tile)
+    res = 10.0 / shape[1]
+    ys = north - (np.arange(shape[0]) + 0.5) * res
+    xs = west + (np.arange(shape[1]) + 0.5) * res
+    X, Y = np.meshgrid(xs, ys)
+    inside = np.zeros(shape, dtype=bool)
+    for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:]):
+        cond = (y1 > Y) != (y2 > Y)
+        xint = (x2 - x1) * (Y - y1) / np.where(y2 != y1, y2 - y1, 1) + x1
+        inside ^= cond & (X < xint)
+    return inside
+
+
+def test_tile_names():
+    assert nl.tiles_for_bbox(116.1, 39.6, 116.7, 39.95) == ["h29v05"]
+    assert nl.tiles_for_bbox(116.1, 39.6, 116.7, 40.2) == ["h29v04", "h29v05"]  # Beijing's circle crosses 40 N
+    assert nl.tiles_for_bbox(-0.4, 51.3, 0.2, 51.7) == ["h17v03", "h18v03"]  # London spans the meridian
+    assert nl.tile_origin("h29v05") == (110.0, 40.0)
+
+
+def test_city_across_a_tile_edge_sums_exactly_with_masks():
+    rng = np.random.default_rng(1)
+    # a "city" at lon 10.0 (the edge between h19 and h20), lat 45.03 (tile v04)
+    lon, lat, radius = 10.013, 45.031, 40.0
+    geom = nl.circle(lon, lat, radius)
+    tiles, expected, masked = {}, 0.0, 0
+    for tile in ("h18v04", "h19v04"):
+        rad = rng.integers(0, 2000, size=(N, N)).astype("uint16")
+        qual = np.zeros((N, N), dtype="uint8")
+        qual[::7, ::5] = 1     # poor quality: masked
+        qual[::11, ::3] = 2    # gap-filled: accepted
+        rad[::13, ::13] = nl.VNP46A4_FILL
+        qual[::13, ::13] = 255
+        tiles[tile] = tile_bytes(rad, qual)
+    assert sorted(nl.tiles_for_bbox(*nl._bbox(geom))) == ["h18v04", "h19v04"]  # west and east of 10 E
+    for tile, body in tiles.items():
+        with h5py.File(io.BytesIO(body)) as h5:
+            rad = h5[nl.VNP46A4_LAYER][:].astype("float64")
+            q = h5[nl.VNP46A4_QUALITY][:]
+        inside = centres_in(geom, tile)
+        ok = inside & (rad != 65535) & np.isin(q, [0, 2])
+        expected += rad[ok].sum() * 0.1
+        masked += (inside & ~ok).sum()
+    stats = nl.vnp46a4_zonal(tiles, geom, (0, 2))
+    assert stats["sum"] == pytest.approx(expected, rel=1e-12)
+    assert stats["pixels_masked"] == masked > 0
+    assert stats["pixels_valid"] + stats["pixels_masked"] == stats["pixels_in_boundary"]
+    only_good = nl.vnp46a4_zonal(tiles, geom, (0,))
+    assert only_good["pixels_valid"] < stats["pixels_valid"]
+
+
+def test_missing_tile_and_wrong_file_are_clear_errors():
+    geom = nl.circle(116.4, 35.0, 20)
+    with pytest.raises(SourceError, match="tile h29v05 is needed"):
+        nl.vnp46a4_zonal({}, geom)
+    with pytest.raises(SourceError, match="expected a VNP46A4 HDF5 tile"):
+        nl.vnp46a4_zonal({"h29v05": b"not hdf5"}, geom)
+
+
+def test_vnp46a4_mode_through_the_subflow_core(tmp_path, data_home, monkeypatch, registry):
+    """Offline replay of a listing and generated tiles for three cities, via the same plan/parse/tidy."""
+    from tasks.ingest import fetch_and_parse, tidy_source
+    from tasks.sources import load_sources_config
+
+    small = Registry(registry.table.loc[["beijing", "tianjin", "london"]])
+    cfg = {**load_sources_config()["night_lights"], "format": "vnp46a4"}
+    needed = sorted({t for ts in nl.city_tiles(small).values() for t in ts})
+    listing_url = cfg["listing_url"].format(year="2020")
+    rec = tmp_path / "rec"
+    (rec / "night_lights").mkdir(parents=True)
+    names = {t: f"VNP46A4.A2020001.{t}.001.2021125000000.h5" for t in needed}
+    index = {listing_url: {"source": "night_lights", "file": "night_lights/listing.json", "status": 200, "headers": {}}}
+    (rec / "night_lights" / "listing.json").write_text(json.dumps({"content": [{"name": n} for n in names.values()]}))
+    for t, name in names.items():
+        (rec / "night_lights" / name).write_bytes(tile_bytes(np.full((N, N), 10), np.zeros((N, N))))
+        index[listing_url.rsplit("/", 1)[0] + "/001/" + name] = {"source": "night_lights", "file": f"night_lights/{name}",
+                                                                  "status": 200, "headers": {}}
+    (rec / "index.json").write_text(json.dumps(index))
+    monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(rec))
+    fetched = fetch_and_parse("night_lights", cfg, "offline", small)
+    tidy, extras = tidy_source("night_lights", cfg, small, fetched)
+    stats = extras["zonal_stats"].set_index("city_id")
+    assert set(stats["tiles"]["london"].split(";")) == {"h17v03", "h18v03"}
+    for cid in ["beijing", "tianjin", "london"]:
+        assert tidy.set_index("city_id").loc[cid, "value"] == pytest.approx(stats.loc[cid, "pixels_valid"] * 1.0)
+    assert (stats["pixels_valid"] > 0).all()
