@@ -7,7 +7,7 @@ from prefect import flow, get_run_logger
 from tasks.errors import PipelineError
 from tasks.progress import report
 from tasks.sources import SOURCES
-from tasks.storage import refresh_lock
+from tasks.storage import refresh_lock, remove_stale_temporaries
 
 from .ingest import INGEST_FLOWS
 from .publish import publish
@@ -26,8 +26,11 @@ def refresh(mode: str = "offline", sources: list[str] | None = None, edition: st
     unknown = [s for s in chosen if s not in SOURCES]
     if unknown:
         raise PipelineError(f"unknown sources {unknown}; known: {sorted(SOURCES)}")
-    logger = get_run_logger()
     with refresh_lock(wait=wait_for_lock):
+        logger = get_run_logger()
+        stale = remove_stale_temporaries()
+        if stale:
+            logger.warning("removed %d temporary files left by an interrupted run: %s", len(stale), stale[:5])
         results, failures = {}, []
         for n, source in enumerate(chosen, start=1):
             report(f"[{n}/{len(chosen)}] ingesting {source}")

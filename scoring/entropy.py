@@ -28,20 +28,24 @@ def entropies(X, zero_rule: str = "zero", epsilon: float = 1e-4) -> np.ndarray:
     n = X.shape[-2]
     if n < 2:
         raise ValueError(f"entropy weights need at least 2 alternatives (rows), got {n}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("entropy weights need finite values: the matrix holds NaN or infinity")
-    if np.any(X < 0):
-        raise ValueError("entropy weights need non-negative values: the matrix holds a negative value")
     if zero_rule not in ZERO_RULES:
         raise ValueError(f"unknown zero_rule {zero_rule!r}; expected one of {ZERO_RULES}")
+    col_sum = X.sum(axis=-2, keepdims=True)  # also the cheap validity check: NaN/inf propagate
+    if not np.all(np.isfinite(col_sum)):
+        raise ValueError("entropy weights need finite values: the matrix holds NaN or infinity")
+    lowest = X.min()
+    if lowest < 0:
+        raise ValueError("entropy weights need non-negative values: the matrix holds a negative value")
+    if lowest > 0 and zero_rule != "shift":  # fast path: no zero anywhere, so no 0·ln 0 to guard
+        P = X / col_sum
+        return np.clip(-np.einsum("...ij,...ij->...j", P, np.log(P)) / np.log(n), 0.0, 1.0)
     if zero_rule == "shift":
         X = X + epsilon
-    col_sum = X.sum(axis=-2, keepdims=True)
+        col_sum = col_sum + n * epsilon
     empty = col_sum == 0
     P = np.divide(X, col_sum, out=np.zeros_like(X), where=~empty)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(P > 0, P * np.log(np.where(P > 0, P, 1.0)), 0.0)
-    e = -plogp.sum(axis=-2) / np.log(n)
+    logP = np.log(P, out=np.zeros_like(P), where=P > 0)  # 0·ln 0 := 0
+    e = -np.einsum("...ij,...ij->...j", P, logP) / np.log(n)
     e = np.where(empty[..., 0, :], 1.0, e)
     if zero_rule == "any_zero_full_information":
         has_zero = np.any(X == 0, axis=-2) & ~empty[..., 0, :]

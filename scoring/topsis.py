@@ -46,27 +46,38 @@ def topsis(X, weights, directions, normalization: str = "minmax") -> np.ndarray:
     X = np.asarray(X, dtype=float)
     if X.ndim < 2:
         raise ValueError(f"TOPSIS needs a 2-D matrix (cities x indicators), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("TOPSIS needs finite values: the matrix holds NaN or infinity")
     m = X.shape[-1]
     d = _directions(directions, m)
     w = np.asarray(weights, dtype=float)
     if w.shape[-1] != m:
         raise ValueError(f"{w.shape[-1]} weights given for {m} indicators")
     if normalization == "minmax":
-        V = minmax_normalize(X, d) * w[..., None, :]
-        ideal = V.max(axis=-2, keepdims=True)
-        anti = V.min(axis=-2, keepdims=True)
+        # Flip cost columns (x -> -x) so every column is "more is better"; then the weighted min-max
+        # value R lies in [0, w_j], the ideal is w_j (0 for a constant column) and the anti-ideal 0.
+        Xd = X * d
+        lo = Xd.min(axis=-2, keepdims=True)
+        span = Xd.max(axis=-2, keepdims=True) - lo
+        if not np.all(np.isfinite(span)):
+            raise ValueError("TOPSIS needs finite values: the matrix holds NaN or infinity")
+        wb = np.broadcast_to(w[..., None, :], span.shape)
+        scale = np.divide(wb, span, out=np.zeros(span.shape), where=span > 0)
+        R = (Xd - lo) * scale
+        ideal = np.where(span > 0, wb, 0.0)
+        G = ideal - R
+        d_plus = np.sqrt(np.einsum("...ij,...ij->...i", G, G))
+        d_minus = np.sqrt(np.einsum("...ij,...ij->...i", R, R))
     elif normalization == "vector":
+        if not np.all(np.isfinite(X.sum(axis=-2))):
+            raise ValueError("TOPSIS needs finite values: the matrix holds NaN or infinity")
         V = vector_normalize(X) * w[..., None, :]
         vmax = V.max(axis=-2, keepdims=True)
         vmin = V.min(axis=-2, keepdims=True)
         ideal = np.where(d > 0, vmax, vmin)
         anti = np.where(d > 0, vmin, vmax)
+        d_plus = np.sqrt(((V - ideal) ** 2).sum(axis=-1))
+        d_minus = np.sqrt(((V - anti) ** 2).sum(axis=-1))
     else:
         raise ValueError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")
-    d_plus = np.sqrt(((V - ideal) ** 2).sum(axis=-1))
-    d_minus = np.sqrt(((V - anti) ** 2).sum(axis=-1))
     total = d_plus + d_minus
     return np.divide(d_minus, total, out=np.full_like(total, 0.5), where=total > 0)
 

@@ -32,7 +32,9 @@ def fail(exc: BaseException) -> None:
     """One clear line (the traceback only with --debug), exit code 1."""
     if STATE["debug"]:
         traceback.print_exception(exc)
-    msg = str(exc) or exc.__class__.__name__
+    from tasks.secrets import redact
+
+    msg = redact(str(exc) or exc.__class__.__name__)
     err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 

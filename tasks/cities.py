@@ -74,6 +74,13 @@ def _load(path: str) -> Registry:
     dup = df["city_id"][df["city_id"].duplicated()].tolist()
     if dup:
         raise ValueError(f"city registry {path} has duplicate city ids {dup}")
+    from .settings import safe_id
+
+    for cid in df["city_id"]:
+        try:
+            safe_id(cid, "city id")
+        except ValueError as exc:
+            raise ValueError(f"city registry {path}: {exc}") from None
     df["domestic"] = df["domestic"].str.lower().map({"true": True, "false": False})
     if df["domestic"].isna().any():
         bad = df.loc[df["domestic"].isna(), "city_id"].tolist()

@@ -65,6 +65,7 @@ class HttpPolicy:
     content_types: tuple[str, ...] = ()   # accepted prefixes, e.g. ("text/html",); empty = any
     total_timeout_s: float = 120.0        # a slow drip of bytes may not take longer than this
     headers: dict = field(default_factory=dict)  # extra request headers; "${VAR}" filled from the environment
+    reuse_within_s: float = 6 * 3600      # a response stored this recently is reused without a request
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "HttpPolicy":
@@ -236,9 +237,12 @@ class Fetcher:
         p = self.policy
         if not _domain_ok(url, p.allowed_domains):
             raise FetchError(self.source, url, f"host is not one of this source's domains {list(p.allowed_domains)}")
+        previous = find_raw(self.source, url) if self.reuse_raw else None
+        if previous and _age_s(previous.fetched_at) < p.reuse_within_s:
+            previous.reused = True  # e.g. a rerun after a failure: do not fetch again
+            return previous.read(), previous
         if p.obey_robots and not self._robots_allows(url):
             raise FetchError(self.source, url, "robots.txt disallows this URL for our user agent")
-        previous = find_raw(self.source, url) if self.reuse_raw else None
         headers = {k: expand_secrets(v, self.source, where=url) for k, v in p.headers.items()}
         if previous:
             if previous.headers.get("etag"):
@@ -330,6 +334,15 @@ class Fetcher:
         if declared and declared.isdigit() and resp.headers.get("Content-Encoding") is None and len(body) < int(declared):
             raise _TruncatedBody(f"body cut short: {len(body)} of {declared} bytes")
         return body
+
+
+def _age_s(iso: str) -> float:
+    from datetime import datetime, timezone
+
+    try:
+        return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    except ValueError:
+        return float("inf")
 
 
 class _TruncatedBody(requests.ConnectionError):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .cities import Registry
-from .errors import PipelineError
+from .errors import FetchError, PipelineError, SourceError
 from .http import Fetcher, HttpPolicy
 from .sources import SOURCES
 from .sources.base import Request
@@ -59,8 +59,19 @@ def fetch_and_parse(source: str, cfg: dict, mode: str, registry: Registry,
         for n, req in enumerate(todo, start=1):
             if progress:
                 progress(f"{source}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
-            raw = fetcher.get(req.url)
-            parsed[req] = module.parse(req, raw.read(), registry, cfg)
+            try:
+                raw = fetcher.get(req.url)
+            except FetchError as exc:
+                if req.city_id:
+                    raise FetchError(source, exc.url, str(exc).split("] ", 1)[-1] + f" (city {req.city_id})") from None
+                raise
+            try:
+                parsed[req] = module.parse(req, raw.read(), registry, cfg)
+            except SourceError as exc:
+                if req.city_id and not exc.city:
+                    raise SourceError(source, str(exc).split("] ", 1)[-1], location=exc.location or req.url,
+                                      city=req.city_id, field=exc.field) from None
+                raise
             raws.append({"url": req.url, "kind": req.kind, "city_id": req.city_id, "path": raw.path,
                          "sha256": raw.sha256, "size": raw.size, "fetched_at": raw.fetched_at,
                          "mode": raw.mode, "reused": raw.reused})

@@ -28,7 +28,7 @@ from .errors import PipelineError, StorageError
 from .settings import PROJECT_ROOT, data_home, safe_id
 from .sources import INDICATOR_SOURCES
 from .sources.gawc import tier_differences
-from .storage import (atomic_write_bytes, atomic_write_json, atomic_write_text, latest_snapshot, parquet_bytes,
+from .storage import (atomic_write_bytes, interruption_point, atomic_write_json, atomic_write_text, latest_snapshot, parquet_bytes,
                       read_snapshot, sha256_bytes, sha256_file, utc_now)
 from .report.changes import changes_markdown, diff_releases
 from .report.html import build_report
@@ -246,6 +246,7 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
     try:
         for name, data in files.items():
             atomic_write_bytes(tmp / name, data)
+        interruption_point("release-files-written")
         if sample:
             atomic_write_text(tmp / "SAMPLE.txt", SAMPLE_NOTICE + "\n")
         prev_path = root / previous if previous and (root / previous / "manifest.json").exists() else None
@@ -257,19 +258,13 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
             if f.is_file() and f.name != "manifest.json":
                 manifest["files"][str(f.relative_to(tmp))] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
         atomic_write_json(tmp / "manifest.json", manifest)
-        _interruption_point("before-rename")
+        interruption_point("release-before-rename")
         os.replace(tmp, root / rid)
     except (OSError, StorageError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StorageError(f"cannot publish release {rid}: {exc}; LATEST still points to {previous}") from exc
     _write_latest(rid)
     return {**manifest, "reused": False, "path": str(root / rid)}
-
-
-def _interruption_point(name: str) -> None:
-    """Test hook: TALENT_INDEX_FAIL_AT=<name> simulates a crash at this point of a publish."""
-    if os.environ.get("TALENT_INDEX_FAIL_AT") == name:
-        raise StorageError(f"simulated failure at {name} (TALENT_INDEX_FAIL_AT)")
 
 
 def _write_latest(rid: str) -> None:

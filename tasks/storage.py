@@ -87,6 +87,35 @@ def frame_fingerprint(df: pd.DataFrame) -> str:
     return sha256_bytes(df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
 
 
+def interruption_point(name: str) -> None:
+    """Hooks for the fault tests: TALENT_INDEX_FAIL_AT=<name> raises here (a crash), and
+    TALENT_INDEX_PAUSE_AT=<name> writes TALENT_INDEX_PAUSE_MARKER and sleeps (to be SIGKILLed)."""
+    if os.environ.get("TALENT_INDEX_FAIL_AT") == name:
+        raise StorageError(f"simulated failure at {name} (TALENT_INDEX_FAIL_AT)")
+    if os.environ.get("TALENT_INDEX_PAUSE_AT") == name:
+        marker = os.environ.get("TALENT_INDEX_PAUSE_MARKER")
+        if marker:
+            Path(marker).write_text(str(os.getpid()))
+        import time
+
+        time.sleep(float(os.environ.get("TALENT_INDEX_PAUSE_S", "60")))
+
+
+def remove_stale_temporaries(root: Path | None = None) -> list[str]:
+    """Temporary files and folders left by a killed run (called under the refresh lock only)."""
+    root = root or data_home()
+    removed = []
+    for sub in ("snapshots", "releases", "raw"):
+        base = root / sub
+        if not base.is_dir():
+            continue
+        for p in list(base.rglob(".*")):
+            if p.name.startswith(".") and (p.name.endswith(".tmp") or p.is_dir()):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                removed.append(str(p.relative_to(root)))
+    return removed
+
+
 # --------------------------------------------------------------------------- raw responses
 @dataclass
 class RawRecord:
@@ -119,27 +148,25 @@ def store_raw(record: RawRecord, body: bytes) -> RawRecord:
     obj = base / "objects" / sha[:2] / sha
     meta = base / "meta" / f"{sha}.json"
     record.sha256, record.size, record.path = sha, len(body), str(obj)
-    if obj.exists() and meta.exists():
-        record.reused = True
-        return record
     if not obj.exists():
         atomic_write_bytes(obj, body)
-    atomic_write_json(meta, asdict(record))
+    if meta.exists():
+        record.reused = True
+    else:
+        atomic_write_json(meta, asdict(record))
+    # the latest fetch of each URL (an index, replaced atomically; the objects stay immutable)
+    atomic_write_json(base / "urls" / f"{sha256_bytes(record.url.encode())}.json", asdict(record))
     return record
 
 
 def find_raw(source: str, url: str) -> RawRecord | None:
-    """The most recent stored response for a URL (used to resume after a failure)."""
-    meta_dir = raw_dir(source) / "meta"
-    best = None
-    if not meta_dir.is_dir():
+    """The most recent stored response for a URL (used for conditional requests and to resume)."""
+    p = raw_dir(source) / "urls" / f"{sha256_bytes(url.encode())}.json"
+    try:
+        rec = RawRecord(**json.loads(p.read_text()))
+    except (OSError, ValueError, TypeError):
         return None
-    for p in meta_dir.glob("*.json"):
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            rec = RawRecord(**json.loads(p.read_text()))
-            if rec.url == url and Path(rec.path).exists() and (best is None or rec.fetched_at > best.fetched_at):
-                best = rec
-    return best
+    return rec if rec.url == url and Path(rec.path).exists() else None
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -178,6 +205,7 @@ def write_snapshot(source: str, edition: str, table: pd.DataFrame, provenance: d
         for k, b in blobs.items():
             atomic_write_bytes(tmp / f"{k}.parquet", b)
         atomic_write_json(tmp / "provenance.json", info)
+        interruption_point("snapshot-before-rename")
         os.replace(tmp, folder)
         _fsync_dir(folder.parent)
     except (OSError, StorageError) as exc:

@@ -90,7 +90,7 @@ def test_interrupted_publish_leaves_nothing_and_latest_unchanged(home, registry)
     before = sorted(p.name for p in (home / "releases").iterdir())
     latest = (home / "releases" / "LATEST").read_text()
     with pytest.raises(StorageError, match="simulated failure"):
-        publish(registry, methodology=load_methodology().with_choices(zero_rule="shift"), fail_at="before-rename")
+        publish(registry, methodology=load_methodology().with_choices(zero_rule="shift"), fail_at="release-before-rename")
     assert sorted(p.name for p in (home / "releases").iterdir()) == before
     assert (home / "releases" / "LATEST").read_text() == latest
 

@@ -52,18 +52,30 @@ def parse_number(text: str | None, *, source: str, location: str, city: str | No
     return float(t)
 
 
-def decode(body: bytes, source: str, location: str) -> str:
-    """Decode a response body; a wrong or mixed encoding is a clear error, not mojibake."""
-    for enc in ("utf-8",):
-        try:
-            return body.decode(enc)
-        except UnicodeDecodeError:
-            pass
+_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
+
+
+def decode(body: bytes, source: str, location: str, declared: str | None = None) -> str:
+    """Decode a response body; a wrong encoding is a clear error, never silent mojibake.
+
+    UTF-8 first; otherwise the charset the page (or header) declares; otherwise an error."""
+    if b"\x00" in body[:4096]:
+        raise SourceError(source, "response is not text in a single-byte or UTF-8 encoding (NUL bytes: "
+                                  "UTF-16 or binary?)", location=location)
     try:
-        text = body.decode("cp1252")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceError(source, f"response is neither UTF-8 nor Windows-1252 text: {exc}", location=location) from exc
-    return text
+        first_error = exc
+    m = _CHARSET.search(body[:4096])
+    charset = declared or (m.group(1).decode("ascii") if m else None)
+    if not charset or charset.lower().replace("-", "") == "utf8":
+        raise SourceError(source, f"response is not valid UTF-8 and declares no other charset "
+                                  f"({first_error.reason} at byte {first_error.start})", location=location)
+    try:
+        return body.decode(charset)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise SourceError(source, f"response does not decode as its declared charset {charset!r}: {exc}",
+                          location=location) from exc
 
 
 def soup(body: bytes, source: str, location: str) -> BeautifulSoup:

@@ -151,42 +151,45 @@ def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict
     return {"type": "Polygon", "coordinates": [ring]}
 
 
-def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = None) -> dict:
-    """Sum, mean and pixel counts of valid radiance inside `geometry` (cell centres)."""
+def zonal_stats_dataset(ds, geometry: dict) -> dict:
+    """Sum, mean and pixel counts of valid radiance inside `geometry` (cell centres) of an open
+    rasterio dataset. Reads only the window around the geometry, whatever the raster's size."""
     import rasterio
     from rasterio.features import geometry_mask
-    from rasterio.io import MemoryFile
-    from rasterio.windows import from_bounds
+    from rasterio.windows import Window, from_bounds
 
+    xs = [p[0] for p in geometry["coordinates"][0]]
+    ys = [p[1] for p in geometry["coordinates"][0]]
+    win = from_bounds(min(xs), min(ys), max(xs), max(ys), ds.transform)
+    col0, row0 = math.floor(win.col_off), math.floor(win.row_off)
+    win = Window(col0, row0, math.ceil(win.col_off + win.width) - col0, math.ceil(win.row_off + win.height) - row0)
     try:
-        with MemoryFile(body) as mem, mem.open() as ds:
-            xs = [p[0] for p in geometry["coordinates"][0]]
-            ys = [p[1] for p in geometry["coordinates"][0]]
-            win = from_bounds(min(xs), min(ys), max(xs), max(ys), ds.transform)
-            col0, row0 = math.floor(win.col_off), math.floor(win.row_off)
-            win = rasterio.windows.Window(col0, row0, math.ceil(win.col_off + win.width) - col0,
-                                          math.ceil(win.row_off + win.height) - row0)
-            full = rasterio.windows.Window(0, 0, ds.width, ds.height)
-            try:
-                win = win.intersection(full)
-            except rasterio.errors.WindowError:
-                return {"sum": 0.0, "mean": np.nan, "pixels_valid": 0, "pixels_in_boundary": 0,
-                        "pixels_masked": 0}
-            data = ds.read(1, window=win, masked=False).astype("float64")
-            transform = ds.window_transform(win)
-            inside = ~geometry_mask([geometry], out_shape=data.shape, transform=transform, all_touched=False)
-            nodata = ds.nodata
-    except rasterio.errors.RasterioIOError as exc:
-        raise SourceError(SOURCE, f"expected a GeoTIFF raster, could not open it: {exc}", location=location,
-                          city=city) from exc
+        win = win.intersection(Window(0, 0, ds.width, ds.height))
+    except rasterio.errors.WindowError:
+        return {"sum": 0.0, "mean": np.nan, "pixels_valid": 0, "pixels_in_boundary": 0, "pixels_masked": 0}
+    data = ds.read(1, window=win, masked=False).astype("float64")
+    inside = ~geometry_mask([geometry], out_shape=data.shape, transform=ds.window_transform(win), all_touched=False)
     invalid = ~np.isfinite(data) | np.isin(data, FILL_VALUES) | (data < 0)
-    if nodata is not None:
-        invalid |= data == nodata
+    if ds.nodata is not None:
+        invalid |= data == ds.nodata
     valid = inside & ~invalid
     total = float(data[valid].sum())
     n = int(valid.sum())
     return {"sum": total, "mean": total / n if n else np.nan, "pixels_valid": n,
             "pixels_in_boundary": int(inside.sum()), "pixels_masked": int((inside & invalid).sum())}
+
+
+def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = None) -> dict:
+    """`zonal_stats_dataset` on a GeoTIFF held in memory (a recorded clip)."""
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    try:
+        with MemoryFile(body) as mem, mem.open() as ds:
+            return zonal_stats_dataset(ds, geometry)
+    except rasterio.errors.RasterioIOError as exc:
+        raise SourceError(SOURCE, f"expected a GeoTIFF raster, could not open it: {exc}", location=location,
+                          city=city) from exc
 
 
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:

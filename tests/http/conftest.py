@@ -35,6 +35,13 @@ def make_handler(script: Script):
             script.headers_seen.setdefault(path, []).append(dict(self.headers))
             responses = script.routes.get(path) or [{"status": 404, "body": b"not found"}]
             r = responses[min(n, len(responses) - 1)]
+            if r.get("reset"):  # drop the connection without answering
+                import socket
+
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.close_connection = True
+                self.connection.close()
+                return
             if r.get("sleep"):
                 time.sleep(r["sleep"])
             body = r.get("body", b"")

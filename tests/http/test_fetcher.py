@@ -150,7 +150,7 @@ def test_robots_disallow_and_crawl_delay(server, data_home):
 def test_conditional_request_reuses_the_stored_body(server, data_home):
     server.add("/robots.txt", {"status": 404})
     server.add("/page", {"body": b"<html>v1</html>", "etag": '"abc"'})
-    f, _ = fetcher(server, data_home)
+    f, _ = fetcher(server, data_home, reuse_within_s=0)
     first = f.get(server.base + "/page")
     second = f.get(server.base + "/page")
     assert server.headers_seen["/page"][1].get("If-None-Match") == '"abc"'
@@ -242,3 +242,14 @@ def test_slow_drip_hits_the_total_deadline(server, data_home):
     f.policy.retries = 0
     with pytest.raises(FetchError, match="slow drip"):
         f.get(server.base + "/drip")
+
+
+def test_rerun_within_the_reuse_window_does_not_fetch_again(server, data_home):
+    server.add("/robots.txt", {"status": 404})
+    server.add("/page", {"body": b"<html>v1</html>"})
+    f, _ = fetcher(server, data_home)
+    first = f.get(server.base + "/page")
+    again, _ = fetcher(server, data_home)
+    second = again.get(server.base + "/page")
+    assert server.hits["/page"] == 1 and second.reused and second.sha256 == first.sha256
+    assert again.requests_made == 0

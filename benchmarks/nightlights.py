@@ -1,0 +1,121 @@
+"""Night-light zonal sums: ours (rasterio windowed masks) against exactextract and rasterstats.
+
+1,000 city polygons (64-vertex circles, 5-30 km) on a generated 20,000 x 20,000 float32 GeoTIFF
+at 15 arc-seconds (tiled 512 x 512), one uncompressed and one deflate; every method in a fresh
+process with GDAL_CACHEMAX=64, wall time and peak memory (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+
+from common import CACHE, fresh_process, save, stats
+
+SIZE = 20_000
+RES = 15 / 3600
+WEST, NORTH = 0.0, 60.0
+
+
+def make_raster(path, compress: str | None, size: int = SIZE):
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:4326",
+                   transform=from_origin(WEST, NORTH, RES, RES), nodata=-999.0, tiled=True, blockxsize=512,
+                   blockysize=512, BIGTIFF="YES")
+    if compress:
+        profile["compress"] = compress
+    tmp = path.with_suffix(".tmp.tif")
+    rng = np.random.default_rng(0)
+    with rasterio.open(tmp, "w", **profile) as ds:
+        step = 2048
+        for r in range(0, size, step):
+            h = min(step, size - r)
+            block = rng.gamma(0.6, 4.0, size=(h, size)).astype("float32").round(1)
+            ds.write(block, 1, window=Window(0, r, size, h))
+    tmp.rename(path)
+    return path
+
+
+def polygons(n: int = 1000, seed: int = 1) -> list[dict]:
+    sys.path.insert(0, str(CACHE.parent.parent))
+    from tasks.sources.night_lights import circle
+
+    rng = np.random.default_rng(seed)
+    span = SIZE * RES
+    out = []
+    for _ in range(n):
+        lon = WEST + rng.uniform(0.5, span - 0.5)
+        lat = NORTH - rng.uniform(0.5, span - 0.5)
+        out.append(circle(lon, lat, float(rng.uniform(5, 30))))
+    return out
+
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, ".")
+sys.path.insert(0, "benchmarks")
+method, raster, geoms = sys.argv[1:] if len(sys.argv) > 3 else ({method!r}, {raster!r}, {geoms!r})
+polys = json.load(open(geoms))
+t = time.perf_counter()
+if method == "ours":
+    import rasterio
+    from tasks.sources.night_lights import zonal_stats_dataset
+    with rasterio.open(raster) as ds:
+        sums = [zonal_stats_dataset(ds, g)["sum"] for g in polys]
+elif method == "exactextract":
+    from exactextract import exact_extract
+    feats = [{{"type": "Feature", "properties": {{"i": i}}, "geometry": g}} for i, g in enumerate(polys)]
+    res = exact_extract(raster, feats, ["sum"], output="pandas")
+    sums = res["sum"].tolist()
+elif method == "rasterstats":
+    from rasterstats import zonal_stats
+    res = zonal_stats(polys, raster, stats=["sum"], all_touched=False)
+    sums = [r["sum"] or 0.0 for r in res]
+elapsed = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": elapsed, "peak_mib": peak, "sums": sums}}))
+"""
+
+
+def run(runs: int = 5) -> dict:
+    geoms_path = CACHE / "polygons_1000.json"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    geoms_path.write_text(json.dumps(polygons()))
+    out = {"polygons": 1000, "raster": f"{SIZE}x{SIZE} float32, 15 arc-seconds, tiled 512x512",
+           "gdal_cachemax_mib": 64, "results": {}}
+    for label, compress in (("uncompressed", None), ("deflate", "deflate")):
+        raster = make_raster(CACHE / f"vnl_{SIZE}_{label}.tif", compress)
+        sums = {}
+        for method in ("ours", "exactextract", "rasterstats"):
+            secs, peaks = [], []
+            for _ in range(runs):
+                r = fresh_process(CHILD.format(method=method, raster=str(raster), geoms=str(geoms_path)),
+                                  env={"GDAL_CACHEMAX": "64"})
+                secs.append(r["seconds"])
+                peaks.append(r["peak_mib"])
+                sums[method] = np.array(r["sums"], dtype=float)
+            out["results"].setdefault(label, {})[method] = {"seconds": stats(secs), "peak_mib": stats(peaks)}
+            print(f"  {label:12s} {method:12s} {np.median(secs):7.2f} s  peak {max(peaks):6.0f} MiB", flush=True)
+        rel = np.abs(sums["ours"] - sums["exactextract"]) / np.maximum(np.abs(sums["exactextract"]), 1e-9)
+        out["results"][label]["cell_centre_vs_exact_coverage"] = {
+            "median_rel_diff": float(np.median(rel)), "max_rel_diff": float(rel.max())}
+        rs = np.abs(sums["ours"] - sums["rasterstats"]).max()
+        out["results"][label]["ours_vs_rasterstats_max_abs_diff"] = float(rs)
+        for method in ("exactextract", "rasterstats"):
+            out["results"][label][f"ratio_ours_over_{method}"] = (
+                out["results"][label]["ours"]["seconds"]["median"] / out["results"][label][method]["seconds"]["median"])
+    return out
+
+
+if __name__ == "__main__":
+    result = run(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    print(save("nightlights", result))

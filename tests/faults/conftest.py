@@ -1,0 +1,84 @@
+"""Fault-injection fixtures: a baseline home with snapshots and a release, and the invariants
+checked after every case (nothing earlier changed, nothing partial under a final name)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.http.conftest import server  # noqa: F401  (re-exported fixture)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def checksums(home: Path) -> dict[str, str]:
+    out = {}
+    for sub in ("snapshots", "releases"):
+        for p in sorted((home / sub).rglob("*")):
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(home).parts):
+                out[str(p.relative_to(home))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def assert_nothing_lost(home: Path, before: dict[str, str]) -> None:
+    """Earlier files unchanged; no partial file under a final name; LATEST names a complete release."""
+    after = checksums(home)
+    changed = [k for k, v in before.items() if after.get(k) != v]
+    assert changed == [], f"earlier snapshot or release files changed or vanished: {changed[:5]}"
+    for p in (home / "snapshots").rglob("*"):
+        if p.is_dir() and not p.name.startswith(".") and p.parent.parent.parent == home / "snapshots":
+            assert (p / "provenance.json").exists(), f"snapshot folder without provenance: {p}"
+    for p in (home / "releases").iterdir():
+        if p.is_dir() and not p.name.startswith("."):
+            assert (p / "manifest.json").exists(), f"release folder without manifest: {p}"
+    latest = (home / "releases" / "LATEST").read_text().strip()
+    manifest = json.loads((home / "releases" / latest / "manifest.json").read_text())
+    for name, f in manifest["files"].items():
+        assert hashlib.sha256((home / "releases" / latest / name).read_bytes()).hexdigest() == f["sha256"]
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory):
+    """Every source ingested once from the bundled recordings, and one release published."""
+    from scoring import load_methodology
+    from tasks import release as rel
+    from tasks.analysis import release_analyses
+    from tasks.cities import load_registry
+    from tasks.ingest import ingest
+    from tasks.sources import load_sources_config
+
+    home = tmp_path_factory.mktemp("faults-baseline") / "home"
+    old = os.environ.get("TALENT_INDEX_HOME")
+    os.environ["TALENT_INDEX_HOME"] = str(home)
+    registry, cfg, m = load_registry(), load_sources_config(), load_methodology()
+    for s in cfg:
+        ingest(s, cfg[s], "offline", registry)
+    inputs = rel.gather_inputs(registry, m)
+    result = rel.score(inputs, registry, m)
+    report = rel.validate_index(rel.index_table(result, registry), registry)
+    rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report,
+                extra_files=lambda: release_analyses(result, m, draws=160), today="2026-11-26")
+    os.environ["TALENT_INDEX_HOME"] = old
+    return home
+
+
+@pytest.fixture()
+def home(baseline, tmp_path, monkeypatch):
+    """A private copy of the baseline home for one case, plus its checksums before the case."""
+    h = tmp_path / "home"
+    shutil.copytree(baseline, h)
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(h))
+    return h, checksums(h)
+
+
+@pytest.fixture()
+def recordings_copy(tmp_path, monkeypatch):
+    rec = tmp_path / "rec"
+    shutil.copytree(ROOT / "data" / "recordings", rec)
+    monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(rec))
+    return rec

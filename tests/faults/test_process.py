@@ -1,0 +1,190 @@
+"""Process faults: SIGKILL mid-write, a full disk, two refreshes at once, resuming after a failure."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tasks.errors import FetchError, StorageError
+
+from .conftest import ROOT, assert_nothing_lost
+
+pytestmark = pytest.mark.slow
+
+CHILD_SNAPSHOT = """
+import sys
+from tasks.cities import load_registry
+from tasks.ingest import ingest
+from tasks.sources import load_sources_config
+cfg = load_sources_config()["curated"]
+cfg = {**cfg, "url": "file://" + sys.argv[1]}
+ingest("curated", cfg, "offline", load_registry())
+"""
+
+CHILD_PUBLISH = """
+from scoring import load_methodology
+from tasks import release as rel
+from tasks.cities import load_registry
+m = load_methodology().with_choices(topsis_normalization="vector")
+registry = load_registry()
+inputs = rel.gather_inputs(registry, m)
+result = rel.score(inputs, registry, m)
+report = rel.validate_index(rel.index_table(result, registry), registry)
+rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report, today="2026-11-28")
+"""
+
+
+def run_and_kill(code, args, env, marker, timeout=120):
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t0 = time.time()
+    while not marker.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"child ended before the pause point: {proc.stderr.read().decode()[-2000:]}")
+        if time.time() - t0 > timeout:
+            proc.kill()
+            raise AssertionError("child never reached the pause point")
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return proc.returncode
+
+
+def changed_curated(tmp_path):
+    src = ROOT / "data" / "curated" / "report_indicators_2020.csv"
+    lines = src.read_text().splitlines()
+    lines = [ln.replace("berlin,physician_density,", "berlin,physician_density,1", 1) if ln.startswith("berlin,physician_density,") else ln
+             for ln in lines]
+    out = tmp_path / "curated.csv"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_sigkill_while_writing_a_snapshot(home, tmp_path):
+    h, before = home
+    marker = tmp_path / "paused"
+    table = changed_curated(tmp_path)
+    snaps_before = sorted(p.name for p in (h / "snapshots" / "curated" / "2020").iterdir())
+    rc = run_and_kill(CHILD_SNAPSHOT, [str(table)], {"TALENT_INDEX_HOME": str(h),
+                      "TALENT_INDEX_PAUSE_AT": "snapshot-before-rename", "TALENT_INDEX_PAUSE_MARKER": str(marker)},
+                      marker)
+    assert rc == -signal.SIGKILL
+    after = sorted(p.name for p in (h / "snapshots" / "curated" / "2020").iterdir())
+    finals = [n for n in after if not n.startswith(".")]
+    assert finals == [n for n in snaps_before if not n.startswith(".")]  # no new final snapshot
+    assert any(n.startswith(".") for n in after)  # the temporary folder the kill left behind
+    assert_nothing_lost(h, before)
+    from tasks.storage import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(h)
+    assert removed and not any(n.startswith(".") for n in (p.name for p in (h / "snapshots" / "curated" / "2020").iterdir()))
+
+
+def test_sigkill_while_publishing_a_release(home, tmp_path):
+    h, before = home
+    marker = tmp_path / "paused"
+    latest = (h / "releases" / "LATEST").read_text()
+    rc = run_and_kill(CHILD_PUBLISH, [], {"TALENT_INDEX_HOME": str(h), "TALENT_INDEX_PAUSE_AT": "release-files-written",
+                                          "TALENT_INDEX_PAUSE_MARKER": str(marker)}, marker)
+    assert rc == -signal.SIGKILL
+    assert (h / "releases" / "LATEST").read_text() == latest
+    assert not (h / "releases" / "2020-sample-2026-11-28").exists()
+    assert_nothing_lost(h, before)
+
+
+def test_full_disk_while_publishing(home, monkeypatch):
+    from scoring import load_methodology
+    from tasks import release as rel
+    from tasks.cities import load_registry
+
+    h, before = home
+    calls = {"n": 0}
+    real = rel.atomic_write_bytes
+
+    def filling_up(path, data):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            from tasks.storage import StorageError as SE
+            raise SE(f"cannot write {path}: disk full; nothing was changed under that name")
+        return real(path, data)
+
+    monkeypatch.setattr(rel, "atomic_write_bytes", filling_up)
+    m = load_methodology().with_choices(zero_rule="shift")
+    registry = load_registry()
+    inputs = rel.gather_inputs(registry, m)
+    result = rel.score(inputs, registry, m)
+    report = rel.validate_index(rel.index_table(result, registry), registry)
+    with pytest.raises(StorageError, match="disk full.*LATEST still points to 2020-sample-2026-11-26"):
+        rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report, today="2026-11-29")
+    assert not any(p.name.startswith(".") for p in (h / "releases").iterdir())  # temporary folder removed
+    assert_nothing_lost(h, before)
+
+
+def test_real_enospc_is_reported_as_disk_full(tmp_path, monkeypatch):
+    from tasks import storage
+
+    def no_space(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", no_space)
+    with pytest.raises(StorageError, match="disk full"):
+        storage.atomic_write_bytes(tmp_path / "x.bin", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_refreshes_at_once(home, tmp_path):
+    h, before = home
+    marker = tmp_path / "holding"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, sys, time\nfrom tasks.storage import refresh_lock\n"
+        "with refresh_lock():\n    pathlib.Path(sys.argv[1]).write_text('x')\n    time.sleep(60)\n"), str(marker)],
+        cwd=ROOT, env={**os.environ, "TALENT_INDEX_HOME": str(h)})
+    try:
+        for _ in range(200):
+            if marker.exists():
+                break
+            time.sleep(0.05)
+        from flows.refresh import refresh
+
+        with pytest.raises(StorageError, match=r"another refresh is running on .*\(pid \d+ since"):
+            refresh.fn(mode="offline")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_nothing_lost(h, before)
+
+
+def test_rerun_after_a_failure_reuses_what_was_fetched(home, server):
+    """GaWC online against a local server: the dataset fails, the tier page succeeded; the rerun
+    does not fetch the tier page again."""
+    from tasks.cities import load_registry
+    from tasks.http import Fetcher, HttpPolicy
+    from tasks.ingest import fetch_and_parse
+    from tasks.sources import load_sources_config
+
+    h, before = home
+    server.add("/robots.txt", {"status": 404})
+    server.add("/world2020t.html", {"body": (ROOT / "data/recordings/gawc/world2020t.html").read_bytes()})
+    xlsx = (ROOT / "data/recordings/gawc/da31-2020.xlsx").read_bytes()
+    server.add("/da31.xlsx", {"status": 503}, {"status": 503}, {"status": 503}, {"status": 503},
+               {"body": xlsx, "content_type": "application/octet-stream"})
+    cfg = {**load_sources_config()["gawc"], "tiers_url": server.base + "/world2020t.html",
+           "connectivity_url": server.base + "/da31.xlsx"}
+
+    def fetcher():
+        return Fetcher(source="gawc", mode="online", sleep=lambda s: None,
+                       policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=2))
+
+    with pytest.raises(FetchError, match="HTTP 503 after 3 attempts"):
+        fetch_and_parse("gawc", cfg, "online", load_registry(), fetcher=fetcher())
+    f2 = fetcher()
+    fetched = fetch_and_parse("gawc", cfg, "online", load_registry(), fetcher=f2)
+    assert server.hits["/world2020t.html"] == 1 and server.hits["/da31.xlsx"] == 5
+    assert len(fetched.parsed) == 2
+    # robots.txt and two tries of the dataset (503, then 200); the tier page came from the raw store
+    assert f2.requests_made == 3
+    assert_nothing_lost(h, before)
