@@ -51,22 +51,27 @@ def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports):
     return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports)
 
 
-def _emit_warnings(source: str, reports) -> None:
-    """A custom event per warning-level finding, for the data-quality automation to alert on."""
+def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
+    """One custom event per source with warnings, for the data-quality automation to alert on."""
     from prefect.events import emit_event
 
-    for r in reports:
-        for w in r.warnings:
-            emit_event(event="talent-index.data-quality.warning",
-                       resource={"prefect.resource.id": f"talent-index.source.{source}",
-                                 "prefect.resource.name": source},
-                       payload={"source": source, "suite": r.suite, "expectation": w.expectation,
-                                "column": w.column, "offending": [str(o) for o in w.offending[:20]]})
+    from tasks.secrets import redact
+
+    warnings = [{"suite": r.suite, "expectation": w.expectation, "column": w.column,
+                 "offending": [redact(str(o)) for o in w.offending[:20]]} for r in reports for w in r.warnings]
+    if not warnings:
+        return
+    ctx = run_context or {}
+    emit_event(event="talent-index.data-quality.warning",
+               resource={"prefect.resource.id": f"talent-index.source.{source}", "prefect.resource.name": source},
+               payload={"source": source, "suite": ", ".join(sorted({w["suite"] for w in warnings})),
+                        "warnings": warnings, "deployment": ctx.get("deployment"), "flow_run": ctx.get("flow_run"),
+                        "url": ctx.get("url")})
 
 
 def make_ingest_flow(source: str):
     @flow(name=f"ingest-{source.replace('_', '-')}", log_prints=True)
-    def ingest_source(mode: str = "offline", edition: str | None = None) -> dict:
+    def ingest_source(mode: str = "offline", edition: str | None = None, run_context: dict | None = None) -> dict:
         cfg = load_sources_config()[source]
         if edition:
             cfg = {**cfg, "edition": edition}
@@ -81,7 +86,8 @@ def make_ingest_flow(source: str):
         if summary:
             create_markdown_artifact(markdown=summary, key=f"{source.replace('_', '-')}-summary",
                                      description=f"What {source} held beyond the index cities")
-        _emit_warnings(source, reports)
+        if not any(r.errors for r in reports):  # a failing source alerts through its failed run instead
+            _emit_warnings(source, reports, run_context)
         for r in reports:
             r.raise_for_errors()
         snap = snapshot(source, cfg, tidy_table, extras, fetched.raws, reports)

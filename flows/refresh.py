@@ -17,11 +17,32 @@ class RefreshFailed(PipelineError):
     """One or more sources failed: nothing was published."""
 
 
+def _run_context() -> dict:
+    """Who is running (for alert payloads): deployment, flow run and its UI link."""
+    try:
+        from prefect.runtime import deployment, flow_run
+
+        return {"deployment": deployment.name, "flow_run": flow_run.name, "url": flow_run.ui_url}
+    except Exception:  # noqa: BLE001 - outside a run (tests calling .fn)
+        return {}
+
+
 @flow(name="refresh", log_prints=True)
 def refresh(mode: str = "offline", sources: list[str] | None = None, edition: str = "2020",
-            publish_release: bool = True, wait_for_lock: bool = False) -> dict:
+            publish_release: bool = True, wait_for_lock: bool = False, data_home: str | None = None,
+            recordings: str | None = None) -> dict:
     """Ingest the sources (all by default), then publish a release from the latest validated
-    snapshot of every source. A source that fails blocks the release; earlier data stays intact."""
+    snapshot of every source. A source that fails blocks the release; earlier data stays intact.
+
+    `data_home` and `recordings` override TALENT_INDEX_HOME / TALENT_INDEX_RECORDINGS for this run
+    (a deployment run executes in its own process)."""
+    import os
+
+    if data_home:
+        os.environ["TALENT_INDEX_HOME"] = data_home
+    if recordings:
+        os.environ["TALENT_INDEX_RECORDINGS"] = recordings
+    context = _run_context()
     chosen = list(sources or SOURCES)
     unknown = [s for s in chosen if s not in SOURCES]
     if unknown:
@@ -34,7 +55,7 @@ def refresh(mode: str = "offline", sources: list[str] | None = None, edition: st
         results, failures = {}, []
         for n, source in enumerate(chosen, start=1):
             report(f"[{n}/{len(chosen)}] ingesting {source}")
-            state = INGEST_FLOWS[source](mode=mode, return_state=True)
+            state = INGEST_FLOWS[source](mode=mode, run_context=context, return_state=True)
             if state.is_completed():
                 results[source] = state.result()
             else:

@@ -296,6 +296,55 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
               f"{sum(len(r.results) for r in reports)} checks")
 
 
+server_app = typer.Typer(no_args_is_help=True, help="Run the pipeline as a service on a local Prefect server.")
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("up")
+def server_up(
+    port: int = typer.Option(4200, help="Port of the Prefect server on 127.0.0.1."),
+    database_url: Optional[str] = typer.Option(None, envvar="TALENT_INDEX_DATABASE_URL",
+                                               help="PostgreSQL URL (postgresql+asyncpg://…); default SQLite."),
+    notify: str = typer.Option("webhook", help="Alert through 'webhook' (TALENT_INDEX_WEBHOOK_URL), "
+                                               "'slack' (TALENT_INDEX_SLACK_WEBHOOK_URL) or 'none'."),
+):
+    """Start the server, create the work pool, deploy prefect.yaml, apply the automations, start a worker."""
+    from tasks import ops
+
+    try:
+        info = ops.up(port, database_url, None if notify == "none" else notify,
+                      progress=lambda m: err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(m)}"))
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    out.print(f"Prefect UI: {info['ui_url']}  (API {info['api_url']}, database {info['database']})")
+    out.print(f"automations: {', '.join(info['automations']) or 'none'}; stop with `talent-index server down`")
+
+
+@server_app.command("down")
+def server_down():
+    """Stop the worker, then the server."""
+    from tasks import ops
+
+    for line in ops.down():
+        out.print(line)
+
+
+automations_app = typer.Typer(no_args_is_help=True, help="Alerting automations (ops/automations.yaml).")
+app.add_typer(automations_app, name="automations")
+
+
+@automations_app.command("apply")
+def automations_apply(notify: str = typer.Option("webhook", help="'webhook' or 'slack'.")):
+    """Create or replace the automations on the server PREFECT_API_URL points to."""
+    from tasks.alerts import apply_automations
+
+    try:
+        names = apply_automations(notify)
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    out.print("applied: " + ", ".join(names))
+
+
 @app.command("audit-2020")
 def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the checks as CSV.")):
     """Recompute what the 2020 report's own figures allow; list agreements and discrepancies."""

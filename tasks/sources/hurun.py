@@ -62,8 +62,8 @@ def _rows_to_frame(rows: list[list[str]], headers: list[str], columns: dict, loc
                                  field_name="rank"),
             "company": company,
             "valuation_usd_bn": parse_number(val_text, source=SOURCE, location=location, field_name=f"valuation of {company}"),
-            "city": get("city"),
-            "country": get("country"),
+            "city": get("city") or None,  # an empty cell is a missing value, flagged by the suite
+            "country": get("country") or None,
         })
     if not out:
         raise SourceError(SOURCE, "the unicorn list has no company rows", location=location)

@@ -1,0 +1,139 @@
+"""The deploy-run-alert cycle on a real Prefect server on loopback (PostgreSQL when
+TALENT_INDEX_TEST_DATABASE_URL is set, as .ci/run does; SQLite otherwise)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CLI = str(Path(sys.executable).with_name("talent-index"))
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Receiver:
+    """A local webhook receiver: keeps every JSON body posted to it."""
+
+    def __init__(self):
+        self.bodies = []
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                n = int(self.headers.get("Content-Length", 0))
+                outer.bodies.append(json.loads(self.rfile.read(n) or b"{}"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/alerts"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def wait_for(self, n: int, timeout: float = 60.0, settle: float = 6.0) -> list:
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.bodies) < n:
+            time.sleep(0.5)
+        time.sleep(settle)  # any extra alert would arrive by now
+        return list(self.bodies)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("service")
+    receiver = Receiver()
+    port = free_port()
+    env = {**os.environ, "TALENT_INDEX_SERVICE_DIR": str(tmp / "svc"), "PREFECT_HOME": str(tmp / "prefect-home"),
+           "TALENT_INDEX_HOME": str(tmp / "data"), "TALENT_INDEX_WEBHOOK_URL": receiver.url,
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_LOGGING_LEVEL": "INFO"}
+    args = [CLI, "server", "up", "--port", str(port)]
+    db = os.environ.get("TALENT_INDEX_TEST_DATABASE_URL")
+    if db:
+        args += ["--database-url", db]
+    up = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        assert f"Prefect UI: http://127.0.0.1:{port}" in up.stdout
+        yield {"env": env, "receiver": receiver, "tmp": tmp, "db": "postgresql" if db else "sqlite"}
+    finally:
+        down = subprocess.run([CLI, "server", "down"], env=env, capture_output=True, text=True, timeout=120)
+        print(down.stdout)
+        for name in ("worker", "server"):
+            assert not (tmp / "svc" / f"{name}.pid").exists()
+        receiver.httpd.shutdown()
+
+
+def run_deployment(service, recordings: Path) -> str:
+    res = subprocess.run(
+        [PREFECT, "deployment", "run", "refresh/annual-full-refresh", "--watch", "--watch-timeout", "600",
+         "--param", "mode=offline", "--param", f"recordings={recordings}"],
+        env=service["env"], capture_output=True, text=True, timeout=700, cwd=ROOT)
+    out = res.stdout + res.stderr
+    for state in ("Completed", "Failed", "Crashed"):
+        if f"finished in state '{state}'" in out or f"finished successfully in '{state}'" in out:
+            return state
+    raise AssertionError(out[-3000:])
+
+
+def recordings_copy(service, name: str) -> Path:
+    rec = service["tmp"] / name
+    shutil.copytree(ROOT / "data" / "recordings", rec)
+    return rec
+
+
+def test_warning_publishes_and_alerts_once(service):
+    rec = recordings_copy(service, "warning-rec")
+    page = rec / "hurun" / "global-unicorn-index-2020.html"
+    html = page.read_text()
+    page.write_text(html.replace("<td>Beijing</td>", "<td></td>", 1))  # a company without headquarters
+    assert run_deployment(service, rec) == "Completed"
+    data = Path(service["env"]["TALENT_INDEX_HOME"])
+    latest = (data / "releases" / "LATEST").read_text().strip()
+    assert (data / "releases" / latest / "manifest.json").exists()
+    alerts = service["receiver"].wait_for(1)
+    assert len(alerts) == 1, alerts
+    a = alerts[0]
+    assert a["alert"] == "data-quality-warning" and a["source"] == "hurun"
+    assert a["deployment"] == "annual-full-refresh" and a["flow_run"] and a["url"].startswith("http://127.0.0.1")
+    assert {w["expectation"] for w in a["warnings"]} == {"expect_column_values_to_not_be_null"}
+    print("warning alert as received:", json.dumps(a))
+
+
+def test_error_blocks_the_release_and_alerts_once(service):
+    data = Path(service["env"]["TALENT_INDEX_HOME"])
+    latest_before = (data / "releases" / "LATEST").read_text()
+    releases_before = sorted(p.name for p in (data / "releases").iterdir())
+    service["receiver"].bodies.clear()
+    rec = recordings_copy(service, "error-rec")
+    page = rec / "numbeo" / "quality-of-life-rankings-2020.html"
+    page.write_text(page.read_text().replace(">86.96<", ">-86.96<", 1))
+    assert run_deployment(service, rec) == "Failed"
+    assert (data / "releases" / "LATEST").read_text() == latest_before
+    assert sorted(p.name for p in (data / "releases").iterdir()) == releases_before
+    alerts = service["receiver"].wait_for(1)
+    assert len(alerts) == 1, alerts
+    a = alerts[0]
+    assert a["alert"] == "run-failed" and a["state"] == "Failed" and a["deployment"] == "annual-full-refresh"
+    assert "expect_column_values_to_be_between(pollution_index)" in a["message"] and "beijing" in a["message"]
+    assert "source numbeo" in a["message"] and a["url"].startswith("http://127.0.0.1")
+    print(f"failure alert as received ({service['db']}):", json.dumps(a))
