@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks import ingest as core
@@ -40,10 +40,24 @@ def tidy(source: str, cfg: dict, fetched):
     return core.tidy_source(source, cfg, load_registry(), fetched)
 
 
+def _docs_dir():
+    """The run's output folder for GX Data Docs: <data home>/runs/<root flow run id>/data-docs."""
+    from prefect.runtime import flow_run
+
+    from tasks.settings import data_home
+
+    root = flow_run.root_flow_run_id or flow_run.id or "local"
+    return data_home() / "runs" / str(root) / "data-docs"
+
+
 @task(cache_policy=NO_CACHE)
 def validate(source: str, cfg: dict, tidy_table, extras):
     report(f"{source}: validating")
-    return core.validate_source(source, cfg, load_registry(), tidy_table, extras)
+    docs = _docs_dir()
+    reports = core.validate_source(source, cfg, load_registry(), tidy_table, extras, docs_dir=docs)
+    create_link_artifact(key=f"data-docs-{source.replace('_', '-')}", link=(docs / "index.html").as_uri(),
+                         link_text=f"GX Data Docs of this refresh ({source})")
+    return reports
 
 
 @task(cache_policy=NO_CACHE)

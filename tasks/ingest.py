@@ -17,7 +17,8 @@ from .http import Fetcher, HttpPolicy
 from .sources import SOURCES
 from .sources.base import Request
 from .storage import latest_snapshot, read_snapshot, utc_now, write_snapshot
-from .validate import ValidationReport, extra_check, load_suite, run_suite
+from .validate import ValidationReport, extra_check, load_suite
+from .validate import run_suite as _run_suite
 
 
 @dataclass
@@ -123,10 +124,15 @@ def change_check(source: str, tidy: pd.DataFrame, previous: pd.DataFrame | None,
 
 
 def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFrame,
-                    extras: dict[str, pd.DataFrame]) -> list[ValidationReport]:
-    """Run the source's suites; add the change and coverage checks GX does not express."""
+                    extras: dict[str, pd.DataFrame], docs_dir=None) -> list[ValidationReport]:
+    """Run the source's suites; add the change and coverage checks GX does not express.
+
+    `docs_dir`: render GX Data Docs of every validation into this folder."""
+    import functools
+
     module = SOURCES[source]
     params = {"registry_city_ids": registry.ids, "registry_count": len(registry.ids)}
+    run_suite = functools.partial(_run_suite, docs_dir=docs_dir)
     reports = []
     main_suite = module.SUITES.get("indicators") or module.SUITES.get("tiers")
     table = wide(tidy, registry)

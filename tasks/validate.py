@@ -118,9 +118,24 @@ def _context():
 _COUNTER = iter(range(1, 10**9))
 
 
+def _docs_site(ctx, docs_dir: Path) -> str:
+    """A Data Docs site writing into `docs_dir` (one per folder, registered once per process)."""
+    import hashlib
+
+    name = "run-" + hashlib.sha256(str(docs_dir).encode()).hexdigest()[:12]
+    if name not in (ctx.get_config().data_docs_sites or {}):
+        ctx.add_data_docs_site(site_name=name, site_config={
+            "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}})
+    return name
+
+
 def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | None = "city_id",
-              params: dict | None = None) -> ValidationReport:
-    """Validate `df` with a suite (dict as in expectations/*.json); never raises on failed checks."""
+              params: dict | None = None, docs_dir: Path | None = None) -> ValidationReport:
+    """Validate `df` with a suite (dict as in expectations/*.json); never raises on failed checks.
+
+    With `docs_dir`, the validation runs through a GX checkpoint that also renders Data Docs there
+    (index.html; the pages link CSS from CDNs, so offline they render unstyled)."""
     from great_expectations.core import ExpectationSuite
 
     spec = copy.deepcopy(suite)
@@ -135,8 +150,20 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
         asset = ds.add_dataframe_asset(f"table-{n}")
         batch_def = asset.add_batch_definition_whole_dataframe("whole")
         gx_suite = ExpectationSuite(name=f"{spec.get('name', source)}-{n}", expectations=spec["expectations"])
-        batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(gx_suite, result_format="COMPLETE")
+        if docs_dir is None:
+            batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(gx_suite, result_format="COMPLETE")
+        else:
+            import great_expectations as gx
+
+            docs_dir.mkdir(parents=True, exist_ok=True)
+            site = _docs_site(ctx, docs_dir)
+            gx_suite = ctx.suites.add(gx_suite)
+            vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd-{n}", data=batch_def, suite=gx_suite))
+            cp = ctx.checkpoints.add(gx.Checkpoint(
+                name=f"cp-{n}", validation_definitions=[vd], result_format="COMPLETE",
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[site])]))
+            result = next(iter(cp.run(batch_parameters={"dataframe": frame}).run_results.values()))
         ctx.data_sources.delete(f"{source}-{n}")
     results = []
     for res in result.results:

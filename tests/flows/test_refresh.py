@@ -56,6 +56,10 @@ def test_offline_refresh_publishes_a_30_city_sample_release(first_release):
     assert (path / "SAMPLE.txt").exists()
     indicators = pd.read_parquet(path / "indicators.parquet")
     assert len(indicators) == 30 * 17
+    docs = list(home.glob("runs/*/data-docs/index.html"))
+    assert len(docs) == 1  # GX Data Docs of every validation of this refresh, in the run's folder
+    pages = list(docs[0].parent.glob("validations/**/*.html"))
+    assert len(pages) >= 8 and any("numbeo" in str(p) for p in pages)
 
 
 def test_second_run_with_unchanged_inputs_reuses_everything(first_release):
