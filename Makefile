@@ -11,7 +11,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test install audit clean-data recordings
+.PHONY: run test install audit clean-data recordings bench
 
 run: .venv/.installed
 	.venv/bin/talent-index refresh --offline
@@ -28,6 +28,11 @@ $(UV):
 .venv/.installed: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
+
+# Benchmarks against the peers users would pick; writes benchmarks/results/<date>.json and benchmarks/README.md.
+bench: .venv/.installed
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --group bench
+	cd benchmarks && ../.venv/bin/python run.py
 
 # List the locked dependencies with versions (check them with `pip-audit` where the network allows).
 audit: | $(UV)

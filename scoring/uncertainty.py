@@ -102,11 +102,15 @@ def monte_carlo(values: pd.DataFrame, methodology: Methodology, draws: int = 10_
     W = rng.dirichlet(concentration * w0 / w0.sum(), size=n_weights)  # (N, d)
     present = ~np.isnan(S)
     Sz = np.where(present, S, 0.0)
-    # final[k, i, c] for every combination k, weight draw i, city c
-    num = np.einsum("kcd,id->kic", Sz, W)
-    den = np.einsum("kcd,id->kic", present.astype(float), W)
-    final = num / den
-    ranks = rank_rows(final.reshape(K * n_weights, n)).reshape(K, n_weights, n).astype(float)
+    Pf = present.astype(float)
+    # ranks[k, i, c] for every combination k, weight draw i, city c; computed in chunks of weight
+    # draws so the float temporaries stay near 8 M values whatever the number of cities
+    ranks = np.empty((K, n_weights, n), dtype=np.int32)
+    step = max(1, 8_000_000 // (K * n))
+    for a in range(0, n_weights, step):
+        w = W[a:a + step]
+        final = np.einsum("kcd,id->kic", Sz, w) / np.einsum("kcd,id->kic", Pf, w)
+        ranks[:, a:a + step] = rank_rows(final.reshape(-1, n)).reshape(K, len(w), n)
 
     nominal_choice = {k: getattr(m, k) for k in CHOICES}
     k0 = combos.index(nominal_choice) if nominal_choice in combos else 0
@@ -114,13 +118,13 @@ def monte_carlo(values: pd.DataFrame, methodology: Methodology, draws: int = 10_
     nominal_rank = rank_rows(nominal_final[None, :])[0]
 
     flat = ranks.reshape(-1, n)
-    total_var = flat.var(axis=0)
+    total_var = flat.var(axis=0, dtype=np.float64)
     shares = {}
     # weights: average over combinations for each weight draw
-    shares["dimension_weights"] = ranks.mean(axis=0).var(axis=0)
+    shares["dimension_weights"] = ranks.mean(axis=0, dtype=np.float64).var(axis=0)
     for f, options in CHOICES.items():
         idx = [np.array([c[f] == o for c in combos]) for o in options]
-        cond = np.stack([ranks[i].mean(axis=(0, 1)) for i in idx])  # (options, n)
+        cond = np.stack([ranks[i].mean(axis=(0, 1), dtype=np.float64) for i in idx])  # (options, n)
         shares[f] = cond.var(axis=0)  # equal-size groups: variance of the conditional means
     total = total_var.sum()
     share_rows = [{"factor": f, "first_order_share": float(v.sum() / total) if total > 0 else 0.0}
@@ -132,8 +136,8 @@ def monte_carlo(values: pd.DataFrame, methodology: Methodology, draws: int = 10_
         "median_rank": np.median(flat, axis=0),
         "p05_rank": np.percentile(flat, 5, axis=0),
         "p95_rank": np.percentile(flat, 95, axis=0),
-        "mean_rank": flat.mean(axis=0),
-        "std_rank": flat.std(axis=0),
+        "mean_rank": flat.mean(axis=0, dtype=np.float64),
+        "std_rank": flat.std(axis=0, dtype=np.float64),
     }, index=values.index)
     table.index.name = "city_id"
     return UncertaintyResult(ranks=table.sort_values(["median_rank", "nominal_rank"]),

@@ -43,9 +43,16 @@ def raw_values(result: IndexResult) -> pd.DataFrame:
     return vals.pivot(index="city_id", columns="indicator", values="value")
 
 
-def release_analyses(result: IndexResult, methodology: Methodology, draws: int = 10_000, seed: int = 2020) -> dict:
+def default_draws(n_cities: int) -> int:
+    """10,000 draws up to 2,000 cities, then fewer, so the rank table stays about 20 M entries."""
+    return int(max(160, min(10_000, 20_000_000 // max(n_cities, 1))))
+
+
+def release_analyses(result: IndexResult, methodology: Methodology, draws: int | None = None,
+                     seed: int = 2020) -> dict:
     """CSV files the release stores beside the index: audit, uncertainty, regressions."""
     files = {}
+    draws = draws or default_draws(len(result.index))
     checks, variants = audit_tables()
     files["audit_2020.csv"] = checks.to_csv(index=False).encode()
     files["audit_2020_variants.csv"] = variants.to_csv(index=False).encode()

@@ -58,7 +58,10 @@ class Registry:
 
 
 def load_registry(path: str | Path | None = None) -> Registry:
-    path = Path(path) if path else REGISTRY_PATH
+    """The registry at `path`, else TALENT_INDEX_REGISTRY, else data/cities.csv."""
+    import os
+
+    path = Path(path) if path else Path(os.environ.get("TALENT_INDEX_REGISTRY", REGISTRY_PATH))
     return _load(str(path))
 
 

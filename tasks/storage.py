@@ -50,17 +50,22 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file in the same folder, fsync, rename)."""
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` atomically (temp file in the same folder, fsync, rename).
+
+    `durable=False` skips the fsyncs (the rename is still atomic for a killed process): used for
+    raw responses, which are content-addressed, checked by sha256 on reuse and can be fetched again."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -72,8 +77,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: Path, obj, durable: bool = True) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+                       .encode("utf-8"), durable=durable)
 
 
 def parquet_bytes(df: pd.DataFrame) -> bytes:
@@ -149,13 +155,13 @@ def store_raw(record: RawRecord, body: bytes) -> RawRecord:
     meta = base / "meta" / f"{sha}.json"
     record.sha256, record.size, record.path = sha, len(body), str(obj)
     if not obj.exists():
-        atomic_write_bytes(obj, body)
+        atomic_write_bytes(obj, body, durable=False)
     if meta.exists():
         record.reused = True
     else:
-        atomic_write_json(meta, asdict(record))
+        atomic_write_json(meta, asdict(record), durable=False)
     # the latest fetch of each URL (an index, replaced atomically; the objects stay immutable)
-    atomic_write_json(base / "urls" / f"{sha256_bytes(record.url.encode())}.json", asdict(record))
+    atomic_write_json(base / "urls" / f"{sha256_bytes(record.url.encode())}.json", asdict(record), durable=False)
     return record
 
 
@@ -166,7 +172,10 @@ def find_raw(source: str, url: str) -> RawRecord | None:
         rec = RawRecord(**json.loads(p.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    return rec if rec.url == url and Path(rec.path).exists() else None
+    if rec.url != url or not Path(rec.path).exists():
+        return None
+    # raw files are written without fsync: check the body before trusting it again
+    return rec if sha256_file(Path(rec.path)) == rec.sha256 else None
 
 
 # --------------------------------------------------------------------------- snapshots

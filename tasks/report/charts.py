@@ -82,7 +82,7 @@ def regression(points: pd.DataFrame, line: pd.DataFrame, x_label: str, y_label: 
     ax.fill_between(line["x"], line["lower"], line["upper"], color=PALETTE[0], alpha=0.2, label="95% confidence band")
     ax.plot(line["x"], line["fit"], color=PALETTE[0], lw=1.5, label="fitted line")
     ax.scatter(points["x"], points["y"], s=14, color=PALETTE[2], zorder=3)
-    for _, p in points.iterrows():
+    for _, p in (points.iterrows() if len(points) <= 60 else []):
         ax.annotate(str(p["city_id"]), (p["x"], p["y"]), fontsize=5, xytext=(2, 2), textcoords="offset points")
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)

@@ -17,6 +17,8 @@ from ..storage import atomic_write_bytes
 from . import charts
 
 TEMPLATE = (Path(__file__).with_name("template.html")).read_text(encoding="utf-8")
+MAX_ROWS = 50     # charts and dimension tables of large releases show the top cities
+MAX_CARDS = 200   # city cards of large releases: the top cities (every value is in the Parquet files)
 
 
 def _fmt(v, nd=2):
@@ -45,11 +47,12 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
     top = idx.nsmallest(min(10, len(idx)), "rank_international").set_index("name_en")
     files["radar_top10.svg"] = charts.radar(top[[f"{d}_rank_international" for d in dims]], short,
                                             "Dimension ranks of the top 10 (international ranks)", len(idx))
-    dom = idx[idx["domestic"]].sort_values("rank_domestic").set_index("name_en")
+    dom = idx[idx["domestic"]].sort_values("rank_domestic").head(15).set_index("name_en")
     if len(dom):
         files["radar_domestic.svg"] = charts.radar(dom[[f"{d}_rank_domestic" for d in dims]].astype(float), short,
                                                    "Dimension ranks of the domestic cities (domestic ranks)", len(dom))
-    contrib = pd.DataFrame({d: idx[f"{d}_score"] * weights[d] for d in dims}).set_index(idx["name_en"])
+    head = idx.nsmallest(MAX_ROWS, "rank_international")
+    contrib = pd.DataFrame({d: head[f"{d}_score"] * weights[d] for d in dims}).set_index(head["name_en"])
     files["contributions.svg"] = charts.stacked_contributions(contrib, dim_label)
     cl_table = None
     if len(clusters):
@@ -72,7 +75,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
     if (release / "uncertainty.csv").exists():
         unc = pd.read_csv(release / "uncertainty.csv").set_index("city_id")
         shares = pd.read_csv(release / "uncertainty_shares.csv")
-        u = unc.rename(index=names)
+        u = unc.nsmallest(MAX_ROWS, "nominal_rank").rename(index=names)
         files["rank_intervals.svg"] = charts.rank_intervals(u)
 
     # tables
@@ -81,8 +84,8 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
                 "rank_domestic": _fmt(r.rank_domestic)} for r in idx.itertuples()]
     dim_tables = []
     for d in dims:
-        intl = idx.sort_values(f"{d}_rank_international")
-        dom_rows = idx[idx["domestic"]].sort_values(f"{d}_rank_domestic")
+        intl = idx.sort_values(f"{d}_rank_international").head(MAX_ROWS)
+        dom_rows = idx[idx["domestic"]].sort_values(f"{d}_rank_domestic").head(MAX_ROWS)
         dim_tables.append({
             "id": d, "name": dim_label[d], "name_zh": dim_zh[d], "weight": weights[d],
             "international": [(int(r[f"{d}_rank_international"]), r["name_en"], _fmt(r[f"{d}_score"]))
@@ -92,7 +95,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         })
     ind_idx = ind.set_index(["city_id", "indicator"])
     cards = []
-    for r in idx.itertuples():
+    for r in idx.head(MAX_CARDS).itertuples():
         rows = []
         for dim in methodology.dimensions:
             for i in dim.indicators:
@@ -125,12 +128,13 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         meta=meta, ranking=ranking, dims=dim_tables, cards=cards, files=files, regressions=regressions,
         clusters=None if cl_table is None else cl_table.reset_index().to_dict(orient="records"),
         cluster_cols=["final_score"] + [f"{d}_score" for d in dims], dim_label=dim_label,
-        coverage=coverage.to_dict(orient="records"), unc=None if unc is None else unc.join(names).reset_index().to_dict(orient="records"),
+        coverage=coverage.to_dict(orient="records"), unc=None if unc is None else unc.join(names).nsmallest(MAX_CARDS, "nominal_rank").reset_index().to_dict(orient="records"),
         shares=None if shares is None else shares.to_dict(orient="records"),
         audit=None if audit is None else audit.to_dict(orient="records"),
         variants=None if variants is None else variants.to_dict(orient="records"),
         tier_diff=None if tier_diff is None else tier_diff.to_dict(orient="records"),
-        changes=changes, weights=weights, methodology=methodology)
+        changes=changes, weights=weights, methodology=methodology,
+        truncated={"rows": MAX_ROWS, "cards": MAX_CARDS, "cities": len(idx)} if len(idx) > MAX_ROWS else None)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         atomic_write_bytes(out / name, data)

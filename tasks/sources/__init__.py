@@ -15,7 +15,9 @@ INDICATOR_SOURCES = ("numbeo", "hurun", "night_lights", "curated")
 
 
 def load_sources_config(path: str | Path | None = None) -> dict:
-    path = Path(path) if path else CONFIG_DIR / "sources.yaml"
+    import os
+
+    path = Path(path) if path else Path(os.environ.get("TALENT_INDEX_SOURCES", CONFIG_DIR / "sources.yaml"))
     doc = yaml.safe_load(path.read_text())
     defaults = doc.pop("defaults", {})
     out = {}
