@@ -111,7 +111,7 @@ def generate(n: int, root: Path) -> Path:
         f.write("city_id,indicator,value,unit,publication,edition,table_or_page,date_entered,status,note\n")
         for i in range(n):
             for ind, (unit, lo, hi) in CURATED.items():
-                f.write(f"{ids[i]},{ind},{rng.uniform(lo, hi):.3f},{unit},generated,2020,,2026-11-26,illustrative,\n")
+                f.write(f"{ids[i]},{ind},{rng.uniform(lo, hi):.3f},\"{unit}\",generated,2020,,2026-11-26,illustrative,\n")
     (rec / "index.json").write_text(json.dumps(index))
     (root / "done").write_text("ok")
     return root

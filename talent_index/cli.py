@@ -68,7 +68,8 @@ def refresh(
     mode = chosen[0] if chosen else "offline"
     import os
 
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    # without -v the console shows our progress and one-line errors, not the engine's tracebacks
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
     from tasks.progress import set_reporter
 
     with err.status(f"refresh ({mode}): starting Prefect…", spinner="dots") as status:

@@ -7,6 +7,8 @@ from rasterio.transform import from_origin
 
 from tasks.sources import night_lights
 
+from .raster_helpers import centres_inside
+
 RES = 15 / 3600
 
 
@@ -21,17 +23,7 @@ def geotiff(data, west, north, nodata=None):
 
 
 def _expected_mask(shape, west, north, lon, lat, radius_km):
-    """Cell centres inside the 64-gon, computed independently with a ray-casting test."""
-    ring = np.array(night_lights.circle(lon, lat, radius_km)["coordinates"][0])
-    ys = north - (np.arange(shape[0]) + 0.5) * RES
-    xs = west + (np.arange(shape[1]) + 0.5) * RES
-    X, Y = np.meshgrid(xs, ys)
-    inside = np.zeros(shape, dtype=bool)
-    for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:]):
-        cond = (y1 > Y) != (y2 > Y)
-        xint = (x2 - x1) * (Y - y1) / np.where(y2 != y1, y2 - y1, 1) + x1
-        inside ^= cond & (X < xint)
-    return inside
+    return centres_inside(night_lights.circle(lon, lat, radius_km), west, north, RES, shape)
 
 
 def test_constant_raster_sum_equals_pixel_count():

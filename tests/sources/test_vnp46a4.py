@@ -12,6 +12,8 @@ from tasks.cities import Registry
 from tasks.errors import SourceError
 from tasks.sources import night_lights as nl
 
+from .raster_helpers import centres_inside
+
 N = 240  # pixels per tile side in the tests (real tiles: 2400); resolution = 10 deg / N
 
 
@@ -24,19 +26,8 @@ def tile_bytes(rad: np.ndarray, qual: np.ndarray) -> bytes:
 
 
 def centres_in(geom, tile, shape=(N, N)):
-    """Independent ray-casting test of cell centres, per tile."""
-    ring = np.array(geom["coordinates"][0])
     west, north = nl.tile_origin(tile)
-    res = 10.0 / shape[1]
-    ys = north - (np.arange(shape[0]) + 0.5) * res
-    xs = west + (np.arange(shape[1]) + 0.5) * res
-    X, Y = np.meshgrid(xs, ys)
-    inside = np.zeros(shape, dtype=bool)
-    for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:]):
-        cond = (y1 > Y) != (y2 > Y)
-        xint = (x2 - x1) * (Y - y1) / np.where(y2 != y1, y2 - y1, 1) + x1
-        inside ^= cond & (X < xint)
-    return inside
+    return centres_inside(geom, west, north, 10.0 / shape[1], shape)
 
 
 def test_tile_names():
