@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
+import e2e
 import nightlights
 import scoring_kernel
 from common import save
@@ -19,7 +20,9 @@ def main(runs: int = 5) -> None:
     print("2. Monte Carlo uncertainty (ours vs a Python loop calling pymcdm)", flush=True)
     save("monte_carlo", scoring_kernel.monte_carlo_bench(runs))
     print("3. night-light zonal sums (ours vs exactextract vs rasterstats), fresh processes", flush=True)
-    path = save("nightlights", nightlights.run(runs))
+    save("nightlights", nightlights.run(runs))
+    print("4. end-to-end offline refresh on generated recordings (30, 1,000, 10,000 cities)", flush=True)
+    path = save("end_to_end", e2e.run((30, 1_000, 10_000), runs=1))
     write_readme(path)
     print(f"done in {time.time() - t0:.0f} s: {path} and benchmarks/README.md")
 

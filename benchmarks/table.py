@@ -62,6 +62,19 @@ def write_readme(path: Path | None = None) -> Path:
         lines += ["", f"Cell-centre masks (ours, rasterstats) against exact partial-cell coverage (exactextract): "
                       f"median relative difference of the sums {c['median_rel_diff'] * 100:.2f}%, maximum {c['max_rel_diff'] * 100:.2f}% "
                       "(on generated noise; real urban edges differ more).", ""]
+    e2e = doc.get("end_to_end")
+    if e2e:
+        lines += ["## 4. End-to-end offline refresh on generated recordings (fresh processes)", "",
+                  "Flow = `talent-index refresh --offline` (temporary Prefect server included); pure = the same "
+                  "ingest, validation, scoring and publish without Prefect. Prefect overhead = (flow − pure) / flow; "
+                  "GX share = time in validation / flow. Single runs (the 10,000-city case takes minutes).", "",
+                  "| cities | flow | pure | GX validation | Prefect overhead | GX share | peak memory (pure) |",
+                  "|---|---|---|---|---|---|---|"]
+        for n, r in e2e.items():
+            lines.append(f"| {int(n):,} | {r['flow_seconds']['median']:.1f} s | {r['pure_seconds']['median']:.1f} s | "
+                         f"{r['gx_seconds']['median']:.1f} s | {r['prefect_overhead_share'] * 100:.0f}% | "
+                         f"{r['gx_share'] * 100:.0f}% | {r['pure_peak_mib']:.0f} MiB |")
+        lines.append("")
     out = ROOT / "benchmarks" / "README.md"
     out.write_text("\n".join(lines) + "\n")
     return out

@@ -131,7 +131,10 @@ def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFra
     import functools
 
     module = SOURCES[source]
-    params = {"registry_city_ids": registry.ids, "registry_count": len(registry.ids)}
+    n = len(registry.ids)
+    params = {"registry_city_ids": registry.ids, "registry_count": n,
+              # sanity bounds that grow with the registry (a real 2020 ranking has ~300 rows, the list 586)
+              "ranking_max_rows": max(2000, 2 * n), "companies_max_rows": max(5000, 2 * n)}
     run_suite = functools.partial(_run_suite, docs_dir=docs_dir)
     reports = []
     main_suite = module.SUITES.get("indicators") or module.SUITES.get("tiers")

@@ -102,10 +102,7 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
         return [rank_req]
     ranking = done[rank_req]
     needed = list(INDEX_COLUMNS.values())
-    present = set()
-    for cid, grp in ranking.dropna(subset=["city_id"]).groupby("city_id"):
-        if grp[needed].notna().all(axis=None):
-            present.add(cid)
+    present = set(ranking.dropna(subset=["city_id", *needed])["city_id"])
     reqs = []
     for cid, row in registry.table.iterrows():
         if cid not in present:

@@ -81,7 +81,8 @@ def test_duplicate_company_and_zero_valuation_fail_the_suite(companies):
     bad = companies.copy()
     bad.loc[5, "company"] = bad.loc[4, "company"]
     bad.loc[7, "valuation_usd_bn"] = 0.0
-    rep = run_suite(bad, load_suite("hurun_companies"), source="hurun", key_column="company")
+    rep = run_suite(bad, load_suite("hurun_companies"), source="hurun", key_column="company",
+                    params={"companies_max_rows": 5000})
     failed = {(e.expectation, e.column) for e in rep.errors}
     assert ("expect_column_values_to_be_unique", "company") in failed
     assert ("expect_column_values_to_be_between", "valuation_usd_bn") in failed
