@@ -11,7 +11,6 @@ validation time / pure time.
 from __future__ import annotations
 
 import json
-import math
 import os
 import resource
 import shutil

@@ -8,7 +8,6 @@ process with GDAL_CACHEMAX=64, wall time and peak memory (ru_maxrss).
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import numpy as np

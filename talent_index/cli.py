@@ -90,7 +90,7 @@ def refresh(
         set_reporter(None)
     for s, ws in result.get("warnings", {}).items():
         for w in ws:
-            err.print(f"[yellow]warning:[/] " + escape(f"{s}: {w['expectation']} {w.get('column') or ''}: "
+            err.print("[yellow]warning:[/] " + escape(f"{s}: {w['expectation']} {w.get('column') or ''}: "
                                                         f"{', '.join(w['offending'][:10])}"), highlight=False)
     rel = result.get("release")
     if rel:

@@ -77,7 +77,7 @@ def parse_connectivity(body: bytes, location: str, registry: Registry | None = N
             break
     if header_row is None:
         raise SourceError(SOURCE, "expected a header row with 'City' and 'GNC_abs'/'GNC_rel(%)', found none "
-                                  f"in the first 20 rows", location=location)
+                                  "in the first 20 rows", location=location)
     headers = [str(c).strip().lower() for c in raw.iloc[header_row]]
     idx = {}
     for field, names in CONNECTIVITY_HEADERS.items():

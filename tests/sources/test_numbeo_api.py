@@ -1,9 +1,7 @@
 """Numbeo API mode on recorded JSON; the key never leaves the environment."""
 
 import json
-import shutil
 
-import pandas as pd
 import pytest
 
 from tasks.errors import FetchError, SourceError

@@ -5,7 +5,6 @@ import json
 
 import h5py
 import numpy as np
-import pandas as pd
 import pytest
 
 from tasks.cities import Registry
