@@ -37,9 +37,10 @@ def publish_release(result, inputs, edition: str, methodology_path: str | None =
         report("analyses: audit of the 2020 figures, Monte Carlo uncertainty, regressions")
         return release_analyses(result, methodology)
 
-    return rel.publish(result, inputs, registry, methodology, sample=sample,
-                       edition=edition, index_report=index_report, extra_files=analyses,
-                       sample_status=sample_status() if sample else None)
+    manifest = rel.publish(result, inputs, registry, methodology, sample=sample,
+                           edition=edition, index_report=index_report, extra_files=analyses,
+                           sample_status=sample_status() if sample else None)
+    return manifest, table
 
 
 @flow(name="publish-release", log_prints=True)
@@ -48,11 +49,10 @@ def publish(edition: str = "2020", as_of: str | None = None, methodology_path: s
     inputs = gather(as_of)
     result = score(inputs, methodology_path)
     report("publishing the release")
-    manifest = publish_release(result, inputs, edition, methodology_path)
+    manifest, table = publish_release(result, inputs, edition, methodology_path)
     logger = get_run_logger()
     if manifest.get("reused"):
         logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])
-    table = rel.index_table(result, load_registry())
     create_table_artifact(
         key="ranking",
         table=[{"rank": int(r.rank_international), "city": r.name_en, "城市": r.name_zh,

@@ -13,6 +13,7 @@ class SourceError(PipelineError):
     def __init__(self, source: str, message: str, *, location: str | None = None,
                  city: str | None = None, field: str | None = None):
         self.source, self.location, self.city, self.field = source, location, city, field
+        self.detail = message
         where = [f"source {source}"]
         if location:
             where.append(str(location))
@@ -27,12 +28,23 @@ class FetchError(PipelineError):
     """A request could not be completed (after retries where they apply)."""
 
     def __init__(self, source: str, url: str, message: str):
-        self.source, self.url = source, url
+        self.source, self.url, self.detail = source, url, message
         super().__init__(f"[source {source}, {url}] {message}")
 
 
 class ReplayMissingError(FetchError):
     """Offline mode was asked for a URL that has no recording."""
+
+
+def with_city(exc: PipelineError, city: str | None) -> PipelineError:
+    """The same error, naming the city whose request failed (when it did not already)."""
+    if not city:
+        return exc
+    if isinstance(exc, SourceError) and not exc.city:
+        return SourceError(exc.source, exc.detail, location=exc.location, city=city, field=exc.field)
+    if isinstance(exc, FetchError) and "(city " not in exc.detail:
+        return type(exc)(exc.source, exc.url, f"{exc.detail} (city {city})")
+    return exc
 
 
 class DataQualityError(PipelineError):

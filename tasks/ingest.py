@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .cities import Registry
-from .errors import FetchError, PipelineError, SourceError
+from .errors import FetchError, PipelineError, SourceError, with_city
 from .http import Fetcher, HttpPolicy
 from .sources import SOURCES
 from .sources.base import Request
@@ -62,17 +62,12 @@ def fetch_and_parse(source: str, cfg: dict, mode: str, registry: Registry,
                 progress(f"{source}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
             try:
                 raw = fetcher.get(req.url)
-            except FetchError as exc:
-                if req.city_id:
-                    raise FetchError(source, exc.url, str(exc).split("] ", 1)[-1] + f" (city {req.city_id})") from None
-                raise
-            try:
                 parsed[req] = module.parse(req, raw.read(), registry, cfg)
-            except SourceError as exc:
-                if req.city_id and not exc.city:
-                    raise SourceError(source, str(exc).split("] ", 1)[-1], location=exc.location or req.url,
-                                      city=req.city_id, field=exc.field) from None
-                raise
+            except (FetchError, SourceError) as exc:
+                named = with_city(exc, req.city_id)
+                if named is exc:
+                    raise
+                raise named from None
             raws.append({"url": req.url, "kind": req.kind, "city_id": req.city_id, "path": raw.path,
                          "sha256": raw.sha256, "size": raw.size, "fetched_at": raw.fetched_at,
                          "mode": raw.mode, "reused": raw.reused})

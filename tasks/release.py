@@ -29,7 +29,7 @@ from .settings import PROJECT_ROOT, data_home, safe_id
 from .sources import INDICATOR_SOURCES
 from .sources.gawc import tier_differences
 from .storage import (atomic_write_bytes, interruption_point, atomic_write_json, atomic_write_text, latest_snapshot, parquet_bytes,
-                      read_snapshot, sha256_bytes, sha256_file, utc_now)
+                      frame_fingerprint, read_snapshot, sha256_bytes, sha256_file, utc_now)
 from .report.changes import changes_markdown, diff_releases
 from .report.html import build_report
 from .validate import ValidationReport, load_suite, run_suite
@@ -105,8 +105,6 @@ def gather_inputs(registry: Registry, methodology: Methodology, as_of: str | Non
 
 def inputs_fingerprint(inputs: Inputs, methodology: Methodology, code: str, registry: Registry) -> str:
     """Identity of a release: its input snapshots, city registry, methodology and code."""
-    from .storage import frame_fingerprint
-
     parts = [f"{s}:{i['content_fingerprint']}" for s, i in sorted(inputs.snapshots.items())]
     parts.append(f"registry:{frame_fingerprint(registry.table.reset_index())}")
     parts += [f"methodology:{methodology.sha256}", f"overrides:{json.dumps(methodology.overrides, sort_keys=True)}",

@@ -7,7 +7,7 @@ import re
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|WEBHOOK|CREDENTIAL)", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
-_QUERY_SECRET = re.compile(r"((?:api_key|apikey|token|access_token|key)=)[^&\s\"']+", re.IGNORECASE)
+_QUERY_SECRET = re.compile(r"((?:api_key|apikey|token|access_token|key)=)(?!\$\{)[^&\s\"']+", re.IGNORECASE)
 
 
 def secret_values() -> list[str]:
@@ -22,4 +22,4 @@ def redact(text: str) -> str:
     for v in secret_values():
         out = out.replace(v, "***")
     out = _URL_CREDENTIALS.sub("***@", out)
-    return _QUERY_SECRET.sub(lambda m: m.group(1) + ("***" if not m.group(0).endswith("}") else m.group(0)[len(m.group(1)):]), out)
+    return _QUERY_SECRET.sub(r"\1***", out)

@@ -117,7 +117,10 @@ def remove_stale_temporaries(root: Path | None = None) -> list[str]:
             continue
         for p in list(base.rglob(".*")):
             if p.name.startswith(".") and (p.name.endswith(".tmp") or p.is_dir()):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
                 removed.append(str(p.relative_to(root)))
     return removed
 

@@ -45,9 +45,7 @@ def tile_origin(tile: str) -> tuple[float, float]:
 def city_tiles(registry: Registry) -> dict[str, list[str]]:
     out = {}
     for cid, c in registry.table.iterrows():
-        ring = circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))["coordinates"][0]
-        xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-        out[cid] = tiles_for_bbox(min(xs), min(ys), max(xs), max(ys))
+        out[cid] = tiles_for_bbox(*_bbox(circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))))
     return out
 
 
@@ -105,10 +103,9 @@ def vnp46a4_zonal(tiles: dict[str, bytes | str], geometry: dict, accepted_qualit
     from rasterio.features import geometry_mask
     from rasterio.transform import from_origin
 
-    xs = [p[0] for p in geometry["coordinates"][0]]
-    ys = [p[1] for p in geometry["coordinates"][0]]
+    west_b, south_b, east_b, north_b = _bbox(geometry)
     total, valid_n, inside_n, masked_n = 0.0, 0, 0, 0
-    for tile in tiles_for_bbox(min(xs), min(ys), max(xs), max(ys)):
+    for tile in tiles_for_bbox(west_b, south_b, east_b, north_b):
         if tile not in tiles:
             raise SourceError(SOURCE, f"tile {tile} is needed but was not provided", location=location, city=city)
         try:
@@ -118,10 +115,10 @@ def vnp46a4_zonal(tiles: dict[str, bytes | str], geometry: dict, accepted_qualit
                 n_rows, n_cols = rad.shape
                 res = TILE_DEG / n_cols
                 west, north = tile_origin(tile)
-                c0 = max(0, math.floor((min(xs) - west) / res))
-                c1 = min(n_cols, math.ceil((max(xs) - west) / res))
-                r0 = max(0, math.floor((north - max(ys)) / res))
-                r1 = min(n_rows, math.ceil((north - min(ys)) / res))
+                c0 = max(0, math.floor((west_b - west) / res))
+                c1 = min(n_cols, math.ceil((east_b - west) / res))
+                r0 = max(0, math.floor((north - north_b) / res))
+                r1 = min(n_rows, math.ceil((north - south_b) / res))
                 if c0 >= c1 or r0 >= r1:
                     continue
                 data = rad[r0:r1, c0:c1].astype("float64")
@@ -158,9 +155,7 @@ def zonal_stats_dataset(ds, geometry: dict) -> dict:
     from rasterio.features import geometry_mask
     from rasterio.windows import Window, from_bounds
 
-    xs = [p[0] for p in geometry["coordinates"][0]]
-    ys = [p[1] for p in geometry["coordinates"][0]]
-    win = from_bounds(min(xs), min(ys), max(xs), max(ys), ds.transform)
+    win = from_bounds(*_bbox(geometry), ds.transform)
     col0, row0 = math.floor(win.col_off), math.floor(win.row_off)
     win = Window(col0, row0, math.ceil(win.col_off + win.width) - col0, math.ceil(win.row_off + win.height) - row0)
     try:
@@ -227,7 +222,8 @@ def _tile_stats(cfg: dict, registry: Registry, done: dict) -> dict:
     return out
 
 
-def _bbox(geom: dict):
+def _bbox(geom: dict) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a polygon's outer ring."""
     xs = [p[0] for p in geom["coordinates"][0]]
     ys = [p[1] for p in geom["coordinates"][0]]
     return min(xs), min(ys), max(xs), max(ys)
