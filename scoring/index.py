@@ -127,21 +127,19 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
     index = index.sort_values(["rank_international", "final_score"], ascending=[True, False])
     index.index.name = "city_id"
 
-    long_rows = []
     weight_of = {(r["dimension"], r["indicator"]): r["weight"] for r in weight_rows}
+    parts = []
     for ind in m.indicators:
         col = values[ind.id]
-        r_int = _rank_by_direction(col, ind.direction)
-        r_dom = _rank_by_direction(col[domestic], ind.direction).reindex(col.index)
-        for city in values.index:
-            long_rows.append({
-                "city_id": city, "dimension": ind.dimension, "indicator": ind.id,
-                "value": col[city], "normalised": normalised.at[city, ind.id],
-                "weight": weight_of[(ind.dimension, ind.id)], "direction": ind.direction,
-                "rank_international": r_int[city], "rank_domestic": r_dom[city],
-                "imputed": bool(imputed.at[city, ind.id]),
-            })
-    indicators = pd.DataFrame(long_rows)
+        parts.append(pd.DataFrame({
+            "city_id": values.index.to_numpy(), "dimension": ind.dimension, "indicator": ind.id,
+            "value": col.to_numpy(), "normalised": normalised[ind.id].to_numpy(),
+            "weight": weight_of[(ind.dimension, ind.id)], "direction": ind.direction,
+            "rank_international": _rank_by_direction(col, ind.direction).to_numpy(),
+            "rank_domestic": _rank_by_direction(col[domestic], ind.direction).reindex(col.index).to_numpy(),
+            "imputed": imputed[ind.id].to_numpy(dtype=bool),
+        }))
+    indicators = pd.concat(parts, ignore_index=True)
     for c in ("rank_international", "rank_domestic"):
         indicators[c] = indicators[c].astype("Int64")
 
