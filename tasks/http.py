@@ -207,7 +207,7 @@ class Fetcher:
         rec = RawRecord(source=self.source, url=url, final_url=url, status=int(entry.get("status", 200)),
                         headers=entry.get("headers", {}), fetched_at=utc_now(), sha256="", size=len(body),
                         user_agent="(replay)", parser_version=self.parser_version, mode="offline")
-        return store_raw(rec, body)
+        return store_raw(rec, body, index_url=False)
 
     # ------------------------------------------------------------------ online
     def _robots_allows(self, url: str) -> bool:

@@ -150,8 +150,12 @@ def raw_dir(source: str) -> Path:
     return data_home() / "raw" / safe_id(source, "source name")
 
 
-def store_raw(record: RawRecord, body: bytes) -> RawRecord:
-    """Store a response body by its sha256; an identical body is stored once (metadata of its first fetch)."""
+def store_raw(record: RawRecord, body: bytes, index_url: bool = True) -> RawRecord:
+    """Store a response body by its sha256; an identical body is stored once (metadata of its first fetch).
+
+    `index_url` records it as the latest response for its URL, which online runs reuse (within
+    `reuse_within_s`) and send conditional requests from: replayed recordings are not indexed, so an
+    online run never mistakes a recording for a fresh fetch."""
     sha = sha256_bytes(body)
     base = raw_dir(record.source)
     obj = base / "objects" / sha[:2] / sha
@@ -163,6 +167,8 @@ def store_raw(record: RawRecord, body: bytes) -> RawRecord:
         record.reused = True
     else:
         atomic_write_json(meta, asdict(record), durable=False)
+    if not index_url:
+        return record
     # the latest fetch of each URL (an index, replaced atomically; the objects stay immutable)
     atomic_write_json(base / "urls" / f"{sha256_bytes(record.url.encode())}.json", asdict(record), durable=False)
     return record

@@ -253,3 +253,17 @@ def test_rerun_within_the_reuse_window_does_not_fetch_again(server, data_home):
     second = again.get(server.base + "/page")
     assert server.hits["/page"] == 1 and second.reused and second.sha256 == first.sha256
     assert again.requests_made == 0
+
+
+def test_online_run_after_an_offline_replay_fetches_for_real(server, data_home, tmp_path):
+    """A replayed recording is stored as raw data but never counts as a fresh online response."""
+    url = server.base + "/page"
+    rec_dir = tmp_path / "recordings"
+    Recordings(rec_dir).add("numbeo", url, b"<html>recorded</html>", 200, {}, "page.html")
+    replayed = Fetcher(source="numbeo", mode="offline", recordings=Recordings(rec_dir)).get(url)
+    assert replayed.read() == b"<html>recorded</html>"
+    server.add("/robots.txt", {"status": 404})
+    server.add("/page", {"body": b"<html>live</html>"})
+    f, _ = fetcher(server, data_home)
+    live = f.get(url)
+    assert server.hits["/page"] == 1 and not live.reused and live.read() == b"<html>live</html>"
