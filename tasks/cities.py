@@ -17,6 +17,7 @@ REQUIRED = ["city_id", "name_en", "name_zh", "country", "iso2", "domestic", "clu
             "boundary_radius_km", "numbeo_name", "numbeo_slug", "gawc_names", "hurun_names"]
 
 
+@lru_cache(maxsize=65536)
 def normalise_name(name: str) -> str:
     """Case-, accent- and spacing-insensitive key ("Zürich" == "zurich", "Xi'An" == "xi'an")."""
     s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
@@ -53,8 +54,12 @@ class Registry:
             cache[(column, split)] = self._lookup(column, split)
         return cache[(column, split)]
 
-    def get(self, city_id: str) -> pd.Series:
-        return self.table.loc[city_id]
+    def get(self, city_id: str) -> dict:
+        """One city's registry row as a dict (cached: parsers ask for it once per page)."""
+        rows = self.__dict__.setdefault("_rows", {})
+        if not rows:
+            rows.update(self.table.to_dict("index"))
+        return rows[city_id]
 
 
 def load_registry(path: str | Path | None = None) -> Registry:

@@ -86,16 +86,16 @@ def parse_connectivity(body: bytes, location: str, registry: Registry | None = N
             raise SourceError(SOURCE, f"expected a column {names[0]!r}, found headers {headers}", location=location)
         idx[field] = hit
     rows = []
-    for _, r in raw.iloc[header_row + 1:].iterrows():
-        city = str(r.iloc[idx["city"]]).strip()
+    for r in raw.iloc[header_row + 1:].to_numpy(dtype=object).tolist():
+        city = str(r[idx["city"]]).strip()
         if not city:
             continue
         rows.append({
-            "rank": parse_number(str(r.iloc[idx["rank"]]), source=SOURCE, location=location, city=city, field_name="Rank"),
+            "rank": parse_number(str(r[idx["rank"]]), source=SOURCE, location=location, city=city, field_name="Rank"),
             "city": city,
-            "country": str(r.iloc[idx["country"]]).strip(),
-            "gnc_abs": parse_number(str(r.iloc[idx["gnc_abs"]]), source=SOURCE, location=location, city=city, field_name="GNC_abs"),
-            "gnc_rel": parse_number(str(r.iloc[idx["gnc_rel"]]), source=SOURCE, location=location, city=city, field_name="GNC_rel(%)"),
+            "country": str(r[idx["country"]]).strip(),
+            "gnc_abs": parse_number(str(r[idx["gnc_abs"]]), source=SOURCE, location=location, city=city, field_name="GNC_abs"),
+            "gnc_rel": parse_number(str(r[idx["gnc_rel"]]), source=SOURCE, location=location, city=city, field_name="GNC_rel(%)"),
         })
     df = pd.DataFrame(rows)
     df["rank"] = df["rank"].astype("Int64")

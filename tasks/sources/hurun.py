@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..cities import Registry, normalise_name
 from ..errors import SourceError
-from .base import TIDY_COLUMNS, Request, cell_text, check_not_blocked, parse_number, soup
+from .base import TIDY_COLUMNS, Request, check_not_blocked, html_tree, node_text, parse_number, soup
 
 SOURCE = "hurun"
 PARSER_VERSION = "1"
@@ -75,25 +75,25 @@ def _rows_to_frame(rows: list[list[str]], headers: list[str], columns: dict, loc
 
 def parse_list_html(body: bytes, url: str, registry: Registry | None = None, columns: dict | None = None) -> pd.DataFrame:
     columns = columns or DEFAULT_COLUMNS
-    doc = soup(body, SOURCE, url)
-    tables = doc.find_all("table")
+    doc = html_tree(body, SOURCE, url)
+    tables = doc.findall(".//table")
     if not tables:
-        check_not_blocked(doc, SOURCE, url, "a table of unicorn companies")
+        check_not_blocked(soup(body, SOURCE, url), SOURCE, url, "a table of unicorn companies")
         raise SourceError(SOURCE, "expected a table of unicorn companies, found no <table>", location=url)
     last_error = None
     for table in tables:
-        trs = table.find_all("tr")
+        trs = table.findall(".//tr")
         if not trs:
             continue
-        headers = [cell_text(c) for c in trs[0].find_all(["th", "td"])]
+        headers = [node_text(c) for c in trs[0].xpath(".//*[self::th or self::td]")]
         try:
             _map_headers(headers, columns, url)
         except SourceError as exc:
             last_error = exc
             continue
-        rows = [[cell_text(c) for c in tr.find_all("td")] for tr in trs[1:]]
+        rows = [[node_text(c) for c in tr.findall(".//td")] for tr in trs[1:]]
         df = _rows_to_frame(rows, headers, columns, url, registry)
-        df.attrs["stated_count"] = stated_count(doc.get_text(" ", strip=True))
+        df.attrs["stated_count"] = stated_count(node_text(doc))
         return df
     raise last_error
 

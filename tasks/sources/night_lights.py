@@ -233,7 +233,7 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     edition = str(cfg.get("edition"))
     if any(r.kind == "vnp46a4-tile" for r in done):
         done = _tile_stats(cfg, registry, done)
-    rows = [(df.iloc[0]["city_id"], "night_lights", df.iloc[0]["sum"], "nW/cm2/sr (sum)", edition,
+    rows = [(df.at[0, "city_id"], "night_lights", df.at[0, "sum"], "nW/cm2/sr (sum)", edition,
              registry.get(req.city_id)["name_en"], req.url) for req, df in done.items()]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 

@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..cities import Registry, normalise_name
 from ..errors import SourceError
-from .base import TIDY_COLUMNS, Request, cell_text, check_not_blocked, parse_number, snake, soup
+from .base import (TIDY_COLUMNS, Request, cell_text, check_not_blocked, has_class, html_tree, node_text, parse_number,
+                   snake, soup)
 
 SOURCE = "numbeo"
 PARSER_VERSION = "1"
@@ -115,35 +116,38 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
 def parse_rankings(body: bytes, url: str, registry: Registry | None = None,
                    required: tuple[str, ...] = ("City",)) -> pd.DataFrame:
     """A ranking page -> rank, city, city_id, then one column per header (snake_case)."""
-    doc = soup(body, SOURCE, url)
-    table = doc.find("table", id="t2")
+    doc = html_tree(body, SOURCE, url)
+    table = next(iter(doc.xpath('//table[@id="t2"]')), None)
     if table is None:
-        check_not_blocked(doc, SOURCE, url, "a ranking table <table id=\"t2\">")
-        found = [t.get("id") or ".".join(t.get("class", [])) or "(no id)" for t in doc.find_all("table")]
+        page = soup(body, SOURCE, url)
+        check_not_blocked(page, SOURCE, url, "a ranking table <table id=\"t2\">")
+        found = [t.get("id") or ".".join(t.get("class", [])) or "(no id)" for t in page.find_all("table")]
         raise SourceError(SOURCE, f"expected a ranking table <table id=\"t2\">, found tables {found}", location=url)
-    header_cells = table.find("thead").find_all("th") if table.find("thead") else table.find("tr").find_all("th")
-    headers = [cell_text(th) for th in header_cells]
+    thead = table.find(".//thead")
+    header_cells = thead.findall(".//th") if thead is not None else table.find(".//tr").findall(".//th")
+    headers = [node_text(th) for th in header_cells]
     norm = [h.lower() for h in headers]
     for req in required:
         if req.lower() not in norm:
             raise SourceError(SOURCE, f"expected a column headed {req!r}, found headers {headers}", location=url)
     city_col = norm.index("city")
-    value_cols = [(i, h) for i, h in enumerate(headers) if norm[i] not in ("rank", "city")]
-    body_rows = table.find("tbody").find_all("tr") if table.find("tbody") else table.find_all("tr")[1:]
+    value_cols = [(i, h, snake(h)) for i, h in enumerate(headers) if norm[i] not in ("rank", "city")]
+    tbody = table.find(".//tbody")
+    body_rows = tbody.findall(".//tr") if tbody is not None else table.findall(".//tr")[1:]
     records = []
     rank = 0
     for tr in body_rows:
-        cells = tr.find_all("td")
+        cells = tr.findall(".//td")
         if not cells:
             continue
         if len(cells) != len(headers):
             raise SourceError(SOURCE, f"row {rank + 1} has {len(cells)} cells, the header has {len(headers)}",
                               location=url)
         rank += 1  # the Rank cell is empty in the HTML (filled by a script): rank is the row order
-        city = cell_text(cells[city_col])
+        city = node_text(cells[city_col])
         rec = {"rank": rank, "city": city}
-        for i, h in value_cols:
-            rec[snake(h)] = parse_number(cell_text(cells[i]), source=SOURCE, location=url, city=city, field_name=h)
+        for i, h, key in value_cols:
+            rec[key] = parse_number(node_text(cells[i]), source=SOURCE, location=url, city=city, field_name=h)
         records.append(rec)
     if not records:
         raise SourceError(SOURCE, "the ranking table has no rows", location=url)
@@ -190,18 +194,18 @@ def _split_price(text: str, url: str, label: str) -> tuple[float, str]:
 
 def parse_city_prices(body: bytes, url: str) -> pd.DataFrame:
     """A /cost-of-living/in/<City> page -> item, value, currency (every priced row of the table)."""
-    doc = soup(body, SOURCE, url)
-    table = doc.find("table", class_="data_wide_table")
+    doc = html_tree(body, SOURCE, url)
+    table = next(iter(doc.xpath(f"//table[{has_class('data_wide_table')}]")), None)
     if table is None:
-        check_not_blocked(doc, SOURCE, url, "a price table <table class=\"data_wide_table\">")
+        check_not_blocked(soup(body, SOURCE, url), SOURCE, url, "a price table <table class=\"data_wide_table\">")
         raise SourceError(SOURCE, "expected a price table <table class=\"data_wide_table\">, not found", location=url)
     rows = []
-    for tr in table.find_all("tr"):
-        cells = tr.find_all("td")
+    for tr in table.iter("tr"):
+        cells = tr.findall(".//td")
         if len(cells) < 2:
             continue  # category header rows use <th>
-        label = cell_text(cells[0])
-        value, cur = _split_price(cell_text(cells[1]), url, label)
+        label = node_text(cells[0])
+        value, cur = _split_price(node_text(cells[1]), url, label)
         rows.append({"item": label, "value": value, "currency": cur})
     if not rows:
         raise SourceError(SOURCE, "the price table has no priced rows", location=url)
@@ -303,10 +307,10 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
         if req.kind not in ("numbeo-city-prices", "numbeo-api-prices"):
             continue
         by_item = {}
-        for _, p in prices.iterrows():
-            key = PRICE_ALIASES.get(normalise_name(p["item"]))
+        for item, value, cur in zip(prices["item"], prices["value"], prices["currency"]):
+            key = PRICE_ALIASES.get(normalise_name(item))
             if key and key not in by_item:
-                by_item[key] = p
+                by_item[key] = {"item": item, "value": value, "currency": cur}
         for key in REQUIRED_PRICES:
             cur = by_item[key]["currency"]
             if cur and cur != currency:

@@ -182,3 +182,25 @@ def test_suites_pass_on_the_recordings_and_flag_a_vanished_city(registry, data_h
     assert ("city_still_in_ranking", ("paris",)) in found
     moved = next(w for w in second.warnings if w.expectation == "change_vs_previous_snapshot")
     assert any(o.startswith("paris:") for o in moved.offending)
+
+
+@pytest.mark.parametrize("body", [b"", b"   \n", b"<!-- nothing -->"])
+def test_empty_page_says_what_was_expected(body):
+    with pytest.raises(SourceError, match=r'expected a price table <table class="data_wide_table">, not found'):
+        numbeo.parse_city_prices(body, "https://www.numbeo.com/cost-of-living/in/Beijing")
+    with pytest.raises(SourceError, match=r'expected a ranking table <table id="t2">, found tables \[\]'):
+        numbeo.parse_rankings(body, "https://www.numbeo.com/quality-of-life/rankings.jsp")
+
+
+def test_cell_text_matches_beautifulsoup_get_text():
+    """The lxml text helper gives what BeautifulSoup's get_text(" ", strip=True) gives on the same cell."""
+    from bs4 import BeautifulSoup
+
+    from tasks.sources.base import html_tree, node_text
+
+    cell = ('<td class="priceValue"> 1,234.50<!-- was 1,200 -->&nbsp;&#8364;<script>var x = 1;</script>'
+            '<span> (<b>est.</b>)</span>\n</td>')
+    page = f"<html><body><table><tr>{cell}</tr></table></body></html>".encode()
+    ours = node_text(html_tree(page, "numbeo", "test").find(".//td"))
+    assert ours == "1,234.50 € ( est. )"  # comment and script left out, &nbsp; stripped at the edges
+    assert ours == BeautifulSoup(page, "lxml").td.get_text(" ", strip=True)
