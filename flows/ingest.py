@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from tasks import ingest as core
 from tasks.cities import load_registry
@@ -90,9 +91,11 @@ def make_ingest_flow(source: str):
         if edition:
             cfg = {**cfg, "edition": edition}
         report(f"{source}: fetching ({mode})")
+        # quote(): the parsed responses, tables and raw lists are large (10,000 cities: 20,000 items);
+        # Prefect would otherwise walk every element looking for futures (seconds per task)
         fetched = fetch_and_parse(source, cfg, mode)
-        tidy_table, extras = tidy(source, cfg, fetched)
-        reports = validate(source, cfg, tidy_table, extras)
+        tidy_table, extras = tidy(source, cfg, quote(fetched))
+        reports = validate(source, cfg, quote(tidy_table), quote(extras))
         create_markdown_artifact(markdown="\n\n".join(r.summary_markdown() for r in reports),
                                  key=f"dq-{source.replace('_', '-')}",
                                  description=f"Data-quality summary of {source}")
@@ -104,7 +107,7 @@ def make_ingest_flow(source: str):
             _emit_warnings(source, reports, run_context)
         for r in reports:
             r.raise_for_errors()
-        snap = snapshot(source, cfg, tidy_table, extras, fetched.raws, reports)
+        snap = snapshot(source, cfg, quote(tidy_table), quote(extras), quote(fetched.raws), quote(reports))
         report(f"{source}: snapshot {snap['snapshot_id']} ({'unchanged' if snap.get('reused') else 'new'})")
         return {"source": source, "snapshot": snap, "warnings": [w.as_dict() for r in reports for w in r.warnings],
                 "requests_made": fetched.requests_made, "responses": len(fetched.raws)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from scoring import load_methodology
 from tasks import release as rel
@@ -47,9 +48,9 @@ def publish_release(result, inputs, edition: str, methodology_path: str | None =
 def publish(edition: str = "2020", as_of: str | None = None, methodology_path: str | None = None) -> dict:
     report("scoring the latest validated snapshots")
     inputs = gather(as_of)
-    result = score(inputs, methodology_path)
+    result = score(quote(inputs), methodology_path)  # quote(): large, nothing in them for Prefect to resolve
     report("publishing the release")
-    manifest, table = publish_release(result, inputs, edition, methodology_path)
+    manifest, table = publish_release(quote(result), quote(inputs), edition, methodology_path)
     logger = get_run_logger()
     if manifest.get("reused"):
         logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])

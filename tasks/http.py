@@ -25,7 +25,7 @@ import requests
 
 from .errors import FetchError, ReplayMissingError
 from .settings import PROJECT_ROOT, recordings_dir
-from .storage import RawRecord, atomic_write_bytes, atomic_write_json, find_raw, store_raw, utc_now
+from .storage import RawRecord, atomic_write_bytes, atomic_write_json, find_raw, sha256_bytes, store_raw, utc_now
 
 MODES = ("online", "offline", "record")
 _SECRET = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -127,7 +127,7 @@ class Recordings:
         if entry is None:
             return None
         path = self.root / entry["file"]
-        return path.read_bytes(), entry
+        return path.read_bytes(), {**entry, "path": str(path)}
 
     def urls(self, source: str | None = None) -> list[str]:
         return [u for u, e in self._index.items() if source is None or e.get("source") == source]
@@ -204,10 +204,12 @@ class Fetcher:
                 f"offline mode: no recording for this URL ({known} recorded for {self.source} in "
                 f"{self.recordings.index_path}); record it with `talent-index refresh --record`")
         body, entry = found
-        rec = RawRecord(source=self.source, url=url, final_url=url, status=int(entry.get("status", 200)),
-                        headers=entry.get("headers", {}), fetched_at=utc_now(), sha256="", size=len(body),
-                        user_agent="(replay)", parser_version=self.parser_version, mode="offline")
-        return store_raw(rec, body, index_url=False)
+        # the recording is the raw response: read in place, not copied into the raw store (20,000
+        # file creations at 10,000 cities); its path and sha256 go into the snapshot's provenance
+        return RawRecord(source=self.source, url=url, final_url=url, status=int(entry.get("status", 200)),
+                         headers=entry.get("headers", {}), fetched_at=utc_now(), sha256=sha256_bytes(body),
+                         size=len(body), user_agent="(replay)", parser_version=self.parser_version, mode="offline",
+                         path=entry["path"])
 
     # ------------------------------------------------------------------ online
     def _robots_allows(self, url: str) -> bool:

@@ -5,6 +5,7 @@ The Prefect subflows in `flows/ingest.py` call these steps one by one; tests cal
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from .validate import run_suite as _run_suite
 @dataclass
 class Fetched:
     source: str
-    parsed: dict[Request, pd.DataFrame]
+    parsed: dict[Request, object]  # a DataFrame per response, or plain records for per-city pages
     raws: list[dict]
     requests_made: int
 
@@ -51,8 +52,14 @@ def fetch_and_parse(source: str, cfg: dict, mode: str, registry: Registry,
     module = SOURCES[source]
     fetcher = fetcher or Fetcher(source=source, mode=mode, policy=HttpPolicy.from_config(cfg.get("http")),
                                  parser_version=module.PARSER_VERSION)
-    parsed: dict[Request, pd.DataFrame] = {}
+    parsed: dict[Request, object] = {}
     raws = []
+    with getattr(module, "parse_context", contextlib.nullcontext)():
+        _fetch_rounds(source, cfg, registry, module, fetcher, parsed, raws, progress)
+    return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
+
+
+def _fetch_rounds(source, cfg, registry, module, fetcher, parsed, raws, progress) -> None:
     while True:
         todo = [r for r in module.plan(cfg, registry, parsed) if r not in parsed]
         if not todo:
@@ -71,7 +78,6 @@ def fetch_and_parse(source: str, cfg: dict, mode: str, registry: Registry,
             raws.append({"url": req.url, "kind": req.kind, "city_id": req.city_id, "path": raw.path,
                          "sha256": raw.sha256, "size": raw.size, "fetched_at": raw.fetched_at,
                          "mode": raw.mode, "reused": raw.reused})
-    return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
 
 
 def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched) -> tuple[pd.DataFrame, dict]:

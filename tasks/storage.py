@@ -150,12 +150,11 @@ def raw_dir(source: str) -> Path:
     return data_home() / "raw" / safe_id(source, "source name")
 
 
-def store_raw(record: RawRecord, body: bytes, index_url: bool = True) -> RawRecord:
+def store_raw(record: RawRecord, body: bytes) -> RawRecord:
     """Store a response body by its sha256; an identical body is stored once (metadata of its first fetch).
 
-    `index_url` records it as the latest response for its URL, which online runs reuse (within
-    `reuse_within_s`) and send conditional requests from: replayed recordings are not indexed, so an
-    online run never mistakes a recording for a fresh fetch."""
+    The URL index it updates is what online runs reuse (within `reuse_within_s`) and send conditional
+    requests from. Offline replays are not stored here: the recording is their raw response."""
     sha = sha256_bytes(body)
     base = raw_dir(record.source)
     obj = base / "objects" / sha[:2] / sha
@@ -167,11 +166,19 @@ def store_raw(record: RawRecord, body: bytes, index_url: bool = True) -> RawReco
         record.reused = True
     else:
         atomic_write_json(meta, asdict(record), durable=False)
-    if not index_url:
-        return record
     # the latest fetch of each URL (an index, replaced atomically; the objects stay immutable)
     atomic_write_json(base / "urls" / f"{sha256_bytes(record.url.encode())}.json", asdict(record), durable=False)
     return record
+
+
+def raw_object(source: str, body: bytes) -> Path:
+    """The content-addressed path of `body` in the raw store, written there if absent (for parsers that
+    read large files in windows later, e.g. VNP46A4 tiles, whatever the body came from)."""
+    sha = sha256_bytes(body)
+    obj = raw_dir(source) / "objects" / sha[:2] / sha
+    if not obj.exists():
+        atomic_write_bytes(obj, body, durable=False)
+    return obj
 
 
 def find_raw(source: str, url: str) -> RawRecord | None:

@@ -191,20 +191,27 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
     if req.kind == "vnp46a4-listing":
         return parse_listing(body, req.url)
     if req.kind == "vnp46a4-tile":
-        # zonal sums need every tile of a city (see tidy): keep a reference to the stored raw file,
-        # never the body, so memory stays bounded by one window at a time
-        from ..storage import raw_dir, sha256_bytes
+        # zonal sums need every tile of a city (see tidy): keep a reference to the tile in the raw
+        # store, never the body, so memory stays bounded by one window at a time
+        from ..storage import raw_object
 
-        sha = sha256_bytes(body)
-        return pd.DataFrame([{"tile": req.meta["tile"], "path": str(raw_dir(SOURCE) / "objects" / sha[:2] / sha)}])
+        return pd.DataFrame([{"tile": req.meta["tile"], "path": str(raw_object(SOURCE, body))}])
+    # a clip: one record, not a one-row DataFrame (which costs more than the zonal sum itself)
     city = registry.get(req.city_id)
     geom = circle(float(city["lon"]), float(city["lat"]), float(city["boundary_radius_km"]))
     stats = zonal_stats(body, geom, req.url, req.city_id)
     if stats["pixels_in_boundary"] == 0:
         raise SourceError(SOURCE, "the raster does not cover the city's boundary", location=req.url,
                           city=req.city_id, field="night_lights")
-    return pd.DataFrame([{"city_id": req.city_id, **stats, "boundary_version": BOUNDARY_VERSION,
-                          "radius_km": float(city["boundary_radius_km"])}])
+    return {"city_id": req.city_id, **stats, "boundary_version": BOUNDARY_VERSION,
+            "radius_km": float(city["boundary_radius_km"])}
+
+
+def parse_context():
+    """One GDAL environment for all clips of a run (rasterio otherwise sets one up per open)."""
+    import rasterio
+
+    return rasterio.Env()
 
 
 def _tile_stats(cfg: dict, registry: Registry, done: dict) -> dict:
@@ -216,9 +223,8 @@ def _tile_stats(cfg: dict, registry: Registry, done: dict) -> dict:
         geom = circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))
         stats = vnp46a4_zonal(tiles, geom, accepted, location="VNP46A4 tiles", city=cid)
         req = Request("night-lights-city", f"vnp46a4:{cfg.get('edition')}:{cid}", cid)
-        out[req] = pd.DataFrame([{"city_id": cid, **stats, "boundary_version": BOUNDARY_VERSION,
-                                  "radius_km": float(c["boundary_radius_km"]),
-                                  "tiles": ";".join(tiles_for_bbox(*_bbox(geom)))}])
+        out[req] = {"city_id": cid, **stats, "boundary_version": BOUNDARY_VERSION,
+                    "radius_km": float(c["boundary_radius_km"]), "tiles": ";".join(tiles_for_bbox(*_bbox(geom)))}
     return out
 
 
@@ -233,13 +239,12 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     edition = str(cfg.get("edition"))
     if any(r.kind == "vnp46a4-tile" for r in done):
         done = _tile_stats(cfg, registry, done)
-    rows = [(df.at[0, "city_id"], "night_lights", df.at[0, "sum"], "nW/cm2/sr (sum)", edition,
-             registry.get(req.city_id)["name_en"], req.url) for req, df in done.items()]
+    rows = [(rec["city_id"], "night_lights", rec["sum"], "nW/cm2/sr (sum)", edition,
+             registry.get(req.city_id)["name_en"], req.url) for req, rec in done.items()]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
 def details(done: dict, cfg: dict | None = None, registry: Registry | None = None) -> pd.DataFrame:
     if any(r.kind == "vnp46a4-tile" for r in done):
         done = _tile_stats(cfg or {}, registry, done)
-    return pd.concat([df for r, df in done.items() if r.kind in ("night-lights-clip", "night-lights-city")],
-                     ignore_index=True)
+    return pd.DataFrame([rec for r, rec in done.items() if r.kind in ("night-lights-clip", "night-lights-city")])

@@ -192,8 +192,13 @@ def _split_price(text: str, url: str, label: str) -> tuple[float, str]:
     return value, CURRENCY_SYMBOLS.get(cur, cur)
 
 
-def parse_city_prices(body: bytes, url: str) -> pd.DataFrame:
-    """A /cost-of-living/in/<City> page -> item, value, currency (every priced row of the table)."""
+PRICE_COLUMNS = ["item", "value", "currency"]
+
+
+def price_rows(body: bytes, url: str) -> list[dict]:
+    """A /cost-of-living/in/<City> page -> [{item, value, currency}] for every priced row of the table.
+
+    Plain rows, not a DataFrame: at 10,000 cities a small DataFrame per page costs more than the parse."""
     doc = html_tree(body, SOURCE, url)
     table = next(iter(doc.xpath(f"//table[{has_class('data_wide_table')}]")), None)
     if table is None:
@@ -209,17 +214,23 @@ def parse_city_prices(body: bytes, url: str) -> pd.DataFrame:
         rows.append({"item": label, "value": value, "currency": cur})
     if not rows:
         raise SourceError(SOURCE, "the price table has no priced rows", location=url)
-    df = pd.DataFrame(rows)
-    known = {PRICE_ALIASES.get(normalise_name(i)) for i in df["item"]}
+    known = {PRICE_ALIASES.get(normalise_name(r["item"])) for r in rows}
     missing = [k for k in REQUIRED_PRICES if k not in known]
     if missing:
         raise SourceError(SOURCE, f"expected price rows {missing} (known labels: "
                                   f"{sorted(a for a, v in PRICE_ALIASES.items() if v in missing)}), "
-                                  f"found labels {df['item'].tolist()[:12]}…", location=url)
+                                  f"found labels {[r['item'] for r in rows][:12]}…", location=url)
     q = parse_qs(urlsplit(url).query).get("displayCurrency")
     if q:  # symbols like ¥ are ambiguous: the page says what currency it displays
-        df.loc[df["currency"].isin(["¥"]), "currency"] = q[0]
-    return df
+        for r in rows:
+            if r["currency"] == "¥":
+                r["currency"] = q[0]
+    return rows
+
+
+def parse_city_prices(body: bytes, url: str) -> pd.DataFrame:
+    """A /cost-of-living/in/<City> page -> item, value, currency (every priced row of the table)."""
+    return pd.DataFrame(price_rows(body, url), columns=PRICE_COLUMNS)
 
 
 def _api_json(body: bytes, url: str) -> dict:
@@ -244,8 +255,8 @@ def parse_api_indices(body: bytes, url: str) -> pd.DataFrame:
                          "value": [float(doc[f]) if doc[f] is not None else np.nan for f in API_INDEX_FIELDS]})
 
 
-def parse_api_prices(body: bytes, url: str) -> pd.DataFrame:
-    """/api/city_prices JSON -> item, value, currency (item names carry ", <category>")."""
+def api_price_rows(body: bytes, url: str) -> list[dict]:
+    """/api/city_prices JSON -> [{item, value, currency}] (item names carry ", <category>")."""
     doc = _api_json(body, url)
     if "prices" not in doc:
         raise SourceError(SOURCE, f"expected a 'prices' list, found keys {sorted(doc)}", location=url)
@@ -253,12 +264,17 @@ def parse_api_prices(body: bytes, url: str) -> pd.DataFrame:
     rows = [{"item": p["item_name"].rsplit(",", 1)[0].strip() if p["item_name"].count(",") else p["item_name"],
              "value": float(p["average_price"]) if p.get("average_price") is not None else np.nan,
              "currency": cur} for p in doc["prices"]]
-    df = pd.DataFrame(rows)
-    known = {PRICE_ALIASES.get(normalise_name(i)) for i in df["item"]}
+    known = {PRICE_ALIASES.get(normalise_name(r["item"])) for r in rows}
     missing = [k for k in REQUIRED_PRICES if k not in known]
     if missing:
-        raise SourceError(SOURCE, f"expected price items {missing}, found {df['item'].tolist()[:12]}", location=url)
-    return df
+        raise SourceError(SOURCE, f"expected price items {missing}, found {[r['item'] for r in rows][:12]}",
+                          location=url)
+    return rows
+
+
+def parse_api_prices(body: bytes, url: str) -> pd.DataFrame:
+    """/api/city_prices JSON -> item, value, currency."""
+    return pd.DataFrame(api_price_rows(body, url), columns=PRICE_COLUMNS)
 
 
 PARSERS = {
@@ -270,9 +286,15 @@ PARSERS = {
 }
 
 
-def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
+ROW_PARSERS = {"numbeo-city-prices": price_rows, "numbeo-api-prices": api_price_rows}
+
+
+def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame | list[dict]:
+    """One response -> a DataFrame, or plain price rows for the per-city price pages (see `price_rows`)."""
     if req.kind == "numbeo-rankings":
         return parse_rankings(body, req.url, registry)
+    if req.kind in ROW_PARSERS:
+        return ROW_PARSERS[req.kind](body, req.url)
     return PARSERS[req.kind](body, req.url)
 
 
@@ -307,10 +329,10 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
         if req.kind not in ("numbeo-city-prices", "numbeo-api-prices"):
             continue
         by_item = {}
-        for item, value, cur in zip(prices["item"], prices["value"], prices["currency"]):
-            key = PRICE_ALIASES.get(normalise_name(item))
+        for p in prices.to_dict("records") if isinstance(prices, pd.DataFrame) else prices:
+            key = PRICE_ALIASES.get(normalise_name(p["item"]))
             if key and key not in by_item:
-                by_item[key] = {"item": item, "value": value, "currency": cur}
+                by_item[key] = p
         for key in REQUIRED_PRICES:
             cur = by_item[key]["currency"]
             if cur and cur != currency:

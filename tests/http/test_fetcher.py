@@ -174,9 +174,15 @@ def test_host_outside_allowed_domains_is_not_contacted(data_home):
 
 
 def test_offline_replay_and_missing_recording(data_home, recordings):
+    import hashlib
+
     f = Fetcher(source="numbeo", mode="offline")
     rec = f.get("https://www.numbeo.com/quality-of-life/rankings.jsp?title=2020")
     assert rec.mode == "offline" and b'id="t2"' in rec.read()
+    # read in place: the recording is the raw response (path and sha256 for provenance), nothing copied
+    recording = recordings / "numbeo" / "quality-of-life-rankings-2020.html"
+    assert rec.path == str(recording) and rec.sha256 == hashlib.sha256(recording.read_bytes()).hexdigest()
+    assert not (data_home / "raw").exists()
     with pytest.raises(ReplayMissingError, match="offline mode: no recording for this URL"):
         f.get("https://www.numbeo.com/quality-of-life/rankings.jsp?title=1999")
 
@@ -256,7 +262,7 @@ def test_rerun_within_the_reuse_window_does_not_fetch_again(server, data_home):
 
 
 def test_online_run_after_an_offline_replay_fetches_for_real(server, data_home, tmp_path):
-    """A replayed recording is stored as raw data but never counts as a fresh online response."""
+    """A replayed recording never counts as a fresh online response."""
     url = server.base + "/page"
     rec_dir = tmp_path / "recordings"
     Recordings(rec_dir).add("numbeo", url, b"<html>recorded</html>", 200, {}, "page.html")
