@@ -37,6 +37,29 @@ def fetch_and_parse(source: str, cfg: dict, mode: str):
 
 
 @task(cache_policy=NO_CACHE)
+def tile_zonal(job: dict) -> list[dict]:
+    """One VNP46A4 tile: partial night-light sums of every city it serves (runs on Dask when the
+    refresh is given a cluster)."""
+    from tasks.sources import night_lights as nl
+
+    return nl.tile_partials(**job)
+
+
+def _zonal_by_tile(cfg: dict, fetched):
+    """VNP46A4 format: the per-tile work as one mapped task per tile, then the per-city sums."""
+    import dataclasses
+
+    from tasks.sources import night_lights as nl
+
+    registry = load_registry()
+    jobs = nl.tile_jobs(cfg, registry, fetched.parsed)
+    report(f"night_lights: zonal sums on {len(jobs)} tiles")
+    futures = tile_zonal.map(jobs)
+    partials = [p for f in futures for p in f.result()]
+    return dataclasses.replace(fetched, parsed=nl.combine_partials(cfg, registry, partials))
+
+
+@task(cache_policy=NO_CACHE)
 def tidy(source: str, cfg: dict, fetched):
     return core.tidy_source(source, cfg, load_registry(), fetched)
 
@@ -94,6 +117,8 @@ def make_ingest_flow(source: str):
         # quote(): the parsed responses, tables and raw lists are large (10,000 cities: 20,000 items);
         # Prefect would otherwise walk every element looking for futures (seconds per task)
         fetched = fetch_and_parse(source, cfg, mode)
+        if source == "night_lights" and any(r.kind == "vnp46a4-tile" for r in fetched.parsed):
+            fetched = _zonal_by_tile(cfg, fetched)
         tidy_table, extras = tidy(source, cfg, quote(fetched))
         reports = validate(source, cfg, quote(tidy_table), quote(extras))
         create_markdown_artifact(markdown="\n\n".join(r.summary_markdown() for r in reports),

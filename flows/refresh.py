@@ -27,15 +27,32 @@ def _run_context() -> dict:
         return {}
 
 
+def dask_task_runner(address: str):
+    """Prefect's DaskTaskRunner on an existing cluster, for the per-tile night-light work.
+
+    Only against a real Prefect server: the temporary one a flow starts without PREFECT_API_URL
+    keeps its state in SQLite, which locks when Dask workers report task runs concurrently."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise PipelineError(f"--dask {address}: the Dask task runner needs a real Prefect server; set "
+                            "PREFECT_API_URL (e.g. after `talent-index server up`) — the temporary server's "
+                            "SQLite database locks under Dask workers")
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=address)
+
+
 @flow(name="refresh", log_prints=True)
 def refresh(mode: str = "offline", sources: list[str] | None = None, edition: str = "2020",
             publish_release: bool = True, wait_for_lock: bool = False, data_home: str | None = None,
-            recordings: str | None = None) -> dict:
+            recordings: str | None = None, dask_address: str | None = None) -> dict:
     """Ingest the sources (all by default), then publish a release from the latest validated
     snapshot of every source. A source that fails blocks the release; earlier data stays intact.
 
     `data_home` and `recordings` override TALENT_INDEX_HOME / TALENT_INDEX_RECORDINGS for this run
-    (a deployment run executes in its own process)."""
+    (a deployment run executes in its own process). `dask_address` (tcp://host:port of a Dask
+    scheduler) runs the per-tile night-light work on that cluster."""
     import os
 
     if data_home:
@@ -55,7 +72,10 @@ def refresh(mode: str = "offline", sources: list[str] | None = None, edition: st
         results, failures = {}, []
         for n, source in enumerate(chosen, start=1):
             report(f"[{n}/{len(chosen)}] ingesting {source}")
-            state = INGEST_FLOWS[source](mode=mode, run_context=context, return_state=True)
+            ingest_flow = INGEST_FLOWS[source]
+            if dask_address and source == "night_lights":
+                ingest_flow = ingest_flow.with_options(task_runner=dask_task_runner(dask_address))
+            state = ingest_flow(mode=mode, run_context=context, return_state=True)
             if state.is_completed():
                 results[source] = state.result()
             else:

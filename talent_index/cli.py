@@ -60,6 +60,9 @@ def refresh(
     no_publish: bool = typer.Option(False, "--no-publish", help="Ingest and snapshot only."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a running refresh instead of refusing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
+    dask: Optional[str] = typer.Option(None, "--dask", metavar="tcp://HOST:PORT",
+                                       help="Run the per-tile night-light work on this Dask scheduler "
+                                            "(needs a real Prefect server: PREFECT_API_URL)."),
 ):
     """Run the parent flow: ingest every source, validate, snapshot, score, publish a release."""
     chosen = [m for m, on in (("offline", offline), ("online", online), ("record", record)) if on]
@@ -67,6 +70,11 @@ def refresh(
         fail(ValueError(f"choose one of --offline, --online, --record (got {', '.join(chosen)})"))
     mode = chosen[0] if chosen else "offline"
     import os
+
+    if dask and not os.environ.get("PREFECT_API_URL"):
+        fail(ValueError(f"--dask {dask}: the Dask task runner needs a real Prefect server; set PREFECT_API_URL "
+                        "(e.g. after `talent-index server up`) — the temporary server's SQLite database locks "
+                        "under Dask workers"))
 
     # without -v the console shows our progress and one-line errors, not the engine's tracebacks
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
@@ -89,7 +97,7 @@ def refresh(
             from flows.refresh import refresh as refresh_flow
 
             result = refresh_flow(mode=mode, sources=source, edition=edition, publish_release=not no_publish,
-                                  wait_for_lock=wait)
+                                  wait_for_lock=wait, dask_address=dask)
         except Exception as exc:  # noqa: BLE001
             set_reporter(None)
             fail(exc)

@@ -44,7 +44,8 @@ def tile_origin(tile: str) -> tuple[float, float]:
 
 def city_tiles(registry: Registry) -> dict[str, list[str]]:
     out = {}
-    for cid, c in registry.table.iterrows():
+    for cid in registry.ids:
+        c = registry.get(cid)
         out[cid] = tiles_for_bbox(*_bbox(circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))))
     return out
 
@@ -90,6 +91,54 @@ def parse_listing(body: bytes, url: str) -> pd.DataFrame:
     return pd.DataFrame(rows).drop_duplicates("tile").set_index("tile")
 
 
+def _tile_window(h5, tile: str, geometry: dict, accepted_quality) -> dict | None:
+    """Partial statistics of one geometry on one open VNP46A4 tile (None if it misses the tile)."""
+    from rasterio.features import geometry_mask
+    from rasterio.transform import from_origin
+
+    west_b, south_b, east_b, north_b = _bbox(geometry)
+    rad, qual = h5[VNP46A4_LAYER], h5[VNP46A4_QUALITY]
+    n_rows, n_cols = rad.shape
+    res = TILE_DEG / n_cols
+    west, north = tile_origin(tile)
+    c0 = max(0, math.floor((west_b - west) / res))
+    c1 = min(n_cols, math.ceil((east_b - west) / res))
+    r0 = max(0, math.floor((north - north_b) / res))
+    r1 = min(n_rows, math.ceil((north - south_b) / res))
+    if c0 >= c1 or r0 >= r1:
+        return None
+    data = rad[r0:r1, c0:c1].astype("float64")
+    q = qual[r0:r1, c0:c1]
+    transform = from_origin(west + c0 * res, north - r0 * res, res, res)
+    inside = ~geometry_mask([geometry], out_shape=data.shape, transform=transform, all_touched=False)
+    bad = (data == VNP46A4_FILL) | ~np.isin(q, list(accepted_quality))
+    ok = inside & ~bad
+    return {"sum": float(data[ok].sum()) * VNP46A4_SCALE, "pixels_valid": int(ok.sum()),
+            "pixels_in_boundary": int(inside.sum()), "pixels_masked": int((inside & bad).sum())}
+
+
+def _open_tile(src, tile: str, location: str, city: str | None = None):
+    import io
+
+    import h5py
+
+    try:
+        h5 = h5py.File(io.BytesIO(src) if isinstance(src, bytes) else src, "r")
+        h5[VNP46A4_LAYER], h5[VNP46A4_QUALITY]
+        return h5
+    except (OSError, KeyError) as exc:
+        raise SourceError(SOURCE, f"expected a VNP46A4 HDF5 tile {tile} with layer {VNP46A4_LAYER!r}: {exc}",
+                          location=location, city=city) from exc
+
+
+def _finish(parts: list[dict]) -> dict:
+    total = sum(p["sum"] for p in parts)
+    valid = sum(p["pixels_valid"] for p in parts)
+    return {"sum": total, "mean": total / valid if valid else np.nan, "pixels_valid": valid,
+            "pixels_in_boundary": sum(p["pixels_in_boundary"] for p in parts),
+            "pixels_masked": sum(p["pixels_masked"] for p in parts)}
+
+
 def vnp46a4_zonal(tiles: dict[str, bytes | str], geometry: dict, accepted_quality=(0, 2), location: str = "",
                   city: str | None = None) -> dict:
     """Sum and mean radiance (nW/cm2/sr) inside `geometry` across VNP46A4 tiles (cell centres).
@@ -97,45 +146,64 @@ def vnp46a4_zonal(tiles: dict[str, bytes | str], geometry: dict, accepted_qualit
     Reads only the window of each tile the geometry touches; masks the fill value and any quality
     flag not in `accepted_quality` (0 good, 1 poor, 2 gap-filled, 255 fill).
     """
-    import io
-
-    import h5py
-    from rasterio.features import geometry_mask
-    from rasterio.transform import from_origin
-
-    west_b, south_b, east_b, north_b = _bbox(geometry)
-    total, valid_n, inside_n, masked_n = 0.0, 0, 0, 0
-    for tile in tiles_for_bbox(west_b, south_b, east_b, north_b):
+    parts = []
+    for tile in tiles_for_bbox(*_bbox(geometry)):
         if tile not in tiles:
             raise SourceError(SOURCE, f"tile {tile} is needed but was not provided", location=location, city=city)
-        try:
-            src = io.BytesIO(tiles[tile]) if isinstance(tiles[tile], bytes) else tiles[tile]
-            with h5py.File(src, "r") as h5:
-                rad, qual = h5[VNP46A4_LAYER], h5[VNP46A4_QUALITY]
-                n_rows, n_cols = rad.shape
-                res = TILE_DEG / n_cols
-                west, north = tile_origin(tile)
-                c0 = max(0, math.floor((west_b - west) / res))
-                c1 = min(n_cols, math.ceil((east_b - west) / res))
-                r0 = max(0, math.floor((north - north_b) / res))
-                r1 = min(n_rows, math.ceil((north - south_b) / res))
-                if c0 >= c1 or r0 >= r1:
-                    continue
-                data = rad[r0:r1, c0:c1].astype("float64")
-                q = qual[r0:r1, c0:c1]
-        except (OSError, KeyError) as exc:
-            raise SourceError(SOURCE, f"expected a VNP46A4 HDF5 tile with layer {VNP46A4_LAYER!r}: {exc}",
-                              location=location, city=city) from exc
-        transform = from_origin(west + c0 * res, north - r0 * res, res, res)
-        inside = ~geometry_mask([geometry], out_shape=data.shape, transform=transform, all_touched=False)
-        bad = (data == VNP46A4_FILL) | ~np.isin(q, list(accepted_quality))
-        ok = inside & ~bad
-        total += float(data[ok].sum()) * VNP46A4_SCALE
-        valid_n += int(ok.sum())
-        inside_n += int(inside.sum())
-        masked_n += int((inside & bad).sum())
-    return {"sum": total, "mean": total / valid_n if valid_n else np.nan, "pixels_valid": valid_n,
-            "pixels_in_boundary": inside_n, "pixels_masked": masked_n}
+        with _open_tile(tiles[tile], tile, location, city) as h5:
+            part = _tile_window(h5, tile, geometry, accepted_quality)
+        if part is not None:
+            parts.append(part)
+    return _finish(parts)
+
+
+# ----------------------------------------------------------------------------- per-tile work
+# The VNP46A4 step is split by tile so it can run in parallel (Prefect task per tile, on Dask when a
+# cluster is given): `tile_jobs` says which cities each tile serves, `tile_partials` opens one tile
+# once and computes every city's partial sums on it, `combine_partials` adds them up per city.
+
+def tile_jobs(cfg: dict, registry: Registry, done: dict) -> list[dict]:
+    """One job per fetched tile: {tile, path, cities: [(city_id, geometry)], accepted_quality}."""
+    paths = {df.iloc[0]["tile"]: df.iloc[0]["path"] for r, df in done.items() if r.kind == "vnp46a4-tile"}
+    accepted = list(cfg.get("accepted_quality", (0, 2)))
+    cities: dict[str, list] = {t: [] for t in paths}
+    for cid, ts in city_tiles(registry).items():
+        c = registry.get(cid)
+        geom = circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))
+        for t in ts:
+            if t not in paths:
+                raise SourceError(SOURCE, f"tile {t} is needed but was not provided", location="VNP46A4 tiles",
+                                  city=cid)
+            cities[t].append((cid, geom))
+    return [{"tile": t, "path": paths[t], "cities": cities[t], "accepted_quality": accepted}
+            for t in sorted(paths) if cities[t]]
+
+
+def tile_partials(tile: str, path: str, cities: list, accepted_quality) -> list[dict]:
+    """Open one tile once; every listed city's partial sums on it."""
+    out = []
+    with _open_tile(path, tile, path) as h5:
+        for cid, geom in cities:
+            part = _tile_window(h5, tile, geom, tuple(accepted_quality))
+            if part is not None:
+                out.append({"city_id": cid, "tile": tile, **part})
+    return out
+
+
+def combine_partials(cfg: dict, registry: Registry, partials: list[dict]) -> dict:
+    """Per-city records (as the clip parser makes) from the partial sums of every tile."""
+    by_city: dict[str, dict] = {}
+    for p in partials:
+        by_city.setdefault(p["city_id"], {})[p["tile"]] = p
+    out = {}
+    for cid, ts in city_tiles(registry).items():
+        c = registry.get(cid)
+        # add up in the order vnp46a4_zonal does, so both give the same floating-point sums
+        parts = [by_city.get(cid, {})[t] for t in ts if t in by_city.get(cid, {})]
+        req = Request("night-lights-city", f"vnp46a4:{cfg.get('edition')}:{cid}", cid)
+        out[req] = {"city_id": cid, **_finish(parts), "boundary_version": BOUNDARY_VERSION,
+                    "radius_km": float(c["boundary_radius_km"]), "tiles": ";".join(ts)}
+    return out
 
 
 def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict:
@@ -215,17 +283,9 @@ def parse_context():
 
 
 def _tile_stats(cfg: dict, registry: Registry, done: dict) -> dict:
-    """Replace the tile bodies in `done` by per-city statistics (VNP46A4 format)."""
-    tiles = {df.iloc[0]["tile"]: df.iloc[0]["path"] for r, df in done.items() if r.kind == "vnp46a4-tile"}
-    accepted = tuple(cfg.get("accepted_quality", (0, 2)))
-    out = {}
-    for cid, c in registry.table.iterrows():
-        geom = circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))
-        stats = vnp46a4_zonal(tiles, geom, accepted, location="VNP46A4 tiles", city=cid)
-        req = Request("night-lights-city", f"vnp46a4:{cfg.get('edition')}:{cid}", cid)
-        out[req] = {"city_id": cid, **stats, "boundary_version": BOUNDARY_VERSION,
-                    "radius_km": float(c["boundary_radius_km"]), "tiles": ";".join(tiles_for_bbox(*_bbox(geom)))}
-    return out
+    """Replace the tile bodies in `done` by per-city statistics (VNP46A4 format), tile by tile."""
+    partials = [p for job in tile_jobs(cfg, registry, done) for p in tile_partials(**job)]
+    return combine_partials(cfg, registry, partials)
 
 
 def _bbox(geom: dict) -> tuple[float, float, float, float]:

@@ -15,3 +15,45 @@ def centres_inside(geom: dict, west: float, north: float, res: float, shape: tup
         xint = (x2 - x1) * (Y - y1) / np.where(y2 != y1, y2 - y1, 1) + x1
         inside ^= cond & (X < xint)
     return inside
+
+
+def tile_bytes(rad: np.ndarray, qual: np.ndarray) -> bytes:
+    """A VNP46A4-like HDF5 tile (radiance uint16, quality uint8) in memory."""
+    import io
+
+    import h5py
+
+    from tasks.sources import night_lights as nl
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h5:
+        h5.create_dataset(nl.VNP46A4_LAYER, data=rad.astype("uint16"), chunks=(60, 60), compression="gzip")
+        h5.create_dataset(nl.VNP46A4_QUALITY, data=qual.astype("uint8"), chunks=(60, 60), compression="gzip")
+    return buf.getvalue()
+
+
+def write_vnp46a4_recordings(rec, registry, cfg: dict, n: int = 240, seed: int | None = None) -> list[str]:
+    """Recordings of a LAADS listing and every tile the registry's cities need (n x n pixels;
+    radiance 10 everywhere, or random with quality flags when `seed` is given). Returns the tiles."""
+    import json
+
+    from tasks.sources import night_lights as nl
+
+    rng = np.random.default_rng(seed) if seed is not None else None
+    needed = sorted({t for ts in nl.city_tiles(registry).values() for t in ts})
+    listing_url = cfg["listing_url"].format(year=cfg.get("edition", "2020"))
+    (rec / "night_lights").mkdir(parents=True, exist_ok=True)
+    names = {t: f"VNP46A4.A2020001.{t}.001.2021125000000.h5" for t in needed}
+    index = {listing_url: {"source": "night_lights", "file": "night_lights/listing.json", "status": 200, "headers": {}}}
+    (rec / "night_lights" / "listing.json").write_text(json.dumps({"content": [{"name": v} for v in names.values()]}))
+    for t, name in names.items():
+        if rng is None:
+            rad, qual = np.full((n, n), 10), np.zeros((n, n))
+        else:
+            rad, qual = rng.integers(0, 3000, size=(n, n)), rng.choice([0, 1, 2, 255], size=(n, n), p=[0.7, 0.1, 0.15, 0.05])
+        (rec / "night_lights" / name).write_bytes(tile_bytes(rad, qual))
+        index[listing_url.rsplit("/", 1)[0] + "/001/" + name] = {"source": "night_lights",
+                                                                  "file": f"night_lights/{name}", "status": 200,
+                                                                  "headers": {}}
+    (rec / "index.json").write_text(json.dumps(index))
+    return needed
