@@ -67,9 +67,9 @@ polys = json.load(open(geoms))
 t = time.perf_counter()
 if method == "ours":
     import rasterio
-    from tasks.sources.night_lights import zonal_stats_dataset
+    from tasks.sources.night_lights import zonal_stats_many
     with rasterio.open(raster) as ds:
-        sums = [zonal_stats_dataset(ds, g)["sum"] for g in polys]
+        sums = [r["sum"] for r in zonal_stats_many(ds, polys)]
 elif method == "exactextract":
     from exactextract import exact_extract
     feats = [{{"type": "Feature", "properties": {{"i": i}}, "geometry": g}} for i, g in enumerate(polys)]

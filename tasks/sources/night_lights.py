@@ -242,6 +242,26 @@ def zonal_stats_dataset(ds, geometry: dict) -> dict:
             "pixels_in_boundary": int(inside.sum()), "pixels_masked": int((inside & invalid).sum())}
 
 
+def zonal_stats_many(ds, geometries: list[dict]) -> list[dict]:
+    """`zonal_stats_dataset` for many geometries on one (large) raster, in input order.
+
+    The geometries are visited in the raster's block order (block row of their north edge, then
+    west to east), so neighbouring cities reuse the blocks GDAL has just read and decompressed
+    instead of decompressing them again after the cache has moved on (GDAL_CACHEMAX is small)."""
+    block_h = ds.block_shapes[0][0]
+    inverse = ~ds.transform
+
+    def block_order(i: int):
+        west, _, _, north = _bbox(geometries[i])
+        col, row = inverse * (west, north)
+        return int(row // block_h), col
+
+    out: list[dict] = [{}] * len(geometries)
+    for i in sorted(range(len(geometries)), key=block_order):
+        out[i] = zonal_stats_dataset(ds, geometries[i])
+    return out
+
+
 def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = None) -> dict:
     """`zonal_stats_dataset` on a GeoTIFF held in memory (a recorded clip)."""
     import rasterio
