@@ -22,7 +22,7 @@ def main(runs: int = 5) -> None:
     print("3. night-light zonal sums (ours vs exactextract vs rasterstats), fresh processes", flush=True)
     save("nightlights", nightlights.run(runs))
     print("4. end-to-end offline refresh on generated recordings (30, 1,000, 10,000 cities)", flush=True)
-    path = save("end_to_end", e2e.run((30, 1_000, 10_000), runs=1))
+    path = save("end_to_end", e2e.run((30, 1_000, 10_000), runs=runs, cold_size=None))
     write_readme(path)
     print(f"done in {time.time() - t0:.0f} s: {path} and benchmarks/README.md")
 

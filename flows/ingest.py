@@ -11,6 +11,7 @@ from tasks import ingest as core
 from tasks.cities import load_registry
 from tasks.errors import FetchError, ReplayMissingError
 from tasks.progress import report, report_transient
+from tasks.timing import timed
 from tasks.sources import SOURCES, load_sources_config
 
 
@@ -30,7 +31,8 @@ def _retry_on_fetch_error(task, task_run, state) -> bool:
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_on_fetch_error)
 def fetch_and_parse(source: str, cfg: dict, mode: str):
     registry = load_registry()
-    fetched = core.fetch_and_parse(source, cfg, mode, registry, progress=report_transient)
+    with timed("work"):
+        fetched = core.fetch_and_parse(source, cfg, mode, registry, progress=report_transient)
     get_run_logger().info("%s: %d responses (%d network requests, %d reused raw snapshots)", source,
                           len(fetched.raws), fetched.requests_made, sum(r["reused"] for r in fetched.raws))
     return fetched
@@ -42,7 +44,8 @@ def tile_zonal(job: dict) -> list[dict]:
     refresh is given a cluster)."""
     from tasks.sources import night_lights as nl
 
-    return nl.tile_partials(**job)
+    with timed("work"):
+        return nl.tile_partials(**job)
 
 
 def _zonal_by_tile(cfg: dict, fetched):
@@ -61,7 +64,8 @@ def _zonal_by_tile(cfg: dict, fetched):
 
 @task(cache_policy=NO_CACHE)
 def tidy(source: str, cfg: dict, fetched):
-    return core.tidy_source(source, cfg, load_registry(), fetched)
+    with timed("work"):
+        return core.tidy_source(source, cfg, load_registry(), fetched)
 
 
 def _docs_dir():
@@ -78,7 +82,8 @@ def _docs_dir():
 def validate(source: str, cfg: dict, tidy_table, extras):
     report(f"{source}: validating")
     docs = _docs_dir()
-    reports = core.validate_source(source, cfg, load_registry(), tidy_table, extras, docs_dir=docs)
+    with timed("work", "gx"):
+        reports = core.validate_source(source, cfg, load_registry(), tidy_table, extras, docs_dir=docs)
     create_link_artifact(key=f"data-docs-{source.replace('_', '-')}", link=(docs / "index.html").as_uri(),
                          link_text=f"GX Data Docs of this refresh ({source})")
     return reports
@@ -86,7 +91,8 @@ def validate(source: str, cfg: dict, tidy_table, extras):
 
 @task(cache_policy=NO_CACHE)
 def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports):
-    return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports)
+    with timed("work"):
+        return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports)
 
 
 def _emit_warnings(source: str, reports, run_context: dict | None) -> None:

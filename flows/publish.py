@@ -13,23 +13,32 @@ from tasks.analysis import release_analyses
 from tasks.cities import load_registry
 from tasks.progress import report
 from tasks.sample import sample_status
+from tasks.timing import timed
 
 
 @task(cache_policy=NO_CACHE)
 def gather(as_of: str | None = None):
-    return rel.gather_inputs(load_registry(), load_methodology(), as_of=as_of)
+    with timed("work"):
+        return rel.gather_inputs(load_registry(), load_methodology(), as_of=as_of)
 
 
 @task(cache_policy=NO_CACHE)
 def score(inputs, methodology_path: str | None = None):
-    return rel.score(inputs, load_registry(), load_methodology(methodology_path))
+    with timed("work"):
+        return rel.score(inputs, load_registry(), load_methodology(methodology_path))
 
 
 @task(cache_policy=NO_CACHE)
 def publish_release(result, inputs, edition: str, methodology_path: str | None = None):
+    with timed("work"):
+        return _publish_release(result, inputs, edition, methodology_path)
+
+
+def _publish_release(result, inputs, edition: str, methodology_path: str | None = None):
     registry = load_registry()
     table = rel.index_table(result, registry)
-    index_report = rel.validate_index(table, registry)
+    with timed("gx"):
+        index_report = rel.validate_index(table, registry)
     index_report.raise_for_errors()
     sample = any(r.get("mode") == "offline" for s in inputs.snapshots.values() for r in s.get("inputs", []))
     methodology = load_methodology(methodology_path)

@@ -79,6 +79,7 @@ def refresh(
     # without -v the console shows our progress and one-line errors, not the engine's tracebacks
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
     from tasks.progress import set_reporter
+    from tasks.timing import write_if_asked as write_timings
 
     with err.status(f"refresh ({mode}): starting Prefect…", spinner="dots") as status:
         last = [0.0]
@@ -100,8 +101,10 @@ def refresh(
                                   wait_for_lock=wait, dask_address=dask)
         except Exception as exc:  # noqa: BLE001
             set_reporter(None)
+            write_timings()
             fail(exc)
         set_reporter(None)
+        write_timings()
     for s, ws in result.get("warnings", {}).items():
         for w in ws:
             err.print("[yellow]warning:[/] " + escape(f"{s}: {w['expectation']} {w.get('column') or ''}: "
