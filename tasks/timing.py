@@ -1,6 +1,7 @@
 """Where a run's time goes: seconds spent in our own work (and in GX validation) inside the flow's
 tasks, so orchestration overhead = wall time - work. Written to $TALENT_INDEX_TIMINGS (JSON) by the
-CLI when that variable is set (the end-to-end benchmark does)."""
+CLI when that variable is set (the end-to-end benchmark does). Tasks that run in other processes
+(tile tasks on Dask workers) are not counted here."""
 
 from __future__ import annotations
 
