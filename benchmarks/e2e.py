@@ -129,41 +129,28 @@ def _free_port() -> int:
 
 class LoopbackServer:
     """`prefect server start` on loopback (SQLite under benchmarks/.cache), started once for all flow
-    runs, as deployments run against a real server; stopped at the end."""
+    runs, as deployments run against a real server; started and stopped with the service helpers of
+    `talent-index server up/down` (pid and log in benchmarks/.cache/prefect-server/)."""
 
     def __enter__(self):
-        import urllib.request
+        from tasks import ops
 
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api"
-        home = CACHE / "prefect-server-home"
-        home.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "DO_NOT_TRACK": "1", "PREFECT_API_URL": self.url}
-        self.log = open(CACHE / "prefect-server.log", "ab")
-        self.proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
-                                      "127.0.0.1", "--port", str(self.port)],
-                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
-        self.__exit__()
-        raise RuntimeError(f"the Prefect server did not start; see {CACHE / 'prefect-server.log'}")
+        os.environ["TALENT_INDEX_SERVICE_DIR"] = str(CACHE / "prefect-server")
+        self.url = f"http://127.0.0.1:{_free_port()}/api"
+        env = {**ops._env(self.url), "PREFECT_HOME": str(CACHE / "prefect-server-home")}
+        ops._start("server", [ops._prefect(), "server", "start", "--host", "127.0.0.1", "--port",
+                              self.url.split(":")[-1].removesuffix("/api")], env)
+        try:
+            ops.wait_healthy(self.url, timeout=180)
+        except Exception:
+            ops._stop("server")
+            raise
+        return self
 
     def __exit__(self, *exc):
-        import signal
+        from tasks import ops
 
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
+        ops._stop("server", timeout=60)
 
 
 def run_once(root: Path, api_url: str | None) -> dict:

@@ -277,24 +277,18 @@ def parse_api_prices(body: bytes, url: str) -> pd.DataFrame:
     return pd.DataFrame(api_price_rows(body, url), columns=PRICE_COLUMNS)
 
 
+# what the ingest keeps per response: a DataFrame, or plain price rows for the per-city price pages
 PARSERS = {
-    "numbeo-rankings": parse_rankings,
     "numbeo-city-indices": parse_city_indices,
-    "numbeo-city-prices": parse_city_prices,
+    "numbeo-city-prices": price_rows,
     "numbeo-api-indices": parse_api_indices,
-    "numbeo-api-prices": parse_api_prices,
+    "numbeo-api-prices": api_price_rows,
 }
 
 
-ROW_PARSERS = {"numbeo-city-prices": price_rows, "numbeo-api-prices": api_price_rows}
-
-
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame | list[dict]:
-    """One response -> a DataFrame, or plain price rows for the per-city price pages (see `price_rows`)."""
     if req.kind == "numbeo-rankings":
         return parse_rankings(body, req.url, registry)
-    if req.kind in ROW_PARSERS:
-        return ROW_PARSERS[req.kind](body, req.url)
     return PARSERS[req.kind](body, req.url)
 
 
