@@ -27,17 +27,20 @@ def _run_context() -> dict:
         return {}
 
 
-def dask_task_runner(address: str):
-    """Prefect's DaskTaskRunner on an existing cluster, for the per-tile night-light work.
-
-    Only against a real Prefect server: the temporary one a flow starts without PREFECT_API_URL
-    keeps its state in SQLite, which locks when Dask workers report task runs concurrently."""
+def require_real_server(address: str) -> None:
+    """Dask only against a real Prefect server: the temporary one a flow starts without
+    PREFECT_API_URL keeps its state in SQLite, which locks when Dask workers report task runs."""
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
         raise PipelineError(f"--dask {address}: the Dask task runner needs a real Prefect server; set "
                             "PREFECT_API_URL (e.g. after `talent-index server up`) — the temporary server's "
                             "SQLite database locks under Dask workers")
+
+
+def dask_task_runner(address: str):
+    """Prefect's DaskTaskRunner on an existing cluster, for the per-tile night-light work."""
+    require_real_server(address)
     from prefect_dask import DaskTaskRunner
 
     return DaskTaskRunner(address=address)

@@ -71,10 +71,13 @@ def refresh(
     mode = chosen[0] if chosen else "offline"
     import os
 
-    if dask and not os.environ.get("PREFECT_API_URL"):
-        fail(ValueError(f"--dask {dask}: the Dask task runner needs a real Prefect server; set PREFECT_API_URL "
-                        "(e.g. after `talent-index server up`) — the temporary server's SQLite database locks "
-                        "under Dask workers"))
+    if dask:  # before anything starts: the night-light subflow would only find out after the others
+        from flows.refresh import require_real_server
+
+        try:
+            require_real_server(dask)
+        except Exception as exc:  # noqa: BLE001
+            fail(exc)
 
     # without -v the console shows our progress and one-line errors, not the engine's tracebacks
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")

@@ -83,14 +83,17 @@ def _fetch_rounds(source, cfg, registry, module, fetcher, parsed, raws, progress
 def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched) -> tuple[pd.DataFrame, dict]:
     """The long table (city_id, indicator, value, unit, edition, ...) and source-specific extras."""
     module = SOURCES[source]
-    tidy = module.tidy(cfg, registry, fetched.parsed)
+    parsed = fetched.parsed
+    if source == "night_lights":  # VNP46A4 tiles -> per-city statistics, once for tidy and details
+        parsed = module.city_records(cfg, registry, parsed)
+    tidy = module.tidy(cfg, registry, parsed)
     extras: dict[str, pd.DataFrame] = {}
     if source == "hurun":
         companies = next(iter(fetched.parsed.values()))
         extras["companies"] = companies
         extras["unmatched_cities"] = module.unmatched_summary(companies)
     elif source == "night_lights":
-        extras["zonal_stats"] = module.details(fetched.parsed, cfg, registry)
+        extras["zonal_stats"] = module.details(parsed)
     elif source == "numbeo":
         ranking = next((df for r, df in fetched.parsed.items() if r.kind == "numbeo-rankings"), None)
         if ranking is not None:

@@ -155,13 +155,10 @@ def store_raw(record: RawRecord, body: bytes) -> RawRecord:
 
     The URL index it updates is what online runs reuse (within `reuse_within_s`) and send conditional
     requests from. Offline replays are not stored here: the recording is their raw response."""
-    sha = sha256_bytes(body)
-    base = raw_dir(record.source)
-    obj = base / "objects" / sha[:2] / sha
+    obj = raw_object(record.source, body)
+    sha, base = obj.name, raw_dir(record.source)
     meta = base / "meta" / f"{sha}.json"
     record.sha256, record.size, record.path = sha, len(body), str(obj)
-    if not obj.exists():
-        atomic_write_bytes(obj, body, durable=False)
     if meta.exists():
         record.reused = True
     else:

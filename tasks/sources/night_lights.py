@@ -302,8 +302,11 @@ def parse_context():
     return rasterio.Env()
 
 
-def _tile_stats(cfg: dict, registry: Registry, done: dict) -> dict:
-    """Replace the tile bodies in `done` by per-city statistics (VNP46A4 format), tile by tile."""
+def city_records(cfg: dict, registry: Registry, done: dict) -> dict:
+    """The parsed responses with VNP46A4 tiles replaced by per-city statistics, tile by tile (the
+    flow does the same with one task per tile); clip records are returned as they are."""
+    if not any(r.kind == "vnp46a4-tile" for r in done):
+        return done
     partials = [p for job in tile_jobs(cfg, registry, done) for p in tile_partials(**job)]
     return combine_partials(cfg, registry, partials)
 
@@ -317,14 +320,10 @@ def _bbox(geom: dict) -> tuple[float, float, float, float]:
 
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     edition = str(cfg.get("edition"))
-    if any(r.kind == "vnp46a4-tile" for r in done):
-        done = _tile_stats(cfg, registry, done)
     rows = [(rec["city_id"], "night_lights", rec["sum"], "nW/cm2/sr (sum)", edition,
              registry.get(req.city_id)["name_en"], req.url) for req, rec in done.items()]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
-def details(done: dict, cfg: dict | None = None, registry: Registry | None = None) -> pd.DataFrame:
-    if any(r.kind == "vnp46a4-tile" for r in done):
-        done = _tile_stats(cfg or {}, registry, done)
+def details(done: dict) -> pd.DataFrame:
     return pd.DataFrame([rec for r, rec in done.items() if r.kind in ("night-lights-clip", "night-lights-city")])
