@@ -90,6 +90,22 @@ def validate(source: str, cfg: dict, tidy_table, extras):
 
 
 @task(cache_policy=NO_CACHE)
+def data_docs() -> str | None:
+    """Render the GX Data Docs of this run's validations, once per run (each render rebuilds the index)."""
+    from tasks.validate import render_data_docs
+
+    with timed("work", "gx"):
+        index = render_data_docs(_docs_dir())
+    return str(index) if index else None
+
+
+def _is_root_run() -> bool:
+    from prefect.runtime import flow_run
+
+    return not flow_run.root_flow_run_id or flow_run.root_flow_run_id == flow_run.id
+
+
+@task(cache_policy=NO_CACHE)
 def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports):
     with timed("work"):
         return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports)
@@ -127,6 +143,8 @@ def make_ingest_flow(source: str):
             fetched = _zonal_by_tile(cfg, fetched)
         tidy_table, extras = tidy(source, cfg, quote(fetched))
         reports = validate(source, cfg, quote(tidy_table), quote(extras))
+        if _is_root_run():  # run on its own; under `refresh`, the parent renders once for all sources
+            data_docs()
         create_markdown_artifact(markdown="\n\n".join(r.summary_markdown() for r in reports),
                                  key=f"dq-{source.replace('_', '-')}",
                                  description=f"Data-quality summary of {source}")

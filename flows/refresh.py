@@ -9,7 +9,7 @@ from tasks.progress import report
 from tasks.sources import SOURCES
 from tasks.storage import refresh_lock, remove_stale_temporaries
 
-from .ingest import INGEST_FLOWS
+from .ingest import INGEST_FLOWS, data_docs
 from .publish import publish
 
 
@@ -86,6 +86,7 @@ def refresh(mode: str = "offline", sources: list[str] | None = None, edition: st
                     state.result()
                 except Exception as exc:  # noqa: BLE001 - collected and re-raised as one message
                     failures.append(f"{source}: {exc}")
+        data_docs()  # GX Data Docs of every validation above, failed ones included
         if failures:
             raise RefreshFailed("refresh failed, no release published:\n  " + "\n  ".join(failures))
         warnings = {s: r["warnings"] for s, r in results.items() if r["warnings"]}

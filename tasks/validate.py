@@ -23,6 +23,8 @@ from .settings import EXPECTATIONS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 _LOCK = threading.Lock()
+# Data Docs folder -> (validation result, suite) identifiers validated but not yet rendered there
+_PENDING_DOCS: dict[Path, list] = {}
 
 
 @dataclass
@@ -159,8 +161,9 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
               params: dict | None = None, docs_dir: Path | None = None) -> ValidationReport:
     """Validate `df` with a suite (dict as in expectations/*.json); never raises on failed checks.
 
-    With `docs_dir`, the validation runs through a GX checkpoint that also renders Data Docs there
-    (index.html; the pages link CSS from CDNs, so offline they render unstyled)."""
+    With `docs_dir`, the validation runs through a GX checkpoint and its result is kept for the Data
+    Docs of that folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are
+    done (each render rebuilds the site's index: ~0.5 s, so once per run rather than per validation)."""
     from great_expectations.core import ExpectationSuite
 
     spec = copy.deepcopy(suite)
@@ -182,14 +185,15 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
         else:
             import great_expectations as gx
 
-            docs_dir.mkdir(parents=True, exist_ok=True)
-            site = _docs_site(ctx, docs_dir)
+            from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
             gx_suite = ctx.suites.add(gx_suite)
             vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd-{n}", data=batch_def, suite=gx_suite))
-            cp = ctx.checkpoints.add(gx.Checkpoint(
-                name=f"cp-{n}", validation_definitions=[vd], result_format="COMPLETE",
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[site])]))
-            result = next(iter(cp.run(batch_parameters={"dataframe": frame}).run_results.values()))
+            cp = ctx.checkpoints.add(gx.Checkpoint(name=f"cp-{n}", validation_definitions=[vd],
+                                                   result_format="COMPLETE", actions=[]))
+            result_id, result = next(iter(cp.run(batch_parameters={"dataframe": frame}).run_results.items()))
+            _PENDING_DOCS.setdefault(Path(docs_dir), []).extend(
+                [result_id, ExpectationSuiteIdentifier(name=gx_suite.name)])
         ctx.data_sources.delete(f"{source}-{n}")
     results = []
     for res in result.results:
@@ -213,6 +217,21 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
                                    success=bool(res.success), offending=offending,
                                    observed=r.get("observed_value")))
     return ValidationReport(source=source, suite=spec.get("name", source), rows=len(frame), results=results)
+
+
+def render_data_docs(docs_dir: Path) -> Path | None:
+    """Render the GX Data Docs of the validations `run_suite` ran for `docs_dir` since the last render
+    into that folder (index.html, one page per validation and per suite; the pages link CSS from
+    CDNs, so offline they render unstyled). Returns the index, or None when nothing was pending."""
+    docs_dir = Path(docs_dir)
+    with _LOCK:
+        pending = _PENDING_DOCS.pop(docs_dir, [])
+        if not pending:
+            return None
+        ctx = _context()
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        ctx.build_data_docs(site_names=[_docs_site(ctx, docs_dir)], resource_identifiers=pending)
+    return docs_dir / "index.html"
 
 
 def extra_check(name: str, severity: str, offending: list, column: str | None = None,

@@ -21,3 +21,22 @@ def test_in_set_failures_are_the_same_for_small_and_large_sets(n_ids):
         ("expect_column_values_to_be_in_set", "city_id", "error", ["atlantis", "lemuria"]),
         ("expect_column_values_to_be_between", "v", "warning", [ids[1]])]
     assert "__city_id_in_set" not in df.columns  # the caller's frame is left alone
+
+
+def test_data_docs_are_rendered_once_for_all_pending_validations(tmp_path):
+    from tasks.validate import render_data_docs
+
+    docs = tmp_path / "data-docs"
+    df = pd.DataFrame({"city_id": ["c0001", "c0002"], "v": [1.0, 12.0]})
+    suite = {**SUITE, "expectations": SUITE["expectations"][1:]}
+    for source in ("alpha", "beta"):
+        rep = run_suite(df, {**suite, "name": source}, source=source, docs_dir=docs)
+        assert [r.offending for r in rep.results] == [["c0002"]]
+    assert not (docs / "index.html").exists()  # nothing rendered per validation
+    assert render_data_docs(docs) == docs / "index.html"
+    suites = sorted(p.relative_to(docs).parts[1].rsplit("-", 1)[0] for p in docs.glob("validations/**/*.html"))
+    assert suites == ["alpha", "beta"]  # one validation page each
+    assert sorted(p.stem.rsplit("-", 1)[0] for p in docs.glob("expectations/*.html")) == ["alpha", "beta"]
+    index = (docs / "index.html").read_text()
+    assert "alpha" in index and "beta" in index
+    assert render_data_docs(docs) is None  # nothing pending any more

@@ -24,27 +24,41 @@ def _svg(fig) -> bytes:
 
 
 def radar(ranks: pd.DataFrame, labels: list[str], title: str, n_max: int) -> bytes:
-    """Small multiples: one polar chart of dimension ranks per city (outer ring = rank 1)."""
+    """Small multiples: one radar of dimension ranks per city (outer ring = rank 1, first dimension
+    at the top, clockwise). Drawn as polygons on one flat Axes: matplotlib's polar Axes cost ~0.1 s
+    each to lay out and draw (3 s for 15 cities), this ~0.3 s for all."""
     cities = list(ranks.index)
     cols = 5
     rows = max(1, int(np.ceil(len(cities) / cols)))
-    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False).tolist()
-    fig, axes = plt.subplots(rows, cols, subplot_kw={"polar": True}, figsize=(cols * 2.3, rows * 2.5))
-    axes = np.atleast_1d(axes).ravel()
-    for ax, city in zip(axes, cities):
+    k = len(labels)
+    angle = np.pi / 2 - 2 * np.pi * np.arange(k) / k
+    ux, uy = np.cos(angle), np.sin(angle)
+    dx, dy = 3.0, 3.3  # cell size in radii (labels and title need room around the unit circle)
+    fig = plt.figure(figsize=(cols * 2.3, rows * 2.5 + 0.4))
+    ax = fig.add_axes((0, 0, 1, rows * 2.5 / (rows * 2.5 + 0.4)))
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    ax.set_xlim(-dx / 2, dx * (cols - 0.5))
+    ax.set_ylim(-dy * (rows - 0.5), dy / 2)
+    rings = [0.25, 0.5, 0.75, 1.0]
+    for i, city in enumerate(cities):
+        cx, cy = (i % cols) * dx, -(i // cols) * dy
+        for ring in rings:
+            ax.fill(cx + ring * ux, cy + ring * uy, fill=False, edgecolor="#cccccc", lw=0.5)
+        for x, y in zip(ux, uy):
+            ax.plot([cx, cx + x], [cy, cy + y], color="#cccccc", lw=0.5)
         r = ranks.loc[city].to_numpy(dtype=float)
-        radius = (n_max + 1 - r).tolist()  # rank 1 -> outermost
-        ax.plot(angles + angles[:1], radius + radius[:1], color=PALETTE[0], lw=1.2)
-        ax.fill(angles + angles[:1], radius + radius[:1], color=PALETTE[0], alpha=0.25)
-        ax.set_ylim(0, n_max)
-        ax.set_yticklabels([])
-        ax.set_xticks(angles)
-        ax.set_xticklabels([f"{lab}\n{int(v)}" for lab, v in zip(labels, r)], fontsize=6)
-        ax.set_title(city, fontsize=8, pad=10)
-    for ax in axes[len(cities):]:
-        ax.set_visible(False)
+        radius = np.clip((n_max + 1 - r) / n_max, 0, 1)  # rank 1 -> outermost ring
+        px, py = cx + radius * ux, cy + radius * uy
+        ax.fill(px, py, color=PALETTE[0], alpha=0.25, lw=0)
+        ax.plot(np.append(px, px[0]), np.append(py, py[0]), color=PALETTE[0], lw=1.2)
+        for lab, v, x, y in zip(labels, r, ux, uy):
+            ha = "center" if abs(x) < 0.2 else ("left" if x > 0 else "right")
+            va = "center" if abs(y) < 0.2 else ("bottom" if y > 0 else "top")
+            ax.text(cx + 1.12 * x, cy + 1.12 * y, f"{lab}\n{int(v)}", fontsize=6, ha=ha, va=va,
+                    multialignment="center")
+        ax.text(cx, cy + 1.5, str(city), fontsize=8, ha="center", va="bottom")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return _svg(fig)
 
 
