@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "benchmarks" / ".cache"
+GENERATED: dict[str, float] = {}  # seconds spent generating inputs missing from CACHE, in this `make bench`
 
 
 def stats(samples: list[float]) -> dict:

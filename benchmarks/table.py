@@ -32,6 +32,13 @@ def write_readme(path: Path | None = None) -> Path:
     m = doc["machine"]
     lines = [INTRO.format(runs=5), f"Machine: {m['cpus']} CPUs, {m['machine']}, Python {m['python']}, {m['date']} "
              f"(results: `{path.relative_to(ROOT)}`).", ""]
+    mb = doc.get("make_bench")
+    if mb:
+        gen = mb.get("generated_seconds") or {}
+        made = (f", of which {sum(gen.values()):.0f} s generating inputs that were not in `benchmarks/.cache` yet ("
+                + ", ".join(f"{k} {v:.0f} s" for k, v in gen.items()) + ")") if gen else \
+            " (every generated input was already in `benchmarks/.cache`)"
+        lines += [f"This `make bench` took {mb['seconds'] / 60:.1f} min after installing the peers{made}.", ""]
     k = doc.get("scoring_kernel")
     if k:
         lines += ["## 1. Scoring kernel: entropy weights + TOPSIS for six dimensions (2, 2, 3, 2, 2, 6 indicators) and the final index",
