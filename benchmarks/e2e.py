@@ -170,6 +170,8 @@ def run_once(root: Path, api_url: str | None) -> dict:
     else:
         env.pop("PREFECT_API_URL", None)
         env["PREFECT_HOME"] = str(root / "prefect-home")
+    # a small wrapper process starts the refresh: its RUSAGE_CHILDREN peak is the refresh's own (a process
+    # started directly from here would also count this process's earlier peak, inherited through fork + exec)
     code = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); "
             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
             "print(r.stderr[-3000:], file=sys.stderr) if r.returncode else None; "
