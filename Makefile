@@ -42,6 +42,6 @@ audit: | $(UV)
 recordings: .venv/.installed
 	.venv/bin/python scripts/build_recordings.py
 
-# Remove run-time data (raw responses, snapshots, releases) of this checkout.
+# Remove run-time data (raw responses, snapshots, releases, per-run Data Docs) of this checkout.
 clean-data:
-	rm -rf data/raw data/snapshots data/releases data/.refresh.lock
+	rm -rf data/raw data/snapshots data/releases data/runs data/.refresh.lock
