@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special  # Student's t only (scipy.stats takes ~1 s to import, in every refresh)
+from scipy import stats
 
 
 @dataclass
@@ -34,26 +34,16 @@ def ols_band(x: pd.Series, y: pd.Series, level: float = 0.95, grid: int = 50) ->
     if df["x"].nunique() < 2:
         raise ValueError(f"regression of {y.name} on {x.name}: {x.name} does not vary")
     X, Y = df["x"].to_numpy(float), df["y"].to_numpy(float)
-    dx, dy = X - X.mean(), Y - Y.mean()
-    sxx, syy, sxy = (dx**2).sum(), (dy**2).sum(), (dx * dy).sum()
-    slope = sxy / sxx
-    intercept = Y.mean() - slope * X.mean()
-    r = float(np.clip(sxy / np.sqrt(sxx * syy), -1, 1)) if syy > 0 else 0.0
-    df_resid = n - 2
-    if abs(r) == 1:
-        p_value = 0.0
-    else:  # two-sided test of slope = 0, as scipy.stats.linregress
-        t_stat = r * np.sqrt(df_resid / ((1 - r) * (1 + r)))
-        p_value = float(2 * special.stdtr(df_resid, -abs(t_stat)))
-    resid = Y - (intercept + slope * X)
-    s = np.sqrt((resid**2).sum() / df_resid)
+    res = stats.linregress(X, Y)
+    resid = Y - (res.intercept + res.slope * X)
+    s = np.sqrt((resid**2).sum() / (n - 2))
     xs = np.linspace(X.min(), X.max(), grid)
-    fit = intercept + slope * xs
-    se = s * np.sqrt(1 / n + (xs - X.mean()) ** 2 / sxx)
-    t = special.stdtrit(df_resid, 0.5 + level / 2)
+    fit = res.intercept + res.slope * xs
+    se = s * np.sqrt(1 / n + (xs - X.mean()) ** 2 / ((X - X.mean()) ** 2).sum())
+    t = stats.t.ppf(0.5 + level / 2, n - 2)
     line = pd.DataFrame({"x": xs, "fit": fit, "lower": fit - t * se, "upper": fit + t * se})
-    return Regression(x_name=str(x.name), y_name=str(y.name), n=n, slope=float(slope),
-                      intercept=float(intercept), p_value=p_value, r_squared=r**2,
+    return Regression(x_name=str(x.name), y_name=str(y.name), n=n, slope=float(res.slope),
+                      intercept=float(res.intercept), p_value=float(res.pvalue), r_squared=float(res.rvalue**2),
                       line=line, points=df.reset_index())
 
 
