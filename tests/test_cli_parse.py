@@ -53,3 +53,22 @@ def test_unknown_kind_and_missing_file(tmp_path):
     assert res.exit_code == 1 and "unknown kind 'nope'" in res.output
     res = runner.invoke(app, ["parse", "numbeo-rankings", str(tmp_path / "missing.html")])
     assert res.exit_code == 1 and "cannot read" in res.output
+
+
+def test_the_installed_command_keeps_exit_status_and_output_when_it_skips_teardown(tmp_path, recordings):
+    """`talent-index` leaves through os._exit after the exit handlers (no interpreter teardown):
+    its status and everything it printed must come through unchanged."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).with_name("talent-index"))
+    ok = subprocess.run([exe, "parse", "numbeo-rankings", str(recordings / "numbeo/quality-of-life-rankings-2020.html")],
+                        capture_output=True, text=True, timeout=120)
+    rows = pd.read_csv(io.StringIO(ok.stdout))
+    assert ok.returncode == 0 and len(rows) == 22  # the whole table came through the pipe
+    bad = subprocess.run([exe, "parse", "numbeo-rankings", str(tmp_path / "missing.html")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "cannot read" in bad.stderr
+    usage = subprocess.run([exe, "parse"], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr
