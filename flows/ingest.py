@@ -1,35 +1,26 @@
-"""One ingest subflow per source: fetch or replay -> raw -> parse -> validate -> Parquet snapshot."""
+"""One ingest subflow per source: fetch or replay -> raw -> parse -> validate -> Parquet snapshot.
+
+Source-agnostic: what differs between sources is declared by each source module (`SPEC`)."""
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger, task
+from functools import lru_cache
+
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from tasks import ingest as core
 from tasks.cities import load_registry
-from tasks.errors import FetchError, ReplayMissingError
 from tasks.progress import report, report_transient
+from tasks.sources import load_sources_raw, resolve_source, source_spec
 from tasks.timing import timed
-from tasks.sources import SOURCES, load_sources_config
 
 
-def _retry_on_fetch_error(task, task_run, state) -> bool:
-    """Retry the whole fetch step only for network faults, never for a missing recording or bad layout."""
-    try:
-        state.result()
-    except ReplayMissingError:
-        return False
-    except FetchError:
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    return False
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_on_fetch_error)
+@task(cache_policy=NO_CACHE)
 def fetch_and_parse(source: str, cfg: dict, mode: str):
+    """Retries live in the fetcher (one policy per source, errors classified), not here."""
     registry = load_registry()
     with timed("work"):
         fetched = core.fetch_and_parse(source, cfg, mode, registry, progress=report_transient)
@@ -39,33 +30,35 @@ def fetch_and_parse(source: str, cfg: dict, mode: str):
 
 
 @task(cache_policy=NO_CACHE)
-def tile_zonal(job: dict) -> list[dict]:
-    """One VNP46A4 tile: partial night-light sums of every city it serves (runs on Dask when the
-    refresh is given a cluster)."""
-    from tasks.sources import night_lights as nl
-
-    with timed("work"):
-        return nl.tile_partials(**job)
-
-
-def _zonal_by_tile(cfg: dict, fetched):
-    """VNP46A4 format: the per-tile work as one mapped task per tile, then the per-city sums."""
-    import dataclasses
-
-    from tasks.sources import night_lights as nl
-
-    registry = load_registry()
-    jobs = nl.tile_jobs(cfg, registry, fetched.parsed)
-    report(f"night_lights: zonal sums on {len(jobs)} tiles")
-    futures = tile_zonal.map(jobs)
-    partials = [p for f in futures for p in f.result()]
-    return dataclasses.replace(fetched, parsed=nl.combine_partials(cfg, registry, partials))
+def check_vintage(source: str, cfg: dict, fetched, allow_fallback: bool) -> dict:
+    return core.check_vintage(source, cfg, fetched, allow_fallback)
 
 
 @task(cache_policy=NO_CACHE)
-def tidy(source: str, cfg: dict, fetched):
+def work_unit(source: str, unit: dict) -> list[dict]:
+    """One unit of a source's parallel work (a VNP46A4 tile: the partial sums of every city it
+    serves); runs on Dask when the refresh is given a cluster."""
     with timed("work"):
-        return core.tidy_source(source, cfg, load_registry(), fetched)
+        return source_spec(source).run_work_unit(unit)
+
+
+def _prepare(source: str, cfg: dict, fetched):
+    """A source's work units as one mapped task each, then combined (None when it has none)."""
+    spec = source_spec(source, cfg)
+    registry = load_registry()
+    units = spec.work_units(cfg, registry, fetched.parsed)
+    if not units:
+        return None
+    report(f"{source}: {len(units)} work units")
+    futures = work_unit.map(unmapped(source), units)
+    results = [r for f in futures for r in f.result()]
+    return spec.combine_work_units(cfg, registry, fetched.parsed, results)
+
+
+@task(cache_policy=NO_CACHE)
+def tidy(source: str, cfg: dict, fetched, prepared):
+    with timed("work"):
+        return core.tidy_source(source, cfg, load_registry(), fetched, prepared)
 
 
 def _docs_dir():
@@ -106,9 +99,12 @@ def _is_root_run() -> bool:
 
 
 @task(cache_policy=NO_CACHE)
-def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports):
+def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports, vintage: dict, mode: str):
+    from prefect.runtime import flow_run
+
     with timed("work"):
-        return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports)
+        return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports, vintage=vintage, mode=mode,
+                                    run_id=str(flow_run.root_flow_run_id or flow_run.id or "") or None)
 
 
 def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
@@ -129,26 +125,39 @@ def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
                         "url": ctx.get("url")})
 
 
-def make_ingest_flow(source: str):
+def source_config(source: str, edition: str, cadence: str = "annual") -> dict:
+    raw = load_sources_raw()
+    if source not in raw:
+        from tasks.errors import PipelineError
+
+        raise PipelineError(f"unknown source {source!r}; configured: {sorted(raw)}")
+    return resolve_source(source, raw[source], edition, cadence)
+
+
+@lru_cache(maxsize=None)
+def ingest_flow(source: str):
+    """The ingest subflow of one configured source (made on first use)."""
+
     @flow(name=f"ingest-{source.replace('_', '-')}", log_prints=True)
-    def ingest_source(mode: str = "offline", edition: str | None = None, run_context: dict | None = None) -> dict:
-        cfg = load_sources_config()[source]
-        if edition:
-            cfg = {**cfg, "edition": edition}
-        report(f"{source}: fetching ({mode})")
+    def ingest_source(mode: str = "offline", edition: str | None = None, run_context: dict | None = None,
+                      cadence: str = "annual", allow_vintage_fallback: bool = False) -> dict:
+        from tasks.editions import resolve_edition
+
+        cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence)
+        report(f"{source}: fetching ({mode}, edition {cfg['edition']})")
         # quote(): the parsed responses, tables and raw lists are large (10,000 cities: 20,000 items);
         # Prefect would otherwise walk every element looking for futures (seconds per task)
         fetched = fetch_and_parse(source, cfg, mode)
-        if source == "night_lights" and any(r.kind == "vnp46a4-tile" for r in fetched.parsed):
-            fetched = _zonal_by_tile(cfg, fetched)
-        tidy_table, extras = tidy(source, cfg, quote(fetched))
+        vintage = check_vintage(source, cfg, quote(fetched), allow_vintage_fallback)
+        prepared = _prepare(source, cfg, fetched)
+        tidy_table, extras = tidy(source, cfg, quote(fetched), quote(prepared))
         reports = validate(source, cfg, quote(tidy_table), quote(extras))
         if _is_root_run():  # run on its own; under `refresh`, the parent renders once for all sources
             data_docs()
         create_markdown_artifact(markdown="\n\n".join(r.summary_markdown() for r in reports),
                                  key=f"dq-{source.replace('_', '-')}",
                                  description=f"Data-quality summary of {source}")
-        summary = core.extra_summary(source, extras)
+        summary = core.extra_summary(source, extras, cfg)
         if summary:
             create_markdown_artifact(markdown=summary, key=f"{source.replace('_', '-')}-summary",
                                      description=f"What {source} held beyond the index cities")
@@ -156,12 +165,11 @@ def make_ingest_flow(source: str):
             _emit_warnings(source, reports, run_context)
         for r in reports:
             r.raise_for_errors()
-        snap = snapshot(source, cfg, quote(tidy_table), quote(extras), quote(fetched.raws), quote(reports))
-        report(f"{source}: snapshot {snap['snapshot_id']} ({'unchanged' if snap.get('reused') else 'new'})")
+        snap = snapshot(source, cfg, quote(tidy_table), quote(extras), quote(fetched.raws), quote(reports),
+                        vintage, mode)
+        report(f"{source}: snapshot {snap['snapshot_id']} ({'unchanged' if snap.get('reused') else 'new'}, "
+               f"vintage {vintage['found']})")
         return {"source": source, "snapshot": snap, "warnings": [w.as_dict() for r in reports for w in r.warnings],
-                "requests_made": fetched.requests_made, "responses": len(fetched.raws)}
+                "requests_made": fetched.requests_made, "responses": len(fetched.raws), "vintage": vintage}
 
     return ingest_source
-
-
-INGEST_FLOWS = {name: make_ingest_flow(name) for name in SOURCES}

@@ -17,9 +17,10 @@ from tasks.timing import timed
 
 
 @task(cache_policy=NO_CACHE)
-def gather(as_of: str | None = None):
+def gather(edition: str | None, as_of: str | None = None, cadence: str = "annual", allow_vintage_fallback: bool = False):
     with timed("work"):
-        return rel.gather_inputs(load_registry(), load_methodology(), as_of=as_of)
+        return rel.gather_inputs(load_registry(), load_methodology(), edition=edition, as_of=as_of, cadence=cadence,
+                                 allow_vintage_fallback=allow_vintage_fallback)
 
 
 @task(cache_policy=NO_CACHE)
@@ -29,12 +30,12 @@ def score(inputs, methodology_path: str | None = None):
 
 
 @task(cache_policy=NO_CACHE)
-def publish_release(result, inputs, edition: str, methodology_path: str | None = None):
+def publish_release(result, inputs, methodology_path: str | None = None):
     with timed("work"):
-        return _publish_release(result, inputs, edition, methodology_path)
+        return _publish_release(result, inputs, methodology_path)
 
 
-def _publish_release(result, inputs, edition: str, methodology_path: str | None = None):
+def _publish_release(result, inputs, methodology_path: str | None = None):
     registry = load_registry()
     table = rel.index_table(result, registry)
     with timed("gx"):
@@ -48,18 +49,21 @@ def _publish_release(result, inputs, edition: str, methodology_path: str | None 
         return release_analyses(result, methodology)
 
     manifest = rel.publish(result, inputs, registry, methodology, sample=sample,
-                           edition=edition, index_report=index_report, extra_files=analyses,
-                           sample_status=sample_status() if sample else None)
+                           edition=inputs.edition, index_report=index_report, extra_files=analyses,
+                           sample_status=sample_status(inputs.edition) if sample else None)
     return manifest, table
 
 
 @flow(name="publish-release", log_prints=True)
-def publish(edition: str = "2020", as_of: str | None = None, methodology_path: str | None = None) -> dict:
-    report("scoring the latest validated snapshots")
-    inputs = gather(as_of)
+def publish(edition: str | None = None, as_of: str | None = None, methodology_path: str | None = None,
+            cadence: str = "annual", allow_vintage_fallback: bool = False) -> dict:
+    """Score the latest ingest of edition `edition` of every source and publish it (default: the
+    newest edition ingested)."""
+    report(f"scoring the latest ingests of edition {edition or '(newest)'}")
+    inputs = gather(edition, as_of, cadence, allow_vintage_fallback)
     result = score(quote(inputs), methodology_path)  # quote(): large, nothing in them for Prefect to resolve
     report("publishing the release")
-    manifest, table = publish_release(quote(result), quote(inputs), edition, methodology_path)
+    manifest, table = publish_release(quote(result), quote(inputs), methodology_path)
     logger = get_run_logger()
     if manifest.get("reused"):
         logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])
@@ -76,4 +80,5 @@ def publish(edition: str = "2020", as_of: str | None = None, methodology_path: s
     if result.warnings:
         create_markdown_artifact(key="scoring-warnings", markdown="\n".join(f"- {w}" for w in result.warnings))
     return {"release_id": manifest["release_id"], "path": str(path), "reused": manifest.get("reused", False),
-            "sample": manifest["sample"]}
+            "sample": manifest["sample"], "edition": manifest["edition"], "latest": rel.read_latest_id(),
+            "vintage_fallbacks": manifest.get("vintage_fallbacks", [])}

@@ -123,7 +123,10 @@ def _check(m: Methodology, where: str) -> None:
 
 
 def load_methodology(path: str | Path | None = None) -> Methodology:
-    path = Path(path) if path else DEFAULT_PATH
+    """The methodology at `path`, else TALENT_INDEX_METHODOLOGY, else scoring/methodology.yaml."""
+    import os
+
+    path = Path(path) if path else Path(os.environ.get("TALENT_INDEX_METHODOLOGY") or DEFAULT_PATH)
     try:
         raw_bytes = path.read_bytes()
     except OSError as exc:

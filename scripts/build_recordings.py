@@ -1,8 +1,10 @@
-"""Render the bundled offline sample (data/recordings/ and data/curated/) from data/sample/values.csv.
+"""Render the bundled offline sample (data/recordings/<edition>/ and data/curated/) from
+data/sample/values.csv, one recording set per edition the file holds.
 
 Every value in the recordings comes from values.csv, which says for each one whether it is real
 (with source and vintage) or illustrative. The pages follow the real markup in SOURCES.md so the
-parsers are exercised on the structures they will meet online.
+parsers are exercised on the structures they will meet online; the URLs are the ones each source's
+edition policy resolves for that edition (data/sources.yaml).
 
     .venv/bin/python scripts/build_recordings.py
 """
@@ -25,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from tasks.sources import load_sources_config, numbeo  # noqa: E402
 
-REC = ROOT / "data" / "recordings"
+RECORDINGS = ROOT / "data" / "recordings"
+REC = RECORDINGS
 RECORDED_AT = "2026-11-26T00:00:00+00:00"
 QOL_HEADERS = ["Quality of Life Index", "Purchasing Power Index", "Safety Index", "Health Care Index",
                "Cost of Living Index", "Property Price to Income Ratio", "Traffic Commute Time Index",
@@ -40,9 +43,10 @@ def snake(h):
 
 
 def load():
-    values = defaultdict(dict)
+    """{edition: {(record, city): {field: row}}} and the registry rows."""
+    values = defaultdict(lambda: defaultdict(dict))
     for r in csv.DictReader(open(ROOT / "data" / "sample" / "values.csv", encoding="utf-8")):
-        values[(r["record"], r["city_id"])][r["field"]] = r
+        values[r["edition"]][(r["record"], r["city_id"])][r["field"]] = r
     cities = list(csv.DictReader(open(ROOT / "data" / "cities.csv", encoding="utf-8")))
     return values, cities
 
@@ -54,9 +58,10 @@ def page(title: str, body: str) -> str:
 
 
 def numbeo_ranking(values, cities, cfg, index):
+    title = cfg["ranking_title"]
     rows = []
     for (record, city), fields in values.items():
-        if record != "numbeo:quality-of-life-rankings:2020":
+        if record != f"numbeo:quality-of-life-rankings:{title}":
             continue
         name = next((c["numbeo_name"] for c in cities if c["city_id"] == city), city)
         rows.append((float(fields["quality_of_life_index"]["value"]), name,
@@ -67,11 +72,11 @@ def numbeo_ranking(values, cities, cfg, index):
         "<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">"
         f"{html.escape(name)}</td>" + "".join(f"<td style=\"text-align: right\">{v}</td>" for v in vals) + "</tr>"
         for _, name, vals in rows)
-    body = ("<h1>Quality of Life Index by City 2020</h1>\n"
+    body = (f"<h1>Quality of Life Index by City {title}</h1>\n"
             "<table id=\"t2\" class=\"stripe row-border order-column compact\">\n"
             f"<thead><tr>{head}</tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>")
-    add(index, "numbeo", numbeo.ranking_url(cfg), "quality-of-life-rankings-2020.html",
-        page("Quality of Life Index by City 2020", body))
+    add(index, "numbeo", numbeo.ranking_url(cfg), f"quality-of-life-rankings-{title}.html",
+        page(f"Quality of Life Index by City {title}", body))
 
 
 def numbeo_city_pages(values, cities, cfg, index):
@@ -122,9 +127,10 @@ def hurun(values, cities, cfg, index):
     extra_country = {"San Francisco": "United States", "Palo Alto": "United States", "Mumbai": "India",
                      "Bangalore": "India"}
     industries = ["Fintech", "E-commerce", "AI", "Logistics", "Health tech", "Software", "Education"]
+    year = cfg["edition"]
     companies = []
     for (record, city), fields in values.items():
-        if record != "hurun:global-unicorn-index:2020":
+        if record != f"hurun:global-unicorn-index:{year}":
             continue
         n = int(float(fields["unicorns"]["value"]))
         hq = name.get(city, city)
@@ -135,12 +141,12 @@ def hurun(values, cities, cfg, index):
     trs = "\n".join(f"<tr><td>{i}</td><td>{html.escape(co)}</td><td>{val:.1f}</td><td>{html.escape(hq)}</td>"
                     f"<td>{html.escape(ct)}</td><td>{ind}</td></tr>"
                     for i, (val, co, hq, ct, ind) in enumerate(companies, start=1))
-    body = ("<h1>Hurun Global Unicorn Index 2020</h1>\n<p>SAMPLE: company names and valuations are "
+    body = (f"<h1>Hurun Global Unicorn Index {year}</h1>\n<p>SAMPLE: company names and valuations are "
             "illustrative; the number of companies per city follows data/sample/values.csv.</p>\n"
             f"<p>This sample list holds {len(companies)} companies.</p>\n"
             "<table class=\"table\">\n<thead><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th>"
             f"<th>Headquarters</th><th>Country</th><th>Industry</th></tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>")
-    add(index, "hurun", cfg["url"], "global-unicorn-index-2020.html", page("Hurun Global Unicorn Index 2020", body))
+    add(index, "hurun", cfg["url"], f"global-unicorn-index-{year}.html", page(f"Hurun Global Unicorn Index {year}", body))
 
 
 def gawc(values, cities, cfg, index):
@@ -149,14 +155,15 @@ def gawc(values, cities, cfg, index):
     display = {c["city_id"]: c["gawc_names"].split(";") for c in cities}
     country = {c["city_id"]: ("U.S." if c["iso2"] == "US" else c["country"]) for c in cities}
     country.update({"Hong Kong": "China", "Dubai": "United Arab Emirates", "London (Ontario)": "Canada"})
+    g = cfg["gawc_edition"]
     by_tier = defaultdict(list)
     conn = []
     for (record, city), fields in values.items():
         names = display.get(city, [city])
-        if record == "gawc:tiers:2020":
+        if record == f"gawc:tiers:{g}":
             # the tier page prints plain names ("New York"); the dataset uses "New York (New York)"
             by_tier[fields["tier"]["value"]].append(names[1] if len(names) > 1 else names[0])
-        elif record == "gawc:connectivity:2020":
+        elif record == f"gawc:connectivity:{g}":
             conn.append((int(float(fields["gnc_rank"]["value"])), names[0], country.get(city, ""),
                          float(fields["gnc_abs"]["value"]), float(fields["gnc_rel_pct"]["value"])))
     tiers = ["Alpha++", "Alpha+", "Alpha", "Alpha-", "Beta+", "Beta", "Beta-", "Gamma+", "Gamma", "Gamma-",
@@ -166,18 +173,20 @@ def gawc(values, cities, cfg, index):
         if by_tier.get(t):
             shown = t.replace("-", "\u2212") if t.endswith("-") else t
             parts.append(f"<p><b>{shown}</b></p>\n<p>" + "<br>\n".join(html.escape(n) for n in sorted(by_tier[t])) + "</p>")
-    body = "<h1>The World According to GaWC 2020</h1>\n<p>SAMPLE recording.</p>\n" + "\n".join(parts)
-    add(index, "gawc", cfg["tiers_url"], "world2020t.html", page("The World According to GaWC 2020", body))
+    body = f"<h1>The World According to GaWC {g}</h1>\n<p>SAMPLE recording.</p>\n" + "\n".join(parts)
+    add(index, "gawc", cfg["tiers_url"], f"world{g}t.html", page(f"The World According to GaWC {g}", body))
+    if not cfg.get("connectivity_url"):
+        return  # this GaWC edition has no connectivity dataset in the sample
     wb = Workbook()
     ws = wb.active
-    ws.title = "GNC2020"
+    ws.title = f"GNC{g}"
     ws.append(["Rank", "City", "Country", "GNC_abs", "GNC_rel(%)"])
     for row in sorted(conn):
         ws.append(list(row))
     wb.properties.created = wb.properties.modified = __import__("datetime").datetime(2026, 11, 26)
     buf = io.BytesIO()
     wb.save(buf)
-    add(index, "gawc", cfg["connectivity_url"], "da31-2020.xlsx", buf.getvalue(),
+    add(index, "gawc", cfg["connectivity_url"], f"connectivity-{g}.xlsx", buf.getvalue(),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
@@ -188,8 +197,9 @@ def night_lights(values, cities, cfg, index):
 
     res = 15 / 3600  # 15 arc-seconds
     size = 192
+    year = cfg["composite_year"]
     for c in cities:
-        f = values[("night_lights:vnl-clip:2020", c["city_id"])]
+        f = values[(f"night_lights:vnl-clip:{year}", c["city_id"])]
         peak, sigma_km = float(f["peak_radiance"]["value"]), float(f["sigma_km"]["value"])
         lat, lon = float(c["lat"]), float(c["lon"])
         west, north = lon - size / 2 * res, lat + size / 2 * res
@@ -205,30 +215,32 @@ def night_lights(values, cities, cfg, index):
                        tiled=True, blockxsize=64, blockysize=64)
         with MemoryFile() as mem:
             with mem.open(**profile) as ds:
-                ds.update_tags(SAMPLE="illustrative radiance; see data/sample/values.csv")
+                ds.update_tags(SAMPLE="illustrative radiance; see data/sample/values.csv", YEAR=year)
                 ds.write(data, 1)
             body = mem.read()
-        url = cfg["clip_url_template"].format(city_id=c["city_id"], year=cfg["edition"])
-        add(index, "night_lights", url, f"vnl-2020-{c['city_id']}.tif", body, content_type="image/tiff")
+        url = cfg["clip_url_template"].format(city_id=c["city_id"], year=year)
+        add(index, "night_lights", url, f"vnl-{year}-{c['city_id']}.tif", body, content_type="image/tiff")
     assert rasterio
 
 
 def curated(values, cities, cfg):
+    edition = cfg["edition"]
+    ed = str(int(edition) - 1)  # the report of edition E draws on publications of E-1
     publications = {
-        "economic_sustainability": ("CASS Global Urban Competitiveness Report", "2019", "index (0-1)"),
-        "rd_intensity": ("INSEAD Global Talent Competitiveness Index", "2019", "score (0-100)"),
-        "education_spending_share": ("City budgets and statistical yearbooks", "2019", "percent"),
-        "foreign_born_share": ("NYC Global City Data", "2019", "percent"),
-        "international_students": ("World Cities Culture Forum", "2019", "students"),
-        "social_security_index": ("INSEAD Global Talent Competitiveness Index", "2019", "score (0-100)"),
-        "physician_density": ("INSEAD Global Talent Competitiveness Index", "2019", "per 10,000 people"),
+        "economic_sustainability": ("CASS Global Urban Competitiveness Report", ed, "index (0-1)"),
+        "rd_intensity": ("INSEAD Global Talent Competitiveness Index", ed, "score (0-100)"),
+        "education_spending_share": ("City budgets and statistical yearbooks", ed, "percent"),
+        "foreign_born_share": ("NYC Global City Data", ed, "percent"),
+        "international_students": ("World Cities Culture Forum", ed, "students"),
+        "social_security_index": ("INSEAD Global Talent Competitiveness Index", ed, "score (0-100)"),
+        "physician_density": ("INSEAD Global Talent Competitiveness Index", ed, "per 10,000 people"),
     }
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["city_id", "indicator", "value", "unit", "publication", "edition", "table_or_page",
                 "date_entered", "status", "note"])
     for c in cities:
-        fields = values[("curated:report-indicators:2020", c["city_id"])]
+        fields = values[(f"curated:report-indicators:{edition}", c["city_id"])]
         for ind, (pub, ed, unit) in publications.items():
             r = fields[ind]
             if r["status"] == "real":
@@ -237,14 +249,14 @@ def curated(values, cities, cfg):
             else:
                 w.writerow([c["city_id"], ind, r["value"], unit, pub, ed, "", "2026-11-26", "illustrative",
                             "illustrative placeholder, not transcribed from the publication"])
-    path = ROOT / "data" / "curated" / "report_indicators_2020.csv"
+    path = ROOT / cfg["url"].removeprefix("file:")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(out.getvalue(), encoding="utf-8")
 
 
 def add(index, source, url, filename, content, content_type="text/html; charset=utf-8"):
     data = content.encode("utf-8") if isinstance(content, str) else content
-    path = REC / source / filename
+    path = REC / index["__edition__"] / source / filename
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     index[url] = {"source": source, "file": f"{source}/{filename}", "status": 200,
@@ -252,18 +264,24 @@ def add(index, source, url, filename, content, content_type="text/html; charset=
 
 
 def main():
-    values, cities = load()
-    cfg = load_sources_config()
-    index = {}
-    numbeo_ranking(values, cities, cfg["numbeo"], index)
-    numbeo_city_pages(values, cities, cfg["numbeo"], index)
-    numbeo_price_pages(values, cities, cfg["numbeo"], index)
-    hurun(values, cities, cfg["hurun"], index)
-    gawc(values, cities, cfg["gawc"], index)
-    night_lights(values, cities, cfg["night_lights"], index)
-    curated(values, cities, cfg["curated"])
-    (REC / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {len(index)} recordings under {REC}")
+    import shutil
+
+    by_edition, cities = load()
+    for edition in sorted(by_edition):
+        values = by_edition[edition]
+        cfg = load_sources_config(edition=edition)
+        shutil.rmtree(REC / edition, ignore_errors=True)
+        index = {"__edition__": edition}
+        numbeo_ranking(values, cities, cfg["numbeo"], index)
+        numbeo_city_pages(values, cities, cfg["numbeo"], index)
+        numbeo_price_pages(values, cities, cfg["numbeo"], index)
+        hurun(values, cities, cfg["hurun"], index)
+        gawc(values, cities, cfg["gawc"], index)
+        night_lights(values, cities, cfg["night_lights"], index)
+        curated(values, cities, cfg["curated"])
+        del index["__edition__"]
+        (REC / edition / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+        print(f"edition {edition}: wrote {len(index)} recordings under {REC / edition}")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,13 @@ def refresh(
     online: bool = typer.Option(False, "--online", help="Fetch from the sources."),
     record: bool = typer.Option(False, "--record", help="Fetch online and save the responses as recordings."),
     source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="Only these sources (repeatable)."),
-    edition: str = typer.Option("2020", help="Edition of the index to publish."),
+    edition: str = typer.Option("auto", help="Edition of the index: a year, or 'auto' (offline: the newest "
+                                             "recorded edition; online: this year)."),
+    cadence: str = typer.Option("annual", help="'annual' or 'quarterly' (a source's edition policy may differ: "
+                                               "Numbeo's ranking is then the current one)."),
+    allow_vintage_fallback: bool = typer.Option(False, "--allow-vintage-fallback",
+                                                help="Publish even where a source's vintage is not what its policy "
+                                                     "expects for the edition (listed in the manifest and report)."),
     no_publish: bool = typer.Option(False, "--no-publish", help="Ingest and snapshot only."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a running refresh instead of refusing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
@@ -101,7 +107,8 @@ def refresh(
         try:
             from flows.refresh import refresh as refresh_flow
 
-            result = refresh_flow(mode=mode, sources=source, edition=edition, publish_release=not no_publish,
+            result = refresh_flow(mode=mode, sources=source, edition=edition, cadence=cadence,
+                                  allow_vintage_fallback=allow_vintage_fallback, publish_release=not no_publish,
                                   wait_for_lock=wait, dask_address=dask)
         except Exception as exc:  # noqa: BLE001
             set_reporter(None)
@@ -113,51 +120,128 @@ def refresh(
         for w in ws:
             err.print("[yellow]warning:[/] " + escape(f"{s}: {w['expectation']} {w.get('column') or ''}: "
                                                         f"{', '.join(w['offending'][:10])}"), highlight=False)
-    rel = result.get("release")
-    if rel:
-        what = "unchanged inputs: release" if rel["reused"] else "published release"
-        out.print(f"{what} [bold]{rel['release_id']}[/]{' (SAMPLE)' if rel['sample'] else ''}")
-        out.print(f"  {rel['path']}")
-    else:
-        out.print("ingested: " + ", ".join(f"{s} → {r['snapshot']['snapshot_id']}" for s, r in result["sources"].items()))
+    _print_release(result.get("release"))
+    if not result.get("release"):
+        out.print(f"ingested (edition {result['edition']}): " + ", ".join(
+            f"{s} → {r['snapshot']['snapshot_id']} (vintage {r['vintage']['found']})" for s, r in result["sources"].items()))
 
 
-PARSE_KINDS = {
-    "numbeo-rankings": "Numbeo ranking page (rankings.jsp / rankings_current.jsp)",
-    "numbeo-city-indices": "Numbeo /quality-of-life/in/<City> page",
-    "numbeo-city-prices": "Numbeo /cost-of-living/in/<City> page",
-    "hurun-list": "Hurun Global Unicorn Index list (HTML, CSV or XLSX)",
-    "gawc-tiers": "GaWC 'The World According to GaWC' tier page",
-    "gawc-connectivity": "GaWC connectivity dataset (xlsx or CSV)",
-    "curated": "curated table of report-sourced indicators (CSV)",
-}
+def _print_release(rel: dict | None) -> None:
+    if not rel:
+        return
+    what = "unchanged inputs: release" if rel["reused"] else "published release"
+    out.print(f"{what} [bold]{rel['release_id']}[/] (edition {rel['edition']}){' (SAMPLE)' if rel['sample'] else ''}")
+    out.print(f"  {rel['path']}")
+    for f in rel.get("vintage_fallbacks", []):
+        err.print("[yellow]vintage fallback:[/] " + escape(f"{f['source']}: expected {f['expected']}, "
+                                                           f"used {f['found']} ({f['reason']})"), highlight=False)
+    if rel.get("latest") and rel["latest"] != rel["release_id"]:
+        out.print(f"  LATEST stays {rel['latest']} (the latest release of the newest edition)")
+
+
+def _editions(spec: str) -> list[str]:
+    """'2019,2020' or '2018-2020' -> ['2018', '2019', '2020']."""
+    from tasks.editions import check_edition
+
+    out: list[str] = []
+    for part in [p.strip() for p in spec.split(",") if p.strip()]:
+        if "-" in part:
+            lo, hi = (check_edition(x.strip()) for x in part.split("-", 1))
+            if int(lo) > int(hi):
+                raise ValueError(f"edition range {part!r} runs backwards")
+            out += [str(y) for y in range(int(lo), int(hi) + 1)]
+        else:
+            out.append(check_edition(part))
+    if not out:
+        raise ValueError("no edition given (e.g. --editions 2019,2020 or 2018-2020)")
+    return sorted(dict.fromkeys(out))
 
 
 @app.command()
-def parse(kind: str = typer.Argument(..., help="One of: " + ", ".join(PARSE_KINDS)),
+def backfill(
+    editions: str = typer.Option(..., "--editions", help="Editions to publish, oldest first: '2019,2020' or a "
+                                                        "range '2018-2020'."),
+    offline: bool = typer.Option(False, "--offline", help="Replay the recordings of each edition (default)."),
+    online: bool = typer.Option(False, "--online", help="Fetch each edition from the sources."),
+    allow_vintage_fallback: bool = typer.Option(False, "--allow-vintage-fallback",
+                                                help="Publish even where a source's vintage is not the policy's."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
+):
+    """Publish one release per edition, in order: each carries the history of the editions before it."""
+    if offline and online:
+        fail(ValueError("choose one of --offline, --online"))
+    mode = "online" if online else "offline"
+    try:
+        years = _editions(editions)
+        from tasks.editions import resolve_edition
+
+        for e in years:  # every edition must exist before the first one is published
+            resolve_edition(e, mode)
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
+    from flows.refresh import refresh as refresh_flow
+    from tasks.progress import set_reporter
+
+    set_reporter(lambda m, transient: None if transient else err.print(
+        f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(m)}", highlight=False))
+    for n, e in enumerate(years, start=1):
+        err.print(f"[bold]edition {e}[/] ({n}/{len(years)})")
+        try:
+            result = refresh_flow(mode=mode, edition=e, allow_vintage_fallback=allow_vintage_fallback)
+        except Exception as exc:  # noqa: BLE001
+            set_reporter(None)
+            fail(RuntimeError(f"backfill stopped at edition {e} ({n - 1} of {len(years)} published): {exc}"))
+        _print_release(result.get("release"))
+    set_reporter(None)
+
+
+home_app = typer.Typer(no_args_is_help=True, help="The data home (TALENT_INDEX_HOME).")
+app.add_typer(home_app, name="home")
+
+
+@home_app.command("migrate")
+def home_migrate():
+    """Rewrite a data home written by an older version: relative paths, ingest and release logs."""
+    from tasks.home import migrate
+    from tasks.storage import refresh_lock
+
+    try:
+        with refresh_lock():
+            lines = migrate()
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    for line in lines:
+        out.print(line)
+
+
+def _parse_kinds() -> dict[str, tuple[str, str]]:
+    """kind -> (source, what it reads), from every configured source's declaration."""
+    from tasks.sources import all_sources
+
+    return {k: (name, what) for name, spec in all_sources().items() for k, what in spec.parse_kinds.items()}
+
+
+@app.command()
+def parse(kind: str = typer.Argument(..., help="A parser kind (`talent-index parse --list` shows them).",
+                                     show_default=False),
           file: Path = typer.Argument(..., help="A saved response.")):
     """Run one parser on a saved response and print the parsed table as CSV on stdout."""
     from tasks.cities import load_registry
-    from tasks.sources import curated, gawc, hurun, numbeo
+    from tasks.sources import source_spec
 
-    if kind not in PARSE_KINDS:
-        fail(ValueError(f"unknown kind {kind!r}; expected one of: " + ", ".join(PARSE_KINDS)))
+    try:
+        kinds = _parse_kinds()
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    if kind not in kinds:
+        fail(ValueError(f"unknown kind {kind!r}; expected one of: " + ", ".join(kinds)))
     try:
         body = file.read_bytes()
     except OSError as exc:
         fail(OSError(f"cannot read {file}: {exc.strerror}"))
-    loc = str(file)
     try:
-        registry = load_registry()
-        df = {
-            "numbeo-rankings": lambda: numbeo.parse_rankings(body, loc, registry),
-            "numbeo-city-indices": lambda: numbeo.parse_city_indices(body, loc),
-            "numbeo-city-prices": lambda: numbeo.parse_city_prices(body, loc),
-            "hurun-list": lambda: hurun.parse_list(body, loc, registry),
-            "gawc-tiers": lambda: gawc.parse_tiers(body, loc, registry),
-            "gawc-connectivity": lambda: gawc.parse_connectivity(body, loc, registry),
-            "curated": lambda: curated.parse_table(body, loc),
-        }[kind]()
+        df = source_spec(kinds[kind][0]).parse_file(kind, body, str(file), load_registry())
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     sys.stdout.write(df.to_csv(index=False))
@@ -166,18 +250,21 @@ def parse(kind: str = typer.Argument(..., help="One of: " + ", ".join(PARSE_KIND
 @releases_app.command("list")
 def releases_list():
     """All releases, oldest first; LATEST is marked."""
-    from tasks.release import list_releases, read_latest_id, releases_dir
+    from tasks.release import latest_by_edition, list_releases, read_latest_id, releases_dir
 
     rels = list_releases()
     if not rels:
         out.print(f"no releases under {releases_dir()}")
         return
     latest = read_latest_id()
-    t = Table("release", "created (UTC)", "edition", "sample", "methodology", "weights", "cities", "latest")
+    current = set(latest_by_edition().values())
+    t = Table("release", "created (UTC)", "edition", "sample", "methodology", "weights", "cities", "fallbacks",
+              "latest")
     for m in rels:
+        mark = "LATEST" if m["release_id"] == latest else ("latest of edition" if m["release_id"] in current else "")
         t.add_row(m["release_id"], m["created_at"], str(m["edition"]), "yes" if m["sample"] else "no",
                   m["methodology"]["version"], m["dimension_weights"]["mode"], str(m["coverage"]["cities"]),
-                  "←" if m["release_id"] == latest else "")
+                  str(len(m.get("vintage_fallbacks", []))), mark)
     out.print(t)
 
 
@@ -202,7 +289,11 @@ def releases_show(release_id: Optional[str] = typer.Argument(None, help="Release
     out.print(f"release [bold]{manifest['release_id']}[/]  created {manifest['created_at']}  "
               f"code {manifest['code_version']}  methodology {manifest['methodology']['version']}")
     out.print(f"path {path}")
-    out.print("inputs: " + "; ".join(f"{i['source']} {i['snapshot_id']} ({i['edition']})" for i in manifest["inputs"]))
+    out.print(f"edition {manifest['edition']}; inputs: " + "; ".join(
+        f"{i['source']} {i['snapshot_id']} (vintage {i.get('vintage', i['edition'])})" for i in manifest["inputs"]))
+    for f in manifest.get("vintage_fallbacks", []):
+        out.print(f"[yellow]vintage fallback:[/] {escape(f['source'])}: expected {escape(str(f['expected']))}, "
+                  f"used {escape(str(f['found']))} ({escape(f['reason'])})")
     out.print("dimension weights (" + manifest["dimension_weights"]["mode"] + "): " +
               ", ".join(f"{k} {v:.3f}" for k, v in manifest["dimension_weights"]["weights"].items()))
     out.print("values: " + ", ".join(f"{k} {v}" for k, v in manifest["coverage"]["values_by_status"].items()))
@@ -289,7 +380,8 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     """Validate a curated table: columns, provenance of every value, units, ranges, completeness."""
     from tasks.cities import load_registry
     from tasks.ingest import validate_source
-    from tasks.sources import curated, load_sources_config
+    from tasks.editions import default_edition
+    from tasks.sources import curated, load_sources_raw, resolve_source
     from tasks.sources.base import Request
 
     try:
@@ -298,7 +390,7 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
         fail(OSError(f"cannot read {file}: {exc.strerror}"))
     try:
         registry = load_registry()
-        cfg = load_sources_config()["curated"]
+        cfg = resolve_source("curated", load_sources_raw()["curated"], default_edition())
         req = Request("curated-table", str(file))
         table = curated.parse_table(body, str(file))
         tidy = curated.tidy(cfg, registry, {req: table})

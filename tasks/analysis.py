@@ -22,7 +22,7 @@ def load_published() -> dict:
 def real_numbeo_2020(fields=("pollution_index", "climate_index")) -> pd.DataFrame:
     """The real Numbeo 2020-edition values bundled with the sample (data/sample/values.csv)."""
     v = pd.read_csv(CONFIG_DIR / "sample" / "values.csv", dtype=str, keep_default_na=False)
-    v = v[(v["status"] == "real") & (v["vintage"] == "2020") & v["field"].isin(fields)]
+    v = v[(v["edition"] == "2020") & (v["status"] == "real") & (v["vintage"] == "2020") & v["field"].isin(fields)]
     return v.pivot(index="city_id", columns="field", values="value").astype(float)[list(fields)].dropna()
 
 

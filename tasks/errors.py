@@ -67,3 +67,7 @@ class DataQualityError(PipelineError):
 
 class StorageError(PipelineError):
     """A snapshot or release could not be written or read."""
+
+
+class VintageMismatch(PipelineError):
+    """A source's data is not the vintage its edition policy expects for the edition asked for."""

@@ -115,19 +115,46 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class Recordings:
-    """The bundled recordings: `index.json` maps a URL to a file and its recorded metadata."""
+    """The recordings of one edition: `<root>/<edition>/index.json` maps a URL to a file (relative
+    to that folder) and its recorded metadata."""
 
-    def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root else recordings_dir()
+    def __init__(self, root: Path | None = None, edition: str | None = None):
+        from .editions import default_edition, recorded_editions
+
+        self.base = Path(root) if root else recordings_dir()
+        self.edition = str(edition or (recorded_editions(self.base) or [default_edition()])[-1])
+        self.root = self.base / self.edition
         self.index_path = self.root / "index.json"
-        self._index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+        self._index = self._load()
+
+    def _load(self) -> dict:
+        if not self.index_path.exists():
+            return {}
+        try:
+            doc = json.loads(self.index_path.read_text())
+        except ValueError as exc:
+            raise FetchError("recordings", str(self.index_path),
+                             f"the recordings index is not valid JSON ({exc}); rebuild it with `make recordings` "
+                             "or record again") from None
+        if not isinstance(doc, dict):
+            raise FetchError("recordings", str(self.index_path), "expected a JSON object mapping URLs to recordings")
+        return doc
 
     def get(self, url: str) -> tuple[bytes, dict] | None:
         entry = self._index.get(url)
         if entry is None:
             return None
         path = self.root / entry["file"]
-        return path.read_bytes(), {**entry, "path": str(path)}
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise FetchError(entry.get("source", "recordings"), url,
+                             f"the recording {path} listed in {self.index_path} cannot be read: {exc.strerror}") from None
+        # stored relative to the recordings root (TALENT_INDEX_RECORDINGS), so a moved checkout still
+        # finds it; recordings elsewhere keep their absolute path
+        if self.base.resolve() == recordings_dir():
+            return body, {**entry, "path": f"{self.edition}/{entry['file']}", "root": "recordings"}
+        return body, {**entry, "path": str(path.resolve()), "root": ""}
 
     def urls(self, source: str | None = None) -> list[str]:
         return [u for u, e in self._index.items() if source is None or e.get("source") == source]
@@ -135,7 +162,7 @@ class Recordings:
     def add(self, source: str, url: str, body: bytes, status: int, headers: dict, filename: str) -> None:
         path = self.root / source / filename
         atomic_write_bytes(path, body)
-        self._index[url] = {"source": source, "file": str(path.relative_to(self.root)), "status": status,
+        self._index[url] = {"source": source, "file": path.relative_to(self.root).as_posix(), "status": status,
                             "headers": headers, "recorded_at": utc_now()}
         atomic_write_json(self.index_path, self._index)
 
@@ -146,6 +173,7 @@ class Fetcher:
     mode: str = "offline"
     policy: HttpPolicy = field(default_factory=HttpPolicy)
     parser_version: str = "1"
+    edition: str | None = None            # offline: the edition whose recordings are replayed
     recordings: Recordings | None = None
     session: requests.Session | None = None
     sleep: object = time.sleep
@@ -158,7 +186,7 @@ class Fetcher:
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; expected one of {MODES}")
         if self.mode == "offline" and self.recordings is None:
-            self.recordings = Recordings()
+            self.recordings = Recordings(edition=self.edition)
         if self.mode != "offline" and self.session is None:
             self.session = requests.Session()
             self.session.headers["User-Agent"] = self.policy.user_agent
@@ -176,8 +204,8 @@ class Fetcher:
                                                "recordings provide it (use --offline)")
         body, rec = self._fetch_online(url)
         if self.mode == "record" and not rec.reused:
-            (self.recordings or Recordings()).add(self.source, url, body, rec.status, rec.headers,
-                                                  recording_name or rec.sha256[:16])
+            (self.recordings or Recordings(edition=self.edition)).add(
+                self.source, url, body, rec.status, rec.headers, recording_name or rec.sha256[:16])
         return rec
 
     # ------------------------------------------------------------------ local files and offline
@@ -201,15 +229,15 @@ class Fetcher:
             known = len(self.recordings.urls(self.source))
             raise ReplayMissingError(
                 self.source, url,
-                f"offline mode: no recording for this URL ({known} recorded for {self.source} in "
-                f"{self.recordings.index_path}); record it with `talent-index refresh --record`")
+                f"offline mode: no recording for this URL in edition {self.recordings.edition} ({known} recorded "
+                f"for {self.source} in {self.recordings.index_path}); record it with `talent-index refresh --record`")
         body, entry = found
         # the recording is the raw response: read in place, not copied into the raw store (20,000
         # file creations at 10,000 cities); its path and sha256 go into the snapshot's provenance
         return RawRecord(source=self.source, url=url, final_url=url, status=int(entry.get("status", 200)),
                          headers=entry.get("headers", {}), fetched_at=utc_now(), sha256=sha256_bytes(body),
                          size=len(body), user_agent="(replay)", parser_version=self.parser_version, mode="offline",
-                         path=entry["path"])
+                         path=entry["path"], root=entry["root"])
 
     # ------------------------------------------------------------------ online
     def _robots_allows(self, url: str) -> bool:

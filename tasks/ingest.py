@@ -1,11 +1,11 @@
 """One source end to end, without Prefect: fetch/replay -> raw -> parse -> tidy -> validate -> snapshot.
 
-The Prefect subflows in `flows/ingest.py` call these steps one by one; tests call them directly.
+Source-agnostic: everything a source does differently is declared by its module (`SPEC`, see
+`tasks/sources/base.py`). The Prefect subflows in `flows/ingest.py` call these steps one by one.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from .cities import Registry
-from .errors import FetchError, PipelineError, SourceError, with_city
+from .errors import FetchError, PipelineError, SourceError, VintageMismatch, with_city
 from .http import Fetcher, HttpPolicy
-from .sources import SOURCES
-from .sources.base import Request
-from .storage import latest_snapshot, read_snapshot, utc_now, write_snapshot
+from .sources import source_spec, vintage_policy
+from .sources.base import Request, Source
+from .storage import append_ingest, latest_ingest, read_snapshot, utc_now, write_snapshot
 from .validate import ValidationReport, extra_check, load_suite
 from .validate import run_suite as _run_suite
 
@@ -40,6 +40,7 @@ class Ingested:
     reports: list[ValidationReport] = field(default_factory=list)
     snapshot: dict | None = None
     requests_made: int = 0
+    vintage: dict | None = None
 
     @property
     def warnings(self):
@@ -49,61 +50,63 @@ class Ingested:
 def fetch_and_parse(source: str, cfg: dict, mode: str, registry: Registry,
                     progress: Callable[[str], None] | None = None, fetcher: Fetcher | None = None) -> Fetched:
     """Plan, fetch (or replay) and parse every response a source needs, in rounds."""
-    module = SOURCES[source]
+    spec = source_spec(source, cfg)
     fetcher = fetcher or Fetcher(source=source, mode=mode, policy=HttpPolicy.from_config(cfg.get("http")),
-                                 parser_version=module.PARSER_VERSION)
+                                 parser_version=spec.parser_version, edition=cfg.get("edition"))
     parsed: dict[Request, object] = {}
-    raws = []
-    with getattr(module, "parse_context", contextlib.nullcontext)():
-        _fetch_rounds(source, cfg, registry, module, fetcher, parsed, raws, progress)
+    raws: list[dict] = []
+    with spec.parse_context():
+        _fetch_rounds(spec, cfg, registry, fetcher, parsed, raws, progress)
     return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
 
 
-def _fetch_rounds(source, cfg, registry, module, fetcher, parsed, raws, progress) -> None:
+def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) -> None:
     while True:
-        todo = [r for r in module.plan(cfg, registry, parsed) if r not in parsed]
+        todo = [r for r in spec.plan(cfg, registry, parsed) if r not in parsed]
         if not todo:
             break
         for n, req in enumerate(todo, start=1):
             if progress:
-                progress(f"{source}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
+                progress(f"{spec.name}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
             try:
                 raw = fetcher.get(req.url)
-                parsed[req] = module.parse(req, raw.read(), registry, cfg)
+                parsed[req] = spec.parse(req, raw.read(), registry, cfg)
             except (FetchError, SourceError) as exc:
                 named = with_city(exc, req.city_id)
                 if named is exc:
                     raise
                 raise named from None
             raws.append({"url": req.url, "kind": req.kind, "city_id": req.city_id, "path": raw.path,
-                         "sha256": raw.sha256, "size": raw.size, "fetched_at": raw.fetched_at,
+                         "root": raw.root, "sha256": raw.sha256, "size": raw.size, "fetched_at": raw.fetched_at,
                          "mode": raw.mode, "reused": raw.reused})
 
 
-def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched) -> tuple[pd.DataFrame, dict]:
-    """The long table (city_id, indicator, value, unit, edition, ...) and source-specific extras."""
-    module = SOURCES[source]
-    parsed = fetched.parsed
-    if source == "night_lights":  # VNP46A4 tiles -> per-city statistics, once for tidy and details
-        parsed = module.city_records(cfg, registry, parsed)
-    tidy = module.tidy(cfg, registry, parsed)
-    extras: dict[str, pd.DataFrame] = {}
-    if source == "hurun":
-        companies = next(iter(fetched.parsed.values()))
-        extras["companies"] = companies
-        extras["unmatched_cities"] = module.unmatched_summary(companies)
-    elif source == "night_lights":
-        extras["zonal_stats"] = module.details(parsed)
-    elif source == "numbeo":
-        ranking = next((df for r, df in fetched.parsed.items() if r.kind == "numbeo-rankings"), None)
-        if ranking is not None:
-            extras["ranking"] = ranking
-    elif source == "curated":
-        extras["table"] = next(iter(fetched.parsed.values()))
-    elif source == "gawc":
-        for r, df in fetched.parsed.items():
-            extras[r.kind.replace("gawc-", "")] = df
-    return tidy, extras
+def check_vintage(source: str, cfg: dict, fetched: Fetched, allow_fallback: bool = False) -> dict:
+    """What the data states against what the edition policy expects. A mismatch is refused
+    (VintageMismatch naming both) unless `allow_fallback`, in which case it is recorded."""
+    spec = source_spec(source, cfg)
+    policy = vintage_policy(cfg)
+    found = spec.found_vintage(cfg, fetched.parsed)
+    ok = policy.matches(found)
+    record = {"edition": str(cfg.get("edition")), "expected": policy.describe(), "found": found, "ok": ok,
+              "note": policy.note}
+    if not ok and not allow_fallback:
+        raise VintageMismatch(f"[source {source}] edition {cfg.get('edition')}: expected vintage {policy.describe()}, "
+                              f"found {found or 'none stated'}; publish it anyway with --allow-vintage-fallback "
+                              "(the manifest and report then list the fallback)")
+    if not ok:
+        record["fallback"] = True
+    return record
+
+
+def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched,
+                prepared: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """The long table (city_id, indicator, value, unit, edition, ...) and source-specific extras.
+
+    `prepared`: the parsed responses after the source's work units (when the flow ran them)."""
+    spec = source_spec(source, cfg)
+    parsed = prepared if prepared is not None else spec.prepare(cfg, registry, fetched.parsed)
+    return spec.tidy(cfg, registry, parsed), spec.extras(cfg, registry, parsed, fetched.parsed)
 
 
 def wide(tidy: pd.DataFrame, registry: Registry) -> pd.DataFrame:
@@ -127,89 +130,107 @@ def change_check(source: str, tidy: pd.DataFrame, previous: pd.DataFrame | None,
     return [f"{c}:{i} {r.old:g}->{r.new:g}" for (c, i), r in moved.iterrows()]
 
 
+class PreviousSnapshot:
+    """The previous ingest's snapshot of a source, its tables read on demand."""
+
+    def __init__(self, info: dict):
+        self.info = info
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.info["snapshot_id"]
+
+    def has(self, table: str) -> bool:
+        return table in self.info.get("tables", {})
+
+    def read(self, table: str = "table") -> pd.DataFrame:
+        return read_snapshot(self.info, table)
+
+
+def previous_snapshot(source: str, edition: str) -> PreviousSnapshot | None:
+    found = latest_ingest(source, edition=edition)
+    return PreviousSnapshot(found[1]) if found else None
+
+
 def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFrame,
                     extras: dict[str, pd.DataFrame], docs_dir=None) -> list[ValidationReport]:
-    """Run the source's suites; add the change and coverage checks GX does not express.
+    """Run the source's suites, each with the checks GX does not express (the generic change and
+    coverage checks on the main table, and the source's own).
 
-    `docs_dir`: render GX Data Docs of every validation into this folder."""
-    import functools
-
-    module = SOURCES[source]
+    `docs_dir`: keep every validation for the GX Data Docs of that folder."""
+    spec = source_spec(source, cfg)
     n = len(registry.ids)
-    params = {"registry_city_ids": registry.ids, "registry_count": n,
-              # sanity bounds that grow with the registry (a real 2020 ranking has ~300 rows, the list 586)
-              "ranking_max_rows": max(2000, 2 * n), "companies_max_rows": max(5000, 2 * n)}
-    run_suite = functools.partial(_run_suite, docs_dir=docs_dir)
+    params = {"registry_city_ids": registry.ids, "registry_count": n, **spec.suite_params(cfg, registry)}
+    previous = previous_snapshot(source, str(cfg.get("edition")))
     reports = []
-    main_suite = module.SUITES.get("indicators") or module.SUITES.get("tiers")
-    table = wide(tidy, registry)
-    report = run_suite(table, load_suite(main_suite), source=source, params=params)
-    prev_info = latest_snapshot(source, edition=str(cfg.get("edition")))
-    previous = read_snapshot(prev_info) if prev_info else None
-    moved = change_check(source, tidy, previous, float(cfg.get("change_warning_share", 0.5)))
-    report.results.append(extra_check("change_vs_previous_snapshot", "warning", moved, column="value",
-                                      observed=prev_info["snapshot_id"] if prev_info else None))
-    if "indicator" in tidy.columns:
-        present = set(tidy.dropna(subset=["value"])["city_id"])
-        missing = [c for c in registry.ids if c not in present]
-        report.results.append(extra_check("every_registry_city_present", "warning", missing, column="city_id"))
-    if source == "numbeo" and previous is not None and "ranking" in extras and "ranking" in prev_info.get("tables", {}):
-        before = set(read_snapshot(prev_info, "ranking")["city_id"].dropna())
-        now = set(extras["ranking"]["city_id"].dropna())
-        report.results.append(extra_check("city_still_in_ranking", "warning", sorted(before - now), column="city_id"))
-    reports.append(report)
-    if source == "numbeo" and "ranking" in extras:
-        reports.append(run_suite(extras["ranking"], load_suite(module.SUITES["ranking"]), source=source,
-                                 key_column="city", params=params))
-    if source == "curated" and "table" in extras:
-        t = run_suite(extras["table"], load_suite(module.SUITES["table"]), source=source,
-                      key_column="city_id", params={**params, "expected_rows": len(registry.ids) * 7})
-        t.results.append(extra_check("unit_matches_indicator", "error", module.unit_mismatches(extras["table"]),
-                                     column="unit"))
-        reports.append(t)
-    if source == "hurun":
-        companies = extras["companies"]
-        rep = run_suite(companies, load_suite(module.SUITES["companies"]), source=source, key_column="company",
-                        params=params)
-        stated = companies.attrs.get("stated_count")
-        rep.results.append(extra_check("company_count_equals_stated_count", "error",
-                                       [] if stated in (None, len(companies)) else
-                                       [f"{len(companies)} rows, the page states {stated}"], observed=stated))
-        reports.append(rep)
+    for suite in spec.suites_for(cfg):
+        table = wide(tidy, registry) if suite.table == "main" else extras.get(suite.table)
+        if table is None:
+            raise PipelineError(f"source {source}: suite {suite.suite} checks the table {suite.table!r}, "
+                                f"which the source did not produce (tables: {sorted(extras)})")
+        report = _run_suite(table, load_suite(suite.suite, spec.suites_dir), source=source,
+                            key_column=suite.key_column, params=params, docs_dir=docs_dir)
+        if suite.table == "main":
+            report.results += _generic_checks(tidy, registry, previous, cfg)
+        report.results += spec.extra_checks(suite, cfg, registry, tidy, extras, previous)
+        reports.append(report)
     return reports
 
 
-def extra_summary(source: str, extras: dict[str, pd.DataFrame]) -> str | None:
+def _generic_checks(tidy: pd.DataFrame, registry: Registry, previous: PreviousSnapshot | None, cfg: dict) -> list:
+    """Change against the previous ingest of the edition, and every registry city present."""
+    prev_table = previous.read() if previous else None
+    moved = change_check("", tidy, prev_table, float(cfg.get("change_warning_share", 0.5)))
+    out = [extra_check("change_vs_previous_snapshot", "warning", moved, column="value",
+                       observed=previous.snapshot_id if previous else None)]
+    if "indicator" in tidy.columns:
+        present = set(tidy.dropna(subset=["value"])["city_id"])
+        missing = [c for c in registry.ids if c not in present]
+        out.append(extra_check("every_registry_city_present", "warning", missing, column="city_id"))
+    return out
+
+
+def extra_summary(source: str, extras: dict[str, pd.DataFrame], cfg: dict | None = None) -> str | None:
     """Markdown a data engineer should see beside the data-quality summary (run artifacts)."""
-    if source == "hurun" and "unmatched_cities" in extras:
-        u = extras["unmatched_cities"]
-        lines = [f"### Hurun companies outside the index cities: {int(u['companies'].sum())} in {len(u)} cities",
-                 "", "| city | country | companies |", "|---|---|---|"]
-        lines += [f"| {r.city} | {r.country} | {r.companies} |" for r in u.head(50).itertuples()]
-        return "\n".join(lines)
-    return None
+    return source_spec(source, cfg).summary_markdown(extras)
 
 
 def snapshot_source(source: str, cfg: dict, tidy: pd.DataFrame, extras: dict, raws: list[dict],
-                    reports: list[ValidationReport]) -> dict:
+                    reports: list[ValidationReport], vintage: dict | None = None, mode: str | None = None,
+                    run_id: str | None = None) -> dict:
+    """Write the validated tables as a snapshot of the edition and log the ingest (the log, not the
+    snapshot's age, decides what is latest)."""
     failed = [r for r in reports if not r.success]
     if failed:
         raise PipelineError(f"refusing to snapshot {source}: suite {failed[0].suite} failed")
+    spec = source_spec(source, cfg)
+    edition = str(cfg.get("edition"))
     provenance = {
-        "producer": source, "parser_version": SOURCES[source].PARSER_VERSION,
+        "producer": source, "parser_version": spec.parser_version,
+        "origin": cfg.get("origin") or {},
         "inputs": raws, "validated_at": utc_now(),
         "validation": [r.as_dict() for r in reports],
     }
-    return write_snapshot(source, str(cfg.get("edition")), tidy, provenance, extras=extras)
+    snap = write_snapshot(source, edition, tidy, provenance, extras=extras)
+    vintage = vintage or {"edition": edition, "expected": edition, "found": edition, "ok": True}
+    entry = append_ingest(source, {
+        "snapshot_id": snap["snapshot_id"], "edition": edition, "vintage": vintage.get("found"),
+        "expected_vintage": vintage.get("expected"), "vintage_ok": bool(vintage.get("ok")),
+        "mode": mode or (raws[0]["mode"] if raws else None), "run_id": run_id,
+        "accessed_at": min((r["fetched_at"] for r in raws), default=None),
+    })
+    return {**snap, "ingest": entry}
 
 
-def ingest(source: str, cfg: dict, mode: str, registry: Registry, progress=None) -> Ingested:
+def ingest(source: str, cfg: dict, mode: str, registry: Registry, progress=None,
+           allow_vintage_fallback: bool = False) -> Ingested:
     """The whole ingestion of one source; raises DataQualityError when an `error` check fails."""
     fetched = fetch_and_parse(source, cfg, mode, registry, progress)
+    vintage = check_vintage(source, cfg, fetched, allow_vintage_fallback)
     tidy, extras = tidy_source(source, cfg, registry, fetched)
     reports = validate_source(source, cfg, registry, tidy, extras)
     for r in reports:
         r.raise_for_errors()
-    snap = snapshot_source(source, cfg, tidy, extras, fetched.raws, reports)
+    snap = snapshot_source(source, cfg, tidy, extras, fetched.raws, reports, vintage=vintage, mode=mode)
     return Ingested(source=source, edition=str(cfg.get("edition")), tidy=tidy, extras=extras, raws=fetched.raws,
-                    reports=reports, snapshot=snap, requests_made=fetched.requests_made)
+                    reports=reports, snapshot=snap, requests_made=fetched.requests_made, vintage=vintage)

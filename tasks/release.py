@@ -14,7 +14,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -26,10 +26,10 @@ from scoring import IndexResult, Methodology, score_index
 from .cities import Registry
 from .errors import PipelineError, StorageError
 from .settings import PROJECT_ROOT, data_home, safe_id
-from .sources import INDICATOR_SOURCES
+from .errors import VintageMismatch
 from .sources.gawc import tier_differences
-from .storage import (atomic_write_bytes, interruption_point, atomic_write_json, atomic_write_text, latest_snapshot, parquet_bytes,
-                      frame_fingerprint, read_snapshot, sha256_bytes, sha256_file, utc_now)
+from .storage import (atomic_write_bytes, atomic_write_json, atomic_write_text, frame_fingerprint, interruption_point,
+                      parquet_bytes, read_snapshot, sha256_bytes, sha256_file, utc_now)
 from .report.changes import changes_markdown, diff_releases
 from .report.html import build_report
 from .validate import ValidationReport, load_suite, run_suite
@@ -70,51 +70,174 @@ class Inputs:
     snapshots: dict[str, dict]      # source -> snapshot provenance
     gawc_meta: pd.DataFrame | None
     provenance: pd.DataFrame        # city_id, indicator, source, name_in_source, location, edition
+    edition: str = ""
+    ingests: dict[str, dict] = field(default_factory=dict)   # source -> its ingest-log entry
+    fallbacks: list[dict] = field(default_factory=list)      # sources whose vintage is not the policy's
 
 
-def gather_inputs(registry: Registry, methodology: Methodology, as_of: str | None = None) -> Inputs:
-    """The latest validated snapshot of every source (as of `as_of`), as one indicator table."""
-    snaps, frames = {}, []
-    for source in INDICATOR_SOURCES:
-        info = latest_snapshot(source, as_of=as_of)
-        if info is None:
-            raise PipelineError(f"no validated snapshot of source {source} under {data_home() / 'snapshots'}: "
-                                f"run `talent-index refresh` (or ingest {source}) first")
-        snaps[source] = info
-        df = read_snapshot(info)
-        frames.append(df.assign(source=source))
+def indicator_sources(methodology: Methodology) -> list[str]:
+    """Sources the methodology's indicators come from, in order of first use."""
+    return list(dict.fromkeys(i.source for i in methodology.indicators))
+
+
+def metadata_sources() -> list[str]:
+    """Configured sources that describe cities without feeding an indicator (GaWC)."""
+    from .sources import all_sources
+
+    return [n for n, spec in all_sources().items() if not spec.feeds_indicators]
+
+
+def _expected_vintage(source: str, edition: str, cadence: str) -> str:
+    from .sources import load_sources_raw, resolve_source, vintage_policy
+
+    try:
+        raw = load_sources_raw()
+        return vintage_policy(resolve_source(source, raw[source], edition, cadence)).describe()
+    except (PipelineError, KeyError) as exc:
+        return f"unknown ({exc})"
+
+
+def newest_ingested_edition(sources: list[str]) -> str | None:
+    from .storage import ingested_editions
+
+    eds = sorted({e for s in sources for e in ingested_editions(s)})
+    return eds[-1] if eds else None
+
+
+def gather_inputs(registry: Registry, methodology: Methodology, edition: str | None = None, as_of: str | None = None,
+                  allow_vintage_fallback: bool = False, cadence: str = "annual") -> Inputs:
+    """The latest ingest of edition `edition` (by ingest order, up to `as_of`) of every source the
+    methodology names, as one indicator table.
+
+    A source with no ingest of the edition, or whose ingested vintage is not what its policy
+    expects, is refused (one line per source) unless `allow_vintage_fallback`: then the latest
+    ingest of the newest earlier edition is used and the fallback is recorded."""
+    from .storage import latest_ingest
+
+    sources = indicator_sources(methodology)
+    edition = str(edition or newest_ingested_edition(sources) or "")
+    if not edition:
+        raise PipelineError(f"no validated snapshot of any source under {data_home() / 'snapshots'}: "
+                            "run `talent-index refresh` first")
+    snaps, frames, ingests, fallbacks, problems = {}, [], {}, [], []
+    for source in sources + [m for m in metadata_sources() if m not in sources]:
+        required = source in sources
+        found = latest_ingest(source, edition=edition, as_of=as_of)
+        reason = None
+        if found is None:
+            older = [e for e in _older_editions(source, edition)]
+            reason = (f"no ingest of edition {edition}" +
+                      (f" (ingested editions: {', '.join(older)})" if older else " (never ingested)"))
+            if older and allow_vintage_fallback:
+                found = latest_ingest(source, edition=older[-1], as_of=as_of)
+        elif not found[0].get("vintage_ok", True):
+            reason = f"the ingest of edition {edition} found vintage {found[0].get('vintage')}"
+        if reason:
+            expected = _expected_vintage(source, edition, cadence)
+            got = found[0].get("vintage") if found else None
+            if found is None or not allow_vintage_fallback:
+                if required or found is not None:
+                    problems.append(f"source {source}: expected vintage {expected}, found "
+                                    f"{got or 'none'} — {reason}")
+                if found is None:
+                    continue
+            if found is not None:
+                fallbacks.append({"source": source, "expected": expected, "found": got,
+                                  "edition_used": str(found[0]["edition"]), "reason": reason})
+        entry, info = found
+        snaps[source], ingests[source] = info, entry
+        if required:
+            frames.append(read_snapshot(info).assign(source=source))
+    if problems:
+        raise VintageMismatch(f"edition {edition} cannot be published as labelled (use --allow-vintage-fallback "
+                              "to publish with the fallbacks listed):\n  " + "\n  ".join(problems))
     tidy = pd.concat(frames, ignore_index=True)
     expected = {i.id: i.source for i in methodology.indicators}
-    got = tidy.groupby("indicator")["source"].first().to_dict()
-    wrong = {k: (v, got.get(k)) for k, v in expected.items() if got.get(k) != v}
-    if wrong:
+    tidy = tidy[tidy["indicator"].map(expected) == tidy["source"]]
+    missing = sorted(set(expected) - set(tidy["indicator"]))
+    if missing:
         raise PipelineError("indicators not supplied by the source the methodology names "
-                            f"(indicator: expected, found): {wrong}")
-    tidy = tidy[tidy["indicator"].isin(expected) & tidy["city_id"].isin(registry.ids)]
+                            f"(indicator: source): {({k: expected[k] for k in missing})}")
+    tidy = tidy[tidy["city_id"].isin(registry.ids)]
     values = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first", dropna=False)
     values = values.reindex(index=registry.ids, columns=list(expected))
     values.index.name = "city_id"
-    gawc_info = latest_snapshot("gawc", as_of=as_of)
-    gawc_meta = None
-    if gawc_info:
-        snaps["gawc"] = gawc_info
-        gawc_meta = read_snapshot(gawc_info)
+    gawc_meta = read_snapshot(snaps["gawc"]) if "gawc" in snaps else None
     prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location"]]
-    return Inputs(values=values, snapshots=snaps, gawc_meta=gawc_meta, provenance=prov.reset_index(drop=True))
+    return Inputs(values=values, snapshots=snaps, gawc_meta=gawc_meta, provenance=prov.reset_index(drop=True),
+                  edition=edition, ingests=ingests, fallbacks=fallbacks)
+
+
+def _older_editions(source: str, edition: str) -> list[str]:
+    from .storage import ingested_editions
+
+    return [e for e in ingested_editions(source) if e < edition]
 
 
 def inputs_fingerprint(inputs: Inputs, methodology: Methodology, code: str, registry: Registry) -> str:
-    """Identity of a release: its input snapshots, city registry, methodology and code."""
-    parts = [f"{s}:{i['content_fingerprint']}" for s, i in sorted(inputs.snapshots.items())]
+    """Identity of a release: its edition, input snapshots, fallbacks, city registry, methodology and code."""
+    parts = [f"edition:{inputs.edition}"]
+    parts += [f"{s}:{i['content_fingerprint']}" for s, i in sorted(inputs.snapshots.items())]
+    parts += [f"fallback:{json.dumps(f, sort_keys=True)}" for f in inputs.fallbacks]
     parts.append(f"registry:{frame_fingerprint(registry.table.reset_index())}")
     parts += [f"methodology:{methodology.sha256}", f"overrides:{json.dumps(methodology.overrides, sort_keys=True)}",
               f"code:{code}"]
     return sha256_bytes("\n".join(parts).encode())
 
 
+# --------------------------------------------------------------------------- the release log
+# `releases/log.jsonl`: every publication (new or reused) in order. LATEST names the latest release
+# of the newest edition; the latest release of each edition feeds the history across editions.
+RELEASE_LOG = "log.jsonl"
+
+
+def read_release_log() -> list[dict]:
+    path = releases_dir() / RELEASE_LOG
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return []
+    out = []
+    for raw in lines:
+        with contextlib.suppress(ValueError):
+            e = json.loads(raw) if raw.strip() else None
+            if isinstance(e, dict) and "release_id" in e and "edition" in e:
+                out.append(e)
+    return out
+
+
+def _append_release_log(entry: dict) -> None:
+    path = releases_dir() / RELEASE_LOG
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = b""
+    sep = b"" if not old or old.endswith(b"\n") else b"\n"
+    atomic_write_bytes(path, old + sep + json.dumps({"time": utc_now(), **entry}, sort_keys=True).encode() + b"\n")
+
+
+def latest_by_edition() -> dict[str, str]:
+    """edition -> the release most recently published for it (that still exists)."""
+    out: dict[str, str] = {}
+    for e in read_release_log():
+        if (releases_dir() / e["release_id"] / "manifest.json").exists():
+            out[str(e["edition"])] = e["release_id"]
+    return out
+
+
 def read_latest_id() -> str | None:
     p = releases_dir() / "LATEST"
     return p.read_text().strip() if p.exists() else None
+
+
+def latest_release_manifest() -> dict | None:
+    rid = read_latest_id()
+    if not rid:
+        return None
+    try:
+        return json.loads((releases_dir() / safe_id(rid, "release id") / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def list_releases() -> list[dict]:
@@ -174,24 +297,68 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
     return cov
 
 
+def _previous_release(edition: str) -> str | None:
+    """What a new release of `edition` is compared with: the latest release of the same edition,
+    else the latest of the newest earlier edition (None when there is none)."""
+    latest = latest_by_edition()
+    if edition in latest:
+        return latest[edition]
+    older = sorted(e for e in latest if e < edition)
+    return latest[older[-1]] if older else None
+
+
+def _point_latest() -> None:
+    """LATEST: the latest release of the newest edition published."""
+    latest = latest_by_edition()
+    if latest:
+        rid = latest[max(latest)]
+        if read_latest_id() != rid:
+            atomic_write_text(releases_dir() / "LATEST", rid + "\n")
+
+
+HISTORY_COLUMNS = ["edition", "release_id", "city_id", "name_en", "final_score", "rank_international", "rank_domestic"]
+
+
+def history_table(edition: str, release_id: str, table: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """Each city's final score and rank and its dimension scores and ranks, in every edition with a
+    published release (its latest release) and in this one."""
+    cols = HISTORY_COLUMNS[2:] + [f"{d}_{k}" for d in dims for k in ("score", "rank_international", "rank_domestic")]
+    frames = [table.reindex(columns=cols).assign(edition=edition, release_id=release_id)]
+    for ed, rid in sorted(latest_by_edition().items()):
+        if ed == edition:
+            continue
+        try:
+            idx = read_release_file(rid, "index.parquet")
+        except (PipelineError, OSError, ValueError):
+            continue  # a damaged or removed release is left out of the history (verify names it)
+        frames.append(idx.reindex(columns=cols).assign(edition=ed, release_id=rid))
+    hist = pd.concat(frames, ignore_index=True)
+    return hist[["edition", "release_id", *cols]].sort_values(["edition", "rank_international"]).reset_index(drop=True)
+
+
 def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology: Methodology, *,
-            sample: bool, edition: str, index_report: ValidationReport, extra_files=None,
+            sample: bool, edition: str | None = None, index_report: ValidationReport, extra_files=None,
             sample_status: pd.DataFrame | None = None, today: str | None = None) -> dict:
-    """Write the release folder atomically and move LATEST to it; returns the manifest.
+    """Write the release folder atomically, log it and move LATEST; returns the manifest.
 
     `extra_files` maps file names to bytes, or is a callable returning that mapping (called only
     when a new release is actually written).
     """
+    edition = str(edition or inputs.edition)
+    if inputs.edition and edition != inputs.edition:
+        raise PipelineError(f"release edition {edition} but its inputs were gathered for edition {inputs.edition}")
+    inputs.edition = edition
     code = code_version()
     fingerprint = inputs_fingerprint(inputs, methodology, code, registry)
     existing = find_release(fingerprint)
-    if existing:
-        _write_latest(existing["release_id"])
+    if existing and not verify_release(existing["release_id"]):
+        _append_release_log({"release_id": existing["release_id"], "edition": edition, "reused": True})
+        _point_latest()
         return {**existing, "reused": True}
     root = releases_dir()
     root.mkdir(parents=True, exist_ok=True)
     rid = new_release_id(edition, sample, today)
-    previous = read_latest_id()
+    previous = _previous_release(edition)
     table = index_table(result, registry)
     coverage = coverage_table(result, inputs, sample_status)
     files: dict[str, bytes] = {
@@ -202,6 +369,7 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
         "indicator_weights.csv": result.indicator_weights.to_csv(index=False).encode(),
         "clusters.csv": result.clusters.to_csv(index=False, float_format="%.4f").encode(),
         "coverage.csv": coverage.to_csv(index=False).encode(),
+        "history.parquet": parquet_bytes(history_table(edition, rid, table, methodology.dimension_ids)),
     }
     if methodology.path and Path(methodology.path).exists():
         files["methodology.yaml"] = Path(methodology.path).read_bytes()  # the exact method of this release
@@ -222,11 +390,8 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
         "notice": SAMPLE_NOTICE if sample else "",
         "previous_release": previous,
         "inputs_fingerprint": fingerprint,
-        "inputs": [{"source": s, "snapshot_id": i["snapshot_id"], "path": i["path"], "sha256": i["sha256"],
-                    "edition": i["edition"], "fetched_at": min((r["fetched_at"] for r in i.get("inputs", [])),
-                                                               default=i["created_at"]),
-                    "created_at": i["created_at"], "raw_inputs": len(i.get("inputs", []))}
-                   for s, i in sorted(inputs.snapshots.items())],
+        "inputs": [_manifest_input(s, i, inputs.ingests.get(s, {})) for s, i in sorted(inputs.snapshots.items())],
+        "vintage_fallbacks": inputs.fallbacks,
         "methodology": {**result.methodology, "path": os.path.relpath(methodology.path, PROJECT_ROOT)
                         if methodology.path else ""},
         "dimension_weights": {"mode": result.dimension_weights_mode,
@@ -247,9 +412,9 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
         interruption_point("release-files-written")
         if sample:
             atomic_write_text(tmp / "SAMPLE.txt", SAMPLE_NOTICE + "\n")
-        prev_path = root / previous if previous and (root / previous / "manifest.json").exists() else None
+        prev_path = root / previous if previous else None
         atomic_write_json(tmp / "manifest.json", manifest)  # read by the diff and the report
-        changes = diff_releases(prev_path, tmp) if prev_path else None
+        changes = _diff_or_none(prev_path, tmp)
         atomic_write_text(tmp / "CHANGES.md", changes_markdown(changes, rid))
         build_report(tmp, tmp / "report", manifest, methodology, changes)
         for f in sorted(tmp.rglob("*")):
@@ -260,13 +425,64 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
         os.replace(tmp, root / rid)
     except (OSError, StorageError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(f"cannot publish release {rid}: {exc}; LATEST still points to {previous}") from exc
-    _write_latest(rid)
+        raise StorageError(f"cannot publish release {rid}: {exc}; LATEST still points to {read_latest_id()}") from exc
+    _append_release_log({"release_id": rid, "edition": edition, "reused": False})
+    _point_latest()
     return {**manifest, "reused": False, "path": str(root / rid)}
 
 
-def _write_latest(rid: str) -> None:
-    atomic_write_text(releases_dir() / "LATEST", rid + "\n")
+def _manifest_input(source: str, info: dict, entry: dict) -> dict:
+    raws = info.get("inputs", [])
+    return {"source": source, "snapshot_id": info["snapshot_id"], "path": info["path"], "sha256": info["sha256"],
+            "edition": info["edition"], "vintage": entry.get("vintage", info["edition"]),
+            "expected_vintage": entry.get("expected_vintage", info["edition"]),
+            "ingested_at": entry.get("time", info["created_at"]), "ingest_mode": entry.get("mode"),
+            "fetched_at": entry.get("accessed_at") or min((r["fetched_at"] for r in raws), default=info["created_at"]),
+            "created_at": info["created_at"], "raw_inputs": len(raws), "origin": info.get("origin") or {}}
+
+
+def _diff_or_none(prev_path: Path | None, new: Path) -> dict | None:
+    """The changes against the previous release; None (reported as such) when there is none or it is
+    damaged: publishing never depends on an earlier release being readable."""
+    if prev_path is None or not (prev_path / "manifest.json").exists():
+        return None
+    try:
+        if verify_release(prev_path.name):
+            return None
+        return diff_releases(prev_path, new)
+    except (PipelineError, OSError, ValueError, KeyError):
+        return None
+
+
+def read_release_file(release_id: str, name: str):
+    """A release's Parquet/CSV file, after checking its sha256 against the manifest."""
+    path = release_path(release_id)
+    manifest = read_manifest(path)
+    entry = manifest.get("files", {}).get(name)
+    f = path / name
+    if entry is None:
+        raise PipelineError(f"release {release_id}: {name} is not listed in its manifest")
+    try:
+        actual = sha256_file(f)
+    except OSError as exc:
+        raise StorageError(f"release {release_id}: {f} cannot be read ({exc.strerror})") from None
+    if actual != entry["sha256"]:
+        raise StorageError(f"release {release_id}: {f} is damaged (sha256 {actual[:12]}… differs from the "
+                           f"manifest's {entry['sha256'][:12]}…)")
+    return pd.read_parquet(f) if name.endswith(".parquet") else pd.read_csv(f)
+
+
+def read_manifest(path: Path) -> dict:
+    m = path / "manifest.json"
+    try:
+        doc = json.loads(m.read_text())
+    except OSError as exc:
+        raise StorageError(f"{m} cannot be read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise StorageError(f"{m} is damaged: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or "release_id" not in doc:
+        raise StorageError(f"{m} is damaged: not a release manifest")
+    return doc
 
 
 def release_path(release_id: str | None = None) -> Path:
@@ -283,7 +499,10 @@ def release_path(release_id: str | None = None) -> Path:
 def verify_release(release_id: str) -> list[str]:
     """Files whose sha256 differs from the manifest (empty when the release is intact)."""
     path = release_path(release_id)
-    manifest = json.loads((path / "manifest.json").read_text())
+    try:
+        manifest = read_manifest(path)
+    except StorageError:
+        return ["manifest.json"]
     return [n for n, f in manifest["files"].items()
             if not (path / n).exists() or sha256_file(path / n) != f["sha256"]]
 

@@ -1,4 +1,6 @@
-"""Which sample values are real and which illustrative (from data/sample/values.csv)."""
+"""Which sample values are real and which illustrative (from data/sample/values.csv), per edition.
+
+Which fields of values.csv stand behind an indicator is declared by each source (`sample_fields`)."""
 
 from __future__ import annotations
 
@@ -6,25 +8,33 @@ import pandas as pd
 
 from .settings import CONFIG_DIR
 
-# indicator -> fields of values.csv it is computed from (all real => real)
-FIELDS = {
-    "pollution_index": ["pollution_index"], "climate_index": ["climate_index"],
-    "cost_of_living_index": ["cost_of_living_index"], "commute_index": ["traffic_commute_time_index"],
-    "house_price_index": ["property_price_to_income_ratio"], "safety_index": ["safety_index"],
-    "monthly_income": ["monthly_net_salary_eur"], "rent_burden": ["monthly_net_salary_eur", "rent_1br_centre_eur"],
-    "unicorns": ["unicorns"], "night_lights": ["peak_radiance"],
-}
+VALUES = CONFIG_DIR / "sample" / "values.csv"
 
 
-def sample_status(path=None) -> pd.DataFrame:
-    """city_id, indicator, status (real|illustrative), vintage, provenance of the bundled sample."""
-    v = pd.read_csv(path or CONFIG_DIR / "sample" / "values.csv", dtype=str, keep_default_na=False)
+def indicator_fields() -> dict[str, list[str]]:
+    """indicator -> fields of values.csv it is computed from (all real => real), over every source."""
+    from .sources import all_sources
+
+    out: dict[str, list[str]] = {}
+    for spec in all_sources().values():
+        out.update(spec.sample_fields)
+    return out
+
+
+def sample_values(path=None) -> pd.DataFrame:
+    return pd.read_csv(path or VALUES, dtype=str, keep_default_na=False)
+
+
+def sample_status(edition: str | None = None, path=None) -> pd.DataFrame:
+    """city_id, indicator, status (real|illustrative), vintage, provenance of the bundled sample of
+    one edition (default: every row, for a sample of one edition)."""
+    v = sample_values(path)
+    if edition is not None and "edition" in v.columns:
+        v = v[v["edition"] == str(edition)]
     by = {(r.city_id, r.field): r for r in v.itertuples()}
     cities = sorted(set(v["city_id"]))
-    curated = sorted(set(v.loc[v["source"] == "curated", "field"]))
     rows = []
-    for ind in list(FIELDS) + curated:
-        fields = FIELDS.get(ind, [ind])
+    for ind, fields in indicator_fields().items():
         for c in cities:
             recs = [by.get((c, f)) for f in fields]
             if any(r is None for r in recs):
@@ -33,4 +43,4 @@ def sample_status(path=None) -> pd.DataFrame:
             rows.append({"city_id": c, "indicator": ind, "status": "real" if real else "illustrative",
                          "vintage": ";".join(sorted({r.vintage for r in recs if r.vintage})),
                          "value_provenance": " | ".join(sorted({r.provenance for r in recs}))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["city_id", "indicator", "status", "vintage", "value_provenance"])

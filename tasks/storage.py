@@ -22,7 +22,23 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import StorageError
-from .settings import data_home, safe_id
+from .settings import data_home, recordings_dir, safe_id
+
+HOME_FORMAT = 2  # 2: every stored path is relative to the data home (or the recordings root)
+
+
+def home_relative(path: Path | str) -> str:
+    """A path inside the data home as stored in provenance, logs and manifests (relative, POSIX)."""
+    return Path(path).resolve().relative_to(data_home()).as_posix()
+
+
+def resolve_stored(path: str, root: str = "home") -> Path:
+    """A stored path back to a file: relative to the data home (`home`), the recordings root
+    (`recordings`), or absolute as written (`""`, older records)."""
+    p = Path(path)
+    if p.is_absolute() or root == "":
+        return p
+    return (recordings_dir() if root == "recordings" else data_home()) / p
 
 
 def utc_now() -> str:
@@ -139,11 +155,16 @@ class RawRecord:
     user_agent: str
     parser_version: str
     mode: str
-    path: str = ""
+    path: str = ""          # relative to `root`
     reused: bool = False
+    root: str = "home"      # "home" (the raw store), "recordings" (an offline replay) or "" (absolute)
+
+    @property
+    def file(self) -> Path:
+        return resolve_stored(self.path, self.root)
 
     def read(self) -> bytes:
-        return Path(self.path).read_bytes()
+        return self.file.read_bytes()
 
 
 def raw_dir(source: str) -> Path:
@@ -158,7 +179,7 @@ def store_raw(record: RawRecord, body: bytes) -> RawRecord:
     obj = raw_object(record.source, body)
     sha, base = obj.name, raw_dir(record.source)
     meta = base / "meta" / f"{sha}.json"
-    record.sha256, record.size, record.path = sha, len(body), str(obj)
+    record.sha256, record.size, record.path, record.root = sha, len(body), home_relative(obj), "home"
     if meta.exists():
         record.reused = True
     else:
@@ -185,10 +206,10 @@ def find_raw(source: str, url: str) -> RawRecord | None:
         rec = RawRecord(**json.loads(p.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    if rec.url != url or not Path(rec.path).exists():
+    if rec.url != url or not rec.file.exists():
         return None
     # raw files are written without fsync: check the body before trusting it again
-    return rec if sha256_file(Path(rec.path)) == rec.sha256 else None
+    return rec if sha256_file(rec.file) == rec.sha256 else None
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -207,20 +228,24 @@ def write_snapshot(source: str, edition: str, table: pd.DataFrame, provenance: d
     fingerprint = sha256_bytes("".join(f"{k}:{frame_fingerprint(v)}" for k, v in sorted(tables.items())).encode())
     snap_id = fingerprint[:16]
     folder = snapshots_dir(source) / edition / snap_id
+    damaged: list[str] = []
     if (folder / "provenance.json").exists():
-        info = json.loads((folder / "provenance.json").read_text())
-        info["reused"] = True
-        return info
+        existing = _read_provenance(folder / "provenance.json")
+        damaged = snapshot_damage(existing) if existing else ["provenance.json"]
+        if not damaged:
+            return {**existing, "reused": True}
     blobs = {k: parquet_bytes(v) for k, v in tables.items()}
     info = {
         **provenance,
         "source": source, "edition": edition, "snapshot_id": snap_id,
-        "path": str(folder / "table.parquet"), "sha256": sha256_bytes(blobs["table"]),
-        "tables": {k: {"path": str(folder / f"{k}.parquet"), "sha256": sha256_bytes(b),
+        "path": home_relative(folder / "table.parquet"), "sha256": sha256_bytes(blobs["table"]),
+        "tables": {k: {"path": home_relative(folder / f"{k}.parquet"), "sha256": sha256_bytes(b),
                        "rows": int(len(tables[k]))} for k, b in blobs.items()},
         "content_fingerprint": fingerprint, "rows": int(len(table)), "created_at": utc_now(),
         "validated": True,
     }
+    if damaged:
+        info["repaired"] = {"at": info["created_at"], "damaged_files": damaged}
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{snap_id}.", dir=folder.parent))
     try:
@@ -228,14 +253,44 @@ def write_snapshot(source: str, edition: str, table: pd.DataFrame, provenance: d
             atomic_write_bytes(tmp / f"{k}.parquet", b)
         atomic_write_json(tmp / "provenance.json", info)
         interruption_point("snapshot-before-rename")
-        os.replace(tmp, folder)
+        if damaged:  # same content id: the damaged folder is moved aside, then replaced by the intact one
+            aside = folder.parent / f".{snap_id}.damaged.{os.getpid()}"
+            os.replace(folder, aside)
+            os.replace(tmp, folder)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
         _fsync_dir(folder.parent)
     except (OSError, StorageError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if (folder / "provenance.json").exists():  # a concurrent writer won with identical content
+        if not damaged and (folder / "provenance.json").exists():  # a concurrent writer won with identical content
             return json.loads((folder / "provenance.json").read_text())
         raise StorageError(f"cannot write snapshot {folder}: {exc}") from exc
     return {**info, "reused": False}
+
+
+def _read_provenance(path: Path) -> dict | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and "snapshot_id" in doc else None
+
+
+def snapshot_damage(info: dict) -> list[str]:
+    """Files of a snapshot that are missing or differ from the sha256 its provenance records."""
+    bad = []
+    for name, entry in (info.get("tables") or {"table": {"path": info["path"], "sha256": info["sha256"]}}).items():
+        f = resolve_stored(entry["path"])
+        if not f.exists() or sha256_file(f) != entry["sha256"]:
+            bad.append(f"{name}.parquet")
+    return bad
+
+
+def snapshot_info(source: str, edition: str, snapshot_id: str) -> dict | None:
+    """The provenance of one snapshot, or None when it is not there."""
+    return _read_provenance(snapshots_dir(source) / safe_id(edition, "edition") /
+                            safe_id(snapshot_id, "snapshot id") / "provenance.json")
 
 
 def list_snapshots(source: str | None = None) -> list[dict]:
@@ -243,28 +298,98 @@ def list_snapshots(source: str | None = None) -> list[dict]:
     pattern = f"{safe_id(source, 'source name')}/*/*/provenance.json" if source else "*/*/*/provenance.json"
     out = []
     for p in sorted(root.glob(pattern)):
-        with contextlib.suppress(OSError, ValueError):
-            out.append(json.loads(p.read_text()))
+        info = _read_provenance(p)
+        if info:
+            out.append(info)
     return out
 
 
+# --------------------------------------------------------------------------- ingest log
+# One append-only log per source (`snapshots/<source>/ingests.jsonl`): every validated ingest in the
+# order it happened, whatever the content. "Latest" is the last ingest of an edition, so content
+# A -> B -> A leaves A as latest even though A's snapshot was written (and content-addressed) first.
+INGEST_LOG = "ingests.jsonl"
+
+
+def ingest_log_path(source: str) -> Path:
+    return snapshots_dir(source) / INGEST_LOG
+
+
+def append_ingest(source: str, entry: dict) -> dict:
+    """Add one line to a source's ingest log. The log is rewritten to a temporary file and renamed
+    (a killed run leaves the old log, never half a line); earlier lines are kept byte for byte."""
+    path = ingest_log_path(source)
+    entry = {"time": utc_now(), "source": source, **entry}
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = b""
+    sep = b"" if not old or old.endswith(b"\n") else b"\n"  # a torn last line stays its own (skipped) line
+    line = json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+    atomic_write_bytes(path, old + sep + line)
+    return entry
+
+
+def read_ingest_log(source: str) -> tuple[list[dict], list[str]]:
+    """(entries, problems): every readable line in order; `problems` names unreadable lines."""
+    path = ingest_log_path(source)
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return [], []
+    entries, problems = [], []
+    for n, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            e = json.loads(raw)
+            if not isinstance(e, dict) or "snapshot_id" not in e or "edition" not in e:
+                raise ValueError("not an ingest entry")
+        except ValueError as exc:
+            problems.append(f"{path} line {n}: skipped, not a complete ingest entry ({exc})")
+            continue
+        entries.append(e)
+    return entries, problems
+
+
+def latest_ingest(source: str, edition: str | None = None, as_of: str | None = None) -> tuple[dict, dict] | None:
+    """(log entry, snapshot provenance) of the last ingest of `source` (of one edition, up to
+    `as_of`) whose snapshot is present."""
+    entries, _ = read_ingest_log(source)
+    for e in reversed(entries):
+        if edition is not None and str(e.get("edition")) != str(edition):
+            continue
+        if as_of is not None and e.get("time", "") > as_of:
+            continue
+        info = snapshot_info(source, str(e["edition"]), e["snapshot_id"])
+        if info is not None:
+            return e, info
+    return None
+
+
 def latest_snapshot(source: str, edition: str | None = None, as_of: str | None = None) -> dict | None:
-    """The newest validated snapshot of a source (optionally of one edition, created up to `as_of`)."""
-    snaps = [s for s in list_snapshots(source) if s.get("validated")
-             and (edition is None or s.get("edition") == edition)
-             and (as_of is None or s.get("created_at", "") <= as_of)
-             and Path(s["path"]).exists()]
-    return max(snaps, key=lambda s: s["created_at"], default=None)
+    """The snapshot of the latest ingest of a source (optionally of one edition, up to `as_of`)."""
+    found = latest_ingest(source, edition, as_of)
+    return found[1] if found else None
+
+
+def ingested_editions(source: str) -> list[str]:
+    entries, _ = read_ingest_log(source)
+    return sorted({str(e["edition"]) for e in entries})
 
 
 def read_snapshot(info: dict, table: str = "table") -> pd.DataFrame:
     """A snapshot's table, after checking its sha256 against the provenance."""
     entry = info.get("tables", {}).get(table) or {"path": info["path"], "sha256": info["sha256"]}
-    path = Path(entry["path"])
-    actual = sha256_file(path)
+    path = resolve_stored(entry["path"])
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise StorageError(f"snapshot file {path} cannot be read: {exc.strerror}; re-ingest "
+                           f"{info.get('source')} to restore it") from None
     if actual != entry["sha256"]:
         raise StorageError(f"snapshot {path} is damaged: sha256 {actual[:12]}… differs from the recorded "
-                           f"{entry['sha256'][:12]}…")
+                           f"{entry['sha256'][:12]}…; re-ingest {info.get('source')} (same content rewrites it)")
     return pd.read_parquet(path)
 
 

@@ -16,26 +16,26 @@ def parse(kind, path):
 
 
 def test_numbeo_rankings(recordings):
-    res, df = parse("numbeo-rankings", recordings / "numbeo/quality-of-life-rankings-2020.html")
+    res, df = parse("numbeo-rankings", recordings / "2020/numbeo/quality-of-life-rankings-2020.html")
     assert res.exit_code == 0
     assert df.columns[:4].tolist() == ["rank", "city", "city_id", "quality_of_life_index"]
     assert len(df) == 22 and df["city_id"].isna().sum() == 3
 
 
 def test_numbeo_city_pages(recordings):
-    res, df = parse("numbeo-city-indices", recordings / "numbeo/quality-of-life-xian.html")
+    res, df = parse("numbeo-city-indices", recordings / "2020/numbeo/quality-of-life-xian.html")
     assert res.exit_code == 0 and df.columns.tolist() == ["indicator", "value"] and len(df) == 8
-    res, df = parse("numbeo-city-prices", recordings / "numbeo/cost-of-living-paris.html")
+    res, df = parse("numbeo-city-prices", recordings / "2020/numbeo/cost-of-living-paris.html")
     assert res.exit_code == 0 and df.columns.tolist() == ["item", "value", "currency"]
 
 
 def test_hurun_and_gawc(recordings):
-    res, df = parse("hurun-list", recordings / "hurun/global-unicorn-index-2020.html")
+    res, df = parse("hurun-list", recordings / "2020/hurun/global-unicorn-index-2020.html")
     assert df.columns.tolist() == ["rank", "company", "valuation_usd_bn", "city", "country", "city_id"]
     assert (df["city_id"] == "beijing").sum() == 93
-    res, df = parse("gawc-tiers", recordings / "gawc/world2020t.html")
+    res, df = parse("gawc-tiers", recordings / "2020/gawc/world2020t.html")
     assert df.columns.tolist() == ["tier", "city", "city_id"]
-    res, df = parse("gawc-connectivity", recordings / "gawc/da31-2020.xlsx")
+    res, df = parse("gawc-connectivity", recordings / "2020/gawc/connectivity-2020.xlsx")
     assert df.columns.tolist() == ["rank", "city", "country", "city_id", "gnc_abs", "gnc_rel"]
 
 
@@ -63,7 +63,7 @@ def test_the_installed_command_keeps_exit_status_and_output_when_it_skips_teardo
     from pathlib import Path
 
     exe = str(Path(sys.executable).with_name("talent-index"))
-    ok = subprocess.run([exe, "parse", "numbeo-rankings", str(recordings / "numbeo/quality-of-life-rankings-2020.html")],
+    ok = subprocess.run([exe, "parse", "numbeo-rankings", str(recordings / "2020/numbeo/quality-of-life-rankings-2020.html")],
                         capture_output=True, text=True, timeout=120)
     rows = pd.read_csv(io.StringIO(ok.stdout))
     assert ok.returncode == 0 and len(rows) == 22  # the whole table came through the pipe

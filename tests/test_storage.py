@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from tasks.errors import StorageError
-from tasks.storage import (RawRecord, atomic_write_bytes, latest_snapshot, list_snapshots, read_snapshot,
-                           refresh_lock, store_raw, write_snapshot)
+from tasks.storage import (RawRecord, append_ingest, atomic_write_bytes, latest_snapshot, list_snapshots,
+                           read_ingest_log, read_snapshot, refresh_lock, resolve_stored, store_raw, write_snapshot)
 
 
 def _rec(url="https://example.org/a"):
@@ -37,18 +37,58 @@ def test_snapshot_is_immutable_and_deduplicated(data_home):
     df2 = df.assign(value=[1.0, 3.0])
     s3 = write_snapshot("numbeo", "2020", df2, {"producer": "t"})
     assert s3["snapshot_id"] != s1["snapshot_id"]
-    assert latest_snapshot("numbeo")["snapshot_id"] in {s1["snapshot_id"], s3["snapshot_id"]}
     assert not [p for p in (data_home / "snapshots").rglob(".*") if p.name.endswith(".tmp")]
+    # stored paths are relative to the data home
+    assert s1["path"] == f"snapshots/numbeo/2020/{s1['snapshot_id']}/table.parquet"
+
+
+def test_latest_is_the_last_ingest_even_when_its_content_is_older(data_home):
+    """Content A -> B -> A: A's snapshot was written first (and is reused by the third ingest),
+    but the third ingest is the latest, so A is what publishing uses."""
+    a = pd.DataFrame({"city_id": ["x"], "indicator": ["i"], "value": [1.0]})
+    b = a.assign(value=[2.0])
+    ids = []
+    for table in (a, b, a):
+        snap = write_snapshot("numbeo", "2020", table, {})
+        append_ingest("numbeo", {"snapshot_id": snap["snapshot_id"], "edition": "2020"})
+        ids.append(snap["snapshot_id"])
+    assert ids[0] == ids[2] != ids[1]
+    assert latest_snapshot("numbeo", edition="2020")["snapshot_id"] == ids[0]
+    assert read_snapshot(latest_snapshot("numbeo"))["value"].tolist() == [1.0]
+    entries, problems = read_ingest_log("numbeo")
+    assert [e["snapshot_id"] for e in entries] == ids and problems == []
+
+
+def test_a_torn_last_line_of_the_ingest_log_is_skipped_and_kept(data_home):
+    """A log cut in the middle of a line (a crash of an older writer, a full disk) is read up to the
+    torn line, which is named; the next append starts on a new line and keeps every earlier byte."""
+    snap = write_snapshot("hurun", "2020", pd.DataFrame({"city_id": ["x"], "value": [1.0]}), {})
+    append_ingest("hurun", {"snapshot_id": snap["snapshot_id"], "edition": "2020"})
+    log = data_home / "snapshots" / "hurun" / "ingests.jsonl"
+    torn = log.read_bytes() + b'{"snapshot_id": "deadbeef", "edi'
+    log.write_bytes(torn)
+    entries, problems = read_ingest_log("hurun")
+    assert [e["snapshot_id"] for e in entries] == [snap["snapshot_id"]]
+    assert len(problems) == 1 and "ingests.jsonl line 2" in problems[0]
+    assert latest_snapshot("hurun")["snapshot_id"] == snap["snapshot_id"]
+    append_ingest("hurun", {"snapshot_id": snap["snapshot_id"], "edition": "2021"})
+    assert log.read_bytes().startswith(torn + b"\n")
+    assert [e["edition"] for e in read_ingest_log("hurun")[0]] == ["2020", "2021"]
 
 
 def test_damaged_snapshot_is_detected(data_home):
     df = pd.DataFrame({"city_id": ["a"], "value": [1.0]})
     info = write_snapshot("hurun", "2020", df, {})
-    with open(info["path"], "r+b") as fh:
+    with open(resolve_stored(info["path"]), "r+b") as fh:
         fh.seek(10)
         fh.write(b"XX")
     with pytest.raises(StorageError, match="damaged"):
         read_snapshot(info)
+    # the same content ingested again rewrites the damaged snapshot under the same id
+    again = write_snapshot("hurun", "2020", df, {})
+    assert again["snapshot_id"] == info["snapshot_id"] and not again["reused"]
+    assert again["repaired"]["damaged_files"] == ["table.parquet"]
+    pd.testing.assert_frame_equal(read_snapshot(again), df)
 
 
 def test_atomic_write_failure_leaves_the_old_file(tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ def diff_releases(old: Path, new: Path) -> dict:
     })
     cities["rank_change"] = cities["rank_old"] - cities["rank_new"]  # positive = moved up
     cities["score_change"] = (cities["score_new"] - cities["score_old"]).round(4)
+    cities["moved_by"] = _moved_by(a.loc[common], b.loc[common], ma, mb)
     cities = cities.sort_values("rank_new")
     ia = {i["source"]: i for i in ma["inputs"]}
     ib = {i["source"]: i for i in mb["inputs"]}
@@ -41,8 +42,29 @@ def diff_releases(old: Path, new: Path) -> dict:
     if ma["methodology"]["sha256"] != mb["methodology"]["sha256"]:
         other["methodology"] = (ma["methodology"]["version"], mb["methodology"]["version"])
     return {"old": ma["release_id"], "new": mb["release_id"], "cities": cities.reset_index(),
+            "editions": (str(ma.get("edition")), str(mb.get("edition"))),
             "added": sorted(set(b.index) - set(a.index)), "dropped": sorted(set(a.index) - set(b.index)),
             "inputs": inputs, "other": other}
+
+
+def dimension_contribution_changes(a: pd.DataFrame, b: pd.DataFrame, ma: dict, mb: dict) -> pd.DataFrame:
+    """city x dimension: change of weight x dimension score (the part of the final score each
+    dimension carries), old -> new. Their sum is the change of the final score when every
+    dimension is scored in both releases."""
+    wa, wb = ma["dimension_weights"]["weights"], mb["dimension_weights"]["weights"]
+    dims = [d for d in wb if d in wa and f"{d}_score" in a.columns and f"{d}_score" in b.columns]
+    return pd.DataFrame({d: b[f"{d}_score"] * wb[d] - a[f"{d}_score"] * wa[d] for d in dims}, index=a.index)
+
+
+def _moved_by(a: pd.DataFrame, b: pd.DataFrame, ma: dict, mb: dict, top: int = 2) -> list[str]:
+    """The dimensions that moved each city most: 'innovation +3.10, ecology -1.20' (points of the
+    final score)."""
+    delta = dimension_contribution_changes(a, b, ma, mb)
+    out = []
+    for _, row in delta.iterrows():
+        biggest = row.dropna().abs().sort_values(ascending=False).head(top)
+        out.append(", ".join(f"{d} {row[d]:+.2f}" for d in biggest.index if abs(row[d]) >= 0.005))
+    return out
 
 
 def changes_markdown(d: dict | None, release_id: str) -> str:
@@ -61,10 +83,14 @@ def changes_markdown(d: dict | None, release_id: str) -> str:
         lines += [f"| {i['source']} | {i['old'] or '—'} | {i['new'] or '—'} |" for i in d["inputs"]]
     else:
         lines.append("No input snapshot changed.")
+    if d.get("editions") and d["editions"][0] != d["editions"][1]:
+        lines += ["", f"Across editions: {d['editions'][0]} → {d['editions'][1]}."]
     lines += ["", "## Rank and score changes", "",
-              "| city | rank (old → new) | change | score (old → new) | change |", "|---|---|---|---|---|"]
+              "Moved by: the dimensions whose weighted score (weight × dimension score) changed most, in points "
+              "of the final score.", "",
+              "| city | rank (old → new) | change | score (old → new) | change | moved by |", "|---|---|---|---|---|---|"]
     for r in d["cities"].itertuples():
         arrow = f"+{r.rank_change}" if r.rank_change > 0 else str(r.rank_change)
         lines.append(f"| {r.name_en} | {r.rank_old} → {r.rank_new} | {arrow if r.rank_change else '='} | "
-                     f"{r.score_old:.2f} → {r.score_new:.2f} | {r.score_change:+.2f} |")
+                     f"{r.score_old:.2f} → {r.score_new:.2f} | {r.score_change:+.2f} | {r.moved_by or '—'} |")
     return "\n".join(lines) + "\n"

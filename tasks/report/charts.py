@@ -25,16 +25,17 @@ def _svg(fig) -> bytes:
 
 def radar(ranks: pd.DataFrame, labels: list[str], title: str, n_max: int) -> bytes:
     """Small multiples: one radar of dimension ranks per city (outer ring = rank 1, first dimension
-    at the top, clockwise). Drawn as polygons on one flat Axes: matplotlib's polar Axes cost ~0.1 s
-    each to lay out and draw (3 s for 15 cities), this ~0.3 s for all."""
+    at the top, clockwise). Drawn as polygons on one flat Axes (polar Axes are slow to lay out).
+    `labels` should be short (a few letters): the cells leave room for them so that the labels of
+    neighbouring charts never meet."""
     cities = list(ranks.index)
     cols = 5
     rows = max(1, int(np.ceil(len(cities) / cols)))
     k = len(labels)
     angle = np.pi / 2 - 2 * np.pi * np.arange(k) / k
     ux, uy = np.cos(angle), np.sin(angle)
-    dx, dy = 3.0, 3.3  # cell size in radii (labels and title need room around the unit circle)
-    fig = plt.figure(figsize=(cols * 2.3, rows * 2.5 + 0.4))
+    dx, dy = 3.6, 3.4  # cell size in radii (labels and title need room around the unit circle)
+    fig = plt.figure(figsize=(cols * 2.7, rows * 2.55 + 0.4))
     ax = fig.add_axes((0, 0, 1, rows * 2.5 / (rows * 2.5 + 0.4)))
     ax.set_axis_off()
     ax.set_aspect("equal")
@@ -119,4 +120,37 @@ def rank_intervals(unc: pd.DataFrame) -> bytes:
     ax.invert_xaxis()
     ax.set_xlabel("rank (1 = best)")
     ax.legend(fontsize=7, frameon=False, loc="lower left")
+    return _svg(fig)
+
+
+def bump(history: pd.DataFrame, names: dict, title: str, top: int = 15) -> bytes:
+    """Ranks across editions (a bump chart): one line per city, rank 1 at the top; the cities are
+    the top `top` of the newest edition (labelled at both ends)."""
+    editions = sorted(history["edition"].astype(str).unique())
+    newest = history[history["edition"].astype(str) == editions[-1]]
+    cities = newest.nsmallest(top, "rank_international")["city_id"].tolist()
+    wide = (history.assign(edition=history["edition"].astype(str))
+            .pivot_table(index="city_id", columns="edition", values="rank_international", aggfunc="first")
+            .reindex(index=cities, columns=editions))
+    n_max = int(np.nanmax(wide.to_numpy(dtype=float)))  # the lowest rank the chosen cities reach
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(editions) + 3.5), max(3.5, 0.3 * len(cities) + 1.2)))
+    x = np.arange(len(editions))
+    for k, cid in enumerate(cities):
+        y = wide.loc[cid].to_numpy(dtype=float)
+        colour = PALETTE[k % len(PALETTE)]
+        ax.plot(x, y, "-o", color=colour, lw=1.6, ms=4)
+        first = int(np.argmax(~np.isnan(y))) if (~np.isnan(y)).any() else None
+        if first is not None:
+            ax.annotate(f"{names.get(cid, cid)} {int(y[first])}", (x[first], y[first]), xytext=(-6, 0),
+                        textcoords="offset points", ha="right", va="center", fontsize=7, color=colour)
+        if not np.isnan(y[-1]):
+            ax.annotate(f"{int(y[-1])} {names.get(cid, cid)}", (x[-1], y[-1]), xytext=(6, 0),
+                        textcoords="offset points", ha="left", va="center", fontsize=7, color=colour)
+    ax.set_xticks(x)
+    ax.set_xticklabels(editions)
+    ax.set_xlim(-0.9 if len(editions) > 1 else -1.5, len(editions) - 0.1 if len(editions) > 1 else 1.5)
+    ax.set_ylim(n_max + 0.5, 0.5)
+    ax.set_ylabel("international rank (1 = best)")
+    ax.set_xlabel("edition")
+    ax.set_title(title, fontsize=9)
     return _svg(fig)

@@ -19,6 +19,8 @@ from . import charts
 TEMPLATE = (Path(__file__).with_name("template.html")).read_text(encoding="utf-8")
 MAX_ROWS = 50     # charts and dimension tables of large releases show the top cities
 MAX_CARDS = 200   # city cards of large releases: the top cities (every value is in the Parquet files)
+RADAR_LABELS = {"economy": "Econ", "innovation": "Innov", "openness": "Open", "ecology": "Ecol",
+                "welfare": "Welf", "affordability": "Afford"}
 
 
 def _fmt(v, nd=2):
@@ -42,8 +44,9 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
     names = idx.set_index("city_id")["name_en"]
     files: dict[str, bytes] = {}
 
-    # radar charts: top 10 (international ranks) and domestic cities (domestic ranks)
-    short = list(dims)
+    # radar charts: top 10 (international ranks) and domestic cities (domestic ranks); short axis
+    # labels so that neighbouring charts' labels never meet (the legend is in the caption)
+    short = [RADAR_LABELS.get(d, d[:6]) for d in dims]
     top = idx.nsmallest(min(10, len(idx)), "rank_international").set_index("name_en")
     files["radar_top10.svg"] = charts.radar(top[[f"{d}_rank_international" for d in dims]], short,
                                             "Dimension ranks of the top 10 (international ranks)", len(idx))
@@ -71,6 +74,16 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
             files[fname] = charts.regression(pts, line, methodology.indicator(r["x"]).name_en,
                                              "foreign-born share (%)", r)
             regressions.append({**r, "file": fname})
+    history = pd.read_parquet(release / "history.parquet") if (release / "history.parquet").exists() else None
+    editions = [] if history is None else sorted(history["edition"].astype(str).unique())
+    trajectories: dict[str, list] = {}
+    if len(editions) > 1:
+        files["ranks_across_editions.svg"] = charts.bump(
+            history, names.to_dict(), f"Ranks across editions ({', '.join(editions)}): top {min(15, len(idx))} of "
+                                      f"{meta['edition']}")
+        for cid, g in history.sort_values("edition").groupby("city_id"):
+            trajectories[cid] = [{"edition": str(r.edition), "rank": _fmt(r.rank_international),
+                                  "score": _fmt(r.final_score), "release": r.release_id} for r in g.itertuples()]
     unc = shares = None
     if (release / "uncertainty.csv").exists():
         unc = pd.read_csv(release / "uncertainty.csv").set_index("city_id")
@@ -110,7 +123,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
             "dims": [{"name": dim_label[d], "score": _fmt(getattr(r, f"{d}_score")),
                       "rank": int(getattr(r, f"{d}_rank_international")),
                       "rank_domestic": _fmt(getattr(r, f"{d}_rank_domestic"))} for d in dims],
-            "indicators": rows,
+            "indicators": rows, "trajectory": trajectories.get(r.city_id, []),
         })
     coverage = (cov.groupby(["dimension", "indicator", "status"]).size().unstack(fill_value=0).reset_index())
     for col in ("real", "illustrative", "imputed"):
@@ -134,6 +147,8 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         variants=None if variants is None else variants.to_dict(orient="records"),
         tier_diff=None if tier_diff is None else tier_diff.to_dict(orient="records"),
         changes=changes, weights=weights, methodology=methodology,
+        radar_legend=", ".join(f"{RADAR_LABELS.get(d, d[:6])} = {dim_label[d]}" for d in dims),
+        history_editions=editions,
         truncated={"rows": MAX_ROWS, "cards": MAX_CARDS, "cities": len(idx)} if len(idx) > MAX_ROWS else None)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():

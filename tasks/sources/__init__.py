@@ -1,30 +1,104 @@
-"""One module per source, each with the same functions: plan, parse, tidy (and its suites)."""
+"""The configured sources: `data/sources.yaml` names them, each one's module declares it (`SPEC`, a
+`tasks.sources.base.Source`). A source entry may name its module with `module:` (default
+`tasks.sources.<name>`), so a new source needs no change anywhere else."""
 
 from __future__ import annotations
 
+import importlib
+import os
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+from ..errors import PipelineError
 from ..settings import CONFIG_DIR
-from . import curated, gawc, hurun, night_lights, numbeo
+from .base import EditionError, Source, VintagePolicy
 
-SOURCES = {m.SOURCE: m for m in (numbeo, hurun, gawc, night_lights, curated)}
-# Which sources feed indicators (gawc is city metadata only).
-INDICATOR_SOURCES = ("numbeo", "hurun", "night_lights", "curated")
+CADENCES = ("annual", "quarterly")
 
 
-def load_sources_config(path: str | Path | None = None) -> dict:
-    import os
+def sources_path(path: str | Path | None = None) -> Path:
+    return Path(path) if path else Path(os.environ.get("TALENT_INDEX_SOURCES", CONFIG_DIR / "sources.yaml"))
 
-    path = Path(path) if path else Path(os.environ.get("TALENT_INDEX_SOURCES", CONFIG_DIR / "sources.yaml"))
-    doc = yaml.safe_load(path.read_text())
-    defaults = doc.pop("defaults", {})
+
+def load_sources_raw(path: str | Path | None = None) -> dict[str, dict]:
+    """Every source's configuration as written (defaults merged in), before any edition is chosen."""
+    p = sources_path(path)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise PipelineError(f"cannot read the sources configuration {p}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PipelineError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(doc, dict):
+        raise PipelineError(f"{p}: expected a mapping of source names to settings, found {type(doc).__name__}")
+    defaults = doc.pop("defaults", {}) or {}
     out = {}
     for name, cfg in doc.items():
-        if name not in SOURCES:
-            raise ValueError(f"{path}: unknown source {name!r}; known: {sorted(SOURCES)}")
+        if not isinstance(cfg, dict):
+            raise PipelineError(f"{p}: source {name!r} must be a mapping of settings, found {cfg!r}")
         merged = {**defaults, **cfg}
-        merged["http"] = {**defaults.get("http", {}), **cfg.get("http", {})}
+        merged["http"] = {**defaults.get("http", {}), **(cfg.get("http") or {})}
         out[name] = merged
     return out
+
+
+@lru_cache(maxsize=64)
+def _import_spec(name: str, module: str) -> Source:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise PipelineError(f"source {name!r}: cannot import its module {module!r} ({exc}); "
+                            f"set `module:` under {name} in the sources configuration") from None
+    spec = getattr(mod, "SPEC", None)
+    if not isinstance(spec, Source):
+        raise PipelineError(f"source {name!r}: module {module!r} declares no SPEC (a tasks.sources.base.Source)")
+    if spec.name != name:
+        raise PipelineError(f"source {name!r}: module {module!r} declares the source {spec.name!r}")
+    return spec
+
+
+def source_spec(name: str, cfg: dict | None = None) -> Source:
+    """The declared interface of one configured source."""
+    if cfg is None:
+        raw = load_sources_raw()
+        if name not in raw:
+            raise PipelineError(f"unknown source {name!r}; configured in {sources_path()}: {sorted(raw)}")
+        cfg = raw[name]
+    return _import_spec(name, str(cfg.get("module") or f"{__name__}.{name}"))
+
+
+def all_sources(path: str | Path | None = None) -> dict[str, Source]:
+    """Every configured source, in the order of the configuration."""
+    return {name: source_spec(name, cfg) for name, cfg in load_sources_raw(path).items()}
+
+
+def resolve_source(name: str, raw: dict, edition: str, cadence: str = "annual") -> dict:
+    """A source's configuration for index edition `edition`: URLs filled in by its edition policy,
+    plus `edition`, `cadence` and `vintage_policy` (what vintage the policy expects)."""
+    if cadence not in CADENCES:
+        raise PipelineError(f"unknown cadence {cadence!r}; expected one of {CADENCES}")
+    cfg, policy = source_spec(name, raw).edition_config(dict(raw), str(edition), cadence)
+    return {**cfg, "edition": str(edition), "cadence": cadence,
+            "vintage_policy": {"expected": policy.expected, "rule": policy.rule, "note": policy.note}}
+
+
+def vintage_policy(cfg: dict) -> VintagePolicy:
+    p = cfg.get("vintage_policy") or {"expected": str(cfg.get("edition"))}
+    return VintagePolicy(str(p["expected"]), p.get("rule", "equal"), p.get("note", ""))
+
+
+def load_sources_config(path: str | Path | None = None, edition: str | None = None,
+                        cadence: str = "annual") -> dict[str, dict]:
+    """Every source's configuration resolved for one edition (default: the newest recorded one)."""
+    from ..editions import default_edition
+
+    edition = str(edition or default_edition())
+    return {name: resolve_source(name, cfg, edition, cadence) for name, cfg in load_sources_raw(path).items()}
+
+
+__all__ = ["CADENCES", "EditionError", "Source", "VintagePolicy", "all_sources", "load_sources_config",
+           "load_sources_raw", "resolve_source", "source_spec", "sources_path", "vintage_policy"]

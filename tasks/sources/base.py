@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from bs4 import BeautifulSoup
 
 from ..errors import SourceError
@@ -141,3 +143,127 @@ def check_not_blocked(doc: BeautifulSoup, source: str, location: str, expected: 
 
 def cell_text(cell) -> str:
     return cell.get_text(" ", strip=True) if cell is not None else ""
+
+
+# ----------------------------------------------------------------------------- the source interface
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One GX suite a source's tables must pass (`expectations/<suite>.json`)."""
+
+    suite: str
+    table: str = "main"             # "main": the tidy table, one row per registry city; else an extra table
+    key_column: str | None = "city_id"  # the column that names offending rows
+
+
+@dataclass(frozen=True)
+class VintagePolicy:
+    """What a source's edition policy expects for an index edition: `equal` (found == expected) or
+    `at_most` (found is a year <= expected)."""
+
+    expected: str
+    rule: str = "equal"
+    note: str = ""
+
+    def matches(self, found: str | None) -> bool:
+        if found is None:
+            return False
+        if self.rule == "at_most":
+            try:
+                return int(str(found)[:4]) <= int(self.expected)
+            except ValueError:
+                return False
+        return str(found) == str(self.expected)
+
+    def describe(self) -> str:
+        return f"<= {self.expected}" if self.rule == "at_most" else str(self.expected)
+
+
+class Source:
+    """What a source module declares: subclass this in `tasks/sources/<name>.py` and expose an
+    instance as `SPEC`. Everything else (ingest, flows, CLI, sample status) derives from it.
+
+    Adding a source = that module + an entry in data/sources.yaml (which may name the module with
+    `module:`) + its suites + recordings."""
+
+    name: str = ""
+    parser_version: str = "1"
+    suites: tuple[SuiteSpec, ...] = ()
+    parse_kinds: dict[str, str] = {}          # CLI `parse` kinds -> what they read
+    sample_fields: dict[str, list[str]] = {}  # indicator -> fields of data/sample/values.csv behind it
+    feeds_indicators: bool = True             # False: city metadata only (no index indicator)
+    parallel: bool = False                    # True: `work_units` may run on a Dask cluster
+    suites_dir: Path | None = None            # where its suites live (default: expectations/)
+
+    # --- editions
+    def edition_config(self, cfg: dict, edition: str, cadence: str) -> tuple[dict, VintagePolicy]:
+        """The configuration of this source for index edition `edition` (URLs filled in) and the
+        vintage its policy expects. Raise EditionError when the policy has nothing for it."""
+        return cfg, VintagePolicy(edition)
+
+    def found_vintage(self, cfg: dict, parsed: dict) -> str | None:
+        """The vintage the fetched data itself states (page title, file tag...), or None."""
+        return None
+
+    # --- fetch and parse
+    def plan(self, cfg: dict, registry, done: dict) -> list[Request]:
+        raise NotImplementedError
+
+    def parse(self, req: Request, body: bytes, registry, cfg: dict | None = None):
+        raise NotImplementedError
+
+    def parse_file(self, kind: str, body: bytes, location: str, registry):
+        """The CLI's `parse KIND FILE`: one parser on a saved response, as a DataFrame."""
+        return self.parse(Request(kind, location), body, registry, {})
+
+    def parse_context(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    # --- parallel work (e.g. one task per night-light tile)
+    def work_units(self, cfg: dict, registry, parsed: dict) -> list[dict]:
+        return []
+
+    def run_work_unit(self, unit: dict) -> list[dict]:
+        raise NotImplementedError
+
+    def combine_work_units(self, cfg: dict, registry, parsed: dict, results: list[dict]) -> dict:
+        return parsed
+
+    # --- tidy
+    def prepare(self, cfg: dict, registry, parsed: dict) -> dict:
+        """Parsed responses turned into what `tidy` and `extras` read (runs the work units in
+        process when there are any)."""
+        units = self.work_units(cfg, registry, parsed)
+        if not units:
+            return parsed
+        return self.combine_work_units(cfg, registry, parsed, [r for u in units for r in self.run_work_unit(u)])
+
+    def tidy(self, cfg: dict, registry, parsed: dict) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def extras(self, cfg: dict, registry, parsed: dict, raw_parsed: dict) -> dict[str, pd.DataFrame]:
+        """Tables kept in the snapshot beside the tidy table (`raw_parsed`: before `prepare`)."""
+        return {}
+
+    # --- validation
+    def suites_for(self, cfg: dict) -> tuple[SuiteSpec, ...]:
+        """The suites of this configuration (an edition may lack a table, e.g. GaWC connectivity)."""
+        return self.suites
+
+    def suite_params(self, cfg: dict, registry) -> dict:
+        return {}
+
+    def extra_checks(self, spec: SuiteSpec, cfg: dict, registry, tidy: pd.DataFrame, extras: dict,
+                     previous) -> list:
+        """Checks GX does not express, added to the report of `spec` (`previous`: the previous
+        snapshot, a `PreviousSnapshot` or None)."""
+        return []
+
+    def summary_markdown(self, extras: dict) -> str | None:
+        """What a data engineer should see beside the data-quality summary (run artifacts)."""
+        return None
+
+
+class EditionError(SourceError):
+    """A source's edition policy has nothing for the edition asked for."""

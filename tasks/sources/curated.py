@@ -12,11 +12,10 @@ import pandas as pd
 
 from ..cities import Registry
 from ..errors import SourceError
-from .base import TIDY_COLUMNS, Request
+from ..validate import extra_check
+from .base import TIDY_COLUMNS, Request, Source, SuiteSpec, VintagePolicy
 
 SOURCE = "curated"
-PARSER_VERSION = "1"
-SUITES = {"indicators": "curated", "table": "curated_table"}
 COLUMNS = ["city_id", "indicator", "value", "unit", "publication", "edition", "table_or_page",
            "date_entered", "status", "note"]
 INDICATORS = ["economic_sustainability", "rd_intensity", "education_spending_share", "foreign_born_share",
@@ -70,3 +69,49 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
         "unit": t["unit"], "edition": t["edition"], "name_in_source": t["city_id"].map(names),
         "location": req.url,
     })[TIDY_COLUMNS].reset_index(drop=True)
+
+
+class Curated(Source):
+    name = SOURCE
+    suites = (SuiteSpec("curated"), SuiteSpec("curated_table", table="table"))
+    parse_kinds = {"curated": "curated table of report-sourced indicators (CSV)"}
+    sample_fields = {i: [i] for i in INDICATORS}
+
+    def edition_config(self, cfg, edition, cadence):
+        """Edition E reads the curated file of E (`url` may hold "{edition}"); every value in it must
+        come from a publication of year E or earlier."""
+        return {**cfg, "url": str(cfg["url"]).format(edition=edition)}, VintagePolicy(
+            edition, rule="at_most", note="publications up to the edition's year")
+
+    def found_vintage(self, cfg, parsed):
+        table = next(iter(parsed.values()), None)
+        if table is None or table.empty:
+            return None
+        years = pd.to_numeric(table["edition"].str[:4], errors="coerce").dropna()
+        return str(int(years.max())) if len(years) else None
+
+    def plan(self, cfg, registry, done):
+        return plan(cfg, registry, done)
+
+    def parse(self, req, body, registry, cfg=None):
+        return parse(req, body, registry, cfg)
+
+    def parse_file(self, kind, body, location, registry):
+        return parse_table(body, location)
+
+    def tidy(self, cfg, registry, parsed):
+        return tidy(cfg, registry, parsed)
+
+    def extras(self, cfg, registry, parsed, raw_parsed):
+        return {"table": next(iter(parsed.values()))}
+
+    def suite_params(self, cfg, registry):
+        return {"expected_rows": len(registry.ids) * len(INDICATORS)}
+
+    def extra_checks(self, spec, cfg, registry, tidy, extras, previous):
+        if spec.table != "table":
+            return []
+        return [extra_check("unit_matches_indicator", "error", unit_mismatches(extras["table"]), column="unit")]
+
+
+SPEC = Curated()

@@ -5,15 +5,14 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pandas as pd
 
 from ..cities import Registry
 from ..errors import SourceError
-from .base import Request, check_not_blocked, parse_number, soup
+from .base import EditionError, Request, Source, SuiteSpec, VintagePolicy, check_not_blocked, parse_number, soup
 
 SOURCE = "gawc"
-PARSER_VERSION = "1"
-SUITES = {"tiers": "gawc_tiers", "connectivity": "gawc_connectivity"}
 
 TIERS = ["Alpha++", "Alpha+", "Alpha", "Alpha-", "Beta+", "Beta", "Beta-", "Gamma+", "Gamma", "Gamma-",
          "High Sufficiency", "Sufficiency"]
@@ -28,7 +27,20 @@ def tier_of(text: str) -> str | None:
 
 
 def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
-    return [Request("gawc-tiers", cfg["tiers_url"]), Request("gawc-connectivity", cfg["connectivity_url"])]
+    """The tier page, and the connectivity dataset where the edition has one."""
+    reqs = [Request("gawc-tiers", cfg["tiers_url"])]
+    if cfg.get("connectivity_url"):
+        reqs.append(Request("gawc-connectivity", cfg["connectivity_url"]))
+    return reqs
+
+
+def stated_edition(doc) -> str | None:
+    """"The World According to GaWC 2020" -> "2020" (title or first heading)."""
+    for el in [doc.title, doc.find("h1")]:
+        m = re.search(r"GaWC\s+((?:19|20)\d{2})\b", el.get_text(" ", strip=True) if el else "")
+        if m:
+            return m.group(1)
+    return None
 
 
 def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.DataFrame:
@@ -53,6 +65,7 @@ def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.D
         raise SourceError(SOURCE, f"expected cities under tier headings {TIERS[:3]}…, found none", location=url)
     df = pd.DataFrame(rows)
     df["city_id"] = [registry.match("gawc", c) if registry else None for c in df["city"]]
+    df.attrs["stated_edition"] = stated_edition(doc)
     return df
 
 
@@ -112,14 +125,18 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     """City metadata: tier and connectivity of every registry city (no index indicator)."""
     tiers = next(df for r, df in done.items() if r.kind == "gawc-tiers")
-    conn = next(df for r, df in done.items() if r.kind == "gawc-connectivity")
+    conn = next((df for r, df in done.items() if r.kind == "gawc-connectivity"), None)
     t = tiers.dropna(subset=["city_id"]).drop_duplicates("city_id").set_index("city_id")
-    c = conn.dropna(subset=["city_id"]).drop_duplicates("city_id").set_index("city_id")
     out = pd.DataFrame(index=pd.Index(registry.ids, name="city_id"))
     out["tier"] = t["tier"].reindex(out.index)
-    for col in ("rank", "gnc_abs", "gnc_rel"):
-        out[f"gnc_{col}" if col == "rank" else col] = c[col].reindex(out.index)
-    out["edition"] = str(cfg.get("edition"))
+    for col in ("rank", "gnc_abs", "gnc_rel"):  # NaN when the edition has no connectivity dataset
+        name = f"gnc_{col}" if col == "rank" else col
+        if conn is None:
+            out[name] = np.nan
+        else:
+            c = conn.dropna(subset=["city_id"]).drop_duplicates("city_id").set_index("city_id")
+            out[name] = c[col].reindex(out.index)
+    out["edition"] = str(cfg.get("gawc_edition", cfg.get("edition")))  # GaWC's own edition
     out["report_tier_2020"] = registry.table["report_tier_2020"].reindex(out.index)
     return out.reset_index()
 
@@ -129,3 +146,63 @@ def tier_differences(meta: pd.DataFrame) -> pd.DataFrame:
     d = meta[(meta["tier"].fillna("") != meta["report_tier_2020"].fillna(""))]
     return d[["city_id", "report_tier_2020", "tier", "edition"]].rename(
         columns={"report_tier_2020": "tier_printed_in_report", "tier": "tier_ingested"})
+
+
+class GaWC(Source):
+    name = SOURCE
+    parse_kinds = {"gawc-tiers": "GaWC 'The World According to GaWC' tier page",
+                   "gawc-connectivity": "GaWC connectivity dataset (xlsx or CSV)"}
+    feeds_indicators = False
+
+    def edition_config(self, cfg, edition, cadence):
+        """GaWC publishes every few years (2016, 2018, 2020, 2024...): edition E uses the newest
+        GaWC edition published up to E; `editions` maps each GaWC edition to its pages."""
+        published = sorted(int(p) for p in cfg.get("published_editions") or [])
+        editions = {str(k): v for k, v in (cfg.get("editions") or {}).items()}
+        if not published and not editions:
+            return cfg, VintagePolicy(str(cfg.get("gawc_edition", edition)))
+        try:
+            year = int(edition)
+        except ValueError:
+            raise EditionError(SOURCE, f"edition {edition!r} is not a year", location="data/sources.yaml") from None
+        older = [p for p in published if p <= year]
+        if not older:
+            raise EditionError(SOURCE, f"no GaWC edition published up to {edition} (published: {published})",
+                               location="data/sources.yaml")
+        g = str(older[-1])
+        if g not in editions:
+            raise EditionError(SOURCE, f"edition {edition} needs GaWC {g} (the newest published up to {edition}), "
+                                       f"but gawc.editions has no pages for it (known: {', '.join(sorted(editions))})",
+                               location="data/sources.yaml")
+        return {**cfg, **editions[g], "gawc_edition": g}, VintagePolicy(g, note=f"newest GaWC edition <= {edition}")
+
+    def found_vintage(self, cfg, parsed):
+        tiers = next((df for r, df in parsed.items() if r.kind == "gawc-tiers"), None)
+        stated = tiers.attrs.get("stated_edition") if tiers is not None else None
+        return stated or str(cfg.get("gawc_edition", cfg.get("edition")))
+
+    def suites_for(self, cfg):
+        specs = [SuiteSpec("gawc_tiers")]
+        if cfg.get("connectivity_url"):
+            specs.append(SuiteSpec("gawc_connectivity"))
+        return tuple(specs)
+
+    def plan(self, cfg, registry, done):
+        return plan(cfg, registry, done)
+
+    def parse(self, req, body, registry, cfg=None):
+        return parse(req, body, registry, cfg)
+
+    def parse_file(self, kind, body, location, registry):
+        if kind == "gawc-tiers":
+            return parse_tiers(body, location, registry)
+        return parse_connectivity(body, location, registry)
+
+    def tidy(self, cfg, registry, parsed):
+        return tidy(cfg, registry, parsed)
+
+    def extras(self, cfg, registry, parsed, raw_parsed):
+        return {r.kind.replace("gawc-", ""): df for r, df in parsed.items()}
+
+
+SPEC = GaWC()

@@ -9,11 +9,11 @@ import pandas as pd
 
 from ..cities import Registry, normalise_name
 from ..errors import SourceError
-from .base import TIDY_COLUMNS, Request, check_not_blocked, html_tree, node_text, parse_number, soup
+from ..validate import extra_check
+from .base import (TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy, check_not_blocked, html_tree,
+                   node_text, parse_number, soup)
 
 SOURCE = "hurun"
-PARSER_VERSION = "1"
-SUITES = {"indicators": "hurun", "companies": "hurun_companies"}
 
 # Column mapping: our field -> header texts the list has used (configurable in sources.yaml)
 DEFAULT_COLUMNS = {
@@ -94,8 +94,18 @@ def parse_list_html(body: bytes, url: str, registry: Registry | None = None, col
         rows = [[node_text(c) for c in tr.findall(".//td")] for tr in trs[1:]]
         df = _rows_to_frame(rows, headers, columns, url, registry)
         df.attrs["stated_count"] = stated_count(node_text(doc))
+        df.attrs["stated_edition"] = stated_edition(doc)
         return df
     raise last_error
+
+
+def stated_edition(doc) -> str | None:
+    """The list's year from the page heading or title ("Hurun Global Unicorn Index 2020" -> "2020")."""
+    for el in doc.xpath("//h1") + doc.xpath("//title"):
+        m = re.search(r"unicorn index\s+((?:19|20)\d{2})\b", node_text(el), flags=re.IGNORECASE)
+        if m:
+            return m.group(1)
+    return None
 
 
 def stated_count(text: str) -> int | None:
@@ -147,3 +157,67 @@ def unmatched_summary(companies: pd.DataFrame) -> pd.DataFrame:
     rest = companies[companies["city_id"].isna()]
     return (rest.groupby(["city", "country"], dropna=False).size().rename("companies")
             .reset_index().sort_values("companies", ascending=False))
+
+
+class Hurun(Source):
+    name = SOURCE
+    suites = (SuiteSpec("hurun"), SuiteSpec("hurun_companies", table="companies", key_column="company"))
+    parse_kinds = {"hurun-list": "Hurun Global Unicorn Index list (HTML, CSV or XLSX)"}
+    sample_fields = {"unicorns": ["unicorns"]}
+
+    def edition_config(self, cfg, edition, cadence):
+        """Edition E counts the list of year E; each year's list has its own page (hurun.net article
+        ids are opaque), so `editions` maps E to its URL."""
+        editions = {str(k): v for k, v in (cfg.get("editions") or {}).items()}
+        if edition in editions:
+            cfg = {**cfg, **editions[edition]}
+        elif "editions" in cfg:
+            raise EditionError(SOURCE, f"no list URL for edition {edition} (editions known: "
+                                       f"{', '.join(sorted(editions)) or 'none'}); add the list's page under "
+                                       f"hurun.editions.{edition}.url", location="data/sources.yaml")
+        return cfg, VintagePolicy(edition)
+
+    def found_vintage(self, cfg, parsed):
+        companies = next(iter(parsed.values()), None)
+        stated = companies.attrs.get("stated_edition") if companies is not None else None
+        return stated or str(cfg.get("edition"))
+
+    def plan(self, cfg, registry, done):
+        return plan(cfg, registry, done)
+
+    def parse(self, req, body, registry, cfg=None):
+        return parse(req, body, registry, cfg)
+
+    def parse_file(self, kind, body, location, registry):
+        return parse_list(body, location, registry)
+
+    def tidy(self, cfg, registry, parsed):
+        return tidy(cfg, registry, parsed)
+
+    def extras(self, cfg, registry, parsed, raw_parsed):
+        companies = next(iter(parsed.values()))
+        return {"companies": companies, "unmatched_cities": unmatched_summary(companies)}
+
+    def suite_params(self, cfg, registry):
+        return {"companies_max_rows": max(5000, 2 * len(registry.ids))}
+
+    def extra_checks(self, spec, cfg, registry, tidy, extras, previous):
+        if spec.table != "companies":
+            return []
+        companies = extras["companies"]
+        stated = companies.attrs.get("stated_count")
+        return [extra_check("company_count_equals_stated_count", "error",
+                            [] if stated in (None, len(companies)) else
+                            [f"{len(companies)} rows, the page states {stated}"], observed=stated)]
+
+    def summary_markdown(self, extras):
+        if "unmatched_cities" not in extras:
+            return None
+        u = extras["unmatched_cities"]
+        lines = [f"### Hurun companies outside the index cities: {int(u['companies'].sum())} in {len(u)} cities",
+                 "", "| city | country | companies |", "|---|---|---|"]
+        lines += [f"| {r.city} | {r.country} | {r.companies} |" for r in u.head(50).itertuples()]
+        return "\n".join(lines)
+
+
+SPEC = Hurun()

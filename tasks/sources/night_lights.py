@@ -14,11 +14,9 @@ import pandas as pd
 
 from ..cities import Registry
 from ..errors import SourceError
-from .base import TIDY_COLUMNS, Request
+from .base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
 
 SOURCE = "night_lights"
-PARSER_VERSION = "1"
-SUITES = {"indicators": "night_lights"}
 BOUNDARY_VERSION = "circle-64-v1"
 FILL_VALUES = (65535.0,)
 
@@ -50,14 +48,19 @@ def city_tiles(registry: Registry) -> dict[str, list[str]]:
     return out
 
 
+def composite_year(cfg: dict) -> str:
+    """The year of the annual composite this configuration reads (set by the edition policy)."""
+    return str(cfg.get("composite_year") or cfg.get("edition"))
+
+
 def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
     """`format: vnl-clip` (the sample: one small GeoTIFF per city) or `format: vnp46a4` (Black
     Marble annual HDF5 tiles from LAADS: first the directory listing, then every tile a city needs)."""
+    year = composite_year(cfg)
     if cfg.get("format", "vnl-clip") == "vnl-clip":
         tmpl = cfg["clip_url_template"]
-        return [Request("night-lights-clip", tmpl.format(city_id=cid, year=cfg.get("edition")), cid)
-                for cid in registry.ids]
-    listing = Request("vnp46a4-listing", cfg["listing_url"].format(year=cfg.get("edition")))
+        return [Request("night-lights-clip", tmpl.format(city_id=cid, year=year), cid) for cid in registry.ids]
+    listing = Request("vnp46a4-listing", cfg["listing_url"].format(year=year))
     if listing not in done:
         return [listing]
     files = done[listing]
@@ -200,7 +203,7 @@ def combine_partials(cfg: dict, registry: Registry, partials: list[dict]) -> dic
         c = registry.get(cid)
         # add up in the order vnp46a4_zonal does, so both give the same floating-point sums
         parts = [by_city.get(cid, {})[t] for t in ts if t in by_city.get(cid, {})]
-        req = Request("night-lights-city", f"vnp46a4:{cfg.get('edition')}:{cid}", cid)
+        req = Request("night-lights-city", f"vnp46a4:{composite_year(cfg)}:{cid}", cid)
         out[req] = {"city_id": cid, **_finish(parts), "boundary_version": BOUNDARY_VERSION,
                     "radius_km": float(c["boundary_radius_km"]), "tiles": ";".join(ts)}
     return out
@@ -263,13 +266,14 @@ def zonal_stats_many(ds, geometries: list[dict]) -> list[dict]:
 
 
 def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = None) -> dict:
-    """`zonal_stats_dataset` on a GeoTIFF held in memory (a recorded clip)."""
+    """`zonal_stats_dataset` on a GeoTIFF held in memory (a recorded clip); `year` is the composite
+    year the file's YEAR tag states (None if it states none)."""
     import rasterio
     from rasterio.io import MemoryFile
 
     try:
         with MemoryFile(body) as mem, mem.open() as ds:
-            return zonal_stats_dataset(ds, geometry)
+            return {**zonal_stats_dataset(ds, geometry), "year": ds.tags().get("YEAR")}
     except rasterio.errors.RasterioIOError as exc:
         raise SourceError(SOURCE, f"expected a GeoTIFF raster, could not open it: {exc}", location=location,
                           city=city) from exc
@@ -295,20 +299,19 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
             "radius_km": float(city["boundary_radius_km"])}
 
 
+def listing_year(files: pd.DataFrame) -> str | None:
+    """The composite year in VNP46A4 file names (VNP46A4.A2019001.h29v05...)."""
+    import re
+
+    years = {m.group(1) for n in files["name"] for m in [re.search(r"\.A(\d{4})\d{3}\.", n)] if m}
+    return ";".join(sorted(years)) or None
+
+
 def parse_context():
     """One GDAL environment for all clips of a run (rasterio otherwise sets one up per open)."""
     import rasterio
 
     return rasterio.Env()
-
-
-def city_records(cfg: dict, registry: Registry, done: dict) -> dict:
-    """The parsed responses with VNP46A4 tiles replaced by per-city statistics, tile by tile (the
-    flow does the same with one task per tile); clip records are returned as they are."""
-    if not any(r.kind == "vnp46a4-tile" for r in done):
-        return done
-    partials = [p for job in tile_jobs(cfg, registry, done) for p in tile_partials(**job)]
-    return combine_partials(cfg, registry, partials)
 
 
 def _bbox(geom: dict) -> tuple[float, float, float, float]:
@@ -319,11 +322,64 @@ def _bbox(geom: dict) -> tuple[float, float, float, float]:
 
 
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
-    edition = str(cfg.get("edition"))
-    rows = [(rec["city_id"], "night_lights", rec["sum"], "nW/cm2/sr (sum)", edition,
+    rows = [(rec["city_id"], "night_lights", rec["sum"], "nW/cm2/sr (sum)", composite_year(cfg),
              registry.get(req.city_id)["name_en"], req.url) for req, rec in done.items()]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
 def details(done: dict) -> pd.DataFrame:
     return pd.DataFrame([rec for r, rec in done.items() if r.kind in ("night-lights-clip", "night-lights-city")])
+
+
+class NightLights(Source):
+    name = SOURCE
+    suites = (SuiteSpec("night_lights"),)
+    sample_fields = {"night_lights": ["peak_radiance"]}
+    parallel = True
+
+    def edition_config(self, cfg, edition, cadence):
+        """Edition E reads the annual composite of year E + `year_offset` (default -1: the lights of
+        the year before the edition, the latest complete year when it is compiled)."""
+        try:
+            year = int(edition) + int(cfg.get("year_offset", -1))
+        except ValueError:
+            raise EditionError(SOURCE, f"edition {edition!r} is not a year", location="data/sources.yaml") from None
+        return {**cfg, "composite_year": str(year)}, VintagePolicy(str(year), note="annual composite")
+
+    def found_vintage(self, cfg, parsed):
+        years = set()
+        for req, rec in parsed.items():
+            if req.kind == "night-lights-clip":
+                years.add(rec.get("year") or composite_year(cfg))  # a clip without a YEAR tag: its URL's year
+            elif req.kind == "vnp46a4-listing":
+                years.add(listing_year(rec) or composite_year(cfg))
+        return ";".join(sorted(years)) or None
+
+    def plan(self, cfg, registry, done):
+        return plan(cfg, registry, done)
+
+    def parse(self, req, body, registry, cfg=None):
+        return parse(req, body, registry, cfg)
+
+    def parse_context(self):
+        return parse_context()
+
+    def work_units(self, cfg, registry, parsed):
+        if not any(r.kind == "vnp46a4-tile" for r in parsed):
+            return []
+        return tile_jobs(cfg, registry, parsed)
+
+    def run_work_unit(self, unit):
+        return tile_partials(**unit)
+
+    def combine_work_units(self, cfg, registry, parsed, results):
+        return combine_partials(cfg, registry, results)
+
+    def tidy(self, cfg, registry, parsed):
+        return tidy(cfg, registry, parsed)
+
+    def extras(self, cfg, registry, parsed, raw_parsed):
+        return {"zonal_stats": details(parsed)}
+
+
+SPEC = NightLights()

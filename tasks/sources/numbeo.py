@@ -7,6 +7,7 @@ city cost-of-living page, all cities in one display currency).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
@@ -14,12 +15,11 @@ import pandas as pd
 
 from ..cities import Registry, normalise_name
 from ..errors import SourceError
-from .base import (TIDY_COLUMNS, Request, cell_text, check_not_blocked, has_class, html_tree, node_text, parse_number,
-                   snake, soup)
+from ..validate import extra_check
+from .base import (TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy, cell_text, check_not_blocked,
+                   has_class, html_tree, node_text, parse_number, snake, soup)
 
 SOURCE = "numbeo"
-PARSER_VERSION = "1"
-SUITES = {"indicators": "numbeo", "ranking": "numbeo_ranking"}
 
 # indicator id -> column of the quality-of-life ranking / city page
 INDEX_COLUMNS = {
@@ -152,9 +152,23 @@ def parse_rankings(body: bytes, url: str, registry: Registry | None = None,
     if not records:
         raise SourceError(SOURCE, "the ranking table has no rows", location=url)
     df = pd.DataFrame(records)
+    df.attrs["stated_edition"] = stated_edition(doc)
     reg = registry
     df.insert(2, "city_id", [reg.match("numbeo", c) if reg else None for c in df["city"]])
     return df
+
+
+_EDITION_IN_TITLE = re.compile(r"\b((?:19|20)\d{2})(\s*(?:-mid|mid-year))?\b", re.IGNORECASE)
+
+
+def stated_edition(doc) -> str | None:
+    """The edition a ranking page states in its heading or title ("... by City 2020" -> "2020",
+    "2020 Mid-Year" -> "2020-mid"), or None."""
+    for text in [node_text(h) for h in doc.xpath("//h1")] + [node_text(t) for t in doc.xpath("//title")]:
+        m = _EDITION_IN_TITLE.search(text)
+        if m:
+            return m.group(1) + ("-mid" if m.group(2) else "")
+    return None
 
 
 def parse_city_indices(body: bytes, url: str) -> pd.DataFrame:
@@ -292,6 +306,10 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
     return PARSERS[req.kind](body, req.url)
 
 
+def ranking_of(done: dict) -> pd.DataFrame | None:
+    return next((df for r, df in done.items() if r.kind == "numbeo-rankings"), None)
+
+
 # ----------------------------------------------------------------------------- tidy
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     """Long table city_id, indicator, value, unit, edition, name_in_source, location."""
@@ -340,3 +358,79 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
         burden = rent / salary if salary and salary > 0 else np.nan
         rows.append((req.city_id, "rent_burden", burden, "ratio", edition, name, req.url))
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
+
+
+# ----------------------------------------------------------------------------- the declared source
+class Numbeo(Source):
+    name = SOURCE
+    suites = (SuiteSpec("numbeo"), SuiteSpec("numbeo_ranking", table="ranking", key_column="city"))
+    parse_kinds = {
+        "numbeo-rankings": "Numbeo ranking page (rankings.jsp / rankings_current.jsp)",
+        "numbeo-city-indices": "Numbeo /quality-of-life/in/<City> page",
+        "numbeo-city-prices": "Numbeo /cost-of-living/in/<City> page",
+    }
+    sample_fields = {
+        "pollution_index": ["pollution_index"], "climate_index": ["climate_index"],
+        "cost_of_living_index": ["cost_of_living_index"], "commute_index": ["traffic_commute_time_index"],
+        "house_price_index": ["property_price_to_income_ratio"], "safety_index": ["safety_index"],
+        "monthly_income": ["monthly_net_salary_eur"],
+        "rent_burden": ["monthly_net_salary_eur", "rent_1br_centre_eur"],
+    }
+
+    def edition_config(self, cfg, edition, cadence):
+        """Edition E reads the ranking titled `ranking_title[cadence]` ("{edition}": the January
+        edition of year E, for the annual refresh; "current" for the quarterly one)."""
+        titles = cfg.get("ranking_title", "{edition}")
+        if isinstance(titles, dict):
+            if cadence not in titles:
+                raise EditionError(SOURCE, f"ranking_title has no entry for cadence {cadence!r} "
+                                           f"(known: {sorted(titles)})", location="data/sources.yaml")
+            titles = titles[cadence]
+        title = str(titles).format(edition=edition)
+        return {**cfg, "ranking_title": title}, VintagePolicy(title)
+
+    def suites_for(self, cfg):
+        return self.suites[:1] if cfg.get("api", {}).get("enabled") else self.suites  # the API has no ranking
+
+    def found_vintage(self, cfg, parsed):
+        if cfg.get("api", {}).get("enabled") or cfg.get("ranking_title") == "current":
+            return "current"  # the API and rankings_current.jsp serve the figures of the day
+        ranking = ranking_of(parsed)
+        if ranking is None:
+            return None
+        # a page that states no edition is taken to be the one its URL asked for
+        return ranking.attrs.get("stated_edition") or str(cfg.get("ranking_title"))
+
+    def plan(self, cfg, registry, done):
+        return plan(cfg, registry, done)
+
+    def parse(self, req, body, registry, cfg=None):
+        return parse(req, body, registry, cfg)
+
+    def parse_file(self, kind, body, location, registry):
+        if kind == "numbeo-rankings":
+            return parse_rankings(body, location, registry)
+        if kind == "numbeo-city-prices":
+            return parse_city_prices(body, location)
+        return parse_city_indices(body, location)
+
+    def tidy(self, cfg, registry, parsed):
+        return tidy(cfg, registry, parsed)
+
+    def extras(self, cfg, registry, parsed, raw_parsed):
+        ranking = ranking_of(parsed)
+        return {} if ranking is None else {"ranking": ranking}
+
+    def suite_params(self, cfg, registry):
+        # a sanity bound that grows with the registry (a real 2020 ranking has ~300 rows)
+        return {"ranking_max_rows": max(2000, 2 * len(registry.ids))}
+
+    def extra_checks(self, spec, cfg, registry, tidy, extras, previous):
+        if spec.table != "main" or previous is None or "ranking" not in extras or not previous.has("ranking"):
+            return []
+        before = set(previous.read("ranking")["city_id"].dropna())
+        now = set(extras["ranking"]["city_id"].dropna())
+        return [extra_check("city_still_in_ranking", "warning", sorted(before - now), column="city_id")]
+
+
+SPEC = Numbeo()

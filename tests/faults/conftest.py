@@ -16,19 +16,33 @@ from tests.http.conftest import server  # noqa: F401  (re-exported fixture)
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+LOGS = (".jsonl",)  # append-only logs (ingests, releases): earlier bytes must stay a prefix
+
+
 def checksums(home: Path) -> dict[str, str]:
     out = {}
     for sub in ("snapshots", "releases"):
         for p in sorted((home / sub).rglob("*")):
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(home).parts):
-                out[str(p.relative_to(home))] = hashlib.sha256(p.read_bytes()).hexdigest()
+                data = p.read_bytes()
+                key = str(p.relative_to(home))
+                out[key] = (f"{len(data)}:" if p.name.endswith(LOGS) else "") + hashlib.sha256(data).hexdigest()
     return out
 
 
+def _unchanged(home: Path, key: str, value: str, after: dict[str, str]) -> bool:
+    if key.endswith(LOGS):
+        size, digest = value.split(":")
+        p = home / key
+        return p.exists() and hashlib.sha256(p.read_bytes()[:int(size)]).hexdigest() == digest
+    return after.get(key) == value
+
+
 def assert_nothing_lost(home: Path, before: dict[str, str]) -> None:
-    """Earlier files unchanged; no partial file under a final name; LATEST names a complete release."""
+    """Earlier files unchanged (logs only appended to); no partial file under a final name; LATEST
+    names a complete release."""
     after = checksums(home)
-    changed = [k for k, v in before.items() if after.get(k) != v]
+    changed = [k for k, v in before.items() if not _unchanged(home, k, v, after)]
     assert changed == [], f"earlier snapshot or release files changed or vanished: {changed[:5]}"
     for p in (home / "snapshots").rglob("*"):
         if p.is_dir() and not p.name.startswith(".") and p.parent.parent.parent == home / "snapshots":
@@ -58,7 +72,7 @@ def baseline(tmp_path_factory):
     registry, cfg, m = load_registry(), load_sources_config(), load_methodology()
     for s in cfg:
         ingest(s, cfg[s], "offline", registry)
-    inputs = rel.gather_inputs(registry, m)
+    inputs = rel.gather_inputs(registry, m, edition="2020")
     result = rel.score(inputs, registry, m)
     report = rel.validate_index(rel.index_table(result, registry), registry)
     rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report,

@@ -12,7 +12,7 @@ from tasks.sources import load_sources_config
 
 from .conftest import assert_nothing_lost
 
-RANKING = "numbeo/quality-of-life-rankings-2020.html"
+RANKING = "2020/numbeo/quality-of-life-rankings-2020.html"
 RANKING_URL = "https://www.numbeo.com/quality-of-life/rankings.jsp?title=2020"
 
 
@@ -90,7 +90,7 @@ def test_numbeo_value_missing_falls_back_to_the_city_page(home, recordings_copy)
 
 def test_price_in_another_currency(home, recordings_copy):
     h, before = home
-    edit(recordings_copy, "numbeo/cost-of-living-oslo.html", lambda b: b.replace(b"&#8364;", b"$"))
+    edit(recordings_copy, "2020/numbeo/cost-of-living-oslo.html", lambda b: b.replace(b"&#8364;", b"$"))
     with pytest.raises(SourceError) as info:
         run("numbeo")
     msg = str(info.value)

@@ -11,8 +11,8 @@ from tasks.sources import load_sources_config
 
 from .conftest import ROOT, assert_nothing_lost
 
-TIERS = (ROOT / "data/recordings/gawc/world2020t.html").read_bytes()
-XLSX = (ROOT / "data/recordings/gawc/da31-2020.xlsx").read_bytes()
+TIERS = (ROOT / "data/recordings/2020/gawc/world2020t.html").read_bytes()
+XLSX = (ROOT / "data/recordings/2020/gawc/connectivity-2020.xlsx").read_bytes()
 OK_XLSX = {"body": XLSX, "content_type": "application/octet-stream"}
 
 

@@ -168,8 +168,8 @@ def test_rerun_after_a_failure_reuses_what_was_fetched(home, server):
 
     h, before = home
     server.add("/robots.txt", {"status": 404})
-    server.add("/world2020t.html", {"body": (ROOT / "data/recordings/gawc/world2020t.html").read_bytes()})
-    xlsx = (ROOT / "data/recordings/gawc/da31-2020.xlsx").read_bytes()
+    server.add("/world2020t.html", {"body": (ROOT / "data/recordings/2020/gawc/world2020t.html").read_bytes()})
+    xlsx = (ROOT / "data/recordings/2020/gawc/connectivity-2020.xlsx").read_bytes()
     server.add("/da31.xlsx", {"status": 503}, {"status": 503}, {"status": 503}, {"status": 503},
                {"body": xlsx, "content_type": "application/octet-stream"})
     cfg = {**load_sources_config()["gawc"], "tiers_url": server.base + "/world2020t.html",

@@ -40,7 +40,7 @@ def test_api_key_never_reaches_disk(monkeypatch, tmp_path, data_home, registry):
     from tasks.sources import load_sources_config
 
     monkeypatch.setenv("NUMBEO_API_KEY", "zz-secret-key-42")
-    cfg = load_sources_config()["numbeo"]
+    cfg = load_sources_config(cadence="quarterly")["numbeo"]  # the API serves current figures
     cfg = {**cfg, "api": {**cfg["api"], "enabled": True}}
     rec = _api_recordings(tmp_path, registry, cfg)
     monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(rec))
@@ -79,7 +79,7 @@ def test_release_id_cannot_traverse(data_home):
 def test_xlsx_with_an_external_entity_is_refused():
     from tasks.sources.gawc import parse_connectivity
 
-    src = (__import__("pathlib").Path(__file__).resolve().parents[2] / "data/recordings/gawc/da31-2020.xlsx").read_bytes()
+    src = (__import__("pathlib").Path(__file__).resolve().parents[2] / "data/recordings/2020/gawc/connectivity-2020.xlsx").read_bytes()
     zin = zipfile.ZipFile(io.BytesIO(src))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zout:

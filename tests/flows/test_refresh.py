@@ -48,7 +48,11 @@ def test_offline_refresh_publishes_a_30_city_sample_release(first_release):
     from tasks.storage import sha256_file
 
     for i in manifest["inputs"]:
-        assert sha256_file(__import__("pathlib").Path(i["path"])) == i["sha256"]
+        assert sha256_file(home / i["path"]) == i["sha256"]  # stored relative to the data home
+    assert manifest["edition"] == "2020" and manifest["vintage_fallbacks"] == []
+    assert {i["source"]: (i["expected_vintage"], i["vintage"]) for i in manifest["inputs"]} == {
+        "numbeo": ("2020", "2020"), "hurun": ("2020", "2020"), "gawc": ("2020", "2020"),
+        "night_lights": ("2019", "2019"), "curated": ("<= 2020", "2019")}
     assert manifest["methodology"]["version"] == "1.0.0" and len(manifest["methodology"]["sha256"]) == 64
     assert manifest["dimension_weights"]["weights"]["innovation"] == 0.27
     status = manifest["coverage"]["values_by_status"]
@@ -83,7 +87,7 @@ def test_negative_pollution_blocks_the_release_and_keeps_latest(first_release, t
     snaps_before = {p: p.read_bytes() for p in _files(home / "snapshots")}
     rec = tmp_path / "rec"
     shutil.copytree(recordings, rec)
-    page = rec / "numbeo" / "quality-of-life-rankings-2020.html"
+    page = rec / "2020" / "numbeo" / "quality-of-life-rankings-2020.html"
     html = page.read_text()
     assert ">86.96<" in html  # Beijing's pollution index
     page.write_text(html.replace(">86.96<", ">-86.96<", 1))

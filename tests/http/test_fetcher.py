@@ -180,8 +180,9 @@ def test_offline_replay_and_missing_recording(data_home, recordings):
     rec = f.get("https://www.numbeo.com/quality-of-life/rankings.jsp?title=2020")
     assert rec.mode == "offline" and b'id="t2"' in rec.read()
     # read in place: the recording is the raw response (path and sha256 for provenance), nothing copied
-    recording = recordings / "numbeo" / "quality-of-life-rankings-2020.html"
-    assert rec.path == str(recording) and rec.sha256 == hashlib.sha256(recording.read_bytes()).hexdigest()
+    recording = recordings / "2020" / "numbeo" / "quality-of-life-rankings-2020.html"
+    assert rec.path == "2020/numbeo/quality-of-life-rankings-2020.html" and rec.root == "recordings"
+    assert rec.file == recording and rec.sha256 == hashlib.sha256(recording.read_bytes()).hexdigest()
     assert not (data_home / "raw").exists()
     with pytest.raises(ReplayMissingError, match="offline mode: no recording for this URL"):
         f.get("https://www.numbeo.com/quality-of-life/rankings.jsp?title=1999")
@@ -192,12 +193,13 @@ def test_record_mode_saves_a_replayable_recording(server, data_home, tmp_path):
     server.add("/rec", {"body": b"<html>recorded</html>"})
     rec_dir = tmp_path / "recordings"
     c = Clock()
-    f = Fetcher(source="numbeo", mode="record", recordings=Recordings(rec_dir), sleep=c.sleep, clock=c.clock,
-                policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0))
+    f = Fetcher(source="numbeo", mode="record", recordings=Recordings(rec_dir, edition="2021"), sleep=c.sleep,
+                clock=c.clock, policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0))
     f.get(server.base + "/rec", recording_name="rec.html")
-    replay = Fetcher(source="numbeo", mode="offline", recordings=Recordings(rec_dir))
+    replay = Fetcher(source="numbeo", mode="offline", recordings=Recordings(rec_dir))  # the newest edition it holds
+    assert replay.recordings.edition == "2021"
     assert replay.get(server.base + "/rec").read() == b"<html>recorded</html>"
-    assert (rec_dir / "numbeo" / "rec.html").exists()
+    assert (rec_dir / "2021" / "numbeo" / "rec.html").exists()
 
 
 def test_per_host_rate_limit_spaces_requests(server, data_home):

@@ -104,7 +104,7 @@ def recordings_copy(service, name: str) -> Path:
 
 def test_warning_publishes_and_alerts_once(service):
     rec = recordings_copy(service, "warning-rec")
-    page = rec / "hurun" / "global-unicorn-index-2020.html"
+    page = rec / "2020" / "hurun" / "global-unicorn-index-2020.html"
     html = page.read_text()
     page.write_text(html.replace("<td>Beijing</td>", "<td></td>", 1))  # a company without headquarters
     assert run_deployment(service, rec) == "Completed"
@@ -126,7 +126,7 @@ def test_error_blocks_the_release_and_alerts_once(service):
     releases_before = sorted(p.name for p in (data / "releases").iterdir())
     service["receiver"].bodies.clear()
     rec = recordings_copy(service, "error-rec")
-    page = rec / "numbeo" / "quality-of-life-rankings-2020.html"
+    page = rec / "2020" / "numbeo" / "quality-of-life-rankings-2020.html"
     page.write_text(page.read_text().replace(">86.96<", ">-86.96<", 1))
     assert run_deployment(service, rec) == "Failed"
     assert (data / "releases" / "LATEST").read_text() == latest_before
@@ -188,7 +188,7 @@ def test_night_light_tiles_run_on_a_two_worker_dask_cluster(service, tmp_path):
     assert len(snap) == 1
     got = pd.read_parquet(snap[0] / "zonal_stats.parquet").set_index("city_id")
     c = registry.get("london")
-    tile_paths = {t: str(p) for t, p in ((p.name.split(".")[2], p) for p in (rec / "night_lights").glob("*.h5"))}
+    tile_paths = {t: str(p) for t, p in ((p.name.split(".")[2], p) for p in (rec / "2020" / "night_lights").glob("*.h5"))}
     expected = nl.vnp46a4_zonal(tile_paths, nl.circle(c["lon"], c["lat"], c["boundary_radius_km"]), (0, 2))
     assert got.loc["london", "sum"] == expected["sum"] and got.loc["london", "tiles"] == "h17v03;h18v03"
     assert len(got) == 30 and (got["pixels_valid"] > 0).all()

@@ -41,19 +41,21 @@ def write_vnp46a4_recordings(rec, registry, cfg: dict, n: int = 240, seed: int |
 
     rng = np.random.default_rng(seed) if seed is not None else None
     needed = sorted({t for ts in nl.city_tiles(registry).values() for t in ts})
-    listing_url = cfg["listing_url"].format(year=cfg.get("edition", "2020"))
-    (rec / "night_lights").mkdir(parents=True, exist_ok=True)
-    names = {t: f"VNP46A4.A2020001.{t}.001.2021125000000.h5" for t in needed}
+    year = nl.composite_year(cfg)
+    listing_url = cfg["listing_url"].format(year=year)
+    folder = rec / str(cfg.get("edition", "2020"))
+    (folder / "night_lights").mkdir(parents=True, exist_ok=True)
+    names = {t: f"VNP46A4.A{year}001.{t}.001.2021125000000.h5" for t in needed}
     index = {listing_url: {"source": "night_lights", "file": "night_lights/listing.json", "status": 200, "headers": {}}}
-    (rec / "night_lights" / "listing.json").write_text(json.dumps({"content": [{"name": v} for v in names.values()]}))
+    (folder / "night_lights" / "listing.json").write_text(json.dumps({"content": [{"name": v} for v in names.values()]}))
     for t, name in names.items():
         if rng is None:
             rad, qual = np.full((n, n), 10), np.zeros((n, n))
         else:
             rad, qual = rng.integers(0, 3000, size=(n, n)), rng.choice([0, 1, 2, 255], size=(n, n), p=[0.7, 0.1, 0.15, 0.05])
-        (rec / "night_lights" / name).write_bytes(tile_bytes(rad, qual))
+        (folder / "night_lights" / name).write_bytes(tile_bytes(rad, qual))
         index[listing_url.rsplit("/", 1)[0] + "/001/" + name] = {"source": "night_lights",
                                                                   "file": f"night_lights/{name}", "status": 200,
                                                                   "headers": {}}
-    (rec / "index.json").write_text(json.dumps(index))
+    (folder / "index.json").write_text(json.dumps(index))
     return needed

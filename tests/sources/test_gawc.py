@@ -7,7 +7,7 @@ from tasks.sources import gawc
 
 
 def test_tier_page(recordings, registry):
-    df = gawc.parse_tiers((recordings / "gawc/world2020t.html").read_bytes(), "world2020t.html", registry)
+    df = gawc.parse_tiers((recordings / "2020/gawc/world2020t.html").read_bytes(), "world2020t.html", registry)
     assert df.columns.tolist() == ["tier", "city", "city_id"]
     t = df.dropna(subset=["city_id"]).set_index("city_id")["tier"]
     assert len(t) == 30
@@ -23,7 +23,7 @@ def test_tier_headings(text, tier):
 
 
 def test_connectivity_sheet(recordings, registry):
-    df = gawc.parse_connectivity((recordings / "gawc/da31-2020.xlsx").read_bytes(), "da31.xlsx", registry)
+    df = gawc.parse_connectivity((recordings / "2020/gawc/connectivity-2020.xlsx").read_bytes(), "da31.xlsx", registry)
     assert df.columns.tolist() == ["rank", "city", "country", "city_id", "gnc_abs", "gnc_rel"]
     by = df.set_index("city")
     assert by.loc["London", "gnc_rel"] == 100.0 and by.loc["London", "rank"] == 1

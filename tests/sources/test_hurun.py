@@ -8,7 +8,7 @@ import pytest
 from tasks.errors import SourceError
 from tasks.sources import hurun
 
-LIST = "hurun/global-unicorn-index-2020.html"
+LIST = "2020/hurun/global-unicorn-index-2020.html"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from tasks.errors import SourceError
 from tasks.sources import numbeo
 
-RANKING = "numbeo/quality-of-life-rankings-2020.html"
+RANKING = "2020/numbeo/quality-of-life-rankings-2020.html"
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_bad_number_names_city_and_field(ranking_html, registry):
 
 
 def test_city_quality_of_life_page(recordings):
-    body = (recordings / "numbeo/quality-of-life-shenzhen.html").read_bytes()
+    body = (recordings / "2020/numbeo/quality-of-life-shenzhen.html").read_bytes()
     df = numbeo.parse_city_indices(body, "shenzhen")
     assert df["indicator"].tolist() == numbeo.CITY_PAGE_INDICES
     values = df.set_index("indicator")["value"]
@@ -98,13 +98,13 @@ def test_city_quality_of_life_page(recordings):
 
 
 def test_city_page_missing_subindex_is_an_error(recordings):
-    body = (recordings / "numbeo/quality-of-life-shenzhen.html").read_text().replace("Pollution Index", "Smog Index")
+    body = (recordings / "2020/numbeo/quality-of-life-shenzhen.html").read_text().replace("Pollution Index", "Smog Index")
     with pytest.raises(SourceError, match=r"expected sub-indices \['pollution_index'\]"):
         numbeo.parse_city_indices(body.encode(), "shenzhen")
 
 
 def test_city_prices_page(recordings):
-    body = (recordings / "numbeo/cost-of-living-beijing.html").read_bytes()
+    body = (recordings / "2020/numbeo/cost-of-living-beijing.html").read_bytes()
     df = numbeo.parse_city_prices(body, "https://www.numbeo.com/cost-of-living/in/Beijing?displayCurrency=EUR")
     items = df.set_index("item")
     assert items.loc["Average Monthly Net Salary (After Tax)", "value"] == 1137.26
@@ -114,7 +114,7 @@ def test_city_prices_page(recordings):
 
 
 def test_renamed_price_label_alias_and_unknown_layout(recordings):
-    body = (recordings / "numbeo/cost-of-living-beijing.html").read_text()
+    body = (recordings / "2020/numbeo/cost-of-living-beijing.html").read_text()
     renamed = body.replace("Apartment (1 bedroom) in City Centre", "1 Bedroom Apartment in City Centre")
     df = numbeo.parse_city_prices(renamed.encode(), "x")
     assert "1 Bedroom Apartment in City Centre" in df["item"].tolist()
@@ -148,10 +148,10 @@ def test_price_in_another_currency_is_an_error_naming_city_and_field(registry, r
 
     rec = tmp_path / "rec"
     shutil.copytree(recordings, rec)
-    page = rec / "numbeo/cost-of-living-oslo.html"
+    page = rec / "2020/numbeo/cost-of-living-oslo.html"
     page.write_text(page.read_text().replace("2,", "24,", 1).replace("&#8364;", "kr", 1))
     monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(rec))
-    assert json.loads((rec / "index.json").read_text())
+    assert json.loads((rec / "2020" / "index.json").read_text())
     cfg = load_sources_config()["numbeo"]
     fetched = fetch_and_parse("numbeo", cfg, "offline", registry)
     with pytest.raises(SourceError, match="city oslo, field rent_1br_centre.*expected prices in EUR, found SEK"):
@@ -169,13 +169,13 @@ def test_suites_pass_on_the_recordings_and_flag_a_vanished_city(registry, data_h
     # Paris leaves the ranking: the city page fallback fills it, and a warning says it vanished
     rec = tmp_path / "rec"
     shutil.copytree(recordings, rec)
-    page = rec / "numbeo/quality-of-life-rankings-2020.html"
+    page = rec / "2020/numbeo/quality-of-life-rankings-2020.html"
     page.write_text(re.sub(r"<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">Paris, France</td>.*?</tr>\n", "", page.read_text()))
-    paris = (rec / "numbeo/quality-of-life-xian.html").read_text().replace("Xi&#x27;an", "Paris")
-    (rec / "numbeo/quality-of-life-paris.html").write_text(paris)
-    index = json.loads((rec / "index.json").read_text())
+    paris = (rec / "2020/numbeo/quality-of-life-xian.html").read_text().replace("Xi&#x27;an", "Paris")
+    (rec / "2020/numbeo/quality-of-life-paris.html").write_text(paris)
+    index = json.loads((rec / "2020" / "index.json").read_text())
     index["https://www.numbeo.com/quality-of-life/in/Paris"] = {"source": "numbeo", "file": "numbeo/quality-of-life-paris.html", "status": 200, "headers": {}}
-    (rec / "index.json").write_text(json.dumps(index))
+    (rec / "2020" / "index.json").write_text(json.dumps(index))
     monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(rec))
     second = ingest("numbeo", cfg, "offline", registry)
     found = {(w.expectation, tuple(w.offending)) for w in second.warnings}

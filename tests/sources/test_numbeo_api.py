@@ -27,16 +27,16 @@ def test_api_error_is_clear():
 
 def _api_recordings(tmp_path, registry, cfg):
     rec = tmp_path / "rec"
-    (rec / "numbeo").mkdir(parents=True)
+    (rec / "2020" / "numbeo").mkdir(parents=True)
     index = {}
     ind = json.loads((FIX / "indices_beijing.json").read_text())
     pr = json.loads((FIX / "prices_beijing.json").read_text())
     for req in numbeo.api_plan(cfg, registry):
         body = ind if req.kind == "numbeo-api-indices" else pr
         name = f"{req.kind}-{req.city_id}.json"
-        (rec / "numbeo" / name).write_text(json.dumps({**body, "name": req.city_id}))
+        (rec / "2020" / "numbeo" / name).write_text(json.dumps({**body, "name": req.city_id}))
         index[req.url] = {"source": "numbeo", "file": f"numbeo/{name}", "status": 200, "headers": {}}
-    (rec / "index.json").write_text(json.dumps(index))
+    (rec / "2020" / "index.json").write_text(json.dumps(index))
     return rec
 
 
@@ -64,3 +64,23 @@ def test_missing_key_is_a_clear_error(monkeypatch, data_home):
     f = Fetcher(source="numbeo", mode="online", policy=HttpPolicy(allowed_domains=("numbeo.com",), obey_robots=False))
     with pytest.raises(FetchError, match="environment variable NUMBEO_API_KEY is not set"):
         f.get("https://www.numbeo.com/api/indices?api_key=${NUMBEO_API_KEY}&query=Beijing")
+
+
+def test_the_api_serves_current_figures_so_an_annual_edition_refuses_it(tmp_path, registry, data_home, monkeypatch):
+    """The API has no January edition: with the annual policy (ranking of year E) its figures are
+    the wrong vintage, refused unless the run allows a fallback, which is then recorded."""
+    from tasks.errors import VintageMismatch
+    from tasks.ingest import ingest
+    from tasks.sources import load_sources_config
+
+    monkeypatch.setenv("NUMBEO_API_KEY", "k" * 12)
+    cfg = load_sources_config(edition="2020")["numbeo"]
+    cfg = {**cfg, "api": {**cfg["api"], "enabled": True}}
+    monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(_api_recordings(tmp_path, registry, cfg)))
+    with pytest.raises(VintageMismatch, match="edition 2020: expected vintage 2020, found current"):
+        ingest("numbeo", cfg, "offline", registry)
+    assert not (data_home / "snapshots" / "numbeo").exists()
+    allowed = ingest("numbeo", cfg, "offline", registry, allow_vintage_fallback=True)
+    assert allowed.vintage == {"edition": "2020", "expected": "2020", "found": "current", "ok": False,
+                               "note": "", "fallback": True}
+    assert allowed.snapshot["ingest"]["vintage_ok"] is False
