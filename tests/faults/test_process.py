@@ -136,7 +136,9 @@ def test_real_enospc_is_reported_as_disk_full(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_two_refreshes_at_once(home, tmp_path):
+@pytest.mark.parametrize("edition", ["2020", "2019"])
+def test_two_refreshes_at_once(home, tmp_path, edition):
+    """A second refresh is refused while one holds the data home, whatever edition either runs."""
     h, before = home
     marker = tmp_path / "holding"
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -151,7 +153,7 @@ def test_two_refreshes_at_once(home, tmp_path):
         from flows.refresh import refresh
 
         with pytest.raises(StorageError, match=r"another refresh is running on .*\(pid \d+ since"):
-            refresh.fn(mode="offline")
+            refresh.fn(mode="offline", edition=edition)
     finally:
         holder.kill()
         holder.wait()
