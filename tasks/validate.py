@@ -1,9 +1,9 @@
 """A small Great Expectations 1.x runner: suites from JSON, ephemeral context, named failures.
 
-Suites live in `expectations/<name>.json` as plain GX suites. Each expectation's `meta.severity`
-is `error` (blocks the release) or `warning` (reported and alerted, release goes on); default error.
-String kwargs of the form "${param}" are filled from the parameters the caller passes (e.g. the
-registry's city ids), so suites stay data while thresholds that depend on the run stay correct.
+Suites live in `expectations/<name>.json` as plain GX suites, with GX's own expectation `severity`:
+`critical` (reported as `error`: blocks the release), `warning` (reported and alerted, the release
+goes on) or `info`. Run-dependent values are GX suite parameters (`{"$PARAMETER": "registry_count"}`),
+filled by GX from the parameters the caller passes (e.g. the registry's city ids).
 """
 
 from __future__ import annotations
@@ -92,19 +92,6 @@ def load_suite(name: str, directory: Path | None = None) -> dict:
         raise PipelineError(f"expectation suite {path} is not valid JSON: {exc}") from exc
 
 
-def _fill(value, params: dict):
-    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
-        key = value[2:-1]
-        if key not in params:
-            raise PipelineError(f"suite parameter {key!r} was not supplied by the caller")
-        return params[key]
-    if isinstance(value, list):
-        return [_fill(v, params) for v in value]
-    if isinstance(value, dict):
-        return {k: _fill(v, params) for k, v in value.items()}
-    return value
-
-
 @lru_cache(maxsize=1)
 def _context():
     import great_expectations as gx  # lazy: the import costs seconds
@@ -133,9 +120,29 @@ def _docs_site(ctx, docs_dir: Path) -> str:
 
 
 LARGE_VALUE_SET = 256
+SEVERITY = {"critical": "error", "warning": "warning", "info": "info"}  # GX's severities -> how we report them
 
 
-def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame) -> dict[str, str]:
+def _check_parameters(spec: dict, params: dict) -> None:
+    """Every suite parameter the suite names must be supplied (GX would fail the expectation with an
+    exception message; this says which parameter and which suite)."""
+    def names(value):
+        if isinstance(value, dict):
+            if "$PARAMETER" in value:
+                yield value["$PARAMETER"]
+            else:
+                for v in value.values():
+                    yield from names(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from names(v)
+
+    missing = sorted({n for e in spec.get("expectations", []) for n in names(e.get("kwargs", {})) if n not in params})
+    if missing:
+        raise PipelineError(f"suite {spec.get('name')!r}: suite parameters {missing} were not supplied by the caller")
+
+
+def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame, params: dict) -> dict[str, str]:
     """Membership in a large value set (the registry's city ids), precomputed with pandas.
 
     GX 1.x copies an expectation's kwargs through pydantic every time it reads its configuration
@@ -147,6 +154,8 @@ def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame) -> dic
     for e in expectations:
         kw = e.get("kwargs", {})
         values, column = kw.get("value_set"), kw.get("column")
+        if isinstance(values, dict) and "$PARAMETER" in values:
+            values = params.get(values["$PARAMETER"])
         if (e.get("type") != "expect_column_values_to_be_in_set" or not isinstance(values, (list, tuple))
                 or len(values) <= LARGE_VALUE_SET or column not in frame.columns):
             continue
@@ -167,11 +176,10 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
     from great_expectations.core import ExpectationSuite
 
     spec = copy.deepcopy(suite)
-    spec["expectations"] = [dict(e, kwargs=_fill(e.get("kwargs", {}), params or {}))
-                            for e in spec.get("expectations", [])]
-    severities = [str(e.get("meta", {}).get("severity", "error")) for e in spec["expectations"]]
+    params = dict(params or {})
+    _check_parameters(spec, params)
     frame = df.reset_index(drop=True)
-    shown_column = _precompute_large_sets(spec["expectations"], frame)
+    shown_column = _precompute_large_sets(spec["expectations"], frame, params)
     with _LOCK:
         ctx = _context()
         n = next(_COUNTER)
@@ -181,7 +189,7 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
         gx_suite = ExpectationSuite(name=f"{spec.get('name', source)}-{n}", expectations=spec["expectations"])
         if docs_dir is None:
             batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-            result = batch.validate(gx_suite, result_format="COMPLETE")
+            result = batch.validate(gx_suite, result_format="COMPLETE", expectation_parameters=params)
         else:
             import great_expectations as gx
 
@@ -191,16 +199,15 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
             vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd-{n}", data=batch_def, suite=gx_suite))
             cp = ctx.checkpoints.add(gx.Checkpoint(name=f"cp-{n}", validation_definitions=[vd],
                                                    result_format="COMPLETE", actions=[]))
-            result_id, result = next(iter(cp.run(batch_parameters={"dataframe": frame}).run_results.items()))
+            result_id, result = next(iter(cp.run(batch_parameters={"dataframe": frame},
+                                                 expectation_parameters=params).run_results.items()))
             _PENDING_DOCS.setdefault(Path(docs_dir), []).extend(
                 [result_id, ExpectationSuiteIdentifier(name=gx_suite.name)])
         ctx.data_sources.delete(f"{source}-{n}")
     results = []
     for res in result.results:
         cfg = res.expectation_config
-        idx = next((i for i, e in enumerate(spec["expectations"]) if e["type"] == cfg.type
-                    and all(e["kwargs"].get(k) == cfg.kwargs.get(k) for k in e["kwargs"])), None)
-        severity = severities[idx] if idx is not None else "error"
+        severity = SEVERITY.get(str(getattr(cfg.severity, "value", cfg.severity)), "error")
         r = res.result or {}
         offending = []
         if not res.success:

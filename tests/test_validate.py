@@ -5,11 +5,11 @@ import pytest
 
 from tasks.validate import LARGE_VALUE_SET, run_suite
 
-SUITE = {"name": "t", "expectations": [
-    {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "city_id", "value_set": "${ids}"},
-     "meta": {"severity": "error"}},
+SUITE = {"name": "t", "expectations": [  # GX's own severity and suite parameters
+    {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "city_id", "value_set": {"$PARAMETER": "ids"}},
+     "severity": "critical"},
     {"type": "expect_column_values_to_be_between", "kwargs": {"column": "v", "min_value": 0, "max_value": 10},
-     "meta": {"severity": "warning"}}]}
+     "severity": "warning"}]}
 
 
 @pytest.mark.parametrize("n_ids", [20, LARGE_VALUE_SET * 4])
@@ -40,3 +40,11 @@ def test_data_docs_are_rendered_once_for_all_pending_validations(tmp_path):
     index = (docs / "index.html").read_text()
     assert "alpha" in index and "beta" in index
     assert render_data_docs(docs) is None  # nothing pending any more
+
+
+def test_a_suite_parameter_nobody_supplied_is_named():
+    from tasks.errors import PipelineError
+
+    df = pd.DataFrame({"city_id": ["c0001"], "v": [1.0]})
+    with pytest.raises(PipelineError, match=r"suite 't': suite parameters \['ids'\] were not supplied"):
+        run_suite(df, SUITE, source="test", params={})
