@@ -241,20 +241,33 @@ class Fetcher:
 
     # ------------------------------------------------------------------ online
     def _robots_allows(self, url: str) -> bool:
+        """RFC 9309: a robots.txt answering 4xx allows everything; 5xx or unreachable disallows
+        everything (a clear FetchError naming why); otherwise its rules for our user agent."""
         parts = urlsplit(url)
         base = f"{parts.scheme}://{parts.netloc}"
         if base not in self._robots:
-            rp = urllib.robotparser.RobotFileParser()
-            try:
-                resp = self.session.get(base + "/robots.txt", timeout=(self.policy.connect_timeout,
-                                                                        self.policy.read_timeout))
-                self.requests_made += 1
-                if resp.status_code >= 400:
-                    rp = None  # no robots.txt: everything allowed
-                else:
-                    rp.parse(resp.text.splitlines())
-            except requests.RequestException:
-                rp = None
+            robots = base + "/robots.txt"
+            rp: urllib.robotparser.RobotFileParser | None = urllib.robotparser.RobotFileParser()
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    resp = self.session.get(robots, timeout=(self.policy.connect_timeout, self.policy.read_timeout))
+                    self.requests_made += 1
+                    break
+                except requests.RequestException as exc:
+                    if attempt > self._retry_limit(exc):
+                        raise FetchError(self.source, url, f"robots.txt of {base} unreachable, gave up after "
+                                                           f"{attempt} attempts: {describe_failure(exc)}; RFC 9309 "
+                                                           "treats that as disallowing every URL of the host") from None
+                    self.sleep(self._backoff(attempt, None))
+            if resp.status_code >= 500:
+                raise FetchError(self.source, url, f"robots.txt answered HTTP {resp.status_code}: RFC 9309 treats "
+                                                   "that as disallowing every URL of the host; try again later")
+            if resp.status_code >= 400:
+                rp = None  # no robots.txt: everything allowed
+            else:
+                rp.parse(resp.text.splitlines())
             self._robots[base] = rp
             if rp is not None:
                 delay = rp.crawl_delay(self.policy.user_agent)
@@ -286,8 +299,10 @@ class Fetcher:
             try:
                 resp, body, final_url = self._request(url, headers)
             except (requests.Timeout, requests.ConnectionError, _TruncatedBody) as exc:
-                if attempt > p.retries:
-                    detail = str(exc).replace(expand_secrets(url, self.source), url) if "${" in url else str(exc)
+                if attempt > self._retry_limit(exc):
+                    detail = describe_failure(exc)
+                    if "${" in url:
+                        detail = detail.replace(expand_secrets(url, self.source), url)
                     raise FetchError(self.source, url, f"gave up after {attempt} attempts: {detail}") from None
                 self.sleep(self._backoff(attempt, None))
                 continue
@@ -314,6 +329,11 @@ class Fetcher:
                             headers=kept, fetched_at=utc_now(), sha256="", size=len(body),
                             user_agent=p.user_agent, parser_version=self.parser_version, mode=self.mode)
             return body, store_raw(rec, body)
+
+    def _retry_limit(self, exc: BaseException) -> int:
+        """The only retry layer: transient failures get `retries` more tries; a failure no retry can
+        fix (DNS, TLS, refused) gets one more try at most."""
+        return self.policy.retries if failure_kind(exc) in TRANSIENT else min(1, self.policy.retries)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         p = self.policy
@@ -377,3 +397,71 @@ def _age_s(iso: str) -> float:
 
 class _TruncatedBody(requests.ConnectionError):
     pass
+
+
+# What went wrong with a request, for the retry decision and the message. Transient failures are
+# retried with backoff; the others are retried once at most (a DNS name that does not resolve, a TLS
+# handshake that fails or a refused connection are not fixed by waiting a few seconds).
+TRANSIENT = ("timeout", "reset", "truncated", "connection")
+
+
+def _causes(exc: BaseException):
+    """The exception and its causes, outermost first (requests wraps urllib3, which wraps the socket error)."""
+    seen, e = set(), exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        nxt = e.__cause__ or e.__context__
+        if nxt is None:
+            nxt = next((a for a in e.args if isinstance(a, BaseException)), None)
+            reason = getattr(e, "reason", None)
+            nxt = nxt or (reason if isinstance(reason, BaseException) else None)
+        e = nxt
+
+
+def failure_kind(exc: BaseException) -> str:
+    import socket
+    import ssl
+
+    if isinstance(exc, _TruncatedBody):
+        return "truncated"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls"
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    for e in _causes(exc):
+        if isinstance(e, socket.gaierror) or "NameResolutionError" in type(e).__name__:
+            return "dns"
+        if isinstance(e, ssl.SSLError):
+            return "tls"
+        if isinstance(e, ConnectionRefusedError):
+            return "refused"
+        if isinstance(e, (ConnectionResetError, BrokenPipeError)):
+            return "reset"
+    text = str(exc)
+    if "Name or service not known" in text or "Temporary failure in name resolution" in text or \
+            "nodename nor servname" in text or "getaddrinfo failed" in text:
+        return "dns"
+    if "Connection refused" in text:
+        return "refused"
+    return "connection"
+
+
+_KIND_TEXT = {"dns": "DNS lookup failed", "tls": "TLS (SSL) handshake failed", "refused": "connection refused",
+              "timeout": "timed out", "reset": "connection reset", "truncated": "body cut short",
+              "connection": "connection failed"}
+
+
+def describe_failure(exc: BaseException) -> str:
+    """'DNS lookup failed: [Errno -2] Name or service not known': the kind, then the innermost
+    error's own words (the socket's or TLS library's), not the wrappers around it."""
+    import socket
+    import ssl
+
+    kind = failure_kind(exc)
+    inner = next((e for e in _causes(exc) if isinstance(e, (socket.gaierror, ssl.SSLError, OSError))
+                  and not isinstance(e, requests.RequestException) and str(e)), None)
+    if inner is None and kind == "dns":
+        m = re.search(r"\[Errno -?\d+\] [^)'\"]+", str(exc))
+        return f"{_KIND_TEXT[kind]}: {m.group(0) if m else exc}"
+    return f"{_KIND_TEXT[kind]}: {inner if inner is not None else exc}"

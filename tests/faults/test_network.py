@@ -101,13 +101,18 @@ def test_redirect_to_another_domain(home, server):
 
 
 def test_tls_failure(home, server):
-    """https:// to a server that speaks plain HTTP: the TLS handshake fails, retried, then reported."""
+    """https:// to a server that speaks plain HTTP: the TLS handshake fails (robots.txt first), tried
+    twice at most whatever the retry budget (no retry fixes it), then reported as a TLS failure; an
+    unreachable robots.txt disallows the host (RFC 9309)."""
     h, before = home
     cfg, f, waits = setup(server, OK_XLSX)
     cfg["connectivity_url"] = f"https://127.0.0.1:{server.port}/da31.xlsx"
-    f.policy.retries = 1
-    with pytest.raises(FetchError, match=r"https://127.0.0.1:\d+/da31.xlsx\] gave up after 2 attempts.*SSL"):
+    assert f.policy.retries == 3
+    with pytest.raises(FetchError, match=r"https://127.0.0.1:\d+/da31.xlsx\] robots.txt of https://127.0.0.1:\d+ "
+                                         r"unreachable, gave up after 2 attempts: TLS \(SSL\) handshake failed: .*SSL.*"
+                                         r"RFC 9309 treats that as disallowing"):
         fetch_and_parse("gawc", cfg, "online", load_registry(), fetcher=f)
+    assert len(waits) == 1
     assert_nothing_lost(h, before)
 
 

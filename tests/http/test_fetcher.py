@@ -147,6 +147,58 @@ def test_robots_disallow_and_crawl_delay(server, data_home):
     assert f.policy.min_interval_s == 5.0 and 5.0 in c.sleeps
 
 
+@pytest.mark.parametrize("status,allowed", [(404, True), (410, True), (500, False), (503, False)])
+def test_robots_4xx_allows_and_5xx_disallows(server, data_home, status, allowed):
+    """RFC 9309: a robots.txt that answers 4xx means no rules; 5xx means the host is off limits."""
+    server.add("/robots.txt", {"status": status})
+    server.add("/page", {"body": b"a"})
+    f, _ = fetcher(server, data_home)
+    if allowed:
+        assert f.get(server.base + "/page").read() == b"a"
+    else:
+        with pytest.raises(FetchError, match=rf"robots.txt answered HTTP {status}: RFC 9309 treats that as "
+                                             "disallowing every URL of the host"):
+            f.get(server.base + "/page")
+        assert "/page" not in server.hits
+
+
+def test_dns_failure_is_tried_twice_at_most_and_named(data_home, monkeypatch):
+    """A host name that does not resolve: one retry (not the whole budget of 3), then an error that
+    says it is a DNS failure."""
+    import socket
+
+    calls = []
+
+    def no_dns(host, *a, **k):
+        calls.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    c = Clock()
+    f = Fetcher(source="gawc", mode="online", sleep=c.sleep, clock=c.clock,
+                policy=HttpPolicy(allowed_domains=("nowhere.invalid",), min_interval_s=0, retries=3, obey_robots=False))
+    with pytest.raises(FetchError, match=r"\[source gawc, https://nowhere.invalid/x\] gave up after 2 attempts: "
+                                         r"DNS lookup failed: .*Name or service not known"):
+        f.get("https://nowhere.invalid/x")
+    assert calls == ["nowhere.invalid", "nowhere.invalid"] and len(c.sleeps) == 1
+
+
+def test_refused_connection_is_tried_twice_at_most(data_home):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there
+    c = Clock()
+    f = Fetcher(source="gawc", mode="online", sleep=c.sleep, clock=c.clock,
+                policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=4))
+    with pytest.raises(FetchError, match=r"robots.txt of http://127.0.0.1:\d+ unreachable, gave up after 2 attempts: "
+                                         r"connection refused"):
+        f.get(f"http://127.0.0.1:{port}/page")
+    assert len(c.sleeps) == 1
+
+
 def test_conditional_request_reuses_the_stored_body(server, data_home):
     server.add("/robots.txt", {"status": 404})
     server.add("/page", {"body": b"<html>v1</html>", "etag": '"abc"'})
