@@ -41,17 +41,53 @@ def _rank_by_direction(s: pd.Series, direction: int) -> pd.Series:
     return s.rank(ascending=direction < 0, method="min").astype("Int64")
 
 
-def dimension_scores(values: pd.DataFrame, directions, m: Methodology):
-    """Entropy weights, closeness and [low, high] scores of one dimension (cities x indicators)."""
-    X = values.to_numpy(dtype=float)
+def dimension_scores(values, directions, m: Methodology):
+    """Entropy weights, closeness and [low, high] scores of one dimension (cities x indicators,
+    a DataFrame or an array without missing values)."""
+    X = np.asarray(values, dtype=float)
     entropy_matrix = X if m.entropy_input == "raw" else minmax_normalize(X, directions)
     try:
         w = entropy_weights(entropy_matrix, zero_rule=m.zero_rule, epsilon=m.epsilon)
     except ValueError as exc:
-        raise ScoringError(f"entropy weights of indicators {list(values.columns)}: {exc}") from exc
+        cols = list(values.columns) if isinstance(values, pd.DataFrame) else f"{X.shape[1]} indicators"
+        raise ScoringError(f"entropy weights of indicators {cols}: {exc}") from exc
     c = topsis(X, w, directions, normalization=m.topsis_normalization)
     s = rescale_50_100(c, m.scale_low, m.scale_high)
     return w, c, s
+
+
+def dimension_matrix(X: np.ndarray, m: Methodology) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The kernel of the index: (cities x dimensions) scores in [low, high] of the indicator matrix X
+    (cities x indicators, in the methodology's order) with the methodology's choices, and each
+    dimension's entropy weights. Missing values follow the missing-value policy: imputed with the
+    indicator's median, or the city left out of that dimension (NaN). `score_index` and the Monte
+    Carlo of `scoring.uncertainty` both score through here."""
+    X = np.asarray(X, dtype=float)
+    out = np.full((X.shape[0], len(m.dimensions)), np.nan)
+    weights = []
+    start = 0
+    for j, dim in enumerate(m.dimensions):
+        k = len(dim.indicators)
+        block = X[:, start:start + k]
+        start += k
+        if m.missing_policy == "impute_median" and np.isnan(block).any():
+            block = np.where(np.isnan(block), np.nanmedian(block, axis=0), block)
+        keep = ~np.isnan(block).any(axis=1)
+        if keep.sum() < 3:
+            raise ScoringError(f"dimension {dim.id}: fewer than 3 cities have all of {[i.id for i in dim.indicators]}")
+        w, _, s = _dimension_scores(block[keep], [i.direction for i in dim.indicators], m, dim.indicators)
+        out[keep, j] = s
+        weights.append(w)
+    return out, weights
+
+
+def _dimension_scores(block: np.ndarray, directions, m: Methodology, indicators):
+    try:
+        return dimension_scores(block, directions, m)
+    except ScoringError:
+        raise
+    except ValueError as exc:
+        raise ScoringError(f"indicators {[i.id for i in indicators]}: {exc}") from exc
 
 
 def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodology) -> IndexResult:
@@ -94,18 +130,14 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
                               "present": int(len(values) - len(missing)), "missing": len(missing),
                               "missing_cities": ";".join(missing), "action": action})
 
-    scores = pd.DataFrame(index=values.index, dtype=float)
+    matrix, dim_weights = dimension_matrix(values.to_numpy(dtype=float), m)
+    scores = pd.DataFrame(matrix, index=values.index, columns=m.dimension_ids)
     weight_rows = []
     normalised = pd.DataFrame(index=values.index, columns=values.columns, dtype=float)
-    for dim in m.dimensions:
+    for dim, w in zip(m.dimensions, dim_weights):
         cols = [i.id for i in dim.indicators]
-        directions = [i.direction for i in dim.indicators]
         block = values[cols].dropna()
-        if len(block) < 3:
-            raise ScoringError(f"dimension {dim.id}: fewer than 3 cities have all of {cols}")
-        w, _, s = dimension_scores(block, directions, m)
-        scores[dim.id] = pd.Series(s, index=block.index)
-        normalised.loc[block.index, cols] = minmax_normalize(block.to_numpy(float), directions)
+        normalised.loc[block.index, cols] = minmax_normalize(block.to_numpy(float), [i.direction for i in dim.indicators])
         weight_rows += [{"dimension": dim.id, "indicator": c, "weight": float(wi)} for c, wi in zip(cols, w)]
 
     if m.weights_mode == "published":

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .entropy import entropy_weights
+from .index import dimension_matrix
 from .methodology import Methodology
-from .topsis import minmax_normalize, rescale_50_100, topsis
 
 CHOICES = {
     "topsis_normalization": ("minmax", "vector"),
@@ -39,30 +38,12 @@ class UncertaintyResult:
 
 def dimension_score_matrix(values: pd.DataFrame, m: Methodology) -> np.ndarray:
     """(cities x dimensions) scores for one set of discrete choices; NaN where a city is dropped."""
-    X = values[[i.id for i in m.indicators]].to_numpy(dtype=float)
-    return _score_matrix(X, m, **{k: getattr(m, k) for k in CHOICES})
+    return dimension_matrix(values[[i.id for i in m.indicators]].to_numpy(dtype=float), m)[0]
 
 
-def _score_matrix(X: np.ndarray, m: Methodology, *, topsis_normalization: str, entropy_input: str,
-                  zero_rule: str, missing_policy: str) -> np.ndarray:
-    """numpy-only twin of the per-dimension step of `score_index` (kept fast for the Monte Carlo)."""
-    out = np.full((X.shape[0], len(m.dimensions)), np.nan)
-    start = 0
-    for j, dim in enumerate(m.dimensions):
-        k = len(dim.indicators)
-        block = X[:, start:start + k]
-        start += k
-        directions = [i.direction for i in dim.indicators]
-        if missing_policy == "impute_median":
-            block = np.where(np.isnan(block), np.nanmedian(block, axis=0), block)
-            keep = np.ones(len(block), dtype=bool)
-        else:
-            keep = ~np.isnan(block).any(axis=1)
-        B = block[keep]
-        E = B if entropy_input == "raw" else minmax_normalize(B, directions)
-        w = entropy_weights(E, zero_rule=zero_rule, epsilon=m.epsilon)
-        out[keep, j] = rescale_50_100(topsis(B, w, directions, topsis_normalization), m.scale_low, m.scale_high)
-    return out
+def _score_matrix(X: np.ndarray, m: Methodology, **choices: str) -> np.ndarray:
+    """The index kernel (`scoring.index.dimension_matrix`) with some discrete choices changed."""
+    return dimension_matrix(X, m.with_choices(**choices))[0]
 
 
 def combinations(m: Methodology) -> list[dict]:

@@ -19,7 +19,7 @@ def setup():
 
 
 @pytest.mark.parametrize("combo", combinations(load_methodology()), ids=lambda c: "-".join(c.values()))
-def test_numpy_twin_matches_score_index_for_every_combination(setup, combo):
+def test_monte_carlo_kernel_is_score_index_s_for_every_combination(setup, combo):
     m, values, cities = setup
     v = values.copy()
     v.iloc[4, 2] = np.nan
