@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import CACHE, GENERATED, ROOT, stats
 
 QOL = ["Quality of Life Index", "Purchasing Power Index", "Safety Index", "Health Care Index", "Cost of Living Index",

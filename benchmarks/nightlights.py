@@ -12,7 +12,6 @@ import sys
 import time
 
 import numpy as np
-
 from common import CACHE, GENERATED, fresh_process, save, stats
 
 SIZE = 20_000
@@ -23,9 +22,9 @@ WEST, NORTH = 0.0, 60.0
 def _profile(compress: str | None, size: int) -> dict:
     from rasterio.transform import from_origin
 
-    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:4326",
-                   transform=from_origin(WEST, NORTH, RES, RES), nodata=-999.0, tiled=True, blockxsize=512,
-                   blockysize=512, BIGTIFF="YES")
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32", "crs": "EPSG:4326",
+                   "transform": from_origin(WEST, NORTH, RES, RES), "nodata": -999.0, "tiled": True, "blockxsize": 512,
+                   "blockysize": 512, "BIGTIFF": "YES"}
     if compress:
         profile["compress"] = compress
         profile["num_threads"] = "ALL_CPUS"  # compress blocks on every core (generation only, not measured)

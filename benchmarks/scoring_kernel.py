@@ -7,7 +7,6 @@ import time
 import warnings
 
 import numpy as np
-
 from common import ROOT, repeat, save, stats
 
 sys.path.insert(0, str(ROOT))
@@ -26,7 +25,7 @@ def data(n: int, seed: int = 0):
 
 
 def ours(blocks):
-    S = np.column_stack([rescale_50_100(topsis(X, entropy_weights(X), d, "minmax")) for X, d in zip(blocks, DIRS)])
+    S = np.column_stack([rescale_50_100(topsis(X, entropy_weights(X), d, "minmax")) for X, d in zip(blocks, DIRS, strict=True)])
     return S @ W
 
 
@@ -36,7 +35,7 @@ def with_pymcdm(blocks):
 
     t = TOPSIS()
     S = np.column_stack([rescale_50_100(t(X, pm_entropy(X), np.array(d), validation=False))
-                         for X, d in zip(blocks, DIRS)])
+                         for X, d in zip(blocks, DIRS, strict=True)])
     return S @ W
 
 
@@ -47,7 +46,7 @@ def with_skcriteria(blocks):
     from skcriteria.preprocessing.weighters import EntropyWeighter
 
     cols = []
-    for X, d in zip(blocks, DIRS):
+    for X, d in zip(blocks, DIRS, strict=True):
         dm = skc.mkdm(X, [max if v > 0 else min for v in d])
         dm = EntropyWeighter().transform(dm)
         dm = MinMaxScaler(target="matrix").transform(dm)
@@ -66,13 +65,17 @@ def kernel(runs: int = 5) -> dict:
             if name == "scikit-criteria" and n > 10_000:
                 continue
             diff = float(np.abs(fn(blocks) - ref).max())
-            samples = repeat(lambda: fn(blocks), runs=runs)
+            samples = repeat(lambda fn=fn, blocks=blocks: fn(blocks), runs=runs)
             row[name] = {"seconds": stats(samples), "max_abs_diff_vs_ours": diff}
         # pair by pair in the same process: ratio of each run's ours/pymcdm
         pairs = []
         for _ in range(runs):
-            t = time.perf_counter(); ours(blocks); a = time.perf_counter() - t
-            t = time.perf_counter(); with_pymcdm(blocks); b = time.perf_counter() - t
+            t = time.perf_counter()
+            ours(blocks)
+            a = time.perf_counter() - t
+            t = time.perf_counter()
+            with_pymcdm(blocks)
+            b = time.perf_counter() - t
             pairs.append(a / b)
         row["ratio_ours_over_pymcdm"] = stats(pairs)
         if "scikit-criteria" in row:

@@ -4,7 +4,7 @@ Source-agnostic: what differs between sources is declared by each source module 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
@@ -134,7 +134,7 @@ def source_config(source: str, edition: str, cadence: str = "annual") -> dict:
     return resolve_source(source, raw[source], edition, cadence)
 
 
-@lru_cache(maxsize=None)
+@cache
 def ingest_flow(source: str):
     """The ingest subflow of one configured source (made on first use)."""
 

@@ -134,11 +134,11 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
     scores = pd.DataFrame(matrix, index=values.index, columns=m.dimension_ids)
     weight_rows = []
     normalised = pd.DataFrame(index=values.index, columns=values.columns, dtype=float)
-    for dim, w in zip(m.dimensions, dim_weights):
+    for dim, w in zip(m.dimensions, dim_weights, strict=True):
         cols = [i.id for i in dim.indicators]
         block = values[cols].dropna()
         normalised.loc[block.index, cols] = minmax_normalize(block.to_numpy(float), [i.direction for i in dim.indicators])
-        weight_rows += [{"dimension": dim.id, "indicator": c, "weight": float(wi)} for c, wi in zip(cols, w)]
+        weight_rows += [{"dimension": dim.id, "indicator": c, "weight": float(wi)} for c, wi in zip(cols, w, strict=True)]
 
     if m.weights_mode == "published":
         dim_w = pd.Series(m.published_weights)[m.dimension_ids]

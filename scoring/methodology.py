@@ -67,7 +67,7 @@ class Methodology:
                 return i
         raise KeyError(indicator_id)
 
-    def with_choices(self, **changes) -> "Methodology":
+    def with_choices(self, **changes) -> Methodology:
         """A copy with some choices changed (recorded in `overrides`, so a release says so)."""
         allowed = {"entropy_input", "zero_rule", "epsilon", "topsis_normalization", "weights_mode",
                    "missing_policy", "published_weights"}

@@ -47,7 +47,7 @@ def _score_matrix(X: np.ndarray, m: Methodology, **choices: str) -> np.ndarray:
 
 
 def combinations(m: Methodology) -> list[dict]:
-    return [dict(zip(CHOICES, combo)) for combo in itertools.product(*CHOICES.values())]
+    return [dict(zip(CHOICES, combo, strict=True)) for combo in itertools.product(*CHOICES.values())]
 
 
 def rank_rows(final: np.ndarray) -> np.ndarray:

@@ -45,9 +45,11 @@ def snake(h):
 def load():
     """{edition: {(record, city): {field: row}}} and the registry rows."""
     values = defaultdict(lambda: defaultdict(dict))
-    for r in csv.DictReader(open(ROOT / "data" / "sample" / "values.csv", encoding="utf-8")):
-        values[r["edition"]][(r["record"], r["city_id"])][r["field"]] = r
-    cities = list(csv.DictReader(open(ROOT / "data" / "cities.csv", encoding="utf-8")))
+    with open(ROOT / "data" / "sample" / "values.csv", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            values[r["edition"]][(r["record"], r["city_id"])][r["field"]] = r
+    with open(ROOT / "data" / "cities.csv", encoding="utf-8") as fh:
+        cities = list(csv.DictReader(fh))
     return values, cities
 
 
@@ -103,7 +105,7 @@ def numbeo_price_pages(values, cities, cfg, index):
     for c in cities:
         f = values[("numbeo:cost-of-living-city-page:EUR", c["city_id"])]
 
-        def row(label, key):
+        def row(label, key, f=f):
             v = float(f[key]["value"])
             return (f"<tr><td>{label} </td><td style=\"text-align: right\" class=\"priceValue \">{v:,.2f}&nbsp;{symbol}"
                     "</td><td style=\"text-align: center\" class=\"priceBarTd\"><span class=\"barTextLeft\"></span></td></tr>")
@@ -210,9 +212,9 @@ def night_lights(values, cities, cfg, index):
         dy = (Y - lat) * 110.574
         data = (peak * np.exp(-(dx**2 + dy**2) / (2 * sigma_km**2)) + 0.3).round(1).astype("float32")
         data[:4, :4] = -999.0  # a nodata corner, masked by the zonal statistics
-        profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:4326",
-                       transform=from_origin(west, north, res, res), nodata=-999.0, compress="deflate",
-                       tiled=True, blockxsize=64, blockysize=64)
+        profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32", "crs": "EPSG:4326",
+                       "transform": from_origin(west, north, res, res), "nodata": -999.0, "compress": "deflate",
+                       "tiled": True, "blockxsize": 64, "blockysize": 64}
         with MemoryFile() as mem:
             with mem.open(**profile) as ds:
                 ds.update_tags(SAMPLE="illustrative radiance; see data/sample/values.csv", YEAR=year)

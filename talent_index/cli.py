@@ -8,9 +8,7 @@ import os
 import sys
 import time
 import traceback
-from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -46,18 +44,12 @@ def main_options(debug: bool = typer.Option(False, "--debug", help="Show traceba
     STATE["debug"] = debug
 
 
-class Mode(str, Enum):
-    offline = "offline"
-    online = "online"
-    record = "record"
-
-
 @app.command()
 def refresh(
     offline: bool = typer.Option(False, "--offline", help="Replay the bundled recordings (no network)."),
     online: bool = typer.Option(False, "--online", help="Fetch from the sources."),
     record: bool = typer.Option(False, "--record", help="Fetch online and save the responses as recordings."),
-    source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="Only these sources (repeatable)."),
+    source: list[str] | None = typer.Option(None, "--source", "-s", help="Only these sources (repeatable)."),
     edition: str = typer.Option("auto", help="Edition of the index: a year, or 'auto' (offline: the newest "
                                              "recorded edition; online: this year)."),
     cadence: str = typer.Option("annual", help="'annual' or 'quarterly' (a source's edition policy may differ: "
@@ -68,7 +60,7 @@ def refresh(
     no_publish: bool = typer.Option(False, "--no-publish", help="Ingest and snapshot only."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a running refresh instead of refusing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
-    dask: Optional[str] = typer.Option(None, "--dask", metavar="tcp://HOST:PORT",
+    dask: str | None = typer.Option(None, "--dask", metavar="tcp://HOST:PORT",
                                        help="Run the per-tile night-light work on this Dask scheduler "
                                             "(needs a real Prefect server: PREFECT_API_URL)."),
 ):
@@ -269,7 +261,7 @@ def releases_list():
 
 
 @releases_app.command("show")
-def releases_show(release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST)."),
+def releases_show(release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
                   as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")):
     """A release's manifest summary and its ranking."""
     import pandas as pd
@@ -306,7 +298,7 @@ def releases_show(release_id: Optional[str] = typer.Argument(None, help="Release
 
 
 @releases_app.command("verify")
-def releases_verify(release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST).")):
+def releases_verify(release_id: str | None = typer.Argument(None, help="Release id (default: LATEST).")):
     """Check every file of a release against the sha256 in its manifest."""
     from tasks.release import read_latest_id, verify_release
 
@@ -335,7 +327,7 @@ def releases_diff(old: str = typer.Argument(..., help="Older release id."),
 
 
 @app.command()
-def report(release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST)."),
+def report(release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
            output: Path = typer.Option(..., "--output", "-o", help="Folder to write the report into.")):
     """Rebuild a release's HTML report into another folder (releases themselves are never modified)."""
     from scoring import load_methodology
@@ -379,8 +371,8 @@ app.add_typer(curated_app, name="curated")
 def curated_check(file: Path = typer.Argument(..., help="A curated CSV to validate before committing it.")):
     """Validate a curated table: columns, provenance of every value, units, ranges, completeness."""
     from tasks.cities import load_registry
-    from tasks.ingest import validate_source
     from tasks.editions import default_edition
+    from tasks.ingest import validate_source
     from tasks.sources import curated, load_sources_raw, resolve_source
     from tasks.sources.base import Request
 
@@ -417,7 +409,7 @@ app.add_typer(server_app, name="server")
 @server_app.command("up")
 def server_up(
     port: int = typer.Option(4200, help="Port of the Prefect server on 127.0.0.1."),
-    database_url: Optional[str] = typer.Option(None, envvar="TALENT_INDEX_DATABASE_URL",
+    database_url: str | None = typer.Option(None, envvar="TALENT_INDEX_DATABASE_URL",
                                                help="PostgreSQL URL (postgresql+asyncpg://…); default SQLite."),
     notify: str = typer.Option("webhook", help="Alert through 'webhook' (TALENT_INDEX_WEBHOOK_URL), "
                                                "'slack' (TALENT_INDEX_SLACK_WEBHOOK_URL) or 'none'."),
@@ -480,11 +472,11 @@ def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the c
 
 @app.command()
 def uncertainty(
-    release_id: Optional[str] = typer.Argument(None, help="Release id (default: LATEST)."),
+    release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
     draws: int = typer.Option(10_000, help="Monte Carlo draws (rounded up to a multiple of 16)."),
     seed: int = typer.Option(2020, help="Random seed (same seed, same result)."),
     concentration: float = typer.Option(100.0, help="Dirichlet concentration around the chosen weights."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the rank table as CSV."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Also write the rank table as CSV."),
 ):
     """Monte Carlo over the modelling choices: median rank and 5-95% interval of every city."""
     import pandas as pd

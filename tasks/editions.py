@@ -4,7 +4,7 @@ recorded editions the offline sample holds (`<recordings>/<edition>/index.json`)
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import PipelineError
@@ -28,7 +28,7 @@ def default_edition() -> str:
 
 
 def this_year() -> str:
-    return str(datetime.now(timezone.utc).year)
+    return str(datetime.now(UTC).year)
 
 
 def check_edition(edition: str) -> str:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import email.utils
 import json
 import os
-import re
 import random
+import re
 import threading
 import time
 import urllib.robotparser
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -68,7 +69,7 @@ class HttpPolicy:
     reuse_within_s: float = 6 * 3600      # a response stored this recently is reused without a request
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> "HttpPolicy":
+    def from_config(cls, cfg: dict | None) -> HttpPolicy:
         cfg = dict(cfg or {})
         for key in ("allowed_domains", "content_types"):
             if key in cfg:
@@ -387,10 +388,10 @@ class Fetcher:
 
 
 def _age_s(iso: str) -> float:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
-        return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+        return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
     except ValueError:
         return float("inf")
 

@@ -47,9 +47,9 @@ def _run(args: list[str], env: dict, what: str) -> str:
 def _start(name: str, args: list[str], env: dict) -> int:
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
-    log = open(d / f"{name}.log", "ab")
-    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
-                            start_new_session=True)
+    with open(d / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+                                start_new_session=True)
     (d / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
 

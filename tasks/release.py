@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -24,14 +24,23 @@ import pandas as pd
 from scoring import IndexResult, Methodology, score_index
 
 from .cities import Registry
-from .errors import PipelineError, StorageError
-from .settings import PROJECT_ROOT, data_home, safe_id
-from .errors import VintageMismatch
-from .sources.gawc import tier_differences
-from .storage import (atomic_write_bytes, atomic_write_json, atomic_write_text, frame_fingerprint, interruption_point,
-                      parquet_bytes, read_snapshot, sha256_bytes, sha256_file, utc_now)
+from .errors import PipelineError, StorageError, VintageMismatch
 from .report.changes import changes_markdown, diff_releases
 from .report.html import build_report
+from .settings import PROJECT_ROOT, data_home, safe_id
+from .sources.gawc import tier_differences
+from .storage import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    frame_fingerprint,
+    interruption_point,
+    parquet_bytes,
+    read_snapshot,
+    sha256_bytes,
+    sha256_file,
+    utc_now,
+)
 from .validate import ValidationReport, load_suite, run_suite
 
 SAMPLE_NOTICE = ("SAMPLE RELEASE — built from the bundled offline recordings, in which many values are "
@@ -125,7 +134,7 @@ def gather_inputs(registry: Registry, methodology: Methodology, edition: str | N
         found = latest_ingest(source, edition=edition, as_of=as_of)
         reason = None
         if found is None:
-            older = [e for e in _older_editions(source, edition)]
+            older = list(_older_editions(source, edition))
             reason = (f"no ingest of edition {edition}" +
                       (f" (ingested editions: {', '.join(older)})" if older else " (never ingested)"))
             if older and allow_vintage_fallback:
@@ -258,7 +267,7 @@ def find_release(fingerprint: str) -> dict | None:
 
 
 def new_release_id(edition: str, sample: bool, today: str | None = None) -> str:
-    today = today or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    today = today or datetime.now(UTC).strftime("%Y-%m-%d")
     base = f"{edition}-sample-{today}" if sample else f"{edition}-{today}"
     safe_id(base, "release id")
     root = releases_dir()

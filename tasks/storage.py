@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +42,7 @@ def resolve_stored(path: str, root: str = "home") -> Path:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -399,7 +399,7 @@ def refresh_lock(wait: bool = False):
     """One refresh at a time per data home: a second one refuses with a clear message (or waits)."""
     path = data_home() / ".refresh.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+")
+    fh = open(path, "a+")  # noqa: SIM115 - held open for the whole context: closing it releases the lock
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -192,7 +192,6 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
             result = batch.validate(gx_suite, result_format="COMPLETE", expectation_parameters=params)
         else:
             import great_expectations as gx
-
             from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
             gx_suite = ctx.suites.add(gx_suite)

@@ -7,8 +7,19 @@ import pandas as pd
 import pytest
 
 from tasks.errors import StorageError
-from tasks.storage import (RawRecord, append_ingest, atomic_write_bytes, latest_snapshot, list_snapshots,
-                           read_ingest_log, read_snapshot, refresh_lock, resolve_stored, store_raw, write_snapshot)
+from tasks.storage import (
+    RawRecord,
+    append_ingest,
+    atomic_write_bytes,
+    latest_snapshot,
+    list_snapshots,
+    read_ingest_log,
+    read_snapshot,
+    refresh_lock,
+    resolve_stored,
+    store_raw,
+    write_snapshot,
+)
 
 
 def _rec(url="https://example.org/a"):
@@ -113,10 +124,8 @@ def test_ids_are_validated_before_they_become_paths(data_home):
 
 
 def test_second_refresh_refuses_while_one_runs(data_home):
-    with refresh_lock():
-        with pytest.raises(StorageError, match="another refresh is running"):
-            with refresh_lock():
-                pass
+    with refresh_lock(), pytest.raises(StorageError, match="another refresh is running"), refresh_lock():
+        pass
     with refresh_lock():  # released afterwards
         pass
 

@@ -46,14 +46,14 @@ def radar(ranks: pd.DataFrame, labels: list[str], title: str, n_max: int) -> byt
         cx, cy = (i % cols) * dx, -(i // cols) * dy
         for ring in rings:
             ax.fill(cx + ring * ux, cy + ring * uy, fill=False, edgecolor="#cccccc", lw=0.5)
-        for x, y in zip(ux, uy):
+        for x, y in zip(ux, uy, strict=True):
             ax.plot([cx, cx + x], [cy, cy + y], color="#cccccc", lw=0.5)
         r = ranks.loc[city].to_numpy(dtype=float)
         radius = np.clip((n_max + 1 - r) / n_max, 0, 1)  # rank 1 -> outermost ring
         px, py = cx + radius * ux, cy + radius * uy
         ax.fill(px, py, color=PALETTE[0], alpha=0.25, lw=0)
         ax.plot(np.append(px, px[0]), np.append(py, py[0]), color=PALETTE[0], lw=1.2)
-        for lab, v, x, y in zip(labels, r, ux, uy):
+        for lab, v, x, y in zip(labels, r, ux, uy, strict=True):
             ha = "center" if abs(x) < 0.2 else ("left" if x > 0 else "right")
             va = "center" if abs(y) < 0.2 else ("bottom" if y > 0 else "top")
             ax.text(cx + 1.12 * x, cy + 1.12 * y, f"{lab}\n{int(v)}", fontsize=6, ha=ha, va=va,

@@ -67,7 +67,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         regs = pd.read_csv(release / "regressions.csv")
         lines = pd.read_csv(release / "regression_lines.csv")
         wide = ind.pivot(index="city_id", columns="indicator", values="value")
-        for k, r in enumerate(regs.to_dict(orient="records")):
+        for _k, r in enumerate(regs.to_dict(orient="records")):
             pts = wide[[r["x"], r["y"]]].dropna().rename(columns={r["x"]: "x", r["y"]: "y"}).reset_index()
             line = lines[(lines["x_name"] == r["x"]) & (lines["y_name"] == r["y"])]
             fname = f"regression_{r['x']}.svg"

@@ -10,8 +10,19 @@ import pandas as pd
 from ..cities import Registry, normalise_name
 from ..errors import SourceError
 from ..validate import extra_check
-from .base import (TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy, check_not_blocked, html_tree,
-                   node_text, parse_number, soup)
+from .base import (
+    TIDY_COLUMNS,
+    EditionError,
+    Request,
+    Source,
+    SuiteSpec,
+    VintagePolicy,
+    check_not_blocked,
+    html_tree,
+    node_text,
+    parse_number,
+    soup,
+)
 
 SOURCE = "hurun"
 
@@ -54,7 +65,9 @@ def _rows_to_frame(rows: list[list[str]], headers: list[str], columns: dict, loc
     for n, cells in enumerate(rows, start=1):
         if not any(c.strip() for c in cells):
             continue
-        get = lambda f: cells[idx[f]].strip() if f in idx and idx[f] < len(cells) else ""  # noqa: E731
+        def get(f: str, cells: list[str] = cells) -> str:
+            return cells[idx[f]].strip() if f in idx and idx[f] < len(cells) else ""
+
         company = get("company")
         val_text = get("valuation_usd_bn").replace("$", "").replace("US", "").replace("bn", "").strip()
         out.append({

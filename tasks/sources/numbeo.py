@@ -16,8 +16,22 @@ import pandas as pd
 from ..cities import Registry, normalise_name
 from ..errors import SourceError
 from ..validate import extra_check
-from .base import (TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy, cell_text, check_not_blocked,
-                   has_class, html_tree, node_text, parse_number, snake, soup)
+from .base import (
+    TIDY_COLUMNS,
+    EditionError,
+    Request,
+    Source,
+    SuiteSpec,
+    VintagePolicy,
+    cell_text,
+    check_not_blocked,
+    has_class,
+    html_tree,
+    node_text,
+    parse_number,
+    snake,
+    soup,
+)
 
 SOURCE = "numbeo"
 

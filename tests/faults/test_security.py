@@ -34,10 +34,9 @@ def test_cli_errors_are_redacted(monkeypatch, tmp_path):
 
 def test_api_key_never_reaches_disk(monkeypatch, tmp_path, data_home, registry):
     """API mode end to end (recorded JSON): the key is in the environment only."""
-    from tests.sources.test_numbeo_api import _api_recordings
-
     from tasks.ingest import ingest
     from tasks.sources import load_sources_config
+    from tests.sources.test_numbeo_api import _api_recordings
 
     monkeypatch.setenv("NUMBEO_API_KEY", "zz-secret-key-42")
     cfg = load_sources_config(cadence="quarterly")["numbeo"]  # the API serves current figures

@@ -53,7 +53,7 @@ def test_429_without_retry_after_backs_off_exponentially_with_jitter(server, dat
     f, c = fetcher(server, data_home)
     assert f.get(server.base + "/p").read() == b"fine"
     assert len(c.sleeps) == 3
-    for wait, base in zip(c.sleeps, (1, 2, 4)):
+    for wait, base in zip(c.sleeps, (1, 2, 4), strict=True):
         assert base / 2 <= wait <= base
 
 

@@ -10,10 +10,10 @@ def centres_inside(geom: dict, west: float, north: float, res: float, shape: tup
     xs = west + (np.arange(shape[1]) + 0.5) * res
     X, Y = np.meshgrid(xs, ys)
     inside = np.zeros(shape, dtype=bool)
-    for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:]):
+    for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:], strict=True):
         cond = (y1 > Y) != (y2 > Y)
         xint = (x2 - x1) * (Y - y1) / np.where(y2 != y1, y2 - y1, 1) + x1
-        inside ^= cond & (X < xint)
+        inside ^= cond & (xint > X)
     return inside
 
 
@@ -48,7 +48,7 @@ def write_vnp46a4_recordings(rec, registry, cfg: dict, n: int = 240, seed: int |
     names = {t: f"VNP46A4.A{year}001.{t}.001.2021125000000.h5" for t in needed}
     index = {listing_url: {"source": "night_lights", "file": "night_lights/listing.json", "status": 200, "headers": {}}}
     (folder / "night_lights" / "listing.json").write_text(json.dumps({"content": [{"name": v} for v in names.values()]}))
-    for t, name in names.items():
+    for _t, name in names.items():
         if rng is None:
             rad, qual = np.full((n, n), 10), np.zeros((n, n))
         else:

@@ -13,8 +13,8 @@ RES = 15 / 3600
 
 
 def geotiff(data, west, north, nodata=None):
-    profile = dict(driver="GTiff", width=data.shape[1], height=data.shape[0], count=1, dtype="float32",
-                   crs="EPSG:4326", transform=from_origin(west, north, RES, RES), nodata=nodata)
+    profile = {"driver": "GTiff", "width": data.shape[1], "height": data.shape[0], "count": 1, "dtype": "float32",
+                   "crs": "EPSG:4326", "transform": from_origin(west, north, RES, RES), "nodata": nodata}
     with MemoryFile() as mem:
         with mem.open(**profile) as ds:
             ds.write(data.astype("float32"), 1)
@@ -91,7 +91,7 @@ def test_many_polygons_in_block_order_give_each_polygon_its_own_sums(tmp_path):
     geoms = [night_lights.circle(lon, lat, 6.0) for lon, lat in centres]
     with rasterio.open(path) as ds:
         got = night_lights.zonal_stats_many(ds, geoms)
-    for (lon, lat), stats in zip(centres, got):
+    for (lon, lat), stats in zip(centres, got, strict=True):
         mask = _expected_mask(data.shape, west, north, lon, lat, 6.0)
         assert stats["pixels_in_boundary"] == mask.sum() > 0
         assert stats["sum"] == pytest.approx(float(data[mask].astype("float64").sum()), rel=1e-9)
