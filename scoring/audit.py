@@ -6,6 +6,8 @@ of agreements and discrepancies. Discrepancies are reported, never fitted away.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -86,7 +88,7 @@ def audit_2020(pub: dict) -> pd.DataFrame:
         for scope, cities in scopes.items():
             items = sorted(cities.items(), key=lambda kv: kv[1][0])
             scores = [float(v[1]) for _, v in items]
-            ok = all(a >= b for a, b in zip(scores, scores[1:], strict=True))
+            ok = all(a >= b for a, b in itertools.pairwise(scores))
             rows.append({"check": "dimension ranks follow scores", "subject": f"{dim} ({scope})",
                          "recomputed": ok, "printed": True, "difference": None, "agrees": ok, "note": ""})
             if scope == "international" and items[0][1][0] == 1:
