@@ -35,16 +35,26 @@ def repeat(fn, runs: int = 5, warmup: int = 1) -> list[float]:
 
 def fresh_process(code: str, env: dict | None = None, timeout: int = 900) -> dict:
     """Run `code` in a new interpreter; it must print one JSON line (its own timing and peak RSS)."""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, **(env or {})}, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-3000:])
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def machine() -> dict:
-    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def save(name: str, payload: dict) -> Path:

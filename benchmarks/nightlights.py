@@ -22,9 +22,20 @@ WEST, NORTH = 0.0, 60.0
 def _profile(compress: str | None, size: int) -> dict:
     from rasterio.transform import from_origin
 
-    profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32", "crs": "EPSG:4326",
-                   "transform": from_origin(WEST, NORTH, RES, RES), "nodata": -999.0, "tiled": True, "blockxsize": 512,
-                   "blockysize": 512, "BIGTIFF": "YES"}
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4326",
+        "transform": from_origin(WEST, NORTH, RES, RES),
+        "nodata": -999.0,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "BIGTIFF": "YES",
+    }
     if compress:
         profile["compress"] = compress
         profile["num_threads"] = "ALL_CPUS"  # compress blocks on every core (generation only, not measured)
@@ -114,8 +125,12 @@ def run(runs: int = 5) -> dict:
     geoms_path = CACHE / "polygons_1000.json"
     CACHE.mkdir(parents=True, exist_ok=True)
     geoms_path.write_text(json.dumps(polygons()))
-    out = {"polygons": 1000, "raster": f"{SIZE}x{SIZE} float32, 15 arc-seconds, tiled 512x512 (deflate: level 1)",
-           "gdal_cachemax_mib": 64, "results": {}}
+    out = {
+        "polygons": 1000,
+        "raster": f"{SIZE}x{SIZE} float32, 15 arc-seconds, tiled 512x512 (deflate: level 1)",
+        "gdal_cachemax_mib": 64,
+        "results": {},
+    }
     plain = None
     for label, compress in (("uncompressed", None), ("deflate", "deflate")):
         t = time.perf_counter()
@@ -130,8 +145,9 @@ def run(runs: int = 5) -> dict:
         for method in ("ours", "exactextract", "rasterstats"):
             secs, peaks = [], []
             for _ in range(runs):
-                r = fresh_process(CHILD.format(method=method, raster=str(raster), geoms=str(geoms_path)),
-                                  env={"GDAL_CACHEMAX": "64"})
+                r = fresh_process(
+                    CHILD.format(method=method, raster=str(raster), geoms=str(geoms_path)), env={"GDAL_CACHEMAX": "64"}
+                )
                 secs.append(r["seconds"])
                 peaks.append(r["peak_mib"])
                 sums[method] = np.array(r["sums"], dtype=float)
@@ -139,12 +155,15 @@ def run(runs: int = 5) -> dict:
             print(f"  {label:12s} {method:12s} {np.median(secs):7.2f} s  peak {max(peaks):6.0f} MiB", flush=True)
         rel = np.abs(sums["ours"] - sums["exactextract"]) / np.maximum(np.abs(sums["exactextract"]), 1e-9)
         out["results"][label]["cell_centre_vs_exact_coverage"] = {
-            "median_rel_diff": float(np.median(rel)), "max_rel_diff": float(rel.max())}
+            "median_rel_diff": float(np.median(rel)),
+            "max_rel_diff": float(rel.max()),
+        }
         rs = np.abs(sums["ours"] - sums["rasterstats"]).max()
         out["results"][label]["ours_vs_rasterstats_max_abs_diff"] = float(rs)
         for method in ("exactextract", "rasterstats"):
             out["results"][label][f"ratio_ours_over_{method}"] = (
-                out["results"][label]["ours"]["seconds"]["median"] / out["results"][label][method]["seconds"]["median"])
+                out["results"][label]["ours"]["seconds"]["median"] / out["results"][label][method]["seconds"]["median"]
+            )
     return out
 
 

@@ -25,8 +25,10 @@ def main(runs: int = 5) -> None:
     path = save("end_to_end", e2e.run((30, 1_000, 10_000), runs=runs, cold_size=None))
     save("make_bench", {"seconds": time.time() - t0, "generated_seconds": dict(GENERATED)})
     write_readme(path)
-    print(f"done in {time.time() - t0:.0f} s ({sum(GENERATED.values()):.0f} s of it generating inputs missing from "
-          f"benchmarks/.cache): {path} and benchmarks/README.md")
+    print(
+        f"done in {time.time() - t0:.0f} s ({sum(GENERATED.values()):.0f} s of it generating inputs missing from "
+        f"benchmarks/.cache): {path} and benchmarks/README.md"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def data(n: int, seed: int = 0):
 
 
 def ours(blocks):
-    S = np.column_stack([rescale_50_100(topsis(X, entropy_weights(X), d, "minmax")) for X, d in zip(blocks, DIRS, strict=True)])
+    S = np.column_stack(
+        [rescale_50_100(topsis(X, entropy_weights(X), d, "minmax")) for X, d in zip(blocks, DIRS, strict=True)]
+    )
     return S @ W
 
 
@@ -34,8 +36,9 @@ def with_pymcdm(blocks):
     from pymcdm.weights import entropy_weights as pm_entropy
 
     t = TOPSIS()
-    S = np.column_stack([rescale_50_100(t(X, pm_entropy(X), np.array(d), validation=False))
-                         for X, d in zip(blocks, DIRS, strict=True)])
+    S = np.column_stack(
+        [rescale_50_100(t(X, pm_entropy(X), np.array(d), validation=False)) for X, d in zip(blocks, DIRS, strict=True)]
+    )
     return S @ W
 
 
@@ -79,11 +82,15 @@ def kernel(runs: int = 5) -> dict:
             pairs.append(a / b)
         row["ratio_ours_over_pymcdm"] = stats(pairs)
         if "scikit-criteria" in row:
-            row["ratio_ours_over_skcriteria"] = row["ours"]["seconds"]["median"] / row["scikit-criteria"]["seconds"]["median"]
+            row["ratio_ours_over_skcriteria"] = (
+                row["ours"]["seconds"]["median"] / row["scikit-criteria"]["seconds"]["median"]
+            )
         out[str(n)] = row
-        print(f"  kernel n={n:>6}: ours {row['ours']['seconds']['median']*1e3:8.2f} ms, pymcdm "
-              f"{row['pymcdm']['seconds']['median']*1e3:8.2f} ms, ratio {row['ratio_ours_over_pymcdm']['median']:.2f}",
-              flush=True)
+        print(
+            f"  kernel n={n:>6}: ours {row['ours']['seconds']['median'] * 1e3:8.2f} ms, pymcdm "
+            f"{row['pymcdm']['seconds']['median'] * 1e3:8.2f} ms, ratio {row['ratio_ours_over_pymcdm']['median']:.2f}",
+            flush=True,
+        )
     return out
 
 
@@ -96,8 +103,9 @@ def monte_carlo_bench(runs: int = 5) -> dict:
 
     m = load_methodology()
     rng = np.random.default_rng(1)
-    values = pd.DataFrame(rng.uniform(1, 100, size=(30, 17)), columns=[i.id for i in m.indicators],
-                          index=[f"c{i}" for i in range(30)])
+    values = pd.DataFrame(
+        rng.uniform(1, 100, size=(30, 17)), columns=[i.id for i in m.indicators], index=[f"c{i}" for i in range(30)]
+    )
     ours_t = repeat(lambda: monte_carlo(values, m, draws=10_000, seed=1), runs=runs)
     X = values.to_numpy()
     starts = np.cumsum([0] + SIZES)
@@ -109,7 +117,7 @@ def monte_carlo_bench(runs: int = 5) -> dict:
             w = r.dirichlet(100 * W)
             cols = []
             for j, d in enumerate(DIRS):
-                B = X[:, starts[j]:starts[j + 1]]
+                B = X[:, starts[j] : starts[j + 1]]
                 cols.append(rescale_50_100(t(B, pm_entropy(B), np.array(d), validation=False)))
             final = np.column_stack(cols) @ w
             np.argsort(np.argsort(-final))
@@ -118,11 +126,18 @@ def monte_carlo_bench(runs: int = 5) -> dict:
     loop_t = repeat(lambda: loop(loop_draws), runs=runs, warmup=0)
     ours_rate = 10_000 / np.median(ours_t)
     loop_rate = loop_draws / np.median(loop_t)
-    print(f"  monte carlo: ours {ours_rate:,.0f} draws/s ({np.median(ours_t):.3f} s for 10,000), "
-          f"pymcdm loop {loop_rate:,.0f} draws/s, {ours_rate / loop_rate:.0f}x", flush=True)
-    return {"ours_10000_draws_seconds": stats(ours_t), "ours_draws_per_s": ours_rate,
-            "pymcdm_loop_draws_per_s": loop_rate, "loop_draws_timed": loop_draws,
-            "speedup_ours_over_loop": ours_rate / loop_rate}
+    print(
+        f"  monte carlo: ours {ours_rate:,.0f} draws/s ({np.median(ours_t):.3f} s for 10,000), "
+        f"pymcdm loop {loop_rate:,.0f} draws/s, {ours_rate / loop_rate:.0f}x",
+        flush=True,
+    )
+    return {
+        "ours_10000_draws_seconds": stats(ours_t),
+        "ours_draws_per_s": ours_rate,
+        "pymcdm_loop_draws_per_s": loop_rate,
+        "loop_draws_timed": loop_draws,
+        "speedup_ours_over_loop": ours_rate / loop_rate,
+    }
 
 
 if __name__ == "__main__":

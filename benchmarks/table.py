@@ -30,66 +30,106 @@ def write_readme(path: Path | None = None) -> Path:
     path = path or sorted(RESULTS.glob("*.json"))[-1]
     doc = json.loads(path.read_text())
     m = doc["machine"]
-    lines = [INTRO.format(runs=5), f"Machine: {m['cpus']} CPUs, {m['machine']}, Python {m['python']}, {m['date']} "
-             f"(results: `{path.relative_to(ROOT)}`).", ""]
+    lines = [
+        INTRO.format(runs=5),
+        f"Machine: {m['cpus']} CPUs, {m['machine']}, Python {m['python']}, {m['date']} "
+        f"(results: `{path.relative_to(ROOT)}`).",
+        "",
+    ]
     mb = doc.get("make_bench")
     if mb:
         gen = mb.get("generated_seconds") or {}
-        made = (f", of which {sum(gen.values()):.0f} s generating inputs that were not in `benchmarks/.cache` yet ("
-                + ", ".join(f"{k} {v:.0f} s" for k, v in gen.items()) + ")") if gen else \
-            " (every generated input was already in `benchmarks/.cache`)"
+        made = (
+            (
+                f", of which {sum(gen.values()):.0f} s generating inputs that were not in `benchmarks/.cache` yet ("
+                + ", ".join(f"{k} {v:.0f} s" for k, v in gen.items())
+                + ")"
+            )
+            if gen
+            else " (every generated input was already in `benchmarks/.cache`)"
+        )
         lines += [f"This `make bench` took {mb['seconds'] / 60:.1f} min after installing the peers{made}.", ""]
     k = doc.get("scoring_kernel")
     if k:
-        lines += ["## 1. Scoring kernel: entropy weights + TOPSIS for six dimensions (2, 2, 3, 2, 2, 6 indicators) and the final index",
-                  "", "| cities | ours | pymcdm | scikit-criteria | ours / pymcdm (pairwise) | max score difference |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "## 1. Scoring kernel: entropy weights + TOPSIS for six dimensions (2, 2, 3, 2, 2, 6 indicators) and the final index",
+            "",
+            "| cities | ours | pymcdm | scikit-criteria | ours / pymcdm (pairwise) | max score difference |",
+            "|---|---|---|---|---|---|",
+        ]
         for n, r in k.items():
             sk = ms(r["scikit-criteria"]["seconds"]) if "scikit-criteria" in r else "not run (too slow)"
             diff = max(r["pymcdm"]["max_abs_diff_vs_ours"], r.get("scikit-criteria", {}).get("max_abs_diff_vs_ours", 0))
-            lines.append(f"| {int(n):,} | {ms(r['ours']['seconds'])} | {ms(r['pymcdm']['seconds'])} | {sk} | "
-                         f"{r['ratio_ours_over_pymcdm']['median']:.2f} | {diff:.1e} |")
+            lines.append(
+                f"| {int(n):,} | {ms(r['ours']['seconds'])} | {ms(r['pymcdm']['seconds'])} | {sk} | "
+                f"{r['ratio_ours_over_pymcdm']['median']:.2f} | {diff:.1e} |"
+            )
         lines.append("")
     mc = doc.get("monte_carlo")
     if mc:
-        lines += ["## 2. Uncertainty analysis: 10,000 Monte Carlo draws, 30 cities", "",
-                  "| method | draws per second | time for 10,000 draws |", "|---|---|---|",
-                  f"| ours (factorial design, dimension scores precomputed per choice combination) | {mc['ours_draws_per_s']:,.0f} | {sec(mc['ours_10000_draws_seconds'])} |",
-                  f"| Python loop calling pymcdm per draw | {mc['pymcdm_loop_draws_per_s']:,.0f} | {10_000 / mc['pymcdm_loop_draws_per_s']:.1f} s (extrapolated from {mc['loop_draws_timed']:,}) |",
-                  "", f"Speed-up: **{mc['speedup_ours_over_loop']:.0f}×** the loop.", ""]
+        lines += [
+            "## 2. Uncertainty analysis: 10,000 Monte Carlo draws, 30 cities",
+            "",
+            "| method | draws per second | time for 10,000 draws |",
+            "|---|---|---|",
+            f"| ours (factorial design, dimension scores precomputed per choice combination) | {mc['ours_draws_per_s']:,.0f} | {sec(mc['ours_10000_draws_seconds'])} |",
+            f"| Python loop calling pymcdm per draw | {mc['pymcdm_loop_draws_per_s']:,.0f} | {10_000 / mc['pymcdm_loop_draws_per_s']:.1f} s (extrapolated from {mc['loop_draws_timed']:,}) |",
+            "",
+            f"Speed-up: **{mc['speedup_ours_over_loop']:.0f}×** the loop.",
+            "",
+        ]
     nl = doc.get("nightlights")
     if nl:
-        lines += [f"## 3. Night-light zonal sums: {nl['polygons']:,} polygons on a {nl['raster']}, GDAL_CACHEMAX={nl['gdal_cachemax_mib']} MiB, fresh processes", "",
-                  "| raster | method | wall time | peak memory | ours / method |", "|---|---|---|---|---|"]
+        lines += [
+            f"## 3. Night-light zonal sums: {nl['polygons']:,} polygons on a {nl['raster']}, GDAL_CACHEMAX={nl['gdal_cachemax_mib']} MiB, fresh processes",
+            "",
+            "| raster | method | wall time | peak memory | ours / method |",
+            "|---|---|---|---|---|",
+        ]
         for label, r in nl["results"].items():
             for meth in ("ours", "exactextract", "rasterstats"):
                 ratio = "—" if meth == "ours" else f"{r[f'ratio_ours_over_{meth}']:.2f}"
-                lines.append(f"| {label} | {meth} | {sec(r[meth]['seconds'])} | {r[meth]['peak_mib']['max']:.0f} MiB | {ratio} |")
+                lines.append(
+                    f"| {label} | {meth} | {sec(r[meth]['seconds'])} | {r[meth]['peak_mib']['max']:.0f} MiB | {ratio} |"
+                )
         c = next(iter(nl["results"].values()))["cell_centre_vs_exact_coverage"]
-        lines += ["", f"Cell-centre masks (ours, rasterstats) against exact partial-cell coverage (exactextract): "
-                      f"median relative difference of the sums {c['median_rel_diff'] * 100:.2f}%, maximum {c['max_rel_diff'] * 100:.2f}% "
-                      "(on generated noise; real urban edges differ more).", ""]
+        lines += [
+            "",
+            f"Cell-centre masks (ours, rasterstats) against exact partial-cell coverage (exactextract): "
+            f"median relative difference of the sums {c['median_rel_diff'] * 100:.2f}%, maximum {c['max_rel_diff'] * 100:.2f}% "
+            "(on generated noise; real urban edges differ more).",
+            "",
+        ]
     e2e = doc.get("end_to_end")
     if e2e:
-        lines += ["## 4. End-to-end offline refresh on generated recordings", "",
-                  "`talent-index refresh --offline` in a fresh process per run, 5 runs per size, against one loopback "
-                  "Prefect server (SQLite) started for the benchmark. Our work and GX validation are timed inside "
-                  "the same run, in the flow's tasks; overhead = wall time − our work (Prefect API calls and "
-                  "bookkeeping, interpreter start-up, imports). Every value is generated (illustrative).", "",
-                  "| cities | wall time | our work | of which GX validation | overhead share | GX share | peak memory |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "## 4. End-to-end offline refresh on generated recordings",
+            "",
+            "`talent-index refresh --offline` in a fresh process per run, 5 runs per size, against one loopback "
+            "Prefect server (SQLite) started for the benchmark. Our work and GX validation are timed inside "
+            "the same run, in the flow's tasks; overhead = wall time − our work (Prefect API calls and "
+            "bookkeeping, interpreter start-up, imports). Every value is generated (illustrative).",
+            "",
+            "| cities | wall time | our work | of which GX validation | overhead share | GX share | peak memory |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for n, r in e2e.items():
             if "work_seconds" not in r:
                 continue  # an older layout
             f, w, g = r["flow_seconds"], r["work_seconds"], r["gx_seconds"]
-            lines.append(f"| {int(n):,} | {f['median']:.1f} s ({f['min']:.1f}–{f['max']:.1f}) | {w['median']:.1f} s | "
-                         f"{g['median']:.1f} s | {r['overhead_share']['median'] * 100:.0f}% | "
-                         f"{r['gx_share']['median'] * 100:.0f}% | {r['peak_mib']:.0f} MiB |")
+            lines.append(
+                f"| {int(n):,} | {f['median']:.1f} s ({f['min']:.1f}–{f['max']:.1f}) | {w['median']:.1f} s | "
+                f"{g['median']:.1f} s | {r['overhead_share']['median'] * 100:.0f}% | "
+                f"{r['gx_share']['median'] * 100:.0f}% | {r['peak_mib']:.0f} MiB |"
+            )
         cold = {n: r["temporary_server_run"] for n, r in e2e.items() if "temporary_server_run" in r}
         for n, r in cold.items():
-            lines += ["", f"With the temporary server `make run` starts (no PREFECT_API_URL), one run of {int(n):,} "
-                          f"cities: {r['seconds']:.1f} s wall, {r['work_seconds']:.1f} s our work, "
-                          f"peak {r['peak_mib']:.0f} MiB."]
+            lines += [
+                "",
+                f"With the temporary server `make run` starts (no PREFECT_API_URL), one run of {int(n):,} "
+                f"cities: {r['seconds']:.1f} s wall, {r['work_seconds']:.1f} s our work, "
+                f"peak {r['peak_mib']:.0f} MiB.",
+            ]
         lines.append("")
     out = ROOT / "benchmarks" / "README.md"
     out.write_text("\n".join(lines) + "\n")

@@ -24,8 +24,13 @@ def fetch_and_parse(source: str, cfg: dict, mode: str):
     registry = load_registry()
     with timed("work"):
         fetched = core.fetch_and_parse(source, cfg, mode, registry, progress=report_transient)
-    get_run_logger().info("%s: %d responses (%d network requests, %d reused raw snapshots)", source,
-                          len(fetched.raws), fetched.requests_made, sum(r["reused"] for r in fetched.raws))
+    get_run_logger().info(
+        "%s: %d responses (%d network requests, %d reused raw snapshots)",
+        source,
+        len(fetched.raws),
+        fetched.requests_made,
+        sum(r["reused"] for r in fetched.raws),
+    )
     return fetched
 
 
@@ -77,8 +82,11 @@ def validate(source: str, cfg: dict, tidy_table, extras):
     docs = _docs_dir()
     with timed("work", "gx"):
         reports = core.validate_source(source, cfg, load_registry(), tidy_table, extras, docs_dir=docs)
-    create_link_artifact(key=f"data-docs-{source.replace('_', '-')}", link=(docs / "index.html").as_uri(),
-                         link_text=f"GX Data Docs of this refresh ({source})")
+    create_link_artifact(
+        key=f"data-docs-{source.replace('_', '-')}",
+        link=(docs / "index.html").as_uri(),
+        link_text=f"GX Data Docs of this refresh ({source})",
+    )
     return reports
 
 
@@ -103,8 +111,17 @@ def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports, vintage:
     from prefect.runtime import flow_run
 
     with timed("work"):
-        return core.snapshot_source(source, cfg, tidy_table, extras, raws, reports, vintage=vintage, mode=mode,
-                                    run_id=str(flow_run.root_flow_run_id or flow_run.id or "") or None)
+        return core.snapshot_source(
+            source,
+            cfg,
+            tidy_table,
+            extras,
+            raws,
+            reports,
+            vintage=vintage,
+            mode=mode,
+            run_id=str(flow_run.root_flow_run_id or flow_run.id or "") or None,
+        )
 
 
 def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
@@ -113,16 +130,31 @@ def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
 
     from tasks.secrets import redact
 
-    warnings = [{"suite": r.suite, "expectation": w.expectation, "column": w.column,
-                 "offending": [redact(str(o)) for o in w.offending[:20]]} for r in reports for w in r.warnings]
+    warnings = [
+        {
+            "suite": r.suite,
+            "expectation": w.expectation,
+            "column": w.column,
+            "offending": [redact(str(o)) for o in w.offending[:20]],
+        }
+        for r in reports
+        for w in r.warnings
+    ]
     if not warnings:
         return
     ctx = run_context or {}
-    emit_event(event="talent-index.data-quality.warning",
-               resource={"prefect.resource.id": f"talent-index.source.{source}", "prefect.resource.name": source},
-               payload={"source": source, "suite": ", ".join(sorted({w["suite"] for w in warnings})),
-                        "warnings": warnings, "deployment": ctx.get("deployment"), "flow_run": ctx.get("flow_run"),
-                        "url": ctx.get("url")})
+    emit_event(
+        event="talent-index.data-quality.warning",
+        resource={"prefect.resource.id": f"talent-index.source.{source}", "prefect.resource.name": source},
+        payload={
+            "source": source,
+            "suite": ", ".join(sorted({w["suite"] for w in warnings})),
+            "warnings": warnings,
+            "deployment": ctx.get("deployment"),
+            "flow_run": ctx.get("flow_run"),
+            "url": ctx.get("url"),
+        },
+    )
 
 
 def source_config(source: str, edition: str, cadence: str = "annual") -> dict:
@@ -139,8 +171,13 @@ def ingest_flow(source: str):
     """The ingest subflow of one configured source (made on first use)."""
 
     @flow(name=f"ingest-{source.replace('_', '-')}", log_prints=True)
-    def ingest_source(mode: str = "offline", edition: str | None = None, run_context: dict | None = None,
-                      cadence: str = "annual", allow_vintage_fallback: bool = False) -> dict:
+    def ingest_source(
+        mode: str = "offline",
+        edition: str | None = None,
+        run_context: dict | None = None,
+        cadence: str = "annual",
+        allow_vintage_fallback: bool = False,
+    ) -> dict:
         from tasks.editions import resolve_edition
 
         cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence)
@@ -154,22 +191,36 @@ def ingest_flow(source: str):
         reports = validate(source, cfg, quote(tidy_table), quote(extras))
         if _is_root_run():  # run on its own; under `refresh`, the parent renders once for all sources
             data_docs()
-        create_markdown_artifact(markdown="\n\n".join(r.summary_markdown() for r in reports),
-                                 key=f"dq-{source.replace('_', '-')}",
-                                 description=f"Data-quality summary of {source}")
+        create_markdown_artifact(
+            markdown="\n\n".join(r.summary_markdown() for r in reports),
+            key=f"dq-{source.replace('_', '-')}",
+            description=f"Data-quality summary of {source}",
+        )
         summary = core.extra_summary(source, extras, cfg)
         if summary:
-            create_markdown_artifact(markdown=summary, key=f"{source.replace('_', '-')}-summary",
-                                     description=f"What {source} held beyond the index cities")
+            create_markdown_artifact(
+                markdown=summary,
+                key=f"{source.replace('_', '-')}-summary",
+                description=f"What {source} held beyond the index cities",
+            )
         if not any(r.errors for r in reports):  # a failing source alerts through its failed run instead
             _emit_warnings(source, reports, run_context)
         for r in reports:
             r.raise_for_errors()
-        snap = snapshot(source, cfg, quote(tidy_table), quote(extras), quote(fetched.raws), quote(reports),
-                        vintage, mode)
-        report(f"{source}: snapshot {snap['snapshot_id']} ({'unchanged' if snap.get('reused') else 'new'}, "
-               f"vintage {vintage['found']})")
-        return {"source": source, "snapshot": snap, "warnings": [w.as_dict() for r in reports for w in r.warnings],
-                "requests_made": fetched.requests_made, "responses": len(fetched.raws), "vintage": vintage}
+        snap = snapshot(
+            source, cfg, quote(tidy_table), quote(extras), quote(fetched.raws), quote(reports), vintage, mode
+        )
+        report(
+            f"{source}: snapshot {snap['snapshot_id']} ({'unchanged' if snap.get('reused') else 'new'}, "
+            f"vintage {vintage['found']})"
+        )
+        return {
+            "source": source,
+            "snapshot": snap,
+            "warnings": [w.as_dict() for r in reports for w in r.warnings],
+            "requests_made": fetched.requests_made,
+            "responses": len(fetched.raws),
+            "vintage": vintage,
+        }
 
     return ingest_source

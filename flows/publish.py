@@ -17,10 +17,18 @@ from tasks.timing import timed
 
 
 @task(cache_policy=NO_CACHE)
-def gather(edition: str | None, as_of: str | None = None, cadence: str = "annual", allow_vintage_fallback: bool = False):
+def gather(
+    edition: str | None, as_of: str | None = None, cadence: str = "annual", allow_vintage_fallback: bool = False
+):
     with timed("work"):
-        return rel.gather_inputs(load_registry(), load_methodology(), edition=edition, as_of=as_of, cadence=cadence,
-                                 allow_vintage_fallback=allow_vintage_fallback)
+        return rel.gather_inputs(
+            load_registry(),
+            load_methodology(),
+            edition=edition,
+            as_of=as_of,
+            cadence=cadence,
+            allow_vintage_fallback=allow_vintage_fallback,
+        )
 
 
 @task(cache_policy=NO_CACHE)
@@ -48,15 +56,28 @@ def _publish_release(result, inputs, methodology_path: str | None = None):
         report("analyses: audit of the 2020 figures, Monte Carlo uncertainty, regressions")
         return release_analyses(result, methodology)
 
-    manifest = rel.publish(result, inputs, registry, methodology, sample=sample,
-                           edition=inputs.edition, index_report=index_report, extra_files=analyses,
-                           sample_status=sample_status(inputs.edition) if sample else None)
+    manifest = rel.publish(
+        result,
+        inputs,
+        registry,
+        methodology,
+        sample=sample,
+        edition=inputs.edition,
+        index_report=index_report,
+        extra_files=analyses,
+        sample_status=sample_status(inputs.edition) if sample else None,
+    )
     return manifest, table
 
 
 @flow(name="publish-release", log_prints=True)
-def publish(edition: str | None = None, as_of: str | None = None, methodology_path: str | None = None,
-            cadence: str = "annual", allow_vintage_fallback: bool = False) -> dict:
+def publish(
+    edition: str | None = None,
+    as_of: str | None = None,
+    methodology_path: str | None = None,
+    cadence: str = "annual",
+    allow_vintage_fallback: bool = False,
+) -> dict:
     """Score the latest ingest of edition `edition` of every source and publish it (default: the
     newest edition ingested)."""
     report(f"scoring the latest ingests of edition {edition or '(newest)'}")
@@ -69,16 +90,34 @@ def publish(edition: str | None = None, as_of: str | None = None, methodology_pa
         logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])
     create_table_artifact(
         key="ranking",
-        table=[{"rank": int(r.rank_international), "city": r.name_en, "城市": r.name_zh,
-                "score": round(float(r.final_score), 2), "country": r.country} for r in table.itertuples()],
+        table=[
+            {
+                "rank": int(r.rank_international),
+                "city": r.name_en,
+                "城市": r.name_zh,
+                "score": round(float(r.final_score), 2),
+                "country": r.country,
+            }
+            for r in table.itertuples()
+        ],
         description=f"Overall ranking of release {manifest['release_id']}"
-                    + (" (SAMPLE, not an official index)" if manifest["sample"] else ""))
+        + (" (SAMPLE, not an official index)" if manifest["sample"] else ""),
+    )
     path = rel.release_path(manifest["release_id"])
-    create_link_artifact(key="release-report", link=(path / "report" / "index.html").as_uri(),
-                         link_text=f"report of release {manifest['release_id']}",
-                         description=f"Release folder: {path}")
+    create_link_artifact(
+        key="release-report",
+        link=(path / "report" / "index.html").as_uri(),
+        link_text=f"report of release {manifest['release_id']}",
+        description=f"Release folder: {path}",
+    )
     if result.warnings:
         create_markdown_artifact(key="scoring-warnings", markdown="\n".join(f"- {w}" for w in result.warnings))
-    return {"release_id": manifest["release_id"], "path": str(path), "reused": manifest.get("reused", False),
-            "sample": manifest["sample"], "edition": manifest["edition"], "latest": rel.read_latest_id(),
-            "vintage_fallbacks": manifest.get("vintage_fallbacks", [])}
+    return {
+        "release_id": manifest["release_id"],
+        "path": str(path),
+        "reused": manifest.get("reused", False),
+        "sample": manifest["sample"],
+        "edition": manifest["edition"],
+        "latest": rel.read_latest_id(),
+        "vintage_fallbacks": manifest.get("vintage_fallbacks", []),
+    }

@@ -33,9 +33,11 @@ def require_real_server(address: str) -> None:
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
-        raise PipelineError(f"--dask {address}: the Dask task runner needs a real Prefect server; set "
-                            "PREFECT_API_URL (e.g. after `talent-index server up`) — the temporary server's "
-                            "SQLite database locks under Dask workers")
+        raise PipelineError(
+            f"--dask {address}: the Dask task runner needs a real Prefect server; set "
+            "PREFECT_API_URL (e.g. after `talent-index server up`) — the temporary server's "
+            "SQLite database locks under Dask workers"
+        )
 
 
 def dask_task_runner(address: str):
@@ -47,10 +49,18 @@ def dask_task_runner(address: str):
 
 
 @flow(name="refresh", log_prints=True)
-def refresh(mode: str = "offline", sources: list[str] | None = None, edition: str = "auto",
-            cadence: str = "annual", allow_vintage_fallback: bool = False, publish_release: bool = True,
-            wait_for_lock: bool = False, data_home: str | None = None, recordings: str | None = None,
-            dask_address: str | None = None) -> dict:
+def refresh(
+    mode: str = "offline",
+    sources: list[str] | None = None,
+    edition: str = "auto",
+    cadence: str = "annual",
+    allow_vintage_fallback: bool = False,
+    publish_release: bool = True,
+    wait_for_lock: bool = False,
+    data_home: str | None = None,
+    recordings: str | None = None,
+    dask_address: str | None = None,
+) -> dict:
     """Ingest the sources (all by default) for one edition of the index, then publish a release from
     the latest ingest of that edition of every source. A source that fails blocks the release;
     earlier data stays intact.
@@ -94,8 +104,14 @@ def refresh(mode: str = "offline", sources: list[str] | None = None, edition: st
             subflow = ingest_flow(source)
             if dask_address and configured[source].parallel:
                 subflow = subflow.with_options(task_runner=dask_task_runner(dask_address))
-            state = subflow(mode=mode, edition=edition, run_context=context, cadence=cadence,
-                            allow_vintage_fallback=allow_vintage_fallback, return_state=True)
+            state = subflow(
+                mode=mode,
+                edition=edition,
+                run_context=context,
+                cadence=cadence,
+                allow_vintage_fallback=allow_vintage_fallback,
+                return_state=True,
+            )
             if state.is_completed():
                 results[source] = state.result()
             else:
@@ -109,8 +125,13 @@ def refresh(mode: str = "offline", sources: list[str] | None = None, edition: st
         warnings = {s: r["warnings"] for s, r in results.items() if r["warnings"]}
         for s, ws in warnings.items():
             logger.warning("%s: %d data-quality warnings: %s", s, len(ws), [w["expectation"] for w in ws])
-        out = {"edition": edition, "cadence": cadence, "sources": results, "warnings": warnings,
-               "requests_made": sum(r["requests_made"] for r in results.values())}
+        out = {
+            "edition": edition,
+            "cadence": cadence,
+            "sources": results,
+            "warnings": warnings,
+            "requests_made": sum(r["requests_made"] for r in results.values()),
+        }
         if publish_release:
             out["release"] = publish(edition=edition, cadence=cadence, allow_vintage_fallback=allow_vintage_fallback)
         return out

@@ -7,7 +7,19 @@ from .topsis import minmax_normalize, rescale_50_100, topsis, vector_normalize
 from .weights import multiple_correlation_weights, multiple_correlations
 
 __all__ = [
-    "IndexResult", "Methodology", "MethodologyError", "ScoringError", "cluster_means", "entropies",
-    "entropy_weights", "load_methodology", "minmax_normalize", "multiple_correlation_weights",
-    "multiple_correlations", "rescale_50_100", "score_index", "topsis", "vector_normalize",
+    "IndexResult",
+    "Methodology",
+    "MethodologyError",
+    "ScoringError",
+    "cluster_means",
+    "entropies",
+    "entropy_weights",
+    "load_methodology",
+    "minmax_normalize",
+    "multiple_correlation_weights",
+    "multiple_correlations",
+    "rescale_50_100",
+    "score_index",
+    "topsis",
+    "vector_normalize",
 ]

@@ -17,10 +17,15 @@ ROUNDING = 0.005  # printed to two decimals
 
 def _row(check, subject, recomputed, printed, tol=ROUNDING, note=""):
     diff = None if recomputed is None or printed is None else float(recomputed) - float(printed)
-    return {"check": check, "subject": subject,
-            "recomputed": None if recomputed is None else round(float(recomputed), 4),
-            "printed": printed, "difference": None if diff is None else round(diff, 4),
-            "agrees": bool(diff is not None and abs(diff) <= tol + 1e-9), "note": note}
+    return {
+        "check": check,
+        "subject": subject,
+        "recomputed": None if recomputed is None else round(float(recomputed), 4),
+        "printed": printed,
+        "difference": None if diff is None else round(diff, 4),
+        "agrees": bool(diff is not None and abs(diff) <= tol + 1e-9),
+        "note": note,
+    }
 
 
 def city_dimension_scores(pub: dict) -> pd.DataFrame:
@@ -62,8 +67,16 @@ def audit_2020(pub: dict) -> pd.DataFrame:
     derived_cities = sorted({c for c, _ in derived})
     for city in derived_cities:
         if (city, "final") in derived and city in final:
-            rows.append(_row("city value derived from cluster mean", f"{city}.final", derived[(city, "final")],
-                             final[city], tol=0.01, note="2 x cluster mean - other member"))
+            rows.append(
+                _row(
+                    "city value derived from cluster mean",
+                    f"{city}.final",
+                    derived[(city, "final")],
+                    final[city],
+                    tol=0.01,
+                    note="2 x cluster mean - other member",
+                )
+            )
 
     # 3. final score = sum of weight x printed dimension scores
     full = {c: dims.loc[c].to_dict() for c in dims.index if dims.loc[c].notna().all()}
@@ -75,32 +88,58 @@ def audit_2020(pub: dict) -> pd.DataFrame:
     for city, vals in sorted(full.items()):
         ws = sum(weights[d] * vals[d] for d in DIMENSIONS)
         how = "dimension scores derived from cluster means" if city in derived_cities else "printed dimension scores"
-        rows.append(_row("final = weighted sum of dimension scores", city, ws, final.get(city),
-                         note=f"{how}; printed weights are rounded, but an offset this large is not rounding"))
+        rows.append(
+            _row(
+                "final = weighted sum of dimension scores",
+                city,
+                ws,
+                final.get(city),
+                note=f"{how}; printed weights are rounded, but an offset this large is not rounding",
+            )
+        )
 
     # 4. printed ranks follow printed scores
     order = sorted(final, key=lambda c: -final[c])
     bad = [c for i, c in enumerate(order, start=1) if rank[c] != i and final[c] != final[order[i - 2]]]
-    rows.append({"check": "final ranks follow final scores", "subject": "Table 3", "recomputed": len(order) - len(bad),
-                 "printed": len(order), "difference": -len(bad), "agrees": not bad,
-                 "note": ", ".join(bad)})
+    rows.append(
+        {
+            "check": "final ranks follow final scores",
+            "subject": "Table 3",
+            "recomputed": len(order) - len(bad),
+            "printed": len(order),
+            "difference": -len(bad),
+            "agrees": not bad,
+            "note": ", ".join(bad),
+        }
+    )
     for dim, scopes in pub["dimension_scores"].items():
         for scope, cities in scopes.items():
             items = sorted(cities.items(), key=lambda kv: kv[1][0])
             scores = [float(v[1]) for _, v in items]
             ok = all(a >= b for a, b in itertools.pairwise(scores))
-            rows.append({"check": "dimension ranks follow scores", "subject": f"{dim} ({scope})",
-                         "recomputed": ok, "printed": True, "difference": None, "agrees": ok, "note": ""})
+            rows.append(
+                {
+                    "check": "dimension ranks follow scores",
+                    "subject": f"{dim} ({scope})",
+                    "recomputed": ok,
+                    "printed": True,
+                    "difference": None,
+                    "agrees": ok,
+                    "note": "",
+                }
+            )
             if scope == "international" and items[0][1][0] == 1:
-                rows.append(_row("best city of a dimension scores 100", f"{dim}: {items[0][0]}", 100.0,
-                                 float(items[0][1][1])))
+                rows.append(
+                    _row("best city of a dimension scores 100", f"{dim}: {items[0][0]}", 100.0, float(items[0][1][1]))
+                )
 
     # 5. the same figure printed twice
     card_welfare = pub["beijing_card"]["welfare"][2]
     other = pub.get("other_printings", {}).get("beijing_welfare_fig11")
     if other is not None:
-        rows.append(_row("same value printed twice", "beijing.welfare (Fig. 4 vs Fig. 11)", card_welfare, other,
-                         tol=0.0))
+        rows.append(
+            _row("same value printed twice", "beijing.welfare (Fig. 4 vs Fig. 11)", card_welfare, other, tol=0.0)
+        )
     # 6. Beijing's card ranks agree with the rankings
     card_final = pub["beijing_card"]["talent_retention_index"]
     rows.append(_row("city card agrees with Table 3", "beijing.final", card_final[2], final["beijing"], tol=0.0))
@@ -137,7 +176,17 @@ def variant_comparison(values: pd.DataFrame, directions, printed: pd.Series, low
         s = pd.Series(rescale_50_100(topsis(X, w, directions, norm), low, high), index=values.index)
         rho = s[common].corr(printed[common], method="spearman")
         mae = float((s[common] - printed[common]).abs().mean())
-        rows.append({"variant": name, "entropy_input": entropy_input, "topsis_normalization": norm,
-                     "cities_scored": len(values), "cities_compared": len(common),
-                     "spearman_rho": round(float(rho), 3), "mae_points": round(mae, 2)})
-    return pd.DataFrame(rows).sort_values(["spearman_rho", "mae_points"], ascending=[False, True]).reset_index(drop=True)
+        rows.append(
+            {
+                "variant": name,
+                "entropy_input": entropy_input,
+                "topsis_normalization": norm,
+                "cities_scored": len(values),
+                "cities_compared": len(common),
+                "spearman_rho": round(float(rho), 3),
+                "mae_points": round(mae, 2),
+            }
+        )
+    return (
+        pd.DataFrame(rows).sort_values(["spearman_rho", "mae_points"], ascending=[False, True]).reset_index(drop=True)
+    )

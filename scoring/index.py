@@ -21,13 +21,13 @@ class ScoringError(ValueError):
 class IndexResult:
     """Everything a release writes about the scores."""
 
-    index: pd.DataFrame              # one row per city: final score, ranks, dimension scores and ranks
-    indicators: pd.DataFrame         # long: city, dimension, indicator, value, normalised, weight, ranks, imputed
+    index: pd.DataFrame  # one row per city: final score, ranks, dimension scores and ranks
+    indicators: pd.DataFrame  # long: city, dimension, indicator, value, normalised, weight, ranks, imputed
     indicator_weights: pd.DataFrame  # dimension, indicator, weight
-    dimension_weights: pd.Series     # dimension -> weight actually used
+    dimension_weights: pd.Series  # dimension -> weight actually used
     dimension_weights_mode: str
-    clusters: pd.DataFrame           # cluster -> final and dimension means
-    coverage: pd.DataFrame           # indicator -> present, missing, cities, action
+    clusters: pd.DataFrame  # cluster -> final and dimension means
+    coverage: pd.DataFrame  # indicator -> present, missing, cities, action
     methodology: dict
     warnings: list[str] = field(default_factory=list)
 
@@ -68,7 +68,7 @@ def dimension_matrix(X: np.ndarray, m: Methodology) -> tuple[np.ndarray, list[np
     start = 0
     for j, dim in enumerate(m.dimensions):
         k = len(dim.indicators)
-        block = X[:, start:start + k]
+        block = X[:, start : start + k]
         start += k
         if m.missing_policy == "impute_median" and np.isnan(block).any():
             block = np.where(np.isnan(block), np.nanmedian(block, axis=0), block)
@@ -126,9 +126,16 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
             else:
                 action = "city dropped from the dimension"
             warnings.append(f"{ind.id}: {len(missing)} cities missing ({', '.join(missing)}): {action}")
-        coverage_rows.append({"indicator": ind.id, "dimension": ind.dimension,
-                              "present": int(len(values) - len(missing)), "missing": len(missing),
-                              "missing_cities": ";".join(missing), "action": action})
+        coverage_rows.append(
+            {
+                "indicator": ind.id,
+                "dimension": ind.dimension,
+                "present": int(len(values) - len(missing)),
+                "missing": len(missing),
+                "missing_cities": ";".join(missing),
+                "action": action,
+            }
+        )
 
     matrix, dim_weights = dimension_matrix(values.to_numpy(dtype=float), m)
     scores = pd.DataFrame(matrix, index=values.index, columns=m.dimension_ids)
@@ -137,8 +144,12 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
     for dim, w in zip(m.dimensions, dim_weights, strict=True):
         cols = [i.id for i in dim.indicators]
         block = values[cols].dropna()
-        normalised.loc[block.index, cols] = minmax_normalize(block.to_numpy(float), [i.direction for i in dim.indicators])
-        weight_rows += [{"dimension": dim.id, "indicator": c, "weight": float(wi)} for c, wi in zip(cols, w, strict=True)]
+        normalised.loc[block.index, cols] = minmax_normalize(
+            block.to_numpy(float), [i.direction for i in dim.indicators]
+        )
+        weight_rows += [
+            {"dimension": dim.id, "indicator": c, "weight": float(wi)} for c, wi in zip(cols, w, strict=True)
+        ]
 
     if m.weights_mode == "published":
         dim_w = pd.Series(m.published_weights)[m.dimension_ids]
@@ -163,23 +174,36 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
     parts = []
     for ind in m.indicators:
         col = values[ind.id]
-        parts.append(pd.DataFrame({
-            "city_id": values.index.to_numpy(), "dimension": ind.dimension, "indicator": ind.id,
-            "value": col.to_numpy(), "normalised": normalised[ind.id].to_numpy(),
-            "weight": weight_of[(ind.dimension, ind.id)], "direction": ind.direction,
-            "rank_international": _rank_by_direction(col, ind.direction).to_numpy(),
-            "rank_domestic": _rank_by_direction(col[domestic], ind.direction).reindex(col.index).to_numpy(),
-            "imputed": imputed[ind.id].to_numpy(dtype=bool),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "city_id": values.index.to_numpy(),
+                    "dimension": ind.dimension,
+                    "indicator": ind.id,
+                    "value": col.to_numpy(),
+                    "normalised": normalised[ind.id].to_numpy(),
+                    "weight": weight_of[(ind.dimension, ind.id)],
+                    "direction": ind.direction,
+                    "rank_international": _rank_by_direction(col, ind.direction).to_numpy(),
+                    "rank_domestic": _rank_by_direction(col[domestic], ind.direction).reindex(col.index).to_numpy(),
+                    "imputed": imputed[ind.id].to_numpy(dtype=bool),
+                }
+            )
+        )
     indicators = pd.concat(parts, ignore_index=True)
     for c in ("rank_international", "rank_domestic"):
         indicators[c] = indicators[c].astype("Int64")
 
     clusters = cluster_means(index, cities)
     return IndexResult(
-        index=index, indicators=indicators, indicator_weights=pd.DataFrame(weight_rows),
-        dimension_weights=dim_w.astype(float), dimension_weights_mode=m.weights_mode,
-        clusters=clusters, coverage=pd.DataFrame(coverage_rows), methodology=m.describe(),
+        index=index,
+        indicators=indicators,
+        indicator_weights=pd.DataFrame(weight_rows),
+        dimension_weights=dim_w.astype(float),
+        dimension_weights_mode=m.weights_mode,
+        clusters=clusters,
+        coverage=pd.DataFrame(coverage_rows),
+        methodology=m.describe(),
         warnings=warnings,
     )
 

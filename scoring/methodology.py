@@ -69,8 +69,15 @@ class Methodology:
 
     def with_choices(self, **changes) -> Methodology:
         """A copy with some choices changed (recorded in `overrides`, so a release says so)."""
-        allowed = {"entropy_input", "zero_rule", "epsilon", "topsis_normalization", "weights_mode",
-                   "missing_policy", "published_weights"}
+        allowed = {
+            "entropy_input",
+            "zero_rule",
+            "epsilon",
+            "topsis_normalization",
+            "weights_mode",
+            "missing_policy",
+            "published_weights",
+        }
         unknown = set(changes) - allowed
         if unknown:
             raise MethodologyError(f"cannot override {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -145,11 +152,20 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
                     raise MethodologyError(
                         f"{path}: indicator {i['id']!r} has direction {i['direction']!r}, expected '+' or '-'"
                     )
-                inds.append(Indicator(id=i["id"], dimension=d["id"], name_en=i["name_en"],
-                                      name_zh=i.get("name_zh", ""), direction=direction,
-                                      unit=str(i.get("unit", "")), source=i["source"]))
-            dims.append(Dimension(id=d["id"], name_en=d["name_en"], name_zh=d.get("name_zh", ""),
-                                  indicators=tuple(inds)))
+                inds.append(
+                    Indicator(
+                        id=i["id"],
+                        dimension=d["id"],
+                        name_en=i["name_en"],
+                        name_zh=i.get("name_zh", ""),
+                        direction=direction,
+                        unit=str(i.get("unit", "")),
+                        source=i["source"],
+                    )
+                )
+            dims.append(
+                Dimension(id=d["id"], name_en=d["name_en"], name_zh=d.get("name_zh", ""), indicators=tuple(inds))
+            )
         m = Methodology(
             version=str(doc["version"]),
             edition=str(doc.get("edition", "")),

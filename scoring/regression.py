@@ -22,8 +22,15 @@ class Regression:
     points: pd.DataFrame
 
     def summary(self) -> dict:
-        return {"x": self.x_name, "y": self.y_name, "n": self.n, "slope": self.slope,
-                "intercept": self.intercept, "p_value": self.p_value, "r_squared": self.r_squared}
+        return {
+            "x": self.x_name,
+            "y": self.y_name,
+            "n": self.n,
+            "slope": self.slope,
+            "intercept": self.intercept,
+            "p_value": self.p_value,
+            "r_squared": self.r_squared,
+        }
 
 
 def ols_band(x: pd.Series, y: pd.Series, level: float = 0.95, grid: int = 50) -> Regression:
@@ -42,9 +49,17 @@ def ols_band(x: pd.Series, y: pd.Series, level: float = 0.95, grid: int = 50) ->
     se = s * np.sqrt(1 / n + (xs - X.mean()) ** 2 / ((X - X.mean()) ** 2).sum())
     t = stats.t.ppf(0.5 + level / 2, n - 2)
     line = pd.DataFrame({"x": xs, "fit": fit, "lower": fit - t * se, "upper": fit + t * se})
-    return Regression(x_name=str(x.name), y_name=str(y.name), n=n, slope=float(res.slope),
-                      intercept=float(res.intercept), p_value=float(res.pvalue), r_squared=float(res.rvalue**2),
-                      line=line, points=df.reset_index())
+    return Regression(
+        x_name=str(x.name),
+        y_name=str(y.name),
+        n=n,
+        slope=float(res.slope),
+        intercept=float(res.intercept),
+        p_value=float(res.pvalue),
+        r_squared=float(res.rvalue**2),
+        line=line,
+        points=df.reset_index(),
+    )
 
 
 REPORT_REGRESSIONS = [("rent_burden", "negative"), ("pollution_index", "negative"), ("monthly_income", "positive")]

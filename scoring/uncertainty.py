@@ -29,8 +29,8 @@ CHOICES = {
 
 @dataclass
 class UncertaintyResult:
-    ranks: pd.DataFrame         # city: nominal rank, median, p05, p95, mean, std
-    shares: pd.DataFrame        # factor -> first-order share of the rank variance
+    ranks: pd.DataFrame  # city: nominal rank, median, p05, p95, mean, std
+    shares: pd.DataFrame  # factor -> first-order share of the rank variance
     draws: int
     seed: int
     concentration: float
@@ -59,8 +59,9 @@ def rank_rows(final: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def monte_carlo(values: pd.DataFrame, methodology: Methodology, draws: int = 10_000, seed: int = 2020,
-                concentration: float = 100.0) -> UncertaintyResult:
+def monte_carlo(
+    values: pd.DataFrame, methodology: Methodology, draws: int = 10_000, seed: int = 2020, concentration: float = 100.0
+) -> UncertaintyResult:
     """Median rank and 5-95% interval of every city, and each choice's share of the rank variance.
 
     values: cities x indicators, NaN where a value is missing (before any imputation).
@@ -89,9 +90,9 @@ def monte_carlo(values: pd.DataFrame, methodology: Methodology, draws: int = 10_
     ranks = np.empty((K, n_weights, n), dtype=np.int32)
     step = max(1, 8_000_000 // (K * n))
     for a in range(0, n_weights, step):
-        w = W[a:a + step]
+        w = W[a : a + step]
         final = np.einsum("kcd,id->kic", Sz, w) / np.einsum("kcd,id->kic", Pf, w)
-        ranks[:, a:a + step] = rank_rows(final.reshape(-1, n)).reshape(K, len(w), n)
+        ranks[:, a : a + step] = rank_rows(final.reshape(-1, n)).reshape(K, len(w), n)
 
     nominal_choice = {k: getattr(m, k) for k in CHOICES}
     k0 = combos.index(nominal_choice) if nominal_choice in combos else 0
@@ -108,19 +109,31 @@ def monte_carlo(values: pd.DataFrame, methodology: Methodology, draws: int = 10_
         cond = np.stack([ranks[i].mean(axis=(0, 1), dtype=np.float64) for i in idx])  # (options, n)
         shares[f] = cond.var(axis=0)  # equal-size groups: variance of the conditional means
     total = total_var.sum()
-    share_rows = [{"factor": f, "first_order_share": float(v.sum() / total) if total > 0 else 0.0}
-                  for f, v in shares.items()]
-    share_rows.append({"factor": "interactions", "first_order_share":
-                       float(1 - sum(r["first_order_share"] for r in share_rows)) if total > 0 else 0.0})
-    table = pd.DataFrame({
-        "nominal_rank": nominal_rank,
-        "median_rank": np.median(flat, axis=0),
-        "p05_rank": np.percentile(flat, 5, axis=0),
-        "p95_rank": np.percentile(flat, 95, axis=0),
-        "mean_rank": flat.mean(axis=0, dtype=np.float64),
-        "std_rank": flat.std(axis=0, dtype=np.float64),
-    }, index=values.index)
+    share_rows = [
+        {"factor": f, "first_order_share": float(v.sum() / total) if total > 0 else 0.0} for f, v in shares.items()
+    ]
+    share_rows.append(
+        {
+            "factor": "interactions",
+            "first_order_share": float(1 - sum(r["first_order_share"] for r in share_rows)) if total > 0 else 0.0,
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "nominal_rank": nominal_rank,
+            "median_rank": np.median(flat, axis=0),
+            "p05_rank": np.percentile(flat, 5, axis=0),
+            "p95_rank": np.percentile(flat, 95, axis=0),
+            "mean_rank": flat.mean(axis=0, dtype=np.float64),
+            "std_rank": flat.std(axis=0, dtype=np.float64),
+        },
+        index=values.index,
+    )
     table.index.name = "city_id"
-    return UncertaintyResult(ranks=table.sort_values(["median_rank", "nominal_rank"]),
-                             shares=pd.DataFrame(share_rows), draws=K * n_weights, seed=seed,
-                             concentration=concentration)
+    return UncertaintyResult(
+        ranks=table.sort_values(["median_rank", "nominal_rank"]),
+        shares=pd.DataFrame(share_rows),
+        draws=K * n_weights,
+        seed=seed,
+        concentration=concentration,
+    )

@@ -30,12 +30,27 @@ from tasks.sources import load_sources_config, numbeo  # noqa: E402
 RECORDINGS = ROOT / "data" / "recordings"
 REC = RECORDINGS
 RECORDED_AT = "2026-11-26T00:00:00+00:00"
-QOL_HEADERS = ["Quality of Life Index", "Purchasing Power Index", "Safety Index", "Health Care Index",
-               "Cost of Living Index", "Property Price to Income Ratio", "Traffic Commute Time Index",
-               "Pollution Index", "Climate Index"]
-CITY_PAGE_ORDER = ["Purchasing Power Index", "Safety Index", "Health Care Index", "Climate Index",
-                   "Cost of Living Index", "Property Price to Income Ratio", "Traffic Commute Time Index",
-                   "Pollution Index"]
+QOL_HEADERS = [
+    "Quality of Life Index",
+    "Purchasing Power Index",
+    "Safety Index",
+    "Health Care Index",
+    "Cost of Living Index",
+    "Property Price to Income Ratio",
+    "Traffic Commute Time Index",
+    "Pollution Index",
+    "Climate Index",
+]
+CITY_PAGE_ORDER = [
+    "Purchasing Power Index",
+    "Safety Index",
+    "Health Care Index",
+    "Climate Index",
+    "Cost of Living Index",
+    "Property Price to Income Ratio",
+    "Traffic Commute Time Index",
+    "Pollution Index",
+]
 
 
 def snake(h):
@@ -54,9 +69,11 @@ def load():
 
 
 def page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"UTF-8\">\n<title>{html.escape(title)}</title>\n"
-            "<script>/* table ranks are filled in by a script in the browser */</script>\n</head>\n"
-            f"<body>\n<div class=\"innerWidth\">\n{body}\n</div>\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="UTF-8">\n<title>{html.escape(title)}</title>\n'
+        "<script>/* table ranks are filled in by a script in the browser */</script>\n</head>\n"
+        f'<body>\n<div class="innerWidth">\n{body}\n</div>\n</body>\n</html>\n'
+    )
 
 
 def numbeo_ranking(values, cities, cfg, index):
@@ -66,19 +83,28 @@ def numbeo_ranking(values, cities, cfg, index):
         if record != f"numbeo:quality-of-life-rankings:{title}":
             continue
         name = next((c["numbeo_name"] for c in cities if c["city_id"] == city), city)
-        rows.append((float(fields["quality_of_life_index"]["value"]), name,
-                     [fields[snake(h)]["value"] for h in QOL_HEADERS]))
+        rows.append(
+            (float(fields["quality_of_life_index"]["value"]), name, [fields[snake(h)]["value"] for h in QOL_HEADERS])
+        )
     rows.sort(key=lambda r: -r[0])
     head = "".join(f"<th><div>{h}</div></th>" for h in ["Rank", "City"] + QOL_HEADERS)
     trs = "\n".join(
-        "<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">"
-        f"{html.escape(name)}</td>" + "".join(f"<td style=\"text-align: right\">{v}</td>" for v in vals) + "</tr>"
-        for _, name, vals in rows)
-    body = (f"<h1>Quality of Life Index by City {title}</h1>\n"
-            "<table id=\"t2\" class=\"stripe row-border order-column compact\">\n"
-            f"<thead><tr>{head}</tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>")
-    add(index, "numbeo", numbeo.ranking_url(cfg), f"quality-of-life-rankings-{title}.html",
-        page(f"Quality of Life Index by City {title}", body))
+        '<tr style="width: 100%"><td></td><td class="cityOrCountryInIndicesTable">'
+        f"{html.escape(name)}</td>" + "".join(f'<td style="text-align: right">{v}</td>' for v in vals) + "</tr>"
+        for _, name, vals in rows
+    )
+    body = (
+        f"<h1>Quality of Life Index by City {title}</h1>\n"
+        '<table id="t2" class="stripe row-border order-column compact">\n'
+        f"<thead><tr>{head}</tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>"
+    )
+    add(
+        index,
+        "numbeo",
+        numbeo.ranking_url(cfg),
+        f"quality-of-life-rankings-{title}.html",
+        page(f"Quality of Life Index by City {title}", body),
+    )
 
 
 def numbeo_city_pages(values, cities, cfg, index):
@@ -88,16 +114,24 @@ def numbeo_city_pages(values, cities, cfg, index):
             continue
         qol = fields["quality_of_life_index"]["value"]
         sub = "\n".join(
-            f"<tr><td><a class=\"discreet_link\" href=\"https://www.numbeo.com/{snake(h).split('_')[0]}/in/"
-            f"{c['numbeo_slug']}\">{h}</a></td><td style=\"text-align: right\">{fields[snake(h)]['value']}</td>"
-            "<td style=\"text-align: center\"><span class=\"yellow_neutral_small\">Moderate</span></td></tr>"
-            for h in CITY_PAGE_ORDER)
-        body = (f"<h1>Quality of Life in {html.escape(c['name_en'])}</h1>\n"
-                "<table class=\"table_indices\"><tr><th>Index</th><th></th></tr>\n"
-                f"<tr><td>Quality of Life Index:</td><td style=\"text-align: right\">{qol}</td></tr></table>\n"
-                f"<table>\n{sub}\n</table>")
-        add(index, "numbeo", numbeo.city_page_url(cfg, c["numbeo_slug"]),
-            f"quality-of-life-{c['city_id']}.html", page(f"Quality of Life in {c['name_en']}", body))
+            f'<tr><td><a class="discreet_link" href="https://www.numbeo.com/{snake(h).split("_")[0]}/in/'
+            f'{c["numbeo_slug"]}">{h}</a></td><td style="text-align: right">{fields[snake(h)]["value"]}</td>'
+            '<td style="text-align: center"><span class="yellow_neutral_small">Moderate</span></td></tr>'
+            for h in CITY_PAGE_ORDER
+        )
+        body = (
+            f"<h1>Quality of Life in {html.escape(c['name_en'])}</h1>\n"
+            '<table class="table_indices"><tr><th>Index</th><th></th></tr>\n'
+            f'<tr><td>Quality of Life Index:</td><td style="text-align: right">{qol}</td></tr></table>\n'
+            f"<table>\n{sub}\n</table>"
+        )
+        add(
+            index,
+            "numbeo",
+            numbeo.city_page_url(cfg, c["numbeo_slug"]),
+            f"quality-of-life-{c['city_id']}.html",
+            page(f"Quality of Life in {c['name_en']}", body),
+        )
 
 
 def numbeo_price_pages(values, cities, cfg, index):
@@ -107,27 +141,44 @@ def numbeo_price_pages(values, cities, cfg, index):
 
         def row(label, key, f=f):
             v = float(f[key]["value"])
-            return (f"<tr><td>{label} </td><td style=\"text-align: right\" class=\"priceValue \">{v:,.2f}&nbsp;{symbol}"
-                    "</td><td style=\"text-align: center\" class=\"priceBarTd\"><span class=\"barTextLeft\"></span></td></tr>")
-        body = (f"<h1>Cost of Living in {html.escape(c['name_en'])}</h1>\n"
-                "<table class=\"data_wide_table new_bar_table\">\n"
-                "<tr><th class=\"highlighted_th prices\">Restaurants</th><th>Edit</th><th>Range</th></tr>\n"
-                "<tr><td>Meal, Inexpensive Restaurant </td><td style=\"text-align: right\" class=\"priceValue \">?</td><td></td></tr>\n"
-                "<tr><th class=\"highlighted_th prices\">Rent Per Month</th><th></th><th></th></tr>\n"
-                + row("Apartment (1 bedroom) in City Centre", "rent_1br_centre_eur") + "\n"
-                + row("Apartment (1 bedroom) Outside of Centre", "rent_1br_outside_eur") + "\n"
-                "<tr><th class=\"highlighted_th prices\">Salaries And Financing</th><th></th><th></th></tr>\n"
-                + row("Average Monthly Net Salary (After Tax)", "monthly_net_salary_eur") + "\n</table>")
-        add(index, "numbeo", numbeo.prices_url(cfg, c["numbeo_slug"]), f"cost-of-living-{c['city_id']}.html",
-            page(f"Cost of Living in {c['name_en']}", body))
+            return (
+                f'<tr><td>{label} </td><td style="text-align: right" class="priceValue ">{v:,.2f}&nbsp;{symbol}'
+                '</td><td style="text-align: center" class="priceBarTd"><span class="barTextLeft"></span></td></tr>'
+            )
+
+        body = (
+            f"<h1>Cost of Living in {html.escape(c['name_en'])}</h1>\n"
+            '<table class="data_wide_table new_bar_table">\n'
+            '<tr><th class="highlighted_th prices">Restaurants</th><th>Edit</th><th>Range</th></tr>\n'
+            '<tr><td>Meal, Inexpensive Restaurant </td><td style="text-align: right" class="priceValue ">?</td><td></td></tr>\n'
+            '<tr><th class="highlighted_th prices">Rent Per Month</th><th></th><th></th></tr>\n'
+            + row("Apartment (1 bedroom) in City Centre", "rent_1br_centre_eur")
+            + "\n"
+            + row("Apartment (1 bedroom) Outside of Centre", "rent_1br_outside_eur")
+            + "\n"
+            '<tr><th class="highlighted_th prices">Salaries And Financing</th><th></th><th></th></tr>\n'
+            + row("Average Monthly Net Salary (After Tax)", "monthly_net_salary_eur")
+            + "\n</table>"
+        )
+        add(
+            index,
+            "numbeo",
+            numbeo.prices_url(cfg, c["numbeo_slug"]),
+            f"cost-of-living-{c['city_id']}.html",
+            page(f"Cost of Living in {c['name_en']}", body),
+        )
 
 
 def hurun(values, cities, cfg, index):
     rng = np.random.default_rng(2020)
     country = {c["city_id"]: c["country"] for c in cities}
     name = {c["city_id"]: c["hurun_names"].split(";")[0] for c in cities}
-    extra_country = {"San Francisco": "United States", "Palo Alto": "United States", "Mumbai": "India",
-                     "Bangalore": "India"}
+    extra_country = {
+        "San Francisco": "United States",
+        "Palo Alto": "United States",
+        "Mumbai": "India",
+        "Bangalore": "India",
+    }
     industries = ["Fintech", "E-commerce", "AI", "Logistics", "Health tech", "Software", "Education"]
     year = cfg["edition"]
     companies = []
@@ -137,18 +188,35 @@ def hurun(values, cities, cfg, index):
         n = int(float(fields["unicorns"]["value"]))
         hq = name.get(city, city)
         for k in range(n):
-            companies.append((round(float(rng.uniform(1.0, 15.0)), 1), f"Sample Unicorn {hq} {k + 1:02d}", hq,
-                              country.get(city, extra_country.get(city, "")), industries[k % len(industries)]))
+            companies.append(
+                (
+                    round(float(rng.uniform(1.0, 15.0)), 1),
+                    f"Sample Unicorn {hq} {k + 1:02d}",
+                    hq,
+                    country.get(city, extra_country.get(city, "")),
+                    industries[k % len(industries)],
+                )
+            )
     companies.sort(key=lambda c: (-c[0], c[1]))
-    trs = "\n".join(f"<tr><td>{i}</td><td>{html.escape(co)}</td><td>{val:.1f}</td><td>{html.escape(hq)}</td>"
-                    f"<td>{html.escape(ct)}</td><td>{ind}</td></tr>"
-                    for i, (val, co, hq, ct, ind) in enumerate(companies, start=1))
-    body = (f"<h1>Hurun Global Unicorn Index {year}</h1>\n<p>SAMPLE: company names and valuations are "
-            "illustrative; the number of companies per city follows data/sample/values.csv.</p>\n"
-            f"<p>This sample list holds {len(companies)} companies.</p>\n"
-            "<table class=\"table\">\n<thead><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th>"
-            f"<th>Headquarters</th><th>Country</th><th>Industry</th></tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>")
-    add(index, "hurun", cfg["url"], f"global-unicorn-index-{year}.html", page(f"Hurun Global Unicorn Index {year}", body))
+    trs = "\n".join(
+        f"<tr><td>{i}</td><td>{html.escape(co)}</td><td>{val:.1f}</td><td>{html.escape(hq)}</td>"
+        f"<td>{html.escape(ct)}</td><td>{ind}</td></tr>"
+        for i, (val, co, hq, ct, ind) in enumerate(companies, start=1)
+    )
+    body = (
+        f"<h1>Hurun Global Unicorn Index {year}</h1>\n<p>SAMPLE: company names and valuations are "
+        "illustrative; the number of companies per city follows data/sample/values.csv.</p>\n"
+        f"<p>This sample list holds {len(companies)} companies.</p>\n"
+        '<table class="table">\n<thead><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th>'
+        f"<th>Headquarters</th><th>Country</th><th>Industry</th></tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>"
+    )
+    add(
+        index,
+        "hurun",
+        cfg["url"],
+        f"global-unicorn-index-{year}.html",
+        page(f"Hurun Global Unicorn Index {year}", body),
+    )
 
 
 def gawc(values, cities, cfg, index):
@@ -166,15 +234,36 @@ def gawc(values, cities, cfg, index):
             # the tier page prints plain names ("New York"); the dataset uses "New York (New York)"
             by_tier[fields["tier"]["value"]].append(names[1] if len(names) > 1 else names[0])
         elif record == f"gawc:connectivity:{g}":
-            conn.append((int(float(fields["gnc_rank"]["value"])), names[0], country.get(city, ""),
-                         float(fields["gnc_abs"]["value"]), float(fields["gnc_rel_pct"]["value"])))
-    tiers = ["Alpha++", "Alpha+", "Alpha", "Alpha-", "Beta+", "Beta", "Beta-", "Gamma+", "Gamma", "Gamma-",
-             "High Sufficiency", "Sufficiency"]
+            conn.append(
+                (
+                    int(float(fields["gnc_rank"]["value"])),
+                    names[0],
+                    country.get(city, ""),
+                    float(fields["gnc_abs"]["value"]),
+                    float(fields["gnc_rel_pct"]["value"]),
+                )
+            )
+    tiers = [
+        "Alpha++",
+        "Alpha+",
+        "Alpha",
+        "Alpha-",
+        "Beta+",
+        "Beta",
+        "Beta-",
+        "Gamma+",
+        "Gamma",
+        "Gamma-",
+        "High Sufficiency",
+        "Sufficiency",
+    ]
     parts = []
     for t in tiers:
         if by_tier.get(t):
             shown = t.replace("-", "\u2212") if t.endswith("-") else t
-            parts.append(f"<p><b>{shown}</b></p>\n<p>" + "<br>\n".join(html.escape(n) for n in sorted(by_tier[t])) + "</p>")
+            parts.append(
+                f"<p><b>{shown}</b></p>\n<p>" + "<br>\n".join(html.escape(n) for n in sorted(by_tier[t])) + "</p>"
+            )
     body = f"<h1>The World According to GaWC {g}</h1>\n<p>SAMPLE recording.</p>\n" + "\n".join(parts)
     add(index, "gawc", cfg["tiers_url"], f"world{g}t.html", page(f"The World According to GaWC {g}", body))
     if not cfg.get("connectivity_url"):
@@ -188,8 +277,14 @@ def gawc(values, cities, cfg, index):
     wb.properties.created = wb.properties.modified = __import__("datetime").datetime(2026, 11, 26)
     buf = io.BytesIO()
     wb.save(buf)
-    add(index, "gawc", cfg["connectivity_url"], f"connectivity-{g}.xlsx", buf.getvalue(),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    add(
+        index,
+        "gawc",
+        cfg["connectivity_url"],
+        f"connectivity-{g}.xlsx",
+        buf.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 def night_lights(values, cities, cfg, index):
@@ -212,9 +307,20 @@ def night_lights(values, cities, cfg, index):
         dy = (Y - lat) * 110.574
         data = (peak * np.exp(-(dx**2 + dy**2) / (2 * sigma_km**2)) + 0.3).round(1).astype("float32")
         data[:4, :4] = -999.0  # a nodata corner, masked by the zonal statistics
-        profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32", "crs": "EPSG:4326",
-                       "transform": from_origin(west, north, res, res), "nodata": -999.0, "compress": "deflate",
-                       "tiled": True, "blockxsize": 64, "blockysize": 64}
+        profile = {
+            "driver": "GTiff",
+            "width": size,
+            "height": size,
+            "count": 1,
+            "dtype": "float32",
+            "crs": "EPSG:4326",
+            "transform": from_origin(west, north, res, res),
+            "nodata": -999.0,
+            "compress": "deflate",
+            "tiled": True,
+            "blockxsize": 64,
+            "blockysize": 64,
+        }
         with MemoryFile() as mem:
             with mem.open(**profile) as ds:
                 ds.update_tags(SAMPLE="illustrative radiance; see data/sample/values.csv", YEAR=year)
@@ -239,18 +345,54 @@ def curated(values, cities, cfg):
     }
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["city_id", "indicator", "value", "unit", "publication", "edition", "table_or_page",
-                "date_entered", "status", "note"])
+    w.writerow(
+        [
+            "city_id",
+            "indicator",
+            "value",
+            "unit",
+            "publication",
+            "edition",
+            "table_or_page",
+            "date_entered",
+            "status",
+            "note",
+        ]
+    )
     for c in cities:
         fields = values[(f"curated:report-indicators:{edition}", c["city_id"])]
         for ind, (pub, ed, unit) in publications.items():
             r = fields[ind]
             if r["status"] == "real":
-                w.writerow([c["city_id"], ind, r["value"], "percent", "IOM World Migration Report 2015",
-                            r["vintage"], "as quoted in press", "2026-11-26", "real", r["provenance"]])
+                w.writerow(
+                    [
+                        c["city_id"],
+                        ind,
+                        r["value"],
+                        "percent",
+                        "IOM World Migration Report 2015",
+                        r["vintage"],
+                        "as quoted in press",
+                        "2026-11-26",
+                        "real",
+                        r["provenance"],
+                    ]
+                )
             else:
-                w.writerow([c["city_id"], ind, r["value"], unit, pub, ed, "", "2026-11-26", "illustrative",
-                            "illustrative placeholder, not transcribed from the publication"])
+                w.writerow(
+                    [
+                        c["city_id"],
+                        ind,
+                        r["value"],
+                        unit,
+                        pub,
+                        ed,
+                        "",
+                        "2026-11-26",
+                        "illustrative",
+                        "illustrative placeholder, not transcribed from the publication",
+                    ]
+                )
     path = ROOT / cfg["url"].removeprefix("file:")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(out.getvalue(), encoding="utf-8")
@@ -261,8 +403,14 @@ def add(index, source, url, filename, content, content_type="text/html; charset=
     path = REC / index["__edition__"] / source / filename
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    index[url] = {"source": source, "file": f"{source}/{filename}", "status": 200,
-                  "headers": {"content-type": content_type}, "recorded_at": RECORDED_AT, "sample": True}
+    index[url] = {
+        "source": source,
+        "file": f"{source}/{filename}",
+        "status": 200,
+        "headers": {"content-type": content_type},
+        "recorded_at": RECORDED_AT,
+        "sample": True,
+    }
 
 
 def main():

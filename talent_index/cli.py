@@ -19,8 +19,11 @@ from . import quiet_defaults
 
 quiet_defaults()
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="City Talent Retention Index (城市人才黏性指数): refresh, parse, releases.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="City Talent Retention Index (城市人才黏性指数): refresh, parse, releases.",
+)
 releases_app = typer.Typer(no_args_is_help=True, help="List, show, verify and compare releases.")
 app.add_typer(releases_app, name="releases")
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -50,19 +53,30 @@ def refresh(
     online: bool = typer.Option(False, "--online", help="Fetch from the sources."),
     record: bool = typer.Option(False, "--record", help="Fetch online and save the responses as recordings."),
     source: list[str] | None = typer.Option(None, "--source", "-s", help="Only these sources (repeatable)."),
-    edition: str = typer.Option("auto", help="Edition of the index: a year, or 'auto' (offline: the newest "
-                                             "recorded edition; online: this year)."),
-    cadence: str = typer.Option("annual", help="'annual' or 'quarterly' (a source's edition policy may differ: "
-                                               "Numbeo's ranking is then the current one)."),
-    allow_vintage_fallback: bool = typer.Option(False, "--allow-vintage-fallback",
-                                                help="Publish even where a source's vintage is not what its policy "
-                                                     "expects for the edition (listed in the manifest and report)."),
+    edition: str = typer.Option(
+        "auto",
+        help="Edition of the index: a year, or 'auto' (offline: the newest recorded edition; online: this year).",
+    ),
+    cadence: str = typer.Option(
+        "annual",
+        help="'annual' or 'quarterly' (a source's edition policy may differ: "
+        "Numbeo's ranking is then the current one).",
+    ),
+    allow_vintage_fallback: bool = typer.Option(
+        False,
+        "--allow-vintage-fallback",
+        help="Publish even where a source's vintage is not what its policy "
+        "expects for the edition (listed in the manifest and report).",
+    ),
     no_publish: bool = typer.Option(False, "--no-publish", help="Ingest and snapshot only."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a running refresh instead of refusing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
-    dask: str | None = typer.Option(None, "--dask", metavar="tcp://HOST:PORT",
-                                       help="Run the per-tile night-light work on this Dask scheduler "
-                                            "(needs a real Prefect server: PREFECT_API_URL)."),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        metavar="tcp://HOST:PORT",
+        help="Run the per-tile night-light work on this Dask scheduler (needs a real Prefect server: PREFECT_API_URL).",
+    ),
 ):
     """Run the parent flow: ingest every source, validate, snapshot, score, publish a release."""
     chosen = [m for m, on in (("offline", offline), ("online", online), ("record", record)) if on]
@@ -99,9 +113,16 @@ def refresh(
         try:
             from flows.refresh import refresh as refresh_flow
 
-            result = refresh_flow(mode=mode, sources=source, edition=edition, cadence=cadence,
-                                  allow_vintage_fallback=allow_vintage_fallback, publish_release=not no_publish,
-                                  wait_for_lock=wait, dask_address=dask)
+            result = refresh_flow(
+                mode=mode,
+                sources=source,
+                edition=edition,
+                cadence=cadence,
+                allow_vintage_fallback=allow_vintage_fallback,
+                publish_release=not no_publish,
+                wait_for_lock=wait,
+                dask_address=dask,
+            )
         except Exception as exc:  # noqa: BLE001
             set_reporter(None)
             write_timings()
@@ -110,12 +131,20 @@ def refresh(
         write_timings()
     for s, ws in result.get("warnings", {}).items():
         for w in ws:
-            err.print("[yellow]warning:[/] " + escape(f"{s}: {w['expectation']} {w.get('column') or ''}: "
-                                                        f"{', '.join(w['offending'][:10])}"), highlight=False)
+            err.print(
+                "[yellow]warning:[/] "
+                + escape(f"{s}: {w['expectation']} {w.get('column') or ''}: {', '.join(w['offending'][:10])}"),
+                highlight=False,
+            )
     _print_release(result.get("release"))
     if not result.get("release"):
-        out.print(f"ingested (edition {result['edition']}): " + ", ".join(
-            f"{s} → {r['snapshot']['snapshot_id']} (vintage {r['vintage']['found']})" for s, r in result["sources"].items()))
+        out.print(
+            f"ingested (edition {result['edition']}): "
+            + ", ".join(
+                f"{s} → {r['snapshot']['snapshot_id']} (vintage {r['vintage']['found']})"
+                for s, r in result["sources"].items()
+            )
+        )
 
 
 def _print_release(rel: dict | None) -> None:
@@ -125,8 +154,11 @@ def _print_release(rel: dict | None) -> None:
     out.print(f"{what} [bold]{rel['release_id']}[/] (edition {rel['edition']}){' (SAMPLE)' if rel['sample'] else ''}")
     out.print(f"  {rel['path']}")
     for f in rel.get("vintage_fallbacks", []):
-        err.print("[yellow]vintage fallback:[/] " + escape(f"{f['source']}: expected {f['expected']}, "
-                                                           f"used {f['found']} ({f['reason']})"), highlight=False)
+        err.print(
+            "[yellow]vintage fallback:[/] "
+            + escape(f"{f['source']}: expected {f['expected']}, used {f['found']} ({f['reason']})"),
+            highlight=False,
+        )
     if rel.get("latest") and rel["latest"] != rel["release_id"]:
         out.print(f"  LATEST stays {rel['latest']} (the latest release of the newest edition)")
 
@@ -151,12 +183,14 @@ def _editions(spec: str) -> list[str]:
 
 @app.command()
 def backfill(
-    editions: str = typer.Option(..., "--editions", help="Editions to publish, oldest first: '2019,2020' or a "
-                                                        "range '2018-2020'."),
+    editions: str = typer.Option(
+        ..., "--editions", help="Editions to publish, oldest first: '2019,2020' or a range '2018-2020'."
+    ),
     offline: bool = typer.Option(False, "--offline", help="Replay the recordings of each edition (default)."),
     online: bool = typer.Option(False, "--online", help="Fetch each edition from the sources."),
-    allow_vintage_fallback: bool = typer.Option(False, "--allow-vintage-fallback",
-                                                help="Publish even where a source's vintage is not the policy's."),
+    allow_vintage_fallback: bool = typer.Option(
+        False, "--allow-vintage-fallback", help="Publish even where a source's vintage is not the policy's."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
 ):
     """Publish one release per edition, in order: each carries the history of the editions before it."""
@@ -175,8 +209,11 @@ def backfill(
     from flows.refresh import refresh as refresh_flow
     from tasks.progress import set_reporter
 
-    set_reporter(lambda m, transient: None if transient else err.print(
-        f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(m)}", highlight=False))
+    set_reporter(
+        lambda m, transient: (
+            None if transient else err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(m)}", highlight=False)
+        )
+    )
     for n, e in enumerate(years, start=1):
         err.print(f"[bold]edition {e}[/] ({n}/{len(years)})")
         try:
@@ -215,9 +252,10 @@ def _parse_kinds() -> dict[str, tuple[str, str]]:
 
 
 @app.command()
-def parse(kind: str = typer.Argument(..., help="A parser kind (`talent-index parse --list` shows them).",
-                                     show_default=False),
-          file: Path = typer.Argument(..., help="A saved response.")):
+def parse(
+    kind: str = typer.Argument(..., help="A parser kind (`talent-index parse --list` shows them).", show_default=False),
+    file: Path = typer.Argument(..., help="A saved response."),
+):
     """Run one parser on a saved response and print the parsed table as CSV on stdout."""
     from tasks.cities import load_registry
     from tasks.sources import source_spec
@@ -250,19 +288,30 @@ def releases_list():
         return
     latest = read_latest_id()
     current = set(latest_by_edition().values())
-    t = Table("release", "created (UTC)", "edition", "sample", "methodology", "weights", "cities", "fallbacks",
-              "latest")
+    t = Table(
+        "release", "created (UTC)", "edition", "sample", "methodology", "weights", "cities", "fallbacks", "latest"
+    )
     for m in rels:
         mark = "LATEST" if m["release_id"] == latest else ("latest of edition" if m["release_id"] in current else "")
-        t.add_row(m["release_id"], m["created_at"], str(m["edition"]), "yes" if m["sample"] else "no",
-                  m["methodology"]["version"], m["dimension_weights"]["mode"], str(m["coverage"]["cities"]),
-                  str(len(m.get("vintage_fallbacks", []))), mark)
+        t.add_row(
+            m["release_id"],
+            m["created_at"],
+            str(m["edition"]),
+            "yes" if m["sample"] else "no",
+            m["methodology"]["version"],
+            m["dimension_weights"]["mode"],
+            str(m["coverage"]["cities"]),
+            str(len(m.get("vintage_fallbacks", []))),
+            mark,
+        )
     out.print(t)
 
 
 @releases_app.command("show")
-def releases_show(release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
-                  as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")):
+def releases_show(
+    release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+):
     """A release's manifest summary and its ranking."""
     import pandas as pd
 
@@ -278,22 +327,40 @@ def releases_show(release_id: str | None = typer.Argument(None, help="Release id
         return
     if manifest["sample"]:
         out.print(f"[bold yellow]{escape(manifest['notice'])}[/]")
-    out.print(f"release [bold]{manifest['release_id']}[/]  created {manifest['created_at']}  "
-              f"code {manifest['code_version']}  methodology {manifest['methodology']['version']}")
+    out.print(
+        f"release [bold]{manifest['release_id']}[/]  created {manifest['created_at']}  "
+        f"code {manifest['code_version']}  methodology {manifest['methodology']['version']}"
+    )
     out.print(f"path {path}")
-    out.print(f"edition {manifest['edition']}; inputs: " + "; ".join(
-        f"{i['source']} {i['snapshot_id']} (vintage {i.get('vintage', i['edition'])})" for i in manifest["inputs"]))
+    out.print(
+        f"edition {manifest['edition']}; inputs: "
+        + "; ".join(
+            f"{i['source']} {i['snapshot_id']} (vintage {i.get('vintage', i['edition'])})" for i in manifest["inputs"]
+        )
+    )
     for f in manifest.get("vintage_fallbacks", []):
-        out.print(f"[yellow]vintage fallback:[/] {escape(f['source'])}: expected {escape(str(f['expected']))}, "
-                  f"used {escape(str(f['found']))} ({escape(f['reason'])})")
-    out.print("dimension weights (" + manifest["dimension_weights"]["mode"] + "): " +
-              ", ".join(f"{k} {v:.3f}" for k, v in manifest["dimension_weights"]["weights"].items()))
+        out.print(
+            f"[yellow]vintage fallback:[/] {escape(f['source'])}: expected {escape(str(f['expected']))}, "
+            f"used {escape(str(f['found']))} ({escape(f['reason'])})"
+        )
+    out.print(
+        "dimension weights ("
+        + manifest["dimension_weights"]["mode"]
+        + "): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in manifest["dimension_weights"]["weights"].items())
+    )
     out.print("values: " + ", ".join(f"{k} {v}" for k, v in manifest["coverage"]["values_by_status"].items()))
     idx = pd.read_parquet(path / "index.parquet")
     t = Table("rank", "city", "城市", "score", "country", "domestic rank")
     for r in idx.itertuples():
-        t.add_row(str(r.rank_international), r.name_en, r.name_zh, f"{r.final_score:.2f}", r.country,
-                  "" if pd.isna(r.rank_domestic) else str(r.rank_domestic))
+        t.add_row(
+            str(r.rank_international),
+            r.name_en,
+            r.name_zh,
+            f"{r.final_score:.2f}",
+            r.country,
+            "" if pd.isna(r.rank_domestic) else str(r.rank_domestic),
+        )
     out.print(t)
 
 
@@ -313,8 +380,9 @@ def releases_verify(release_id: str | None = typer.Argument(None, help="Release 
 
 
 @releases_app.command("diff")
-def releases_diff(old: str = typer.Argument(..., help="Older release id."),
-                  new: str = typer.Argument(..., help="Newer release id.")):
+def releases_diff(
+    old: str = typer.Argument(..., help="Older release id."), new: str = typer.Argument(..., help="Newer release id.")
+):
     """Rank and score changes per city, new and dropped cities, changed inputs (as Markdown)."""
     from tasks.release import release_path
     from tasks.report.changes import changes_markdown, diff_releases
@@ -327,8 +395,10 @@ def releases_diff(old: str = typer.Argument(..., help="Older release id."),
 
 
 @app.command()
-def report(release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
-           output: Path = typer.Option(..., "--output", "-o", help="Folder to write the report into.")):
+def report(
+    release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write the report into."),
+):
     """Rebuild a release's HTML report into another folder (releases themselves are never modified)."""
     from scoring import load_methodology
     from tasks.release import release_path
@@ -358,8 +428,14 @@ def report(release_id: str | None = typer.Argument(None, help="Release id (defau
 def _print_frame(df, title: str) -> None:
     t = Table(*[str(c) for c in df.columns], title=title)
     for row in df.itertuples(index=False):
-        t.add_row(*["" if v is None or (isinstance(v, float) and v != v) else
-                    (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
+        t.add_row(
+            *[
+                ""
+                if v is None or (isinstance(v, float) and v != v)
+                else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                for v in row
+            ]
+        )
     out.print(t)
 
 
@@ -393,13 +469,17 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
         for c in r.errors + r.warnings:
             colour = "red" if c.severity == "error" else "yellow"
             what = ", ".join(map(str, c.offending[:10])) or f"observed {c.observed}"
-            err.print(f"[{colour}]{c.severity}:[/] " + escape(f"{r.suite}: {c.expectation}({c.column or ''}): {what}"),
-                      highlight=False)
+            err.print(
+                f"[{colour}]{c.severity}:[/] " + escape(f"{r.suite}: {c.expectation}({c.column or ''}): {what}"),
+                highlight=False,
+            )
     n_err = sum(len(r.errors) for r in reports)
     if n_err:
         fail(RuntimeError(f"{file}: {n_err} failed checks; fix them before committing the table"))
-    out.print(f"{file}: {len(table)} values for {table['city_id'].nunique()} cities pass "
-              f"{sum(len(r.results) for r in reports)} checks")
+    out.print(
+        f"{file}: {len(table)} values for {table['city_id'].nunique()} cities pass "
+        f"{sum(len(r.results) for r in reports)} checks"
+    )
 
 
 server_app = typer.Typer(no_args_is_help=True, help="Run the pipeline as a service on a local Prefect server.")
@@ -409,17 +489,24 @@ app.add_typer(server_app, name="server")
 @server_app.command("up")
 def server_up(
     port: int = typer.Option(4200, help="Port of the Prefect server on 127.0.0.1."),
-    database_url: str | None = typer.Option(None, envvar="TALENT_INDEX_DATABASE_URL",
-                                               help="PostgreSQL URL (postgresql+asyncpg://…); default SQLite."),
-    notify: str = typer.Option("webhook", help="Alert through 'webhook' (TALENT_INDEX_WEBHOOK_URL), "
-                                               "'slack' (TALENT_INDEX_SLACK_WEBHOOK_URL) or 'none'."),
+    database_url: str | None = typer.Option(
+        None, envvar="TALENT_INDEX_DATABASE_URL", help="PostgreSQL URL (postgresql+asyncpg://…); default SQLite."
+    ),
+    notify: str = typer.Option(
+        "webhook",
+        help="Alert through 'webhook' (TALENT_INDEX_WEBHOOK_URL), 'slack' (TALENT_INDEX_SLACK_WEBHOOK_URL) or 'none'.",
+    ),
 ):
     """Start the server, create the work pool, deploy prefect.yaml, apply the automations, start a worker."""
     from tasks import ops
 
     try:
-        info = ops.up(port, database_url, None if notify == "none" else notify,
-                      progress=lambda m: err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(m)}"))
+        info = ops.up(
+            port,
+            database_url,
+            None if notify == "none" else notify,
+            progress=lambda m: err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(m)}"),
+        )
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     out.print(f"Prefect UI: {info['ui_url']}  (API {info['api_url']}, database {info['database']})")
@@ -465,8 +552,9 @@ def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the c
         return
     _print_frame(checks, "Audit of the 2020 report's printed figures")
     bad = checks[~checks["agrees"]]
-    out.print(f"{len(checks)} checks: {len(checks) - len(bad)} agree, {len(bad)} discrepancies "
-              "(reported, not fitted away)")
+    out.print(
+        f"{len(checks)} checks: {len(checks) - len(bad)} agree, {len(bad)} discrepancies (reported, not fitted away)"
+    )
     _print_frame(variants, "Which method variant reproduces the printed ecology scores (real Numbeo 2020 data)")
 
 
@@ -489,7 +577,8 @@ def uncertainty(
         path = release_path(release_id)
         ind = pd.read_parquet(path / "indicators.parquet")
         values = ind.assign(value=ind["value"].where(~ind["imputed"])).pivot(
-            index="city_id", columns="indicator", values="value")
+            index="city_id", columns="indicator", values="value"
+        )
         with err.status(f"{draws} draws…"):
             t0 = time.perf_counter()
             res = monte_carlo(values, load_methodology(), draws=draws, seed=seed, concentration=concentration)

@@ -20,8 +20,10 @@ def notification_block(notify: str):
     """The block every automation notifies through; its URL comes from the environment only."""
     env = NOTIFY_ENV.get(notify)
     if env is None:
-        raise PipelineError(f"unknown notify kind {notify!r}; expected one of {sorted(NOTIFY_ENV)} "
-                            "(email needs the prefect-email collection, not installed here)")
+        raise PipelineError(
+            f"unknown notify kind {notify!r}; expected one of {sorted(NOTIFY_ENV)} "
+            "(email needs the prefect-email collection, not installed here)"
+        )
     url = os.environ.get(env)
     if not url:
         raise PipelineError(f"set {env} to the URL alerts are posted to (it is a secret: never commit it)")
@@ -45,10 +47,18 @@ def build(spec: dict, deployments: list[str], notify: str, block_id):
     from prefect.automations import Automation, CallWebhook, EventTrigger, SendNotification
 
     t = spec["trigger"]
-    match_related = ({"prefect.resource.role": "deployment", "prefect.resource.name": deployments}
-                     if t.get("match_related_deployments") else {})
-    trigger = EventTrigger(expect=set(t["expect"]), match_related=match_related, posture=t["posture"],
-                           threshold=int(t.get("threshold", 1)), within=timedelta(seconds=int(t.get("within_s", 0))))
+    match_related = (
+        {"prefect.resource.role": "deployment", "prefect.resource.name": deployments}
+        if t.get("match_related_deployments")
+        else {}
+    )
+    trigger = EventTrigger(
+        expect=set(t["expect"]),
+        match_related=match_related,
+        posture=t["posture"],
+        threshold=int(t.get("threshold", 1)),
+        within=timedelta(seconds=int(t.get("within_s", 0))),
+    )
     if notify == "webhook":
         action = CallWebhook(block_document_id=block_id, payload=spec["payload"])
     else:

@@ -48,8 +48,7 @@ def default_draws(n_cities: int) -> int:
     return int(max(160, min(10_000, 20_000_000 // max(n_cities, 1))))
 
 
-def release_analyses(result: IndexResult, methodology: Methodology, draws: int | None = None,
-                     seed: int = 2020) -> dict:
+def release_analyses(result: IndexResult, methodology: Methodology, draws: int | None = None, seed: int = 2020) -> dict:
     """CSV files the release stores beside the index: audit, uncertainty, regressions."""
     files = {}
     draws = draws or default_draws(len(result.index))
@@ -59,10 +58,12 @@ def release_analyses(result: IndexResult, methodology: Methodology, draws: int |
     values = raw_values(result)
     mc = monte_carlo(values, methodology, draws=draws, seed=seed)
     files["uncertainty.csv"] = mc.ranks.reset_index().to_csv(index=False, float_format="%.4f").encode()
-    files["uncertainty_shares.csv"] = mc.shares.assign(draws=mc.draws, seed=mc.seed,
-                                                       concentration=mc.concentration).to_csv(index=False).encode()
+    files["uncertainty_shares.csv"] = (
+        mc.shares.assign(draws=mc.draws, seed=mc.seed, concentration=mc.concentration).to_csv(index=False).encode()
+    )
     regs = report_regressions(result.indicators.pivot(index="city_id", columns="indicator", values="value"))
     files["regressions.csv"] = pd.DataFrame([r.summary() for r in regs]).to_csv(index=False).encode()
-    files["regression_lines.csv"] = pd.concat([r.line.assign(x_name=r.x_name, y_name=r.y_name) for r in regs]
-                                              ).to_csv(index=False).encode()
+    files["regression_lines.csv"] = (
+        pd.concat([r.line.assign(x_name=r.x_name, y_name=r.y_name) for r in regs]).to_csv(index=False).encode()
+    )
     return files

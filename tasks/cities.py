@@ -13,8 +13,22 @@ import pandas as pd
 from .settings import CONFIG_DIR
 
 REGISTRY_PATH = CONFIG_DIR / "cities.csv"
-REQUIRED = ["city_id", "name_en", "name_zh", "country", "iso2", "domestic", "cluster", "lat", "lon",
-            "boundary_radius_km", "numbeo_name", "numbeo_slug", "gawc_names", "hurun_names"]
+REQUIRED = [
+    "city_id",
+    "name_en",
+    "name_zh",
+    "country",
+    "iso2",
+    "domestic",
+    "cluster",
+    "lat",
+    "lon",
+    "boundary_radius_km",
+    "numbeo_name",
+    "numbeo_slug",
+    "gawc_names",
+    "hurun_names",
+]
 
 
 @lru_cache(maxsize=65536)
@@ -44,8 +58,9 @@ class Registry:
 
     def match(self, source: str, name: str) -> str | None:
         """City id for a name as printed by `source` (numbeo, gawc, hurun), or None."""
-        column, split = {"numbeo": ("numbeo_name", None), "gawc": ("gawc_names", ";"),
-                         "hurun": ("hurun_names", ";")}[source]
+        column, split = {"numbeo": ("numbeo_name", None), "gawc": ("gawc_names", ";"), "hurun": ("hurun_names", ";")}[
+            source
+        ]
         return self._lookup_cached(column, split).get(normalise_name(name))
 
     def _lookup_cached(self, column, split):

@@ -56,8 +56,10 @@ def resolve_edition(edition: str | None, mode: str, cadence: str = "annual") -> 
         if mode == "offline":
             recorded = recorded_editions()
             if not recorded:
-                raise PipelineError(f"offline: no recorded editions under {recordings_dir()} "
-                                    "(expected <edition>/index.json, e.g. 2020/index.json)")
+                raise PipelineError(
+                    f"offline: no recorded editions under {recordings_dir()} "
+                    "(expected <edition>/index.json, e.g. 2020/index.json)"
+                )
             return recorded[-1]
         if cadence == "quarterly":
             return latest_release_edition() or this_year()
@@ -66,9 +68,12 @@ def resolve_edition(edition: str | None, mode: str, cadence: str = "annual") -> 
     if mode == "offline":
         recorded = recorded_editions()
         if edition not in recorded:
-            raise PipelineError(f"offline: no recordings for edition {edition} under {recordings_dir()} "
-                                f"(recorded editions: {', '.join(recorded) or 'none'})")
+            raise PipelineError(
+                f"offline: no recordings for edition {edition} under {recordings_dir()} "
+                f"(recorded editions: {', '.join(recorded) or 'none'})"
+            )
     elif int(edition) > int(this_year()):
-        raise PipelineError(f"edition {edition} is in the future (this year is {this_year()}): "
-                            "no source can have published it")
+        raise PipelineError(
+            f"edition {edition} is in the future (this year is {this_year()}): no source can have published it"
+        )
     return edition

@@ -10,8 +10,15 @@ class PipelineError(Exception):
 class SourceError(PipelineError):
     """A source's response cannot be read as expected (layout changed, block page, bad value)."""
 
-    def __init__(self, source: str, message: str, *, location: str | None = None,
-                 city: str | None = None, field: str | None = None):
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        location: str | None = None,
+        city: str | None = None,
+        field: str | None = None,
+    ):
         self.source, self.location, self.city, self.field = source, location, city, field
         self.detail = message
         where = [f"source {source}"]
@@ -56,13 +63,14 @@ class DataQualityError(PipelineError):
         for f in failures[:5]:
             rows = f.get("offending", [])
             shown = ", ".join(str(r) for r in rows[:8]) + (" …" if len(rows) > 8 else "")
-            detail = f": offending rows {shown}" if shown else (
-                f": observed {f['observed']}" if f.get("observed") not in (None, "None") else "")
+            detail = (
+                f": offending rows {shown}"
+                if shown
+                else (f": observed {f['observed']}" if f.get("observed") not in (None, "None") else "")
+            )
             lines.append(f"{f['expectation']}({f.get('column') or ''}){detail}")
         more = f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""
-        super().__init__(
-            f"[source {source}, suite {suite}] data-quality check failed: " + "; ".join(lines) + more
-        )
+        super().__init__(f"[source {source}, suite {suite}] data-quality check failed: " + "; ".join(lines) + more)
 
 
 class StorageError(PipelineError):

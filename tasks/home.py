@@ -23,7 +23,7 @@ def home_format(home: Path | None = None) -> int | None:
         try:
             return int(json.loads(f.read_text())["format"])
         except (OSError, ValueError, KeyError, TypeError):
-            raise StorageError(f"{f} is not a readable format marker (expected {{\"format\": {HOME_FORMAT}}})") from None
+            raise StorageError(f'{f} is not a readable format marker (expected {{"format": {HOME_FORMAT}}})') from None
     if any((home / sub).is_dir() and any((home / sub).iterdir()) for sub in ("snapshots", "releases")):
         return 1
     return None
@@ -36,12 +36,16 @@ def require_current_format() -> None:
     if fmt is None:
         atomic_write_json(home / FORMAT_FILE, {"format": HOME_FORMAT, "created_at": utc_now()})
     elif fmt < HOME_FORMAT:
-        raise StorageError(f"the data home {home} was written by an older version (absolute paths, no ingest "
-                           f"logs): run `talent-index home migrate` once to rewrite its provenance and "
-                           f"manifests (data files are not touched), then run this again")
+        raise StorageError(
+            f"the data home {home} was written by an older version (absolute paths, no ingest "
+            f"logs): run `talent-index home migrate` once to rewrite its provenance and "
+            f"manifests (data files are not touched), then run this again"
+        )
     elif fmt > HOME_FORMAT:
-        raise StorageError(f"the data home {home} has format {fmt}, newer than this version understands "
-                           f"({HOME_FORMAT}): upgrade the pipeline")
+        raise StorageError(
+            f"the data home {home} has format {fmt}, newer than this version understands "
+            f"({HOME_FORMAT}): upgrade the pipeline"
+        )
 
 
 def _relative(value: str, home: Path, marker: str) -> str:
@@ -52,7 +56,7 @@ def _relative(value: str, home: Path, marker: str) -> str:
         return value
     parts = p.parts
     if marker in parts:
-        return Path(*parts[parts.index(marker):]).as_posix()
+        return Path(*parts[parts.index(marker) :]).as_posix()
     return value
 
 
@@ -80,10 +84,21 @@ def migrate(home: Path | None = None) -> list[str]:
         log = ingest_log_path(source)
         if log.exists():
             continue
-        lines = [json.dumps({"time": i["created_at"], "source": source, "snapshot_id": i["snapshot_id"],
-                             "edition": i["edition"], "vintage": i.get("vintage", i["edition"]),
-                             "mode": "migrated", "run_id": None}, sort_keys=True)
-                 for i in sorted(infos, key=lambda i: i["created_at"])]
+        lines = [
+            json.dumps(
+                {
+                    "time": i["created_at"],
+                    "source": source,
+                    "snapshot_id": i["snapshot_id"],
+                    "edition": i["edition"],
+                    "vintage": i.get("vintage", i["edition"]),
+                    "mode": "migrated",
+                    "run_id": None,
+                },
+                sort_keys=True,
+            )
+            for i in sorted(infos, key=lambda i: i["created_at"])
+        ]
         atomic_write_bytes(log, ("\n".join(lines) + "\n").encode())
         done.append(f"{source}: ingest log built from {len(infos)} snapshots (in order of creation)")
     for meta in list((home / "raw").glob("*/*/*.json")) if (home / "raw").is_dir() else []:
@@ -115,8 +130,13 @@ def migrate(home: Path | None = None) -> list[str]:
         latest = (releases / "LATEST").read_text().strip() if (releases / "LATEST").exists() else None
         # in order of creation, LATEST's release last so that it stays the latest of its edition
         manifests.sort(key=lambda m: (m["release_id"] == latest, m["created_at"]))
-        lines = [json.dumps({"time": m["created_at"], "release_id": m["release_id"], "edition": str(m["edition"]),
-                             "reused": False}, sort_keys=True) for m in manifests]
+        lines = [
+            json.dumps(
+                {"time": m["created_at"], "release_id": m["release_id"], "edition": str(m["edition"]), "reused": False},
+                sort_keys=True,
+            )
+            for m in manifests
+        ]
         if lines:
             atomic_write_bytes(log, ("\n".join(lines) + "\n").encode())
             done.append(f"release log built from {len(lines)} releases")

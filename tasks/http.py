@@ -38,13 +38,21 @@ def expand_secrets(url: str, source: str, where: str | None = None) -> str:
     URLs keep their placeholders everywhere they are stored (raw metadata, recordings, errors), so
     an API key never leaves the process environment.
     """
+
     def sub(m):
         value = os.environ.get(m.group(1))
         if not value:
-            raise FetchError(source, where or url, f"environment variable {m.group(1)} is not set (it holds a secret "
-                                          "this request needs; set it or use a Prefect Secret block)")
+            raise FetchError(
+                source,
+                where or url,
+                f"environment variable {m.group(1)} is not set (it holds a secret "
+                "this request needs; set it or use a Prefect Secret block)",
+            )
         return value
+
     return _SECRET.sub(sub, url)
+
+
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "date", "content-length", "retry-after")
 DEFAULT_UA = "city-talent-index/0.1 (+https://example.org/city-talent-index; data-team@example.org)"
@@ -57,16 +65,16 @@ class HttpPolicy:
     read_timeout: float = 30.0
     max_bytes: int = 20 * 1024 * 1024
     allowed_domains: tuple[str, ...] = ()
-    min_interval_s: float = 2.0           # per host; raised to robots.txt Crawl-delay
+    min_interval_s: float = 2.0  # per host; raised to robots.txt Crawl-delay
     retries: int = 4
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_retry_after_s: float = 300.0
     obey_robots: bool = True
-    content_types: tuple[str, ...] = ()   # accepted prefixes, e.g. ("text/html",); empty = any
-    total_timeout_s: float = 120.0        # a slow drip of bytes may not take longer than this
+    content_types: tuple[str, ...] = ()  # accepted prefixes, e.g. ("text/html",); empty = any
+    total_timeout_s: float = 120.0  # a slow drip of bytes may not take longer than this
     headers: dict = field(default_factory=dict)  # extra request headers; "${VAR}" filled from the environment
-    reuse_within_s: float = 6 * 3600      # a response stored this recently is reused without a request
+    reuse_within_s: float = 6 * 3600  # a response stored this recently is reused without a request
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> HttpPolicy:
@@ -134,9 +142,11 @@ class Recordings:
         try:
             doc = json.loads(self.index_path.read_text())
         except ValueError as exc:
-            raise FetchError("recordings", str(self.index_path),
-                             f"the recordings index is not valid JSON ({exc}); rebuild it with `make recordings` "
-                             "or record again") from None
+            raise FetchError(
+                "recordings",
+                str(self.index_path),
+                f"the recordings index is not valid JSON ({exc}); rebuild it with `make recordings` or record again",
+            ) from None
         if not isinstance(doc, dict):
             raise FetchError("recordings", str(self.index_path), "expected a JSON object mapping URLs to recordings")
         return doc
@@ -149,8 +159,11 @@ class Recordings:
         try:
             body = path.read_bytes()
         except OSError as exc:
-            raise FetchError(entry.get("source", "recordings"), url,
-                             f"the recording {path} listed in {self.index_path} cannot be read: {exc.strerror}") from None
+            raise FetchError(
+                entry.get("source", "recordings"),
+                url,
+                f"the recording {path} listed in {self.index_path} cannot be read: {exc.strerror}",
+            ) from None
         # stored relative to the recordings root (TALENT_INDEX_RECORDINGS), so a moved checkout still
         # finds it; recordings elsewhere keep their absolute path
         if self.base.resolve() == recordings_dir():
@@ -163,8 +176,13 @@ class Recordings:
     def add(self, source: str, url: str, body: bytes, status: int, headers: dict, filename: str) -> None:
         path = self.root / source / filename
         atomic_write_bytes(path, body)
-        self._index[url] = {"source": source, "file": path.relative_to(self.root).as_posix(), "status": status,
-                            "headers": headers, "recorded_at": utc_now()}
+        self._index[url] = {
+            "source": source,
+            "file": path.relative_to(self.root).as_posix(),
+            "status": status,
+            "headers": headers,
+            "recorded_at": utc_now(),
+        }
         atomic_write_json(self.index_path, self._index)
 
 
@@ -174,7 +192,7 @@ class Fetcher:
     mode: str = "offline"
     policy: HttpPolicy = field(default_factory=HttpPolicy)
     parser_version: str = "1"
-    edition: str | None = None            # offline: the edition whose recordings are replayed
+    edition: str | None = None  # offline: the edition whose recordings are replayed
     recordings: Recordings | None = None
     session: requests.Session | None = None
     sleep: object = time.sleep
@@ -201,27 +219,41 @@ class Fetcher:
         if self.mode == "offline":
             return self._replay(url)
         if not url.startswith(("http://", "https://")):
-            raise FetchError(self.source, url, f"cannot fetch this URL in {self.mode} mode: only the bundled "
-                                               "recordings provide it (use --offline)")
+            raise FetchError(
+                self.source,
+                url,
+                f"cannot fetch this URL in {self.mode} mode: only the bundled recordings provide it (use --offline)",
+            )
         body, rec = self._fetch_online(url)
         if self.mode == "record" and not rec.reused:
             (self.recordings or Recordings(edition=self.edition)).add(
-                self.source, url, body, rec.status, rec.headers, recording_name or rec.sha256[:16])
+                self.source, url, body, rec.status, rec.headers, recording_name or rec.sha256[:16]
+            )
         return rec
 
     # ------------------------------------------------------------------ local files and offline
     def _read_local(self, url: str) -> RawRecord:
         """`file:relative/path` (from the checkout) or `file:///abs/path`: curated tables kept in git."""
-        path = Path(url[len("file://"):] if url.startswith("file://") else url[len("file:"):])
+        path = Path(url[len("file://") :] if url.startswith("file://") else url[len("file:") :])
         if not path.is_absolute():
             path = PROJECT_ROOT / path
         try:
             body = path.read_bytes()
         except OSError as exc:
             raise FetchError(self.source, url, f"cannot read {path}: {exc.strerror}") from exc
-        rec = RawRecord(source=self.source, url=url, final_url=str(path), status=200, headers={},
-                        fetched_at=utc_now(), sha256="", size=len(body), user_agent="(local file)",
-                        parser_version=self.parser_version, mode=self.mode)
+        rec = RawRecord(
+            source=self.source,
+            url=url,
+            final_url=str(path),
+            status=200,
+            headers={},
+            fetched_at=utc_now(),
+            sha256="",
+            size=len(body),
+            user_agent="(local file)",
+            parser_version=self.parser_version,
+            mode=self.mode,
+        )
         return store_raw(rec, body)
 
     def _replay(self, url: str) -> RawRecord:
@@ -229,16 +261,29 @@ class Fetcher:
         if found is None:
             known = len(self.recordings.urls(self.source))
             raise ReplayMissingError(
-                self.source, url,
+                self.source,
+                url,
                 f"offline mode: no recording for this URL in edition {self.recordings.edition} ({known} recorded "
-                f"for {self.source} in {self.recordings.index_path}); record it with `talent-index refresh --record`")
+                f"for {self.source} in {self.recordings.index_path}); record it with `talent-index refresh --record`",
+            )
         body, entry = found
         # the recording is the raw response: read in place, not copied into the raw store (20,000
         # file creations at 10,000 cities); its path and sha256 go into the snapshot's provenance
-        return RawRecord(source=self.source, url=url, final_url=url, status=int(entry.get("status", 200)),
-                         headers=entry.get("headers", {}), fetched_at=utc_now(), sha256=sha256_bytes(body),
-                         size=len(body), user_agent="(replay)", parser_version=self.parser_version, mode="offline",
-                         path=entry["path"], root=entry["root"])
+        return RawRecord(
+            source=self.source,
+            url=url,
+            final_url=url,
+            status=int(entry.get("status", 200)),
+            headers=entry.get("headers", {}),
+            fetched_at=utc_now(),
+            sha256=sha256_bytes(body),
+            size=len(body),
+            user_agent="(replay)",
+            parser_version=self.parser_version,
+            mode="offline",
+            path=entry["path"],
+            root=entry["root"],
+        )
 
     # ------------------------------------------------------------------ online
     def _robots_allows(self, url: str) -> bool:
@@ -258,13 +303,21 @@ class Fetcher:
                     break
                 except requests.RequestException as exc:
                     if attempt > self._retry_limit(exc):
-                        raise FetchError(self.source, url, f"robots.txt of {base} unreachable, gave up after "
-                                                           f"{attempt} attempts: {describe_failure(exc)}; RFC 9309 "
-                                                           "treats that as disallowing every URL of the host") from None
+                        raise FetchError(
+                            self.source,
+                            url,
+                            f"robots.txt of {base} unreachable, gave up after "
+                            f"{attempt} attempts: {describe_failure(exc)}; RFC 9309 "
+                            "treats that as disallowing every URL of the host",
+                        ) from None
                     self.sleep(self._backoff(attempt, None))
             if resp.status_code >= 500:
-                raise FetchError(self.source, url, f"robots.txt answered HTTP {resp.status_code}: RFC 9309 treats "
-                                                   "that as disallowing every URL of the host; try again later")
+                raise FetchError(
+                    self.source,
+                    url,
+                    f"robots.txt answered HTTP {resp.status_code}: RFC 9309 treats "
+                    "that as disallowing every URL of the host; try again later",
+                )
             if resp.status_code >= 400:
                 rp = None  # no robots.txt: everything allowed
             else:
@@ -313,8 +366,12 @@ class Fetcher:
             if resp.status_code in RETRY_STATUSES:
                 wait = parse_retry_after(resp.headers.get("Retry-After"))
                 if wait is not None and wait > p.max_retry_after_s:
-                    raise FetchError(self.source, url, f"HTTP {resp.status_code} with Retry-After {wait:.0f}s "
-                                                       f"(more than the {p.max_retry_after_s:.0f}s we wait)")
+                    raise FetchError(
+                        self.source,
+                        url,
+                        f"HTTP {resp.status_code} with Retry-After {wait:.0f}s "
+                        f"(more than the {p.max_retry_after_s:.0f}s we wait)",
+                    )
                 if attempt > p.retries:
                     raise FetchError(self.source, url, f"HTTP {resp.status_code} after {attempt} attempts")
                 self.sleep(self._backoff(attempt, wait))
@@ -323,12 +380,24 @@ class Fetcher:
                 raise FetchError(self.source, url, f"HTTP {resp.status_code} {resp.reason} (not retried)")
             ctype = resp.headers.get("Content-Type", "")
             if p.content_types and not any(ctype.lower().startswith(t) for t in p.content_types):
-                raise FetchError(self.source, url, f"unexpected content type {ctype!r}; expected {list(p.content_types)}")
+                raise FetchError(
+                    self.source, url, f"unexpected content type {ctype!r}; expected {list(p.content_types)}"
+                )
             kept = {k: resp.headers[k] for k in resp.headers if k.lower() in KEPT_HEADERS}
             kept = {k.lower(): v for k, v in kept.items()}
-            rec = RawRecord(source=self.source, url=url, final_url=final_url, status=resp.status_code,
-                            headers=kept, fetched_at=utc_now(), sha256="", size=len(body),
-                            user_agent=p.user_agent, parser_version=self.parser_version, mode=self.mode)
+            rec = RawRecord(
+                source=self.source,
+                url=url,
+                final_url=final_url,
+                status=resp.status_code,
+                headers=kept,
+                fetched_at=utc_now(),
+                sha256="",
+                size=len(body),
+                user_agent=p.user_agent,
+                parser_version=self.parser_version,
+                mode=self.mode,
+            )
             return body, store_raw(rec, body)
 
     def _retry_limit(self, exc: BaseException) -> int:
@@ -348,8 +417,13 @@ class Fetcher:
         current = url
         real = expand_secrets(url, self.source)
         for _ in range(6):
-            resp = self.session.get(real if current == url else current, headers=headers,
-                                    timeout=(p.connect_timeout, p.read_timeout), stream=True, allow_redirects=False)
+            resp = self.session.get(
+                real if current == url else current,
+                headers=headers,
+                timeout=(p.connect_timeout, p.read_timeout),
+                stream=True,
+                allow_redirects=False,
+            )
             self.requests_made += 1
             if resp.is_redirect:
                 target = urljoin(current, resp.headers.get("Location", ""))
@@ -382,7 +456,12 @@ class Fetcher:
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             raise _TruncatedBody(f"body cut short: {exc}") from exc
         body = b"".join(chunks)
-        if declared and declared.isdigit() and resp.headers.get("Content-Encoding") is None and len(body) < int(declared):
+        if (
+            declared
+            and declared.isdigit()
+            and resp.headers.get("Content-Encoding") is None
+            and len(body) < int(declared)
+        ):
             raise _TruncatedBody(f"body cut short: {len(body)} of {declared} bytes")
         return body
 
@@ -440,17 +519,27 @@ def failure_kind(exc: BaseException) -> str:
         if isinstance(e, (ConnectionResetError, BrokenPipeError)):
             return "reset"
     text = str(exc)
-    if "Name or service not known" in text or "Temporary failure in name resolution" in text or \
-            "nodename nor servname" in text or "getaddrinfo failed" in text:
+    if (
+        "Name or service not known" in text
+        or "Temporary failure in name resolution" in text
+        or "nodename nor servname" in text
+        or "getaddrinfo failed" in text
+    ):
         return "dns"
     if "Connection refused" in text:
         return "refused"
     return "connection"
 
 
-_KIND_TEXT = {"dns": "DNS lookup failed", "tls": "TLS (SSL) handshake failed", "refused": "connection refused",
-              "timeout": "timed out", "reset": "connection reset", "truncated": "body cut short",
-              "connection": "connection failed"}
+_KIND_TEXT = {
+    "dns": "DNS lookup failed",
+    "tls": "TLS (SSL) handshake failed",
+    "refused": "connection refused",
+    "timeout": "timed out",
+    "reset": "connection reset",
+    "truncated": "body cut short",
+    "connection": "connection failed",
+}
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -460,8 +549,16 @@ def describe_failure(exc: BaseException) -> str:
     import ssl
 
     kind = failure_kind(exc)
-    inner = next((e for e in _causes(exc) if isinstance(e, (socket.gaierror, ssl.SSLError, OSError))
-                  and not isinstance(e, requests.RequestException) and str(e)), None)
+    inner = next(
+        (
+            e
+            for e in _causes(exc)
+            if isinstance(e, (socket.gaierror, ssl.SSLError, OSError))
+            and not isinstance(e, requests.RequestException)
+            and str(e)
+        ),
+        None,
+    )
     if inner is None and kind == "dns":
         m = re.search(r"\[Errno -?\d+\] [^)'\"]+", str(exc))
         return f"{_KIND_TEXT[kind]}: {m.group(0) if m else exc}"

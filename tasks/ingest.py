@@ -47,12 +47,23 @@ class Ingested:
         return [w for r in self.reports for w in r.warnings]
 
 
-def fetch_and_parse(source: str, cfg: dict, mode: str, registry: Registry,
-                    progress: Callable[[str], None] | None = None, fetcher: Fetcher | None = None) -> Fetched:
+def fetch_and_parse(
+    source: str,
+    cfg: dict,
+    mode: str,
+    registry: Registry,
+    progress: Callable[[str], None] | None = None,
+    fetcher: Fetcher | None = None,
+) -> Fetched:
     """Plan, fetch (or replay) and parse every response a source needs, in rounds."""
     spec = source_spec(source, cfg)
-    fetcher = fetcher or Fetcher(source=source, mode=mode, policy=HttpPolicy.from_config(cfg.get("http")),
-                                 parser_version=spec.parser_version, edition=cfg.get("edition"))
+    fetcher = fetcher or Fetcher(
+        source=source,
+        mode=mode,
+        policy=HttpPolicy.from_config(cfg.get("http")),
+        parser_version=spec.parser_version,
+        edition=cfg.get("edition"),
+    )
     parsed: dict[Request, object] = {}
     raws: list[dict] = []
     with spec.parse_context():
@@ -76,9 +87,20 @@ def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) 
                 if named is exc:
                     raise
                 raise named from None
-            raws.append({"url": req.url, "kind": req.kind, "city_id": req.city_id, "path": raw.path,
-                         "root": raw.root, "sha256": raw.sha256, "size": raw.size, "fetched_at": raw.fetched_at,
-                         "mode": raw.mode, "reused": raw.reused})
+            raws.append(
+                {
+                    "url": req.url,
+                    "kind": req.kind,
+                    "city_id": req.city_id,
+                    "path": raw.path,
+                    "root": raw.root,
+                    "sha256": raw.sha256,
+                    "size": raw.size,
+                    "fetched_at": raw.fetched_at,
+                    "mode": raw.mode,
+                    "reused": raw.reused,
+                }
+            )
 
 
 def check_vintage(source: str, cfg: dict, fetched: Fetched, allow_fallback: bool = False) -> dict:
@@ -88,19 +110,27 @@ def check_vintage(source: str, cfg: dict, fetched: Fetched, allow_fallback: bool
     policy = vintage_policy(cfg)
     found = spec.found_vintage(cfg, fetched.parsed)
     ok = policy.matches(found)
-    record = {"edition": str(cfg.get("edition")), "expected": policy.describe(), "found": found, "ok": ok,
-              "note": policy.note}
+    record = {
+        "edition": str(cfg.get("edition")),
+        "expected": policy.describe(),
+        "found": found,
+        "ok": ok,
+        "note": policy.note,
+    }
     if not ok and not allow_fallback:
-        raise VintageMismatch(f"[source {source}] edition {cfg.get('edition')}: expected vintage {policy.describe()}, "
-                              f"found {found or 'none stated'}; publish it anyway with --allow-vintage-fallback "
-                              "(the manifest and report then list the fallback)")
+        raise VintageMismatch(
+            f"[source {source}] edition {cfg.get('edition')}: expected vintage {policy.describe()}, "
+            f"found {found or 'none stated'}; publish it anyway with --allow-vintage-fallback "
+            "(the manifest and report then list the fallback)"
+        )
     if not ok:
         record["fallback"] = True
     return record
 
 
-def tidy_source(source: str, cfg: dict, registry: Registry, fetched: Fetched,
-                prepared: dict | None = None) -> tuple[pd.DataFrame, dict]:
+def tidy_source(
+    source: str, cfg: dict, registry: Registry, fetched: Fetched, prepared: dict | None = None
+) -> tuple[pd.DataFrame, dict]:
     """The long table (city_id, indicator, value, unit, edition, ...) and source-specific extras.
 
     `prepared`: the parsed responses after the source's work units (when the flow ran them)."""
@@ -152,8 +182,9 @@ def previous_snapshot(source: str, edition: str) -> PreviousSnapshot | None:
     return PreviousSnapshot(found[1]) if found else None
 
 
-def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFrame,
-                    extras: dict[str, pd.DataFrame], docs_dir=None) -> list[ValidationReport]:
+def validate_source(
+    source: str, cfg: dict, registry: Registry, tidy: pd.DataFrame, extras: dict[str, pd.DataFrame], docs_dir=None
+) -> list[ValidationReport]:
     """Run the source's suites, each with the checks GX does not express (the generic change and
     coverage checks on the main table, and the source's own).
 
@@ -166,10 +197,18 @@ def validate_source(source: str, cfg: dict, registry: Registry, tidy: pd.DataFra
     for suite in spec.suites_for(cfg):
         table = wide(tidy, registry) if suite.table == "main" else extras.get(suite.table)
         if table is None:
-            raise PipelineError(f"source {source}: suite {suite.suite} checks the table {suite.table!r}, "
-                                f"which the source did not produce (tables: {sorted(extras)})")
-        report = _run_suite(table, load_suite(suite.suite, spec.suites_dir), source=source,
-                            key_column=suite.key_column, params=params, docs_dir=docs_dir)
+            raise PipelineError(
+                f"source {source}: suite {suite.suite} checks the table {suite.table!r}, "
+                f"which the source did not produce (tables: {sorted(extras)})"
+            )
+        report = _run_suite(
+            table,
+            load_suite(suite.suite, spec.suites_dir),
+            source=source,
+            key_column=suite.key_column,
+            params=params,
+            docs_dir=docs_dir,
+        )
         if suite.table == "main":
             report.results += _generic_checks(tidy, registry, previous, cfg)
         report.results += spec.extra_checks(suite, cfg, registry, tidy, extras, previous)
@@ -181,8 +220,15 @@ def _generic_checks(tidy: pd.DataFrame, registry: Registry, previous: PreviousSn
     """Change against the previous ingest of the edition, and every registry city present."""
     prev_table = previous.read() if previous else None
     moved = change_check("", tidy, prev_table, float(cfg.get("change_warning_share", 0.5)))
-    out = [extra_check("change_vs_previous_snapshot", "warning", moved, column="value",
-                       observed=previous.snapshot_id if previous else None)]
+    out = [
+        extra_check(
+            "change_vs_previous_snapshot",
+            "warning",
+            moved,
+            column="value",
+            observed=previous.snapshot_id if previous else None,
+        )
+    ]
     if "indicator" in tidy.columns:
         present = set(tidy.dropna(subset=["value"])["city_id"])
         missing = [c for c in registry.ids if c not in present]
@@ -195,9 +241,17 @@ def extra_summary(source: str, extras: dict[str, pd.DataFrame], cfg: dict | None
     return source_spec(source, cfg).summary_markdown(extras)
 
 
-def snapshot_source(source: str, cfg: dict, tidy: pd.DataFrame, extras: dict, raws: list[dict],
-                    reports: list[ValidationReport], vintage: dict | None = None, mode: str | None = None,
-                    run_id: str | None = None) -> dict:
+def snapshot_source(
+    source: str,
+    cfg: dict,
+    tidy: pd.DataFrame,
+    extras: dict,
+    raws: list[dict],
+    reports: list[ValidationReport],
+    vintage: dict | None = None,
+    mode: str | None = None,
+    run_id: str | None = None,
+) -> dict:
     """Write the validated tables as a snapshot of the edition and log the ingest (the log, not the
     snapshot's age, decides what is latest)."""
     failed = [r for r in reports if not r.success]
@@ -206,24 +260,34 @@ def snapshot_source(source: str, cfg: dict, tidy: pd.DataFrame, extras: dict, ra
     spec = source_spec(source, cfg)
     edition = str(cfg.get("edition"))
     provenance = {
-        "producer": source, "parser_version": spec.parser_version,
+        "producer": source,
+        "parser_version": spec.parser_version,
         "origin": cfg.get("origin") or {},
-        "inputs": raws, "validated_at": utc_now(),
+        "inputs": raws,
+        "validated_at": utc_now(),
         "validation": [r.as_dict() for r in reports],
     }
     snap = write_snapshot(source, edition, tidy, provenance, extras=extras)
     vintage = vintage or {"edition": edition, "expected": edition, "found": edition, "ok": True}
-    entry = append_ingest(source, {
-        "snapshot_id": snap["snapshot_id"], "edition": edition, "vintage": vintage.get("found"),
-        "expected_vintage": vintage.get("expected"), "vintage_ok": bool(vintage.get("ok")),
-        "mode": mode or (raws[0]["mode"] if raws else None), "run_id": run_id,
-        "accessed_at": min((r["fetched_at"] for r in raws), default=None),
-    })
+    entry = append_ingest(
+        source,
+        {
+            "snapshot_id": snap["snapshot_id"],
+            "edition": edition,
+            "vintage": vintage.get("found"),
+            "expected_vintage": vintage.get("expected"),
+            "vintage_ok": bool(vintage.get("ok")),
+            "mode": mode or (raws[0]["mode"] if raws else None),
+            "run_id": run_id,
+            "accessed_at": min((r["fetched_at"] for r in raws), default=None),
+        },
+    )
     return {**snap, "ingest": entry}
 
 
-def ingest(source: str, cfg: dict, mode: str, registry: Registry, progress=None,
-           allow_vintage_fallback: bool = False) -> Ingested:
+def ingest(
+    source: str, cfg: dict, mode: str, registry: Registry, progress=None, allow_vintage_fallback: bool = False
+) -> Ingested:
     """The whole ingestion of one source; raises DataQualityError when an `error` check fails."""
     fetched = fetch_and_parse(source, cfg, mode, registry, progress)
     vintage = check_vintage(source, cfg, fetched, allow_vintage_fallback)
@@ -232,5 +296,14 @@ def ingest(source: str, cfg: dict, mode: str, registry: Registry, progress=None,
     for r in reports:
         r.raise_for_errors()
     snap = snapshot_source(source, cfg, tidy, extras, fetched.raws, reports, vintage=vintage, mode=mode)
-    return Ingested(source=source, edition=str(cfg.get("edition")), tidy=tidy, extras=extras, raws=fetched.raws,
-                    reports=reports, snapshot=snap, requests_made=fetched.requests_made, vintage=vintage)
+    return Ingested(
+        source=source,
+        edition=str(cfg.get("edition")),
+        tidy=tidy,
+        extras=extras,
+        raws=fetched.raws,
+        reports=reports,
+        snapshot=snap,
+        requests_made=fetched.requests_made,
+        vintage=vintage,
+    )

@@ -29,9 +29,14 @@ def _prefect() -> str:
 
 
 def _env(api_url: str, database_url: str | None = None) -> dict:
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_UI_URL": api_url.removesuffix("/api"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-           "TALENT_INDEX_CHECKOUT": str(PROJECT_ROOT)}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_UI_URL": api_url.removesuffix("/api"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "TALENT_INDEX_CHECKOUT": str(PROJECT_ROOT),
+    }
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     return env
@@ -48,8 +53,9 @@ def _start(name: str, args: list[str], env: dict) -> int:
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
     with open(d / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True
+        )
     (d / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
 
@@ -95,24 +101,34 @@ def wait_healthy(api_url: str, timeout: float = 90.0) -> None:
         except requests.RequestException as exc:
             last = exc
         time.sleep(0.5)
-    raise PipelineError(f"the Prefect server at {api_url} did not become healthy in {timeout:.0f}s "
-                        f"({last}); see {state_dir() / 'server.log'}")
+    raise PipelineError(
+        f"the Prefect server at {api_url} did not become healthy in {timeout:.0f}s "
+        f"({last}); see {state_dir() / 'server.log'}"
+    )
 
 
-def up(port: int = 4200, database_url: str | None = None, notify: str | None = "webhook",
-       progress=lambda m: None) -> dict:
+def up(
+    port: int = 4200, database_url: str | None = None, notify: str | None = "webhook", progress=lambda m: None
+) -> dict:
     """Start server, create the work pool, deploy, apply automations, start a worker."""
     api_url = f"http://127.0.0.1:{port}/api"
     env = _env(api_url, database_url)
     if (state_dir() / "server.pid").exists() and _alive(int((state_dir() / "server.pid").read_text())):
-        raise PipelineError(f"a server started from this checkout is already running "
-                            f"(pid file {state_dir() / 'server.pid'}); run `talent-index server down` first")
+        raise PipelineError(
+            f"a server started from this checkout is already running "
+            f"(pid file {state_dir() / 'server.pid'}); run `talent-index server down` first"
+        )
     progress(f"starting the Prefect server on 127.0.0.1:{port} ({'PostgreSQL' if database_url else 'SQLite'})")
     _start("server", [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
     wait_healthy(api_url)
     progress(f"creating work pool {POOL!r} (process)")
-    res = subprocess.run([_prefect(), "work-pool", "create", POOL, "--type", "process"], env=env,
-                         capture_output=True, text=True, cwd=PROJECT_ROOT)
+    res = subprocess.run(
+        [_prefect(), "work-pool", "create", POOL, "--type", "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
     if res.returncode != 0 and "already exists" not in (res.stdout + res.stderr):
         raise PipelineError(f"creating the work pool failed: {redact(res.stderr[-1000:])}")
     progress("deploying prefect.yaml (annual-full-refresh, quarterly-numbeo-refresh)")
@@ -126,8 +142,13 @@ def up(port: int = 4200, database_url: str | None = None, notify: str | None = "
         applied = apply_automations(notify)
     progress("starting a worker")
     _start("worker", [_prefect(), "worker", "start", "--pool", POOL], env)
-    info = {"api_url": api_url, "ui_url": api_url.removesuffix("/api"), "pool": POOL, "automations": applied,
-            "database": "postgresql" if database_url else "sqlite"}
+    info = {
+        "api_url": api_url,
+        "ui_url": api_url.removesuffix("/api"),
+        "pool": POOL,
+        "automations": applied,
+        "database": "postgresql" if database_url else "sqlite",
+    }
     (state_dir() / "service.json").write_text(json.dumps(info, indent=1))
     return info
 

@@ -43,11 +43,25 @@ from .storage import (
 )
 from .validate import ValidationReport, load_suite, run_suite
 
-SAMPLE_NOTICE = ("SAMPLE RELEASE — built from the bundled offline recordings, in which many values are "
-                 "illustrative (see coverage). It is a demonstration of the pipeline, not an official "
-                 "City Talent Retention Index.")
-PACKAGES = ["prefect", "great-expectations", "pandas", "numpy", "pyarrow", "requests", "beautifulsoup4",
-            "lxml", "rasterio", "matplotlib", "scipy", "typer"]
+SAMPLE_NOTICE = (
+    "SAMPLE RELEASE — built from the bundled offline recordings, in which many values are "
+    "illustrative (see coverage). It is a demonstration of the pipeline, not an official "
+    "City Talent Retention Index."
+)
+PACKAGES = [
+    "prefect",
+    "great-expectations",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "requests",
+    "beautifulsoup4",
+    "lxml",
+    "rasterio",
+    "matplotlib",
+    "scipy",
+    "typer",
+]
 
 
 def releases_dir() -> Path:
@@ -56,10 +70,19 @@ def releases_dir() -> Path:
 
 def code_version() -> str:
     try:
-        sha = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -75,13 +98,13 @@ def package_versions() -> dict:
 
 @dataclass
 class Inputs:
-    values: pd.DataFrame            # registry city x indicator
-    snapshots: dict[str, dict]      # source -> snapshot provenance
+    values: pd.DataFrame  # registry city x indicator
+    snapshots: dict[str, dict]  # source -> snapshot provenance
     gawc_meta: pd.DataFrame | None
-    provenance: pd.DataFrame        # city_id, indicator, source, name_in_source, location, edition
+    provenance: pd.DataFrame  # city_id, indicator, source, name_in_source, location, edition
     edition: str = ""
-    ingests: dict[str, dict] = field(default_factory=dict)   # source -> its ingest-log entry
-    fallbacks: list[dict] = field(default_factory=list)      # sources whose vintage is not the policy's
+    ingests: dict[str, dict] = field(default_factory=dict)  # source -> its ingest-log entry
+    fallbacks: list[dict] = field(default_factory=list)  # sources whose vintage is not the policy's
 
 
 def indicator_sources(methodology: Methodology) -> list[str]:
@@ -113,8 +136,14 @@ def newest_ingested_edition(sources: list[str]) -> str | None:
     return eds[-1] if eds else None
 
 
-def gather_inputs(registry: Registry, methodology: Methodology, edition: str | None = None, as_of: str | None = None,
-                  allow_vintage_fallback: bool = False, cadence: str = "annual") -> Inputs:
+def gather_inputs(
+    registry: Registry,
+    methodology: Methodology,
+    edition: str | None = None,
+    as_of: str | None = None,
+    allow_vintage_fallback: bool = False,
+    cadence: str = "annual",
+) -> Inputs:
     """The latest ingest of edition `edition` (by ingest order, up to `as_of`) of every source the
     methodology names, as one indicator table.
 
@@ -126,8 +155,9 @@ def gather_inputs(registry: Registry, methodology: Methodology, edition: str | N
     sources = indicator_sources(methodology)
     edition = str(edition or newest_ingested_edition(sources) or "")
     if not edition:
-        raise PipelineError(f"no validated snapshot of any source under {data_home() / 'snapshots'}: "
-                            "run `talent-index refresh` first")
+        raise PipelineError(
+            f"no validated snapshot of any source under {data_home() / 'snapshots'}: run `talent-index refresh` first"
+        )
     snaps, frames, ingests, fallbacks, problems = {}, [], {}, [], []
     for source in sources + [m for m in metadata_sources() if m not in sources]:
         required = source in sources
@@ -135,8 +165,9 @@ def gather_inputs(registry: Registry, methodology: Methodology, edition: str | N
         reason = None
         if found is None:
             older = list(_older_editions(source, edition))
-            reason = (f"no ingest of edition {edition}" +
-                      (f" (ingested editions: {', '.join(older)})" if older else " (never ingested)"))
+            reason = f"no ingest of edition {edition}" + (
+                f" (ingested editions: {', '.join(older)})" if older else " (never ingested)"
+            )
             if older and allow_vintage_fallback:
                 found = latest_ingest(source, edition=older[-1], as_of=as_of)
         elif not found[0].get("vintage_ok", True):
@@ -146,35 +177,52 @@ def gather_inputs(registry: Registry, methodology: Methodology, edition: str | N
             got = found[0].get("vintage") if found else None
             if found is None or not allow_vintage_fallback:
                 if required or found is not None:
-                    problems.append(f"source {source}: expected vintage {expected}, found "
-                                    f"{got or 'none'} — {reason}")
+                    problems.append(f"source {source}: expected vintage {expected}, found {got or 'none'} — {reason}")
                 if found is None:
                     continue
             if found is not None:
-                fallbacks.append({"source": source, "expected": expected, "found": got,
-                                  "edition_used": str(found[0]["edition"]), "reason": reason})
+                fallbacks.append(
+                    {
+                        "source": source,
+                        "expected": expected,
+                        "found": got,
+                        "edition_used": str(found[0]["edition"]),
+                        "reason": reason,
+                    }
+                )
         entry, info = found
         snaps[source], ingests[source] = info, entry
         if required:
             frames.append(read_snapshot(info).assign(source=source))
     if problems:
-        raise VintageMismatch(f"edition {edition} cannot be published as labelled (use --allow-vintage-fallback "
-                              "to publish with the fallbacks listed):\n  " + "\n  ".join(problems))
+        raise VintageMismatch(
+            f"edition {edition} cannot be published as labelled (use --allow-vintage-fallback "
+            "to publish with the fallbacks listed):\n  " + "\n  ".join(problems)
+        )
     tidy = pd.concat(frames, ignore_index=True)
     expected = {i.id: i.source for i in methodology.indicators}
     tidy = tidy[tidy["indicator"].map(expected) == tidy["source"]]
     missing = sorted(set(expected) - set(tidy["indicator"]))
     if missing:
-        raise PipelineError("indicators not supplied by the source the methodology names "
-                            f"(indicator: source): {({k: expected[k] for k in missing})}")
+        raise PipelineError(
+            "indicators not supplied by the source the methodology names "
+            f"(indicator: source): { ({k: expected[k] for k in missing}) }"
+        )
     tidy = tidy[tidy["city_id"].isin(registry.ids)]
     values = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first", dropna=False)
     values = values.reindex(index=registry.ids, columns=list(expected))
     values.index.name = "city_id"
     gawc_meta = read_snapshot(snaps["gawc"]) if "gawc" in snaps else None
     prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location"]]
-    return Inputs(values=values, snapshots=snaps, gawc_meta=gawc_meta, provenance=prov.reset_index(drop=True),
-                  edition=edition, ingests=ingests, fallbacks=fallbacks)
+    return Inputs(
+        values=values,
+        snapshots=snaps,
+        gawc_meta=gawc_meta,
+        provenance=prov.reset_index(drop=True),
+        edition=edition,
+        ingests=ingests,
+        fallbacks=fallbacks,
+    )
 
 
 def _older_editions(source: str, edition: str) -> list[str]:
@@ -189,8 +237,11 @@ def inputs_fingerprint(inputs: Inputs, methodology: Methodology, code: str, regi
     parts += [f"{s}:{i['content_fingerprint']}" for s, i in sorted(inputs.snapshots.items())]
     parts += [f"fallback:{json.dumps(f, sort_keys=True)}" for f in inputs.fallbacks]
     parts.append(f"registry:{frame_fingerprint(registry.table.reset_index())}")
-    parts += [f"methodology:{methodology.sha256}", f"overrides:{json.dumps(methodology.overrides, sort_keys=True)}",
-              f"code:{code}"]
+    parts += [
+        f"methodology:{methodology.sha256}",
+        f"overrides:{json.dumps(methodology.overrides, sort_keys=True)}",
+        f"code:{code}",
+    ]
     return sha256_bytes("\n".join(parts).encode())
 
 
@@ -282,21 +333,35 @@ def index_table(result: IndexResult, registry: Registry) -> pd.DataFrame:
     meta = registry.table[["name_en", "name_zh", "country", "iso2", "domestic"]]
     out = meta.join(result.index, how="inner").reset_index()
     out = out.rename(columns={"index": "city_id"})
-    lead = ["city_id", "name_en", "name_zh", "country", "iso2", "domestic", "final_score",
-            "rank_international", "rank_domestic"]
+    lead = [
+        "city_id",
+        "name_en",
+        "name_zh",
+        "country",
+        "iso2",
+        "domestic",
+        "final_score",
+        "rank_international",
+        "rank_domestic",
+    ]
     rest = [c for c in out.columns if c not in lead]
     return out[lead + rest].sort_values("rank_international").reset_index(drop=True)
 
 
 def validate_index(table: pd.DataFrame, registry: Registry) -> ValidationReport:
-    return run_suite(table, load_suite("index"), source="index",
-                     params={"registry_city_ids": registry.ids, "registry_count": len(registry.ids)})
+    return run_suite(
+        table,
+        load_suite("index"),
+        source="index",
+        params={"registry_city_ids": registry.ids, "registry_count": len(registry.ids)},
+    )
 
 
 def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFrame | None) -> pd.DataFrame:
     """Per city and indicator: real / illustrative / imputed, and where the value came from."""
     cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
-        inputs.provenance, on=["city_id", "indicator"], how="left")
+        inputs.provenance, on=["city_id", "indicator"], how="left"
+    )
     if sample_status is not None:
         cov = cov.merge(sample_status, on=["city_id", "indicator"], how="left")
     else:
@@ -345,9 +410,19 @@ def history_table(edition: str, release_id: str, table: pd.DataFrame, dims: list
     return hist[["edition", "release_id", *cols]].sort_values(["edition", "rank_international"]).reset_index(drop=True)
 
 
-def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology: Methodology, *,
-            sample: bool, edition: str | None = None, index_report: ValidationReport, extra_files=None,
-            sample_status: pd.DataFrame | None = None, today: str | None = None) -> dict:
+def publish(
+    result: IndexResult,
+    inputs: Inputs,
+    registry: Registry,
+    methodology: Methodology,
+    *,
+    sample: bool,
+    edition: str | None = None,
+    index_report: ValidationReport,
+    extra_files=None,
+    sample_status: pd.DataFrame | None = None,
+    today: str | None = None,
+) -> dict:
     """Write the release folder atomically, log it and move LATEST; returns the manifest.
 
     `extra_files` maps file names to bytes, or is a callable returning that mapping (called only
@@ -373,8 +448,11 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
     files: dict[str, bytes] = {
         "index.parquet": parquet_bytes(table),
         "index.csv": table.to_csv(index=False, float_format="%.4f").encode(),
-        "indicators.parquet": parquet_bytes(result.indicators.merge(
-            coverage[["city_id", "indicator", "status"]], on=["city_id", "indicator"], how="left")),
+        "indicators.parquet": parquet_bytes(
+            result.indicators.merge(
+                coverage[["city_id", "indicator", "status"]], on=["city_id", "indicator"], how="left"
+            )
+        ),
         "indicator_weights.csv": result.indicator_weights.to_csv(index=False).encode(),
         "clusters.csv": result.clusters.to_csv(index=False, float_format="%.4f").encode(),
         "coverage.csv": coverage.to_csv(index=False).encode(),
@@ -401,15 +479,22 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
         "inputs_fingerprint": fingerprint,
         "inputs": [_manifest_input(s, i, inputs.ingests.get(s, {})) for s, i in sorted(inputs.snapshots.items())],
         "vintage_fallbacks": inputs.fallbacks,
-        "methodology": {**result.methodology, "path": os.path.relpath(methodology.path, PROJECT_ROOT)
-                        if methodology.path else ""},
-        "dimension_weights": {"mode": result.dimension_weights_mode,
-                              "weights": {k: round(float(v), 6) for k, v in result.dimension_weights.items()}},
+        "methodology": {
+            **result.methodology,
+            "path": os.path.relpath(methodology.path, PROJECT_ROOT) if methodology.path else "",
+        },
+        "dimension_weights": {
+            "mode": result.dimension_weights_mode,
+            "weights": {k: round(float(v), 6) for k, v in result.dimension_weights.items()},
+        },
         "code_version": code,
         "package_versions": package_versions(),
-        "coverage": {"cities": int(len(table)), "indicators": len(methodology.indicators),
-                     "values_by_status": {k: int(v) for k, v in status_counts.items()},
-                     "warnings": result.warnings},
+        "coverage": {
+            "cities": int(len(table)),
+            "indicators": len(methodology.indicators),
+            "values_by_status": {k: int(v) for k, v in status_counts.items()},
+            "warnings": result.warnings,
+        },
         "validation": index_report.as_dict(),
         "gawc_tier_differences": [] if tier_diff is None else tier_diff.to_dict(orient="records"),
         "files": {},
@@ -442,12 +527,21 @@ def publish(result: IndexResult, inputs: Inputs, registry: Registry, methodology
 
 def _manifest_input(source: str, info: dict, entry: dict) -> dict:
     raws = info.get("inputs", [])
-    return {"source": source, "snapshot_id": info["snapshot_id"], "path": info["path"], "sha256": info["sha256"],
-            "edition": info["edition"], "vintage": entry.get("vintage", info["edition"]),
-            "expected_vintage": entry.get("expected_vintage", info["edition"]),
-            "ingested_at": entry.get("time", info["created_at"]), "ingest_mode": entry.get("mode"),
-            "fetched_at": entry.get("accessed_at") or min((r["fetched_at"] for r in raws), default=info["created_at"]),
-            "created_at": info["created_at"], "raw_inputs": len(raws), "origin": info.get("origin") or {}}
+    return {
+        "source": source,
+        "snapshot_id": info["snapshot_id"],
+        "path": info["path"],
+        "sha256": info["sha256"],
+        "edition": info["edition"],
+        "vintage": entry.get("vintage", info["edition"]),
+        "expected_vintage": entry.get("expected_vintage", info["edition"]),
+        "ingested_at": entry.get("time", info["created_at"]),
+        "ingest_mode": entry.get("mode"),
+        "fetched_at": entry.get("accessed_at") or min((r["fetched_at"] for r in raws), default=info["created_at"]),
+        "created_at": info["created_at"],
+        "raw_inputs": len(raws),
+        "origin": info.get("origin") or {},
+    }
 
 
 def _diff_or_none(prev_path: Path | None, new: Path) -> dict | None:
@@ -476,8 +570,10 @@ def read_release_file(release_id: str, name: str):
     except OSError as exc:
         raise StorageError(f"release {release_id}: {f} cannot be read ({exc.strerror})") from None
     if actual != entry["sha256"]:
-        raise StorageError(f"release {release_id}: {f} is damaged (sha256 {actual[:12]}… differs from the "
-                           f"manifest's {entry['sha256'][:12]}…)")
+        raise StorageError(
+            f"release {release_id}: {f} is damaged (sha256 {actual[:12]}… differs from the "
+            f"manifest's {entry['sha256'][:12]}…)"
+        )
     return pd.read_parquet(f) if name.endswith(".parquet") else pd.read_csv(f)
 
 
@@ -512,8 +608,7 @@ def verify_release(release_id: str) -> list[str]:
         manifest = read_manifest(path)
     except StorageError:
         return ["manifest.json"]
-    return [n for n, f in manifest["files"].items()
-            if not (path / n).exists() or sha256_file(path / n) != f["sha256"]]
+    return [n for n, f in manifest["files"].items() if not (path / n).exists() or sha256_file(path / n) != f["sha256"]]
 
 
 def score(inputs: Inputs, registry: Registry, methodology: Methodology) -> IndexResult:

@@ -40,7 +40,13 @@ def sample_status(edition: str | None = None, path=None) -> pd.DataFrame:
             if any(r is None for r in recs):
                 continue
             real = all(r.status == "real" for r in recs)
-            rows.append({"city_id": c, "indicator": ind, "status": "real" if real else "illustrative",
-                         "vintage": ";".join(sorted({r.vintage for r in recs if r.vintage})),
-                         "value_provenance": " | ".join(sorted({r.provenance for r in recs}))})
+            rows.append(
+                {
+                    "city_id": c,
+                    "indicator": ind,
+                    "status": "real" if real else "illustrative",
+                    "vintage": ";".join(sorted({r.vintage for r in recs if r.vintage})),
+                    "value_provenance": " | ".join(sorted({r.provenance for r in recs})),
+                }
+            )
     return pd.DataFrame(rows, columns=["city_id", "indicator", "status", "vintage", "value_provenance"])

@@ -12,8 +12,9 @@ _QUERY_SECRET = re.compile(r"((?:api_key|apikey|token|access_token|key)=)(?!\$\{
 
 def secret_values() -> list[str]:
     """Values of environment variables whose names say they hold a secret (6+ characters)."""
-    return sorted({v for k, v in os.environ.items() if _SECRET_NAME.search(k) and v and len(v) >= 6},
-                  key=len, reverse=True)
+    return sorted(
+        {v for k, v in os.environ.items() if _SECRET_NAME.search(k) and v and len(v) >= 6}, key=len, reverse=True
+    )
 
 
 def redact(text: str) -> str:

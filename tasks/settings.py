@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "data"          # versioned configuration and the bundled sample
+CONFIG_DIR = PROJECT_ROOT / "data"  # versioned configuration and the bundled sample
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -94,8 +94,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, obj, durable: bool = True) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n")
-                       .encode("utf-8"), durable=durable)
+    atomic_write_bytes(
+        path,
+        (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode("utf-8"),
+        durable=durable,
+    )
 
 
 def parquet_bytes(df: pd.DataFrame) -> bytes:
@@ -155,9 +158,9 @@ class RawRecord:
     user_agent: str
     parser_version: str
     mode: str
-    path: str = ""          # relative to `root`
+    path: str = ""  # relative to `root`
     reused: bool = False
-    root: str = "home"      # "home" (the raw store), "recordings" (an offline replay) or "" (absolute)
+    root: str = "home"  # "home" (the raw store), "recordings" (an offline replay) or "" (absolute)
 
     @property
     def file(self) -> Path:
@@ -217,8 +220,9 @@ def snapshots_dir(source: str) -> Path:
     return data_home() / "snapshots" / safe_id(source, "source name")
 
 
-def write_snapshot(source: str, edition: str, table: pd.DataFrame, provenance: dict,
-                   extras: dict[str, pd.DataFrame] | None = None) -> dict:
+def write_snapshot(
+    source: str, edition: str, table: pd.DataFrame, provenance: dict, extras: dict[str, pd.DataFrame] | None = None
+) -> dict:
     """Write a validated table (plus named extra tables) as an immutable Parquet snapshot.
 
     The snapshot id is the hash of the tables' content: identical content is written once.
@@ -237,11 +241,18 @@ def write_snapshot(source: str, edition: str, table: pd.DataFrame, provenance: d
     blobs = {k: parquet_bytes(v) for k, v in tables.items()}
     info = {
         **provenance,
-        "source": source, "edition": edition, "snapshot_id": snap_id,
-        "path": home_relative(folder / "table.parquet"), "sha256": sha256_bytes(blobs["table"]),
-        "tables": {k: {"path": home_relative(folder / f"{k}.parquet"), "sha256": sha256_bytes(b),
-                       "rows": int(len(tables[k]))} for k, b in blobs.items()},
-        "content_fingerprint": fingerprint, "rows": int(len(table)), "created_at": utc_now(),
+        "source": source,
+        "edition": edition,
+        "snapshot_id": snap_id,
+        "path": home_relative(folder / "table.parquet"),
+        "sha256": sha256_bytes(blobs["table"]),
+        "tables": {
+            k: {"path": home_relative(folder / f"{k}.parquet"), "sha256": sha256_bytes(b), "rows": int(len(tables[k]))}
+            for k, b in blobs.items()
+        },
+        "content_fingerprint": fingerprint,
+        "rows": int(len(table)),
+        "created_at": utc_now(),
         "validated": True,
     }
     if damaged:
@@ -289,8 +300,9 @@ def snapshot_damage(info: dict) -> list[str]:
 
 def snapshot_info(source: str, edition: str, snapshot_id: str) -> dict | None:
     """The provenance of one snapshot, or None when it is not there."""
-    return _read_provenance(snapshots_dir(source) / safe_id(edition, "edition") /
-                            safe_id(snapshot_id, "snapshot id") / "provenance.json")
+    return _read_provenance(
+        snapshots_dir(source) / safe_id(edition, "edition") / safe_id(snapshot_id, "snapshot id") / "provenance.json"
+    )
 
 
 def list_snapshots(source: str | None = None) -> list[dict]:
@@ -385,11 +397,14 @@ def read_snapshot(info: dict, table: str = "table") -> pd.DataFrame:
     try:
         actual = sha256_file(path)
     except OSError as exc:
-        raise StorageError(f"snapshot file {path} cannot be read: {exc.strerror}; re-ingest "
-                           f"{info.get('source')} to restore it") from None
+        raise StorageError(
+            f"snapshot file {path} cannot be read: {exc.strerror}; re-ingest {info.get('source')} to restore it"
+        ) from None
     if actual != entry["sha256"]:
-        raise StorageError(f"snapshot {path} is damaged: sha256 {actual[:12]}… differs from the recorded "
-                           f"{entry['sha256'][:12]}…; re-ingest {info.get('source')} (same content rewrites it)")
+        raise StorageError(
+            f"snapshot {path} is damaged: sha256 {actual[:12]}… differs from the recorded "
+            f"{entry['sha256'][:12]}…; re-ingest {info.get('source')} (same content rewrites it)"
+        )
     return pd.read_parquet(path)
 
 
@@ -406,8 +421,9 @@ def refresh_lock(wait: bool = False):
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
-            raise StorageError(f"another refresh is running on {data_home()} ({holder}); "
-                               "wait for it to finish or run with --wait") from None
+            raise StorageError(
+                f"another refresh is running on {data_home()} ({holder}); wait for it to finish or run with --wait"
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()} since {utc_now()}")

@@ -37,9 +37,14 @@ class CheckResult:
     observed: object = None
 
     def as_dict(self) -> dict:
-        return {"expectation": self.expectation, "column": self.column, "severity": self.severity,
-                "success": self.success, "offending": [str(o) for o in self.offending][:50],
-                "observed": None if self.observed is None else str(self.observed)}
+        return {
+            "expectation": self.expectation,
+            "column": self.column,
+            "severity": self.severity,
+            "success": self.success,
+            "offending": [str(o) for o in self.offending][:50],
+            "observed": None if self.observed is None else str(self.observed),
+        }
 
 
 @dataclass
@@ -66,19 +71,30 @@ class ValidationReport:
             raise DataQualityError(self.source, self.suite, [r.as_dict() for r in self.errors])
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "suite": self.suite, "rows": self.rows, "success": self.success,
-                "checks": len(self.results), "errors": [r.as_dict() for r in self.errors],
-                "warnings": [r.as_dict() for r in self.warnings]}
+        return {
+            "source": self.source,
+            "suite": self.suite,
+            "rows": self.rows,
+            "success": self.success,
+            "checks": len(self.results),
+            "errors": [r.as_dict() for r in self.errors],
+            "warnings": [r.as_dict() for r in self.warnings],
+        }
 
     def summary_markdown(self) -> str:
-        lines = [f"### {self.source} — suite `{self.suite}`", "",
-                 f"{len(self.results)} checks on {self.rows} rows: {len(self.errors)} errors, "
-                 f"{len(self.warnings)} warnings.", ""]
+        lines = [
+            f"### {self.source} — suite `{self.suite}`",
+            "",
+            f"{len(self.results)} checks on {self.rows} rows: {len(self.errors)} errors, "
+            f"{len(self.warnings)} warnings.",
+            "",
+        ]
         if self.errors or self.warnings:
             lines += ["| severity | expectation | column | offending |", "|---|---|---|---|"]
             for r in self.errors + self.warnings:
-                lines.append(f"| {r.severity} | {r.expectation} | {r.column or ''} | "
-                             f"{', '.join(map(str, r.offending[:10]))} |")
+                lines.append(
+                    f"| {r.severity} | {r.expectation} | {r.column or ''} | {', '.join(map(str, r.offending[:10]))} |"
+                )
         return "\n".join(lines)
 
 
@@ -113,9 +129,14 @@ def _docs_site(ctx, docs_dir: Path) -> str:
 
     name = "run-" + hashlib.sha256(str(docs_dir).encode()).hexdigest()[:12]
     if name not in (ctx.get_config().data_docs_sites or {}):
-        ctx.add_data_docs_site(site_name=name, site_config={
-            "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}})
+        ctx.add_data_docs_site(
+            site_name=name,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            },
+        )
     return name
 
 
@@ -126,6 +147,7 @@ SEVERITY = {"critical": "error", "warning": "warning", "info": "info"}  # GX's s
 def _check_parameters(spec: dict, params: dict) -> None:
     """Every suite parameter the suite names must be supplied (GX would fail the expectation with an
     exception message; this says which parameter and which suite)."""
+
     def names(value):
         if isinstance(value, dict):
             if "$PARAMETER" in value:
@@ -156,8 +178,12 @@ def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame, params
         values, column = kw.get("value_set"), kw.get("column")
         if isinstance(values, dict) and "$PARAMETER" in values:
             values = params.get(values["$PARAMETER"])
-        if (e.get("type") != "expect_column_values_to_be_in_set" or not isinstance(values, (list, tuple))
-                or len(values) <= LARGE_VALUE_SET or column not in frame.columns):
+        if (
+            e.get("type") != "expect_column_values_to_be_in_set"
+            or not isinstance(values, (list, tuple))
+            or len(values) <= LARGE_VALUE_SET
+            or column not in frame.columns
+        ):
             continue
         helper = f"__{column}_in_set"
         frame[helper] = frame[column].isin(set(values)) | frame[column].isna()
@@ -166,8 +192,15 @@ def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame, params
     return shown
 
 
-def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | None = "city_id",
-              params: dict | None = None, docs_dir: Path | None = None) -> ValidationReport:
+def run_suite(
+    df: pd.DataFrame,
+    suite: dict,
+    *,
+    source: str,
+    key_column: str | None = "city_id",
+    params: dict | None = None,
+    docs_dir: Path | None = None,
+) -> ValidationReport:
     """Validate `df` with a suite (dict as in expectations/*.json); never raises on failed checks.
 
     With `docs_dir`, the validation runs through a GX checkpoint and its result is kept for the Data
@@ -196,12 +229,15 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
 
             gx_suite = ctx.suites.add(gx_suite)
             vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd-{n}", data=batch_def, suite=gx_suite))
-            cp = ctx.checkpoints.add(gx.Checkpoint(name=f"cp-{n}", validation_definitions=[vd],
-                                                   result_format="COMPLETE", actions=[]))
-            result_id, result = next(iter(cp.run(batch_parameters={"dataframe": frame},
-                                                 expectation_parameters=params).run_results.items()))
+            cp = ctx.checkpoints.add(
+                gx.Checkpoint(name=f"cp-{n}", validation_definitions=[vd], result_format="COMPLETE", actions=[])
+            )
+            result_id, result = next(
+                iter(cp.run(batch_parameters={"dataframe": frame}, expectation_parameters=params).run_results.items())
+            )
             _PENDING_DOCS.setdefault(Path(docs_dir), []).extend(
-                [result_id, ExpectationSuiteIdentifier(name=gx_suite.name)])
+                [result_id, ExpectationSuiteIdentifier(name=gx_suite.name)]
+            )
         ctx.data_sources.delete(f"{source}-{n}")
     results = []
     for res in result.results:
@@ -219,9 +255,16 @@ def run_suite(df: pd.DataFrame, suite: dict, *, source: str, key_column: str | N
             elif res.exception_info and res.exception_info.get("raised_exception"):
                 offending = [res.exception_info.get("exception_message")]
         column = cfg.kwargs.get("column")
-        results.append(CheckResult(expectation=cfg.type, column=shown_column.get(column, column), severity=severity,
-                                   success=bool(res.success), offending=offending,
-                                   observed=r.get("observed_value")))
+        results.append(
+            CheckResult(
+                expectation=cfg.type,
+                column=shown_column.get(column, column),
+                severity=severity,
+                success=bool(res.success),
+                offending=offending,
+                observed=r.get("observed_value"),
+            )
+        )
     return ValidationReport(source=source, suite=spec.get("name", source), rows=len(frame), results=results)
 
 
@@ -240,8 +283,13 @@ def render_data_docs(docs_dir: Path) -> Path | None:
     return docs_dir / "index.html"
 
 
-def extra_check(name: str, severity: str, offending: list, column: str | None = None,
-                observed=None) -> CheckResult:
+def extra_check(name: str, severity: str, offending: list, column: str | None = None, observed=None) -> CheckResult:
     """A check GX does not express well (change against the previous snapshot, coverage)."""
-    return CheckResult(expectation=name, column=column, severity=severity, success=not offending,
-                       offending=list(offending), observed=observed)
+    return CheckResult(
+        expectation=name,
+        column=column,
+        severity=severity,
+        success=not offending,
+        offending=list(offending),
+        observed=observed,
+    )

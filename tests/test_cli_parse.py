@@ -63,12 +63,17 @@ def test_the_installed_command_keeps_exit_status_and_output_when_it_skips_teardo
     from pathlib import Path
 
     exe = str(Path(sys.executable).with_name("talent-index"))
-    ok = subprocess.run([exe, "parse", "numbeo-rankings", str(recordings / "2020/numbeo/quality-of-life-rankings-2020.html")],
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [exe, "parse", "numbeo-rankings", str(recordings / "2020/numbeo/quality-of-life-rankings-2020.html")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     rows = pd.read_csv(io.StringIO(ok.stdout))
     assert ok.returncode == 0 and len(rows) == 22  # the whole table came through the pipe
-    bad = subprocess.run([exe, "parse", "numbeo-rankings", str(tmp_path / "missing.html")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [exe, "parse", "numbeo-rankings", str(tmp_path / "missing.html")], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 1 and "cannot read" in bad.stderr
     usage = subprocess.run([exe, "parse"], capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and "Missing argument" in usage.stderr

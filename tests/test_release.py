@@ -17,8 +17,19 @@ from tasks.ingest import ingest
 from tasks.sources import load_sources_config
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
-SECTIONS = ["ranking", "dimensions", "radar", "contributions", "cards", "clusters", "regressions", "uncertainty",
-            "coverage", "audit", "changes"]
+SECTIONS = [
+    "ranking",
+    "dimensions",
+    "radar",
+    "contributions",
+    "cards",
+    "clusters",
+    "regressions",
+    "uncertainty",
+    "coverage",
+    "audit",
+    "changes",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +58,17 @@ def publish(registry, methodology=None, today="2026-11-26", fail_at=None, values
     if fail_at:
         os.environ["TALENT_INDEX_FAIL_AT"] = fail_at
     try:
-        return rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report,
-                           extra_files=lambda: release_analyses(result, m, draws=320), today=today)
+        return rel.publish(
+            result,
+            inputs,
+            registry,
+            m,
+            sample=True,
+            edition="2020",
+            index_report=report,
+            extra_files=lambda: release_analyses(result, m, draws=320),
+            today=today,
+        )
     finally:
         os.environ.pop("TALENT_INDEX_FAIL_AT", None)
 
@@ -56,8 +76,18 @@ def publish(registry, methodology=None, today="2026-11-26", fail_at=None, values
 def test_release_contents_and_report_sections(home, registry):
     m = publish(registry)
     path = home / "releases" / m["release_id"]
-    for f in ["index.parquet", "index.csv", "indicators.parquet", "manifest.json", "CHANGES.md", "coverage.csv",
-              "methodology.yaml", "report/index.html", "report/radar_top10.svg", "report/contributions.svg"]:
+    for f in [
+        "index.parquet",
+        "index.csv",
+        "indicators.parquet",
+        "manifest.json",
+        "CHANGES.md",
+        "coverage.csv",
+        "methodology.yaml",
+        "report/index.html",
+        "report/radar_top10.svg",
+        "report/contributions.svg",
+    ]:
         assert (path / f).exists(), f
     idx = pd.read_csv(path / "index.csv")
     for d in ["economy", "innovation", "openness", "ecology", "welfare", "affordability"]:
@@ -90,7 +120,9 @@ def test_interrupted_publish_leaves_nothing_and_latest_unchanged(home, registry)
     before = sorted(p.name for p in (home / "releases").iterdir())
     latest = (home / "releases" / "LATEST").read_text()
     with pytest.raises(StorageError, match="simulated failure"):
-        publish(registry, methodology=load_methodology().with_choices(zero_rule="shift"), fail_at="release-before-rename")
+        publish(
+            registry, methodology=load_methodology().with_choices(zero_rule="shift"), fail_at="release-before-rename"
+        )
     assert sorted(p.name for p in (home / "releases").iterdir()) == before
     assert (home / "releases" / "LATEST").read_text() == latest
 
@@ -139,13 +171,23 @@ def test_report_in_headless_chromium(home, tmp_path):
         pytest.skip("chromium not installed (apt-get install chromium)")
     rid = (home / "releases" / "LATEST").read_text().strip()
     page = home / "releases" / rid / "report" / "index.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-             "--enable-logging=stderr", "--v=0"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    body = dom.stdout[dom.stdout.index("<body"):dom.stdout.index(">", dom.stdout.index("<body"))]
+    body = dom.stdout[dom.stdout.index("<body") : dom.stdout.index(">", dom.stdout.index("<body"))]
     assert 'data-broken-images=""' in body and 'data-errors=""' in body
     n_images = int(body.split('data-images="')[1].split('"')[0])
     assert n_images >= 8
@@ -154,7 +196,11 @@ def test_report_in_headless_chromium(home, tmp_path):
     out_dir = ROOT / "test-output"
     out_dir.mkdir(exist_ok=True)
     shot = out_dir / "report-screenshot.png"
-    res = subprocess.run([browser, *flags, "--window-size=1300,2400", f"--screenshot={shot}", page.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [browser, *flags, "--window-size=1300,2400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0 and shot.stat().st_size > 50_000
     print(f"screenshot of the report: {shot}")

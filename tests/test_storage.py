@@ -23,8 +23,19 @@ from tasks.storage import (
 
 
 def _rec(url="https://example.org/a"):
-    return RawRecord(source="numbeo", url=url, final_url=url, status=200, headers={}, fetched_at="2026-01-01T00:00:00+00:00",
-                     sha256="", size=0, user_agent="ua", parser_version="1", mode="online")
+    return RawRecord(
+        source="numbeo",
+        url=url,
+        final_url=url,
+        status=200,
+        headers={},
+        fetched_at="2026-01-01T00:00:00+00:00",
+        sha256="",
+        size=0,
+        user_agent="ua",
+        parser_version="1",
+        mode="online",
+    )
 
 
 def test_identical_bodies_are_stored_once(data_home):
@@ -132,5 +143,7 @@ def test_second_refresh_refuses_while_one_runs(data_home):
 
 def test_provenance_records_inputs(data_home):
     info = write_snapshot("curated", "2020", pd.DataFrame({"v": [1]}), {"inputs": [{"url": "file:x"}]})
-    saved = json.loads((data_home / "snapshots" / "curated" / "2020" / info["snapshot_id"] / "provenance.json").read_text())
+    saved = json.loads(
+        (data_home / "snapshots" / "curated" / "2020" / info["snapshot_id"] / "provenance.json").read_text()
+    )
     assert saved["inputs"] == [{"url": "file:x"}] and saved["validated"] is True

@@ -5,11 +5,21 @@ import pytest
 
 from tasks.validate import LARGE_VALUE_SET, run_suite
 
-SUITE = {"name": "t", "expectations": [  # GX's own severity and suite parameters
-    {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "city_id", "value_set": {"$PARAMETER": "ids"}},
-     "severity": "critical"},
-    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "v", "min_value": 0, "max_value": 10},
-     "severity": "warning"}]}
+SUITE = {
+    "name": "t",
+    "expectations": [  # GX's own severity and suite parameters
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "city_id", "value_set": {"$PARAMETER": "ids"}},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "v", "min_value": 0, "max_value": 10},
+            "severity": "warning",
+        },
+    ],
+}
 
 
 @pytest.mark.parametrize("n_ids", [20, LARGE_VALUE_SET * 4])
@@ -19,7 +29,8 @@ def test_in_set_failures_are_the_same_for_small_and_large_sets(n_ids):
     rep = run_suite(df, SUITE, source="test", params={"ids": ids})
     assert [(r.expectation, r.column, r.severity, r.offending) for r in rep.results if not r.success] == [
         ("expect_column_values_to_be_in_set", "city_id", "error", ["atlantis", "lemuria"]),
-        ("expect_column_values_to_be_between", "v", "warning", [ids[1]])]
+        ("expect_column_values_to_be_between", "v", "warning", [ids[1]]),
+    ]
     assert "__city_id_in_set" not in df.columns  # the caller's frame is left alone
 
 

@@ -15,13 +15,15 @@ def diff_releases(old: Path, new: Path) -> dict:
     ma = json.loads((old / "manifest.json").read_text())
     mb = json.loads((new / "manifest.json").read_text())
     common = a.index.intersection(b.index)
-    cities = pd.DataFrame({
-        "name_en": b.loc[common, "name_en"],
-        "rank_old": a.loc[common, "rank_international"].astype(int),
-        "rank_new": b.loc[common, "rank_international"].astype(int),
-        "score_old": a.loc[common, "final_score"].round(4),
-        "score_new": b.loc[common, "final_score"].round(4),
-    })
+    cities = pd.DataFrame(
+        {
+            "name_en": b.loc[common, "name_en"],
+            "rank_old": a.loc[common, "rank_international"].astype(int),
+            "rank_new": b.loc[common, "rank_international"].astype(int),
+            "score_old": a.loc[common, "final_score"].round(4),
+            "score_new": b.loc[common, "final_score"].round(4),
+        }
+    )
     cities["rank_change"] = cities["rank_old"] - cities["rank_new"]  # positive = moved up
     cities["score_change"] = (cities["score_new"] - cities["score_old"]).round(4)
     cities["moved_by"] = _moved_by(a.loc[common], b.loc[common], ma, mb)
@@ -33,18 +35,31 @@ def diff_releases(old: Path, new: Path) -> dict:
         old_id = ia.get(s, {}).get("snapshot_id")
         new_id = ib.get(s, {}).get("snapshot_id")
         if old_id != new_id:
-            inputs.append({"source": s, "old": old_id, "new": new_id,
-                           "edition_old": ia.get(s, {}).get("edition"), "edition_new": ib.get(s, {}).get("edition")})
+            inputs.append(
+                {
+                    "source": s,
+                    "old": old_id,
+                    "new": new_id,
+                    "edition_old": ia.get(s, {}).get("edition"),
+                    "edition_new": ib.get(s, {}).get("edition"),
+                }
+            )
     other = {}
     for key in ("code_version",):
         if ma.get(key) != mb.get(key):
             other[key] = (ma.get(key), mb.get(key))
     if ma["methodology"]["sha256"] != mb["methodology"]["sha256"]:
         other["methodology"] = (ma["methodology"]["version"], mb["methodology"]["version"])
-    return {"old": ma["release_id"], "new": mb["release_id"], "cities": cities.reset_index(),
-            "editions": (str(ma.get("edition")), str(mb.get("edition"))),
-            "added": sorted(set(b.index) - set(a.index)), "dropped": sorted(set(a.index) - set(b.index)),
-            "inputs": inputs, "other": other}
+    return {
+        "old": ma["release_id"],
+        "new": mb["release_id"],
+        "cities": cities.reset_index(),
+        "editions": (str(ma.get("edition")), str(mb.get("edition"))),
+        "added": sorted(set(b.index) - set(a.index)),
+        "dropped": sorted(set(a.index) - set(b.index)),
+        "inputs": inputs,
+        "other": other,
+    }
 
 
 def dimension_contribution_changes(a: pd.DataFrame, b: pd.DataFrame, ma: dict, mb: dict) -> pd.DataFrame:
@@ -72,9 +87,11 @@ def changes_markdown(d: dict | None, release_id: str) -> str:
         return f"# Changes in {release_id}\n\nFirst release: there is no previous release to compare with.\n"
     lines = [f"# Changes in {d['new']} (against {d['old']})", ""]
     moved = d["cities"][(d["cities"]["rank_change"] != 0) | (d["cities"]["score_change"].abs() >= 0.005)]
-    lines += [f"- cities compared: {len(d['cities'])}; rank or score changed: {len(moved)}",
-              f"- new cities: {', '.join(d['added']) or 'none'}",
-              f"- dropped cities: {', '.join(d['dropped']) or 'none'}"]
+    lines += [
+        f"- cities compared: {len(d['cities'])}; rank or score changed: {len(moved)}",
+        f"- new cities: {', '.join(d['added']) or 'none'}",
+        f"- dropped cities: {', '.join(d['dropped']) or 'none'}",
+    ]
     for k, (o, n) in d["other"].items():
         lines.append(f"- {k}: {o} → {n}")
     lines += ["", "## Changed inputs", ""]
@@ -85,12 +102,20 @@ def changes_markdown(d: dict | None, release_id: str) -> str:
         lines.append("No input snapshot changed.")
     if d.get("editions") and d["editions"][0] != d["editions"][1]:
         lines += ["", f"Across editions: {d['editions'][0]} → {d['editions'][1]}."]
-    lines += ["", "## Rank and score changes", "",
-              "Moved by: the dimensions whose weighted score (weight × dimension score) changed most, in points "
-              "of the final score.", "",
-              "| city | rank (old → new) | change | score (old → new) | change | moved by |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Rank and score changes",
+        "",
+        "Moved by: the dimensions whose weighted score (weight × dimension score) changed most, in points "
+        "of the final score.",
+        "",
+        "| city | rank (old → new) | change | score (old → new) | change | moved by |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in d["cities"].itertuples():
         arrow = f"+{r.rank_change}" if r.rank_change > 0 else str(r.rank_change)
-        lines.append(f"| {r.name_en} | {r.rank_old} → {r.rank_new} | {arrow if r.rank_change else '='} | "
-                     f"{r.score_old:.2f} → {r.score_new:.2f} | {r.score_change:+.2f} | {r.moved_by or '—'} |")
+        lines.append(
+            f"| {r.name_en} | {r.rank_old} → {r.rank_new} | {arrow if r.rank_change else '='} | "
+            f"{r.score_old:.2f} → {r.score_new:.2f} | {r.score_change:+.2f} | {r.moved_by or '—'} |"
+        )
     return "\n".join(lines) + "\n"

@@ -11,8 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-plt.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "talent-index", "font.size": 9,
-                     "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update(
+    {
+        "svg.fonttype": "path",
+        "svg.hashsalt": "talent-index",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948"]
 
 
@@ -56,8 +63,7 @@ def radar(ranks: pd.DataFrame, labels: list[str], title: str, n_max: int) -> byt
         for lab, v, x, y in zip(labels, r, ux, uy, strict=True):
             ha = "center" if abs(x) < 0.2 else ("left" if x > 0 else "right")
             va = "center" if abs(y) < 0.2 else ("bottom" if y > 0 else "top")
-            ax.text(cx + 1.12 * x, cy + 1.12 * y, f"{lab}\n{int(v)}", fontsize=6, ha=ha, va=va,
-                    multialignment="center")
+            ax.text(cx + 1.12 * x, cy + 1.12 * y, f"{lab}\n{int(v)}", fontsize=6, ha=ha, va=va, multialignment="center")
         ax.text(cx, cy + 1.5, str(city), fontsize=8, ha="center", va="bottom")
     fig.suptitle(title, fontsize=10)
     return _svg(fig)
@@ -97,12 +103,13 @@ def regression(points: pd.DataFrame, line: pd.DataFrame, x_label: str, y_label: 
     ax.fill_between(line["x"], line["lower"], line["upper"], color=PALETTE[0], alpha=0.2, label="95% confidence band")
     ax.plot(line["x"], line["fit"], color=PALETTE[0], lw=1.5, label="fitted line")
     ax.scatter(points["x"], points["y"], s=14, color=PALETTE[2], zorder=3)
-    for _, p in (points.iterrows() if len(points) <= 60 else []):
+    for _, p in points.iterrows() if len(points) <= 60 else []:
         ax.annotate(str(p["city_id"]), (p["x"], p["y"]), fontsize=5, xytext=(2, 2), textcoords="offset points")
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
-    ax.set_title(f"slope {summary['slope']:.3g}, p = {summary['p_value']:.2g}, R² = {summary['r_squared']:.2f}",
-                 fontsize=8)
+    ax.set_title(
+        f"slope {summary['slope']:.3g}, p = {summary['p_value']:.2g}, R² = {summary['r_squared']:.2f}", fontsize=8
+    )
     ax.legend(fontsize=6, frameon=False)
     return _svg(fig)
 
@@ -129,9 +136,11 @@ def bump(history: pd.DataFrame, names: dict, title: str, top: int = 15) -> bytes
     editions = sorted(history["edition"].astype(str).unique())
     newest = history[history["edition"].astype(str) == editions[-1]]
     cities = newest.nsmallest(top, "rank_international")["city_id"].tolist()
-    wide = (history.assign(edition=history["edition"].astype(str))
-            .pivot_table(index="city_id", columns="edition", values="rank_international", aggfunc="first")
-            .reindex(index=cities, columns=editions))
+    wide = (
+        history.assign(edition=history["edition"].astype(str))
+        .pivot_table(index="city_id", columns="edition", values="rank_international", aggfunc="first")
+        .reindex(index=cities, columns=editions)
+    )
     n_max = int(np.nanmax(wide.to_numpy(dtype=float)))  # the lowest rank the chosen cities reach
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(editions) + 3.5), max(3.5, 0.3 * len(cities) + 1.2)))
     x = np.arange(len(editions))
@@ -141,11 +150,27 @@ def bump(history: pd.DataFrame, names: dict, title: str, top: int = 15) -> bytes
         ax.plot(x, y, "-o", color=colour, lw=1.6, ms=4)
         first = int(np.argmax(~np.isnan(y))) if (~np.isnan(y)).any() else None
         if first is not None:
-            ax.annotate(f"{names.get(cid, cid)} {int(y[first])}", (x[first], y[first]), xytext=(-6, 0),
-                        textcoords="offset points", ha="right", va="center", fontsize=7, color=colour)
+            ax.annotate(
+                f"{names.get(cid, cid)} {int(y[first])}",
+                (x[first], y[first]),
+                xytext=(-6, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=7,
+                color=colour,
+            )
         if not np.isnan(y[-1]):
-            ax.annotate(f"{int(y[-1])} {names.get(cid, cid)}", (x[-1], y[-1]), xytext=(6, 0),
-                        textcoords="offset points", ha="left", va="center", fontsize=7, color=colour)
+            ax.annotate(
+                f"{int(y[-1])} {names.get(cid, cid)}",
+                (x[-1], y[-1]),
+                xytext=(6, 0),
+                textcoords="offset points",
+                ha="left",
+                va="center",
+                fontsize=7,
+                color=colour,
+            )
     ax.set_xticks(x)
     ax.set_xticklabels(editions)
     ax.set_xlim(-0.9 if len(editions) > 1 else -1.5, len(editions) - 0.1 if len(editions) > 1 else 1.5)

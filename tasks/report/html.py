@@ -17,10 +17,16 @@ from ..storage import atomic_write_bytes
 from . import charts
 
 TEMPLATE = (Path(__file__).with_name("template.html")).read_text(encoding="utf-8")
-MAX_ROWS = 50     # charts and dimension tables of large releases show the top cities
-MAX_CARDS = 200   # city cards of large releases: the top cities (every value is in the Parquet files)
-RADAR_LABELS = {"economy": "Econ", "innovation": "Innov", "openness": "Open", "ecology": "Ecol",
-                "welfare": "Welf", "affordability": "Afford"}
+MAX_ROWS = 50  # charts and dimension tables of large releases show the top cities
+MAX_CARDS = 200  # city cards of large releases: the top cities (every value is in the Parquet files)
+RADAR_LABELS = {
+    "economy": "Econ",
+    "innovation": "Innov",
+    "openness": "Open",
+    "ecology": "Ecol",
+    "welfare": "Welf",
+    "affordability": "Afford",
+}
 
 
 def _fmt(v, nd=2):
@@ -48,20 +54,31 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
     # labels so that neighbouring charts' labels never meet (the legend is in the caption)
     short = [RADAR_LABELS.get(d, d[:6]) for d in dims]
     top = idx.nsmallest(min(10, len(idx)), "rank_international").set_index("name_en")
-    files["radar_top10.svg"] = charts.radar(top[[f"{d}_rank_international" for d in dims]], short,
-                                            "Dimension ranks of the top 10 (international ranks)", len(idx))
+    files["radar_top10.svg"] = charts.radar(
+        top[[f"{d}_rank_international" for d in dims]],
+        short,
+        "Dimension ranks of the top 10 (international ranks)",
+        len(idx),
+    )
     dom = idx[idx["domestic"]].sort_values("rank_domestic").head(15).set_index("name_en")
     if len(dom):
-        files["radar_domestic.svg"] = charts.radar(dom[[f"{d}_rank_domestic" for d in dims]].astype(float), short,
-                                                   "Dimension ranks of the domestic cities (domestic ranks)", len(dom))
+        files["radar_domestic.svg"] = charts.radar(
+            dom[[f"{d}_rank_domestic" for d in dims]].astype(float),
+            short,
+            "Dimension ranks of the domestic cities (domestic ranks)",
+            len(dom),
+        )
     head = idx.nsmallest(MAX_ROWS, "rank_international")
     contrib = pd.DataFrame({d: head[f"{d}_score"] * weights[d] for d in dims}).set_index(head["name_en"])
     files["contributions.svg"] = charts.stacked_contributions(contrib, dim_label)
     cl_table = None
     if len(clusters):
         cl_table = clusters.set_index("cluster")
-        files["clusters.svg"] = charts.clusters(cl_table, ["final_score"] + [f"{d}_score" for d in dims],
-                                                {"final_score": "Final", **{f"{d}_score": dim_label[d] for d in dims}})
+        files["clusters.svg"] = charts.clusters(
+            cl_table,
+            ["final_score"] + [f"{d}_score" for d in dims],
+            {"final_score": "Final", **{f"{d}_score": dim_label[d] for d in dims}},
+        )
     regressions = []
     if (release / "regressions.csv").exists():
         regs = pd.read_csv(release / "regressions.csv")
@@ -71,19 +88,29 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
             pts = wide[[r["x"], r["y"]]].dropna().rename(columns={r["x"]: "x", r["y"]: "y"}).reset_index()
             line = lines[(lines["x_name"] == r["x"]) & (lines["y_name"] == r["y"])]
             fname = f"regression_{r['x']}.svg"
-            files[fname] = charts.regression(pts, line, methodology.indicator(r["x"]).name_en,
-                                             "foreign-born share (%)", r)
+            files[fname] = charts.regression(
+                pts, line, methodology.indicator(r["x"]).name_en, "foreign-born share (%)", r
+            )
             regressions.append({**r, "file": fname})
     history = pd.read_parquet(release / "history.parquet") if (release / "history.parquet").exists() else None
     editions = [] if history is None else sorted(history["edition"].astype(str).unique())
     trajectories: dict[str, list] = {}
     if len(editions) > 1:
         files["ranks_across_editions.svg"] = charts.bump(
-            history, names.to_dict(), f"Ranks across editions ({', '.join(editions)}): top {min(15, len(idx))} of "
-                                      f"{meta['edition']}")
+            history,
+            names.to_dict(),
+            f"Ranks across editions ({', '.join(editions)}): top {min(15, len(idx))} of {meta['edition']}",
+        )
         for cid, g in history.sort_values("edition").groupby("city_id"):
-            trajectories[cid] = [{"edition": str(r.edition), "rank": _fmt(r.rank_international),
-                                  "score": _fmt(r.final_score), "release": r.release_id} for r in g.itertuples()]
+            trajectories[cid] = [
+                {
+                    "edition": str(r.edition),
+                    "rank": _fmt(r.rank_international),
+                    "score": _fmt(r.final_score),
+                    "release": r.release_id,
+                }
+                for r in g.itertuples()
+            ]
     unc = shares = None
     if (release / "uncertainty.csv").exists():
         unc = pd.read_csv(release / "uncertainty.csv").set_index("city_id")
@@ -92,20 +119,36 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         files["rank_intervals.svg"] = charts.rank_intervals(u)
 
     # tables
-    ranking = [{"rank": int(r.rank_international), "name_en": r.name_en, "name_zh": r.name_zh,
-                "score": _fmt(r.final_score), "country": r.country,
-                "rank_domestic": _fmt(r.rank_domestic)} for r in idx.itertuples()]
+    ranking = [
+        {
+            "rank": int(r.rank_international),
+            "name_en": r.name_en,
+            "name_zh": r.name_zh,
+            "score": _fmt(r.final_score),
+            "country": r.country,
+            "rank_domestic": _fmt(r.rank_domestic),
+        }
+        for r in idx.itertuples()
+    ]
     dim_tables = []
     for d in dims:
         intl = idx.sort_values(f"{d}_rank_international").head(MAX_ROWS)
         dom_rows = idx[idx["domestic"]].sort_values(f"{d}_rank_domestic").head(MAX_ROWS)
-        dim_tables.append({
-            "id": d, "name": dim_label[d], "name_zh": dim_zh[d], "weight": weights[d],
-            "international": [(int(r[f"{d}_rank_international"]), r["name_en"], _fmt(r[f"{d}_score"]))
-                              for _, r in intl.iterrows()],
-            "domestic": [(int(r[f"{d}_rank_domestic"]), r["name_en"], r["name_zh"], _fmt(r[f"{d}_score"]))
-                         for _, r in dom_rows.iterrows()],
-        })
+        dim_tables.append(
+            {
+                "id": d,
+                "name": dim_label[d],
+                "name_zh": dim_zh[d],
+                "weight": weights[d],
+                "international": [
+                    (int(r[f"{d}_rank_international"]), r["name_en"], _fmt(r[f"{d}_score"])) for _, r in intl.iterrows()
+                ],
+                "domestic": [
+                    (int(r[f"{d}_rank_domestic"]), r["name_en"], r["name_zh"], _fmt(r[f"{d}_score"]))
+                    for _, r in dom_rows.iterrows()
+                ],
+            }
+        )
     ind_idx = ind.set_index(["city_id", "indicator"])
     cards = []
     for r in idx.head(MAX_CARDS).itertuples():
@@ -114,42 +157,81 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
             for i in dim.indicators:
                 x = ind_idx.loc[(r.city_id, i.id)]
                 rank = f"{int(x['rank_international'])}" + (
-                    f" ({int(x['rank_domestic'])})" if not pd.isna(x["rank_domestic"]) else "")
-                rows.append({"dimension": dim.name_en, "indicator": i.name_en, "value": _fmt(float(x["value"]), 3),
-                             "rank": rank, "status": x.get("status", ""), "direction": "+" if i.direction > 0 else "−"})
-        cards.append({
-            "id": r.city_id, "name_en": r.name_en, "name_zh": r.name_zh, "country": r.country,
-            "score": _fmt(r.final_score), "rank": int(r.rank_international), "rank_domestic": _fmt(r.rank_domestic),
-            "dims": [{"name": dim_label[d], "score": _fmt(getattr(r, f"{d}_score")),
-                      "rank": int(getattr(r, f"{d}_rank_international")),
-                      "rank_domestic": _fmt(getattr(r, f"{d}_rank_domestic"))} for d in dims],
-            "indicators": rows, "trajectory": trajectories.get(r.city_id, []),
-        })
-    coverage = (cov.groupby(["dimension", "indicator", "status"]).size().unstack(fill_value=0).reset_index())
+                    f" ({int(x['rank_domestic'])})" if not pd.isna(x["rank_domestic"]) else ""
+                )
+                rows.append(
+                    {
+                        "dimension": dim.name_en,
+                        "indicator": i.name_en,
+                        "value": _fmt(float(x["value"]), 3),
+                        "rank": rank,
+                        "status": x.get("status", ""),
+                        "direction": "+" if i.direction > 0 else "−",
+                    }
+                )
+        cards.append(
+            {
+                "id": r.city_id,
+                "name_en": r.name_en,
+                "name_zh": r.name_zh,
+                "country": r.country,
+                "score": _fmt(r.final_score),
+                "rank": int(r.rank_international),
+                "rank_domestic": _fmt(r.rank_domestic),
+                "dims": [
+                    {
+                        "name": dim_label[d],
+                        "score": _fmt(getattr(r, f"{d}_score")),
+                        "rank": int(getattr(r, f"{d}_rank_international")),
+                        "rank_domestic": _fmt(getattr(r, f"{d}_rank_domestic")),
+                    }
+                    for d in dims
+                ],
+                "indicators": rows,
+                "trajectory": trajectories.get(r.city_id, []),
+            }
+        )
+    coverage = cov.groupby(["dimension", "indicator", "status"]).size().unstack(fill_value=0).reset_index()
     for col in ("real", "illustrative", "imputed"):
         if col not in coverage:
             coverage[col] = 0
     provenance = cov.groupby("indicator").agg(source=("source", "first"), edition=("edition", "first")).reset_index()
     coverage = coverage.merge(provenance, on="indicator", how="left")
     audit = pd.read_csv(release / "audit_2020.csv") if (release / "audit_2020.csv").exists() else None
-    variants = pd.read_csv(release / "audit_2020_variants.csv") if (release / "audit_2020_variants.csv").exists() else None
-    tier_diff = pd.read_csv(release / "gawc_tier_differences.csv") if (release / "gawc_tier_differences.csv").exists() else None
+    variants = (
+        pd.read_csv(release / "audit_2020_variants.csv") if (release / "audit_2020_variants.csv").exists() else None
+    )
+    tier_diff = (
+        pd.read_csv(release / "gawc_tier_differences.csv") if (release / "gawc_tier_differences.csv").exists() else None
+    )
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["fmt"] = _fmt
     html = env.from_string(TEMPLATE).render(
-        meta=meta, ranking=ranking, dims=dim_tables, cards=cards, files=files, regressions=regressions,
+        meta=meta,
+        ranking=ranking,
+        dims=dim_tables,
+        cards=cards,
+        files=files,
+        regressions=regressions,
         clusters=None if cl_table is None else cl_table.reset_index().to_dict(orient="records"),
-        cluster_cols=["final_score"] + [f"{d}_score" for d in dims], dim_label=dim_label,
-        coverage=coverage.to_dict(orient="records"), unc=None if unc is None else unc.join(names).nsmallest(MAX_CARDS, "nominal_rank").reset_index().to_dict(orient="records"),
+        cluster_cols=["final_score"] + [f"{d}_score" for d in dims],
+        dim_label=dim_label,
+        coverage=coverage.to_dict(orient="records"),
+        unc=None
+        if unc is None
+        else unc.join(names).nsmallest(MAX_CARDS, "nominal_rank").reset_index().to_dict(orient="records"),
         shares=None if shares is None else shares.to_dict(orient="records"),
         audit=None if audit is None else audit.to_dict(orient="records"),
         variants=None if variants is None else variants.to_dict(orient="records"),
         tier_diff=None if tier_diff is None else tier_diff.to_dict(orient="records"),
-        changes=changes, weights=weights, methodology=methodology,
+        changes=changes,
+        weights=weights,
+        methodology=methodology,
         radar_legend=", ".join(f"{RADAR_LABELS.get(d, d[:6])} = {dim_label[d]}" for d in dims),
         history_editions=editions,
-        truncated={"rows": MAX_ROWS, "cards": MAX_CARDS, "cities": len(idx)} if len(idx) > MAX_ROWS else None)
+        truncated={"rows": MAX_ROWS, "cards": MAX_CARDS, "cities": len(idx)} if len(idx) > MAX_ROWS else None,
+    )
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         atomic_write_bytes(out / name, data)

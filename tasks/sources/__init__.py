@@ -51,8 +51,10 @@ def _import_spec(name: str, module: str) -> Source:
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise PipelineError(f"source {name!r}: cannot import its module {module!r} ({exc}); "
-                            f"set `module:` under {name} in the sources configuration") from None
+        raise PipelineError(
+            f"source {name!r}: cannot import its module {module!r} ({exc}); "
+            f"set `module:` under {name} in the sources configuration"
+        ) from None
     spec = getattr(mod, "SPEC", None)
     if not isinstance(spec, Source):
         raise PipelineError(f"source {name!r}: module {module!r} declares no SPEC (a tasks.sources.base.Source)")
@@ -82,8 +84,12 @@ def resolve_source(name: str, raw: dict, edition: str, cadence: str = "annual") 
     if cadence not in CADENCES:
         raise PipelineError(f"unknown cadence {cadence!r}; expected one of {CADENCES}")
     cfg, policy = source_spec(name, raw).edition_config(dict(raw), str(edition), cadence)
-    return {**cfg, "edition": str(edition), "cadence": cadence,
-            "vintage_policy": {"expected": policy.expected, "rule": policy.rule, "note": policy.note}}
+    return {
+        **cfg,
+        "edition": str(edition),
+        "cadence": cadence,
+        "vintage_policy": {"expected": policy.expected, "rule": policy.rule, "note": policy.note},
+    }
 
 
 def vintage_policy(cfg: dict) -> VintagePolicy:
@@ -91,8 +97,9 @@ def vintage_policy(cfg: dict) -> VintagePolicy:
     return VintagePolicy(str(p["expected"]), p.get("rule", "equal"), p.get("note", ""))
 
 
-def load_sources_config(path: str | Path | None = None, edition: str | None = None,
-                        cadence: str = "annual") -> dict[str, dict]:
+def load_sources_config(
+    path: str | Path | None = None, edition: str | None = None, cadence: str = "annual"
+) -> dict[str, dict]:
     """Every source's configuration resolved for one edition (default: the newest recorded one)."""
     from ..editions import default_edition
 
@@ -100,5 +107,16 @@ def load_sources_config(path: str | Path | None = None, edition: str | None = No
     return {name: resolve_source(name, cfg, edition, cadence) for name, cfg in load_sources_raw(path).items()}
 
 
-__all__ = ["CADENCES", "EditionError", "Source", "VintagePolicy", "all_sources", "load_sources_config",
-           "load_sources_raw", "resolve_source", "source_spec", "sources_path", "vintage_policy"]
+__all__ = [
+    "CADENCES",
+    "EditionError",
+    "Source",
+    "VintagePolicy",
+    "all_sources",
+    "load_sources_config",
+    "load_sources_raw",
+    "resolve_source",
+    "source_spec",
+    "sources_path",
+    "vintage_policy",
+]

@@ -15,9 +15,17 @@ from ..errors import SourceError
 TIDY_COLUMNS = ["city_id", "indicator", "value", "unit", "edition", "name_in_source", "location"]
 
 BLOCK_MARKERS = (
-    "captcha", "cf-challenge", "challenge-platform", "just a moment", "access denied",
-    "are you a robot", "unusual traffic", "please enable javascript and cookies", "attention required",
-    "request blocked", "too many requests",
+    "captcha",
+    "cf-challenge",
+    "challenge-platform",
+    "just a moment",
+    "access denied",
+    "are you a robot",
+    "unusual traffic",
+    "please enable javascript and cookies",
+    "attention required",
+    "request blocked",
+    "too many requests",
 )
 
 
@@ -25,7 +33,7 @@ BLOCK_MARKERS = (
 class Request:
     """One response a source needs: where to get it and how to parse it."""
 
-    kind: str                 # parser kind, e.g. "numbeo-rankings"
+    kind: str  # parser kind, e.g. "numbeo-rankings"
     url: str
     city_id: str | None = None
     meta: dict = field(default_factory=dict, hash=False, compare=False)
@@ -40,8 +48,9 @@ def snake(header: str) -> str:
 _NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 
 
-def parse_number(text: str | None, *, source: str, location: str, city: str | None = None,
-                 field_name: str | None = None) -> float:
+def parse_number(
+    text: str | None, *, source: str, location: str, city: str | None = None, field_name: str | None = None
+) -> float:
     """'1,234.56' -> 1234.56; '?', '-', '' -> NaN; anything else is an error naming where it was."""
     if text is None:
         return np.nan
@@ -49,8 +58,9 @@ def parse_number(text: str | None, *, source: str, location: str, city: str | No
     if t in ("", "?", "-", "—", "–", "n/a", "N/A"):
         return np.nan
     if not _NUMBER.match(t):
-        raise SourceError(source, f"expected a number, found {text.strip()!r}", location=location,
-                          city=city, field=field_name)
+        raise SourceError(
+            source, f"expected a number, found {text.strip()!r}", location=location, city=city, field=field_name
+        )
     return float(t)
 
 
@@ -62,8 +72,11 @@ def decode(body: bytes, source: str, location: str, declared: str | None = None)
 
     UTF-8 first; otherwise the charset the page (or header) declares; otherwise an error."""
     if b"\x00" in body[:4096]:
-        raise SourceError(source, "response is not text in a single-byte or UTF-8 encoding (NUL bytes: "
-                                  "UTF-16 or binary?)", location=location)
+        raise SourceError(
+            source,
+            "response is not text in a single-byte or UTF-8 encoding (NUL bytes: UTF-16 or binary?)",
+            location=location,
+        )
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -71,13 +84,18 @@ def decode(body: bytes, source: str, location: str, declared: str | None = None)
     m = _CHARSET.search(body[:4096])
     charset = declared or (m.group(1).decode("ascii") if m else None)
     if not charset or charset.lower().replace("-", "") == "utf8":
-        raise SourceError(source, f"response is not valid UTF-8 and declares no other charset "
-                                  f"({first_error.reason} at byte {first_error.start})", location=location)
+        raise SourceError(
+            source,
+            f"response is not valid UTF-8 and declares no other charset "
+            f"({first_error.reason} at byte {first_error.start})",
+            location=location,
+        )
     try:
         return body.decode(charset)
     except (LookupError, UnicodeDecodeError) as exc:
-        raise SourceError(source, f"response does not decode as its declared charset {charset!r}: {exc}",
-                          location=location) from exc
+        raise SourceError(
+            source, f"response does not decode as its declared charset {charset!r}: {exc}", location=location
+        ) from exc
 
 
 def soup(body: bytes, source: str, location: str) -> BeautifulSoup:
@@ -137,8 +155,11 @@ def check_not_blocked(doc: BeautifulSoup, source: str, location: str, expected: 
     hit = next((m for m in BLOCK_MARKERS if m in low), None)
     if hit:
         title = doc.title.get_text(strip=True) if doc.title else "(no title)"
-        raise SourceError(source, f"expected {expected}, found a block or challenge page "
-                                  f"(title {title!r}, marker {hit!r})", location=location)
+        raise SourceError(
+            source,
+            f"expected {expected}, found a block or challenge page (title {title!r}, marker {hit!r})",
+            location=location,
+        )
 
 
 def cell_text(cell) -> str:
@@ -151,7 +172,7 @@ class SuiteSpec:
     """One GX suite a source's tables must pass (`expectations/<suite>.json`)."""
 
     suite: str
-    table: str = "main"             # "main": the tidy table, one row per registry city; else an extra table
+    table: str = "main"  # "main": the tidy table, one row per registry city; else an extra table
     key_column: str | None = "city_id"  # the column that names offending rows
 
 
@@ -188,11 +209,11 @@ class Source:
     name: str = ""
     parser_version: str = "1"
     suites: tuple[SuiteSpec, ...] = ()
-    parse_kinds: dict[str, str] = {}          # CLI `parse` kinds -> what they read
+    parse_kinds: dict[str, str] = {}  # CLI `parse` kinds -> what they read
     sample_fields: dict[str, list[str]] = {}  # indicator -> fields of data/sample/values.csv behind it
-    feeds_indicators: bool = True             # False: city metadata only (no index indicator)
-    parallel: bool = False                    # True: `work_units` may run on a Dask cluster
-    suites_dir: Path | None = None            # where its suites live (default: expectations/)
+    feeds_indicators: bool = True  # False: city metadata only (no index indicator)
+    parallel: bool = False  # True: `work_units` may run on a Dask cluster
+    suites_dir: Path | None = None  # where its suites live (default: expectations/)
 
     # --- editions
     def edition_config(self, cfg: dict, edition: str, cadence: str) -> tuple[dict, VintagePolicy]:
@@ -254,8 +275,7 @@ class Source:
     def suite_params(self, cfg: dict, registry) -> dict:
         return {}
 
-    def extra_checks(self, spec: SuiteSpec, cfg: dict, registry, tidy: pd.DataFrame, extras: dict,
-                     previous) -> list:
+    def extra_checks(self, spec: SuiteSpec, cfg: dict, registry, tidy: pd.DataFrame, extras: dict, previous) -> list:
         """Checks GX does not express, added to the report of `spec` (`previous`: the previous
         snapshot, a `PreviousSnapshot` or None)."""
         return []

@@ -16,10 +16,27 @@ from ..validate import extra_check
 from .base import TIDY_COLUMNS, Request, Source, SuiteSpec, VintagePolicy
 
 SOURCE = "curated"
-COLUMNS = ["city_id", "indicator", "value", "unit", "publication", "edition", "table_or_page",
-           "date_entered", "status", "note"]
-INDICATORS = ["economic_sustainability", "rd_intensity", "education_spending_share", "foreign_born_share",
-              "international_students", "social_security_index", "physician_density"]
+COLUMNS = [
+    "city_id",
+    "indicator",
+    "value",
+    "unit",
+    "publication",
+    "edition",
+    "table_or_page",
+    "date_entered",
+    "status",
+    "note",
+]
+INDICATORS = [
+    "economic_sustainability",
+    "rd_intensity",
+    "education_spending_share",
+    "foreign_born_share",
+    "international_students",
+    "social_security_index",
+    "physician_density",
+]
 
 
 def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
@@ -38,8 +55,13 @@ def parse_table(body: bytes, location: str) -> pd.DataFrame:
     bad = df[values.isna() & (df["value"].str.strip() != "")]
     if len(bad):
         r = bad.iloc[0]
-        raise SourceError(SOURCE, f"expected a number, found {r['value']!r}", location=location,
-                          city=r["city_id"], field=r["indicator"])
+        raise SourceError(
+            SOURCE,
+            f"expected a number, found {r['value']!r}",
+            location=location,
+            city=r["city_id"],
+            field=r["indicator"],
+        )
     df["value"] = values
     return df[COLUMNS]
 
@@ -48,27 +70,40 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
     return parse_table(body, req.url)
 
 
-UNITS = {"economic_sustainability": "index (0-1)", "rd_intensity": "score (0-100)",
-         "education_spending_share": "percent", "foreign_born_share": "percent",
-         "international_students": "students", "social_security_index": "score (0-100)",
-         "physician_density": "per 10,000 people"}
+UNITS = {
+    "economic_sustainability": "index (0-1)",
+    "rd_intensity": "score (0-100)",
+    "education_spending_share": "percent",
+    "foreign_born_share": "percent",
+    "international_students": "students",
+    "social_security_index": "score (0-100)",
+    "physician_density": "per 10,000 people",
+}
 
 
 def unit_mismatches(table: pd.DataFrame) -> list[str]:
     """Rows whose unit is not the unit of their indicator (e.g. a share typed in as a fraction)."""
     bad = table[table["unit"] != table["indicator"].map(UNITS)]
-    return [f"{r.city_id}:{r.indicator} unit {r.unit!r} (expected {UNITS.get(r.indicator)!r})" for r in bad.itertuples()]
+    return [
+        f"{r.city_id}:{r.indicator} unit {r.unit!r} (expected {UNITS.get(r.indicator)!r})" for r in bad.itertuples()
+    ]
 
 
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     req, table = next(iter(done.items()))
     t = table[table["city_id"].isin(registry.ids)].copy()
     names = registry.table["name_en"]
-    return pd.DataFrame({
-        "city_id": t["city_id"], "indicator": t["indicator"], "value": t["value"].astype(float),
-        "unit": t["unit"], "edition": t["edition"], "name_in_source": t["city_id"].map(names),
-        "location": req.url,
-    })[TIDY_COLUMNS].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "city_id": t["city_id"],
+            "indicator": t["indicator"],
+            "value": t["value"].astype(float),
+            "unit": t["unit"],
+            "edition": t["edition"],
+            "name_in_source": t["city_id"].map(names),
+            "location": req.url,
+        }
+    )[TIDY_COLUMNS].reset_index(drop=True)
 
 
 class Curated(Source):
@@ -81,7 +116,8 @@ class Curated(Source):
         """Edition E reads the curated file of E (`url` may hold "{edition}"); every value in it must
         come from a publication of year E or earlier."""
         return {**cfg, "url": str(cfg["url"]).format(edition=edition)}, VintagePolicy(
-            edition, rule="at_most", note="publications up to the edition's year")
+            edition, rule="at_most", note="publications up to the edition's year"
+        )
 
     def found_vintage(self, cfg, parsed):
         table = next(iter(parsed.values()), None)

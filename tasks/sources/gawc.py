@@ -14,8 +14,20 @@ from .base import EditionError, Request, Source, SuiteSpec, VintagePolicy, check
 
 SOURCE = "gawc"
 
-TIERS = ["Alpha++", "Alpha+", "Alpha", "Alpha-", "Beta+", "Beta", "Beta-", "Gamma+", "Gamma", "Gamma-",
-         "High Sufficiency", "Sufficiency"]
+TIERS = [
+    "Alpha++",
+    "Alpha+",
+    "Alpha",
+    "Alpha-",
+    "Beta+",
+    "Beta",
+    "Beta-",
+    "Gamma+",
+    "Gamma",
+    "Gamma-",
+    "High Sufficiency",
+    "Sufficiency",
+]
 _TIER_KEYS = {re.sub(r"\s+", "", t.lower()): t for t in TIERS}
 
 
@@ -35,7 +47,7 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
 
 
 def stated_edition(doc) -> str | None:
-    """"The World According to GaWC 2020" -> "2020" (title or first heading)."""
+    """ "The World According to GaWC 2020" -> "2020" (title or first heading)."""
     for el in [doc.title, doc.find("h1")]:
         m = re.search(r"GaWC\s+((?:19|20)\d{2})\b", el.get_text(" ", strip=True) if el else "")
         if m:
@@ -69,8 +81,13 @@ def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.D
     return df
 
 
-CONNECTIVITY_HEADERS = {"rank": ["rank"], "city": ["city"], "country": ["country"],
-                        "gnc_abs": ["gnc_abs", "gnc abs", "gnc (abs)"], "gnc_rel": ["gnc_rel(%)", "gnc_rel", "gnc rel (%)", "gnc_rel (%)"]}
+CONNECTIVITY_HEADERS = {
+    "rank": ["rank"],
+    "city": ["city"],
+    "country": ["country"],
+    "gnc_abs": ["gnc_abs", "gnc abs", "gnc (abs)"],
+    "gnc_rel": ["gnc_rel(%)", "gnc_rel", "gnc rel (%)", "gnc_rel (%)"],
+}
 
 
 def parse_connectivity(body: bytes, location: str, registry: Registry | None = None) -> pd.DataFrame:
@@ -81,7 +98,9 @@ def parse_connectivity(body: bytes, location: str, registry: Registry | None = N
         else:
             raw = pd.read_csv(io.BytesIO(body), header=None, dtype=str, keep_default_na=False)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a layout problem for the user
-        raise SourceError(SOURCE, f"expected an xlsx or CSV sheet, could not read it: {exc}", location=location) from exc
+        raise SourceError(
+            SOURCE, f"expected an xlsx or CSV sheet, could not read it: {exc}", location=location
+        ) from exc
     header_row = None
     for i, row in raw.head(20).iterrows():
         low = [str(c).strip().lower() for c in row]
@@ -89,8 +108,11 @@ def parse_connectivity(body: bytes, location: str, registry: Registry | None = N
             header_row = i
             break
     if header_row is None:
-        raise SourceError(SOURCE, "expected a header row with 'City' and 'GNC_abs'/'GNC_rel(%)', found none "
-                                  "in the first 20 rows", location=location)
+        raise SourceError(
+            SOURCE,
+            "expected a header row with 'City' and 'GNC_abs'/'GNC_rel(%)', found none in the first 20 rows",
+            location=location,
+        )
     headers = [str(c).strip().lower() for c in raw.iloc[header_row]]
     idx = {}
     for field, names in CONNECTIVITY_HEADERS.items():
@@ -99,17 +121,25 @@ def parse_connectivity(body: bytes, location: str, registry: Registry | None = N
             raise SourceError(SOURCE, f"expected a column {names[0]!r}, found headers {headers}", location=location)
         idx[field] = hit
     rows = []
-    for r in raw.iloc[header_row + 1:].to_numpy(dtype=object).tolist():
+    for r in raw.iloc[header_row + 1 :].to_numpy(dtype=object).tolist():
         city = str(r[idx["city"]]).strip()
         if not city:
             continue
-        rows.append({
-            "rank": parse_number(str(r[idx["rank"]]), source=SOURCE, location=location, city=city, field_name="Rank"),
-            "city": city,
-            "country": str(r[idx["country"]]).strip(),
-            "gnc_abs": parse_number(str(r[idx["gnc_abs"]]), source=SOURCE, location=location, city=city, field_name="GNC_abs"),
-            "gnc_rel": parse_number(str(r[idx["gnc_rel"]]), source=SOURCE, location=location, city=city, field_name="GNC_rel(%)"),
-        })
+        rows.append(
+            {
+                "rank": parse_number(
+                    str(r[idx["rank"]]), source=SOURCE, location=location, city=city, field_name="Rank"
+                ),
+                "city": city,
+                "country": str(r[idx["country"]]).strip(),
+                "gnc_abs": parse_number(
+                    str(r[idx["gnc_abs"]]), source=SOURCE, location=location, city=city, field_name="GNC_abs"
+                ),
+                "gnc_rel": parse_number(
+                    str(r[idx["gnc_rel"]]), source=SOURCE, location=location, city=city, field_name="GNC_rel(%)"
+                ),
+            }
+        )
     df = pd.DataFrame(rows)
     df["rank"] = df["rank"].astype("Int64")
     df.insert(3, "city_id", [registry.match("gawc", c) if registry else None for c in df["city"]])
@@ -145,13 +175,16 @@ def tier_differences(meta: pd.DataFrame) -> pd.DataFrame:
     """Cities whose ingested tier differs from the tier printed in the 2020 report's Table 2."""
     d = meta[(meta["tier"].fillna("") != meta["report_tier_2020"].fillna(""))]
     return d[["city_id", "report_tier_2020", "tier", "edition"]].rename(
-        columns={"report_tier_2020": "tier_printed_in_report", "tier": "tier_ingested"})
+        columns={"report_tier_2020": "tier_printed_in_report", "tier": "tier_ingested"}
+    )
 
 
 class GaWC(Source):
     name = SOURCE
-    parse_kinds = {"gawc-tiers": "GaWC 'The World According to GaWC' tier page",
-                   "gawc-connectivity": "GaWC connectivity dataset (xlsx or CSV)"}
+    parse_kinds = {
+        "gawc-tiers": "GaWC 'The World According to GaWC' tier page",
+        "gawc-connectivity": "GaWC connectivity dataset (xlsx or CSV)",
+    }
     feeds_indicators = False
 
     def edition_config(self, cfg, edition, cadence):
@@ -167,13 +200,19 @@ class GaWC(Source):
             raise EditionError(SOURCE, f"edition {edition!r} is not a year", location="data/sources.yaml") from None
         older = [p for p in published if p <= year]
         if not older:
-            raise EditionError(SOURCE, f"no GaWC edition published up to {edition} (published: {published})",
-                               location="data/sources.yaml")
+            raise EditionError(
+                SOURCE,
+                f"no GaWC edition published up to {edition} (published: {published})",
+                location="data/sources.yaml",
+            )
         g = str(older[-1])
         if g not in editions:
-            raise EditionError(SOURCE, f"edition {edition} needs GaWC {g} (the newest published up to {edition}), "
-                                       f"but gawc.editions has no pages for it (known: {', '.join(sorted(editions))})",
-                               location="data/sources.yaml")
+            raise EditionError(
+                SOURCE,
+                f"edition {edition} needs GaWC {g} (the newest published up to {edition}), "
+                f"but gawc.editions has no pages for it (known: {', '.join(sorted(editions))})",
+                location="data/sources.yaml",
+            )
         return {**cfg, **editions[g], "gawc_edition": g}, VintagePolicy(g, note=f"newest GaWC edition <= {edition}")
 
     def found_vintage(self, cfg, parsed):

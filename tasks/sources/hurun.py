@@ -53,31 +53,41 @@ def _map_headers(headers: list[str], columns: dict, location: str) -> dict[str, 
                 break
     missing = [f for f in REQUIRED if f not in found]
     if missing:
-        raise SourceError(SOURCE, f"expected columns for {missing} (any of "
-                                  f"{[columns[m] for m in missing]}), found headers {headers}", location=location)
+        raise SourceError(
+            SOURCE,
+            f"expected columns for {missing} (any of {[columns[m] for m in missing]}), found headers {headers}",
+            location=location,
+        )
     return found
 
 
-def _rows_to_frame(rows: list[list[str]], headers: list[str], columns: dict, location: str,
-                   registry: Registry | None) -> pd.DataFrame:
+def _rows_to_frame(
+    rows: list[list[str]], headers: list[str], columns: dict, location: str, registry: Registry | None
+) -> pd.DataFrame:
     idx = _map_headers(headers, columns, location)
     out = []
     for n, cells in enumerate(rows, start=1):
         if not any(c.strip() for c in cells):
             continue
+
         def get(f: str, cells: list[str] = cells) -> str:
             return cells[idx[f]].strip() if f in idx and idx[f] < len(cells) else ""
 
         company = get("company")
         val_text = get("valuation_usd_bn").replace("$", "").replace("US", "").replace("bn", "").strip()
-        out.append({
-            "rank": parse_number(get("rank").lstrip("#=") or str(n), source=SOURCE, location=location,
-                                 field_name="rank"),
-            "company": company,
-            "valuation_usd_bn": parse_number(val_text, source=SOURCE, location=location, field_name=f"valuation of {company}"),
-            "city": get("city") or None,  # an empty cell is a missing value, flagged by the suite
-            "country": get("country") or None,
-        })
+        out.append(
+            {
+                "rank": parse_number(
+                    get("rank").lstrip("#=") or str(n), source=SOURCE, location=location, field_name="rank"
+                ),
+                "company": company,
+                "valuation_usd_bn": parse_number(
+                    val_text, source=SOURCE, location=location, field_name=f"valuation of {company}"
+                ),
+                "city": get("city") or None,  # an empty cell is a missing value, flagged by the suite
+                "country": get("country") or None,
+            }
+        )
     if not out:
         raise SourceError(SOURCE, "the unicorn list has no company rows", location=location)
     df = pd.DataFrame(out)
@@ -86,7 +96,9 @@ def _rows_to_frame(rows: list[list[str]], headers: list[str], columns: dict, loc
     return df[OUTPUT]
 
 
-def parse_list_html(body: bytes, url: str, registry: Registry | None = None, columns: dict | None = None) -> pd.DataFrame:
+def parse_list_html(
+    body: bytes, url: str, registry: Registry | None = None, columns: dict | None = None
+) -> pd.DataFrame:
     columns = columns or DEFAULT_COLUMNS
     doc = html_tree(body, SOURCE, url)
     tables = doc.findall(".//table")
@@ -127,8 +139,9 @@ def stated_count(text: str) -> int | None:
     return int(m.group(1).replace(",", "")) if m else None
 
 
-def parse_list_tabular(body: bytes, location: str, registry: Registry | None = None,
-                       columns: dict | None = None) -> pd.DataFrame:
+def parse_list_tabular(
+    body: bytes, location: str, registry: Registry | None = None, columns: dict | None = None
+) -> pd.DataFrame:
     """A CSV or XLSX export of the list."""
     columns = columns or DEFAULT_COLUMNS
     if body[:2] == b"PK":
@@ -160,16 +173,25 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     req, companies = next(iter(done.items()))
     counts = count_per_city(companies, registry)
     edition = str(cfg.get("edition"))
-    return pd.DataFrame([(cid, "unicorns", float(n), "companies", edition,
-                          registry.get(cid)["hurun_names"].split(";")[0], req.url)
-                         for cid, n in counts.items()], columns=TIDY_COLUMNS)
+    return pd.DataFrame(
+        [
+            (cid, "unicorns", float(n), "companies", edition, registry.get(cid)["hurun_names"].split(";")[0], req.url)
+            for cid, n in counts.items()
+        ],
+        columns=TIDY_COLUMNS,
+    )
 
 
 def unmatched_summary(companies: pd.DataFrame) -> pd.DataFrame:
     """Companies whose city is no index city, counted per city (kept in the snapshot, shown in artifacts)."""
     rest = companies[companies["city_id"].isna()]
-    return (rest.groupby(["city", "country"], dropna=False).size().rename("companies")
-            .reset_index().sort_values("companies", ascending=False))
+    return (
+        rest.groupby(["city", "country"], dropna=False)
+        .size()
+        .rename("companies")
+        .reset_index()
+        .sort_values("companies", ascending=False)
+    )
 
 
 class Hurun(Source):
@@ -185,9 +207,13 @@ class Hurun(Source):
         if edition in editions:
             cfg = {**cfg, **editions[edition]}
         elif "editions" in cfg:
-            raise EditionError(SOURCE, f"no list URL for edition {edition} (editions known: "
-                                       f"{', '.join(sorted(editions)) or 'none'}); add the list's page under "
-                                       f"hurun.editions.{edition}.url", location="data/sources.yaml")
+            raise EditionError(
+                SOURCE,
+                f"no list URL for edition {edition} (editions known: "
+                f"{', '.join(sorted(editions)) or 'none'}); add the list's page under "
+                f"hurun.editions.{edition}.url",
+                location="data/sources.yaml",
+            )
         return cfg, VintagePolicy(edition)
 
     def found_vintage(self, cfg, parsed):
@@ -219,16 +245,25 @@ class Hurun(Source):
             return []
         companies = extras["companies"]
         stated = companies.attrs.get("stated_count")
-        return [extra_check("company_count_equals_stated_count", "error",
-                            [] if stated in (None, len(companies)) else
-                            [f"{len(companies)} rows, the page states {stated}"], observed=stated)]
+        return [
+            extra_check(
+                "company_count_equals_stated_count",
+                "error",
+                [] if stated in (None, len(companies)) else [f"{len(companies)} rows, the page states {stated}"],
+                observed=stated,
+            )
+        ]
 
     def summary_markdown(self, extras):
         if "unmatched_cities" not in extras:
             return None
         u = extras["unmatched_cities"]
-        lines = [f"### Hurun companies outside the index cities: {int(u['companies'].sum())} in {len(u)} cities",
-                 "", "| city | country | companies |", "|---|---|---|"]
+        lines = [
+            f"### Hurun companies outside the index cities: {int(u['companies'].sum())} in {len(u)} cities",
+            "",
+            "| city | country | companies |",
+            "|---|---|---|",
+        ]
         lines += [f"| {r.city} | {r.country} | {r.companies} |" for r in u.head(50).itertuples()]
         return "\n".join(lines)
 

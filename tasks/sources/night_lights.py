@@ -89,8 +89,9 @@ def parse_listing(body: bytes, url: str) -> pd.DataFrame:
         if m and name.endswith(".h5"):
             rows.append({"tile": m.group(1), "name": name})
     if not rows:
-        raise SourceError(SOURCE, "expected VNP46A4 .h5 files named ...hXXvYY... in the listing, found none",
-                          location=url)
+        raise SourceError(
+            SOURCE, "expected VNP46A4 .h5 files named ...hXXvYY... in the listing, found none", location=url
+        )
     return pd.DataFrame(rows).drop_duplicates("tile").set_index("tile")
 
 
@@ -116,8 +117,12 @@ def _tile_window(h5, tile: str, geometry: dict, accepted_quality) -> dict | None
     inside = ~geometry_mask([geometry], out_shape=data.shape, transform=transform, all_touched=False)
     bad = (data == VNP46A4_FILL) | ~np.isin(q, list(accepted_quality))
     ok = inside & ~bad
-    return {"sum": float(data[ok].sum()) * VNP46A4_SCALE, "pixels_valid": int(ok.sum()),
-            "pixels_in_boundary": int(inside.sum()), "pixels_masked": int((inside & bad).sum())}
+    return {
+        "sum": float(data[ok].sum()) * VNP46A4_SCALE,
+        "pixels_valid": int(ok.sum()),
+        "pixels_in_boundary": int(inside.sum()),
+        "pixels_masked": int((inside & bad).sum()),
+    }
 
 
 def _open_tile(src, tile: str, location: str, city: str | None = None):
@@ -130,20 +135,29 @@ def _open_tile(src, tile: str, location: str, city: str | None = None):
         h5[VNP46A4_LAYER], h5[VNP46A4_QUALITY]
         return h5
     except (OSError, KeyError) as exc:
-        raise SourceError(SOURCE, f"expected a VNP46A4 HDF5 tile {tile} with layer {VNP46A4_LAYER!r}: {exc}",
-                          location=location, city=city) from exc
+        raise SourceError(
+            SOURCE,
+            f"expected a VNP46A4 HDF5 tile {tile} with layer {VNP46A4_LAYER!r}: {exc}",
+            location=location,
+            city=city,
+        ) from exc
 
 
 def _finish(parts: list[dict]) -> dict:
     total = sum(p["sum"] for p in parts)
     valid = sum(p["pixels_valid"] for p in parts)
-    return {"sum": total, "mean": total / valid if valid else np.nan, "pixels_valid": valid,
-            "pixels_in_boundary": sum(p["pixels_in_boundary"] for p in parts),
-            "pixels_masked": sum(p["pixels_masked"] for p in parts)}
+    return {
+        "sum": total,
+        "mean": total / valid if valid else np.nan,
+        "pixels_valid": valid,
+        "pixels_in_boundary": sum(p["pixels_in_boundary"] for p in parts),
+        "pixels_masked": sum(p["pixels_masked"] for p in parts),
+    }
 
 
-def vnp46a4_zonal(tiles: dict[str, bytes | str], geometry: dict, accepted_quality=(0, 2), location: str = "",
-                  city: str | None = None) -> dict:
+def vnp46a4_zonal(
+    tiles: dict[str, bytes | str], geometry: dict, accepted_quality=(0, 2), location: str = "", city: str | None = None
+) -> dict:
     """Sum and mean radiance (nW/cm2/sr) inside `geometry` across VNP46A4 tiles (cell centres).
 
     Reads only the window of each tile the geometry touches; masks the fill value and any quality
@@ -165,6 +179,7 @@ def vnp46a4_zonal(tiles: dict[str, bytes | str], geometry: dict, accepted_qualit
 # cluster is given): `tile_jobs` says which cities each tile serves, `tile_partials` opens one tile
 # once and computes every city's partial sums on it, `combine_partials` adds them up per city.
 
+
 def tile_jobs(cfg: dict, registry: Registry, done: dict) -> list[dict]:
     """One job per fetched tile: {tile, path, cities: [(city_id, geometry)], accepted_quality}."""
     paths = {df.iloc[0]["tile"]: df.iloc[0]["path"] for r, df in done.items() if r.kind == "vnp46a4-tile"}
@@ -175,11 +190,15 @@ def tile_jobs(cfg: dict, registry: Registry, done: dict) -> list[dict]:
         geom = circle(float(c["lon"]), float(c["lat"]), float(c["boundary_radius_km"]))
         for t in ts:
             if t not in paths:
-                raise SourceError(SOURCE, f"tile {t} is needed but was not provided", location="VNP46A4 tiles",
-                                  city=cid)
+                raise SourceError(
+                    SOURCE, f"tile {t} is needed but was not provided", location="VNP46A4 tiles", city=cid
+                )
             cities[t].append((cid, geom))
-    return [{"tile": t, "path": paths[t], "cities": cities[t], "accepted_quality": accepted}
-            for t in sorted(paths) if cities[t]]
+    return [
+        {"tile": t, "path": paths[t], "cities": cities[t], "accepted_quality": accepted}
+        for t in sorted(paths)
+        if cities[t]
+    ]
 
 
 def tile_partials(tile: str, path: str, cities: list, accepted_quality) -> list[dict]:
@@ -204,8 +223,13 @@ def combine_partials(cfg: dict, registry: Registry, partials: list[dict]) -> dic
         # add up in the order vnp46a4_zonal does, so both give the same floating-point sums
         parts = [by_city.get(cid, {})[t] for t in ts if t in by_city.get(cid, {})]
         req = Request("night-lights-city", f"vnp46a4:{composite_year(cfg)}:{cid}", cid)
-        out[req] = {"city_id": cid, **_finish(parts), "boundary_version": BOUNDARY_VERSION,
-                    "radius_km": float(c["boundary_radius_km"]), "tiles": ";".join(ts)}
+        out[req] = {
+            "city_id": cid,
+            **_finish(parts),
+            "boundary_version": BOUNDARY_VERSION,
+            "radius_km": float(c["boundary_radius_km"]),
+            "tiles": ";".join(ts),
+        }
     return out
 
 
@@ -213,8 +237,10 @@ def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict
     """A GeoJSON polygon approximating a circle of `radius_km` around a point (lon/lat degrees)."""
     dlat = radius_km / 110.574
     dlon = radius_km / (111.320 * math.cos(math.radians(lat)))
-    ring = [(lon + dlon * math.cos(a), lat + dlat * math.sin(a))
-            for a in np.linspace(0, 2 * math.pi, vertices, endpoint=False)]
+    ring = [
+        (lon + dlon * math.cos(a), lat + dlat * math.sin(a))
+        for a in np.linspace(0, 2 * math.pi, vertices, endpoint=False)
+    ]
     ring.append(ring[0])
     return {"type": "Polygon", "coordinates": [ring]}
 
@@ -241,8 +267,13 @@ def zonal_stats_dataset(ds, geometry: dict) -> dict:
     valid = inside & ~invalid
     total = float(data[valid].sum())
     n = int(valid.sum())
-    return {"sum": total, "mean": total / n if n else np.nan, "pixels_valid": n,
-            "pixels_in_boundary": int(inside.sum()), "pixels_masked": int((inside & invalid).sum())}
+    return {
+        "sum": total,
+        "mean": total / n if n else np.nan,
+        "pixels_valid": n,
+        "pixels_in_boundary": int(inside.sum()),
+        "pixels_masked": int((inside & invalid).sum()),
+    }
 
 
 def zonal_stats_many(ds, geometries: list[dict]) -> list[dict]:
@@ -275,8 +306,9 @@ def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = N
         with MemoryFile(body) as mem, mem.open() as ds:
             return {**zonal_stats_dataset(ds, geometry), "year": ds.tags().get("YEAR")}
     except rasterio.errors.RasterioIOError as exc:
-        raise SourceError(SOURCE, f"expected a GeoTIFF raster, could not open it: {exc}", location=location,
-                          city=city) from exc
+        raise SourceError(
+            SOURCE, f"expected a GeoTIFF raster, could not open it: {exc}", location=location, city=city
+        ) from exc
 
 
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
@@ -293,10 +325,19 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
     geom = circle(float(city["lon"]), float(city["lat"]), float(city["boundary_radius_km"]))
     stats = zonal_stats(body, geom, req.url, req.city_id)
     if stats["pixels_in_boundary"] == 0:
-        raise SourceError(SOURCE, "the raster does not cover the city's boundary", location=req.url,
-                          city=req.city_id, field="night_lights")
-    return {"city_id": req.city_id, **stats, "boundary_version": BOUNDARY_VERSION,
-            "radius_km": float(city["boundary_radius_km"])}
+        raise SourceError(
+            SOURCE,
+            "the raster does not cover the city's boundary",
+            location=req.url,
+            city=req.city_id,
+            field="night_lights",
+        )
+    return {
+        "city_id": req.city_id,
+        **stats,
+        "boundary_version": BOUNDARY_VERSION,
+        "radius_km": float(city["boundary_radius_km"]),
+    }
 
 
 def listing_year(files: pd.DataFrame) -> str | None:
@@ -322,8 +363,18 @@ def _bbox(geom: dict) -> tuple[float, float, float, float]:
 
 
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
-    rows = [(rec["city_id"], "night_lights", rec["sum"], "nW/cm2/sr (sum)", composite_year(cfg),
-             registry.get(req.city_id)["name_en"], req.url) for req, rec in done.items()]
+    rows = [
+        (
+            rec["city_id"],
+            "night_lights",
+            rec["sum"],
+            "nW/cm2/sr (sum)",
+            composite_year(cfg),
+            registry.get(req.city_id)["name_en"],
+            req.url,
+        )
+        for req, rec in done.items()
+    ]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 

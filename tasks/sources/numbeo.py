@@ -44,9 +44,16 @@ INDEX_COLUMNS = {
     "house_price_index": "property_price_to_income_ratio",
     "safety_index": "safety_index",
 }
-CITY_PAGE_INDICES = ["purchasing_power_index", "safety_index", "health_care_index", "climate_index",
-                     "cost_of_living_index", "property_price_to_income_ratio",
-                     "traffic_commute_time_index", "pollution_index"]
+CITY_PAGE_INDICES = [
+    "purchasing_power_index",
+    "safety_index",
+    "health_care_index",
+    "climate_index",
+    "cost_of_living_index",
+    "property_price_to_income_ratio",
+    "traffic_commute_time_index",
+    "pollution_index",
+]
 # Labels Numbeo has used for the same price item (renamed over the years): normalised -> item id
 PRICE_ALIASES = {
     "average monthly net salary (after tax)": "monthly_net_salary",
@@ -59,8 +66,17 @@ PRICE_ALIASES = {
     "1 bedroom apartment outside of centre": "rent_1br_outside",
 }
 REQUIRED_PRICES = ("monthly_net_salary", "rent_1br_centre")
-CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "CHF": "CHF", "kr": "SEK", "¥": "CNY", "C$": "CAD",
-                    "S$": "SGD", "A$": "AUD"}
+CURRENCY_SYMBOLS = {
+    "$": "USD",
+    "€": "EUR",
+    "£": "GBP",
+    "CHF": "CHF",
+    "kr": "SEK",
+    "¥": "CNY",
+    "C$": "CAD",
+    "S$": "SGD",
+    "A$": "AUD",
+}
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -101,8 +117,11 @@ def api_plan(cfg: dict, registry: Registry) -> list[Request]:
     for cid, row in registry.table.iterrows():
         q = quote(row["numbeo_name"])
         reqs.append(Request("numbeo-api-indices", f"{base}/indices?api_key=${{NUMBEO_API_KEY}}&query={q}", cid))
-        reqs.append(Request("numbeo-api-prices",
-                            f"{base}/city_prices?api_key=${{NUMBEO_API_KEY}}&query={q}&currency={cur}", cid))
+        reqs.append(
+            Request(
+                "numbeo-api-prices", f"{base}/city_prices?api_key=${{NUMBEO_API_KEY}}&query={q}&currency={cur}", cid
+            )
+        )
     return reqs
 
 
@@ -127,16 +146,17 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
 
 
 # ----------------------------------------------------------------------------- parsers
-def parse_rankings(body: bytes, url: str, registry: Registry | None = None,
-                   required: tuple[str, ...] = ("City",)) -> pd.DataFrame:
+def parse_rankings(
+    body: bytes, url: str, registry: Registry | None = None, required: tuple[str, ...] = ("City",)
+) -> pd.DataFrame:
     """A ranking page -> rank, city, city_id, then one column per header (snake_case)."""
     doc = html_tree(body, SOURCE, url)
     table = next(iter(doc.xpath('//table[@id="t2"]')), None)
     if table is None:
         page = soup(body, SOURCE, url)
-        check_not_blocked(page, SOURCE, url, "a ranking table <table id=\"t2\">")
+        check_not_blocked(page, SOURCE, url, 'a ranking table <table id="t2">')
         found = [t.get("id") or ".".join(t.get("class", [])) or "(no id)" for t in page.find_all("table")]
-        raise SourceError(SOURCE, f"expected a ranking table <table id=\"t2\">, found tables {found}", location=url)
+        raise SourceError(SOURCE, f'expected a ranking table <table id="t2">, found tables {found}', location=url)
     thead = table.find(".//thead")
     header_cells = thead.findall(".//th") if thead is not None else table.find(".//tr").findall(".//th")
     headers = [node_text(th) for th in header_cells]
@@ -155,8 +175,9 @@ def parse_rankings(body: bytes, url: str, registry: Registry | None = None,
         if not cells:
             continue
         if len(cells) != len(headers):
-            raise SourceError(SOURCE, f"row {rank + 1} has {len(cells)} cells, the header has {len(headers)}",
-                              location=url)
+            raise SourceError(
+                SOURCE, f"row {rank + 1} has {len(cells)} cells, the header has {len(headers)}", location=url
+            )
         rank += 1  # the Rank cell is empty in the HTML (filled by a script): rank is the row order
         city = node_text(cells[city_col])
         rec = {"rank": rank, "city": city}
@@ -190,9 +211,10 @@ def parse_city_indices(body: bytes, url: str) -> pd.DataFrame:
     doc = soup(body, SOURCE, url)
     main = doc.find("table", class_="table_indices")
     if main is None:
-        check_not_blocked(doc, SOURCE, url, "a quality-of-life page with <table class=\"table_indices\">")
-        raise SourceError(SOURCE, "expected <table class=\"table_indices\"> (the quality-of-life index), not found",
-                          location=url)
+        check_not_blocked(doc, SOURCE, url, 'a quality-of-life page with <table class="table_indices">')
+        raise SourceError(
+            SOURCE, 'expected <table class="table_indices"> (the quality-of-life index), not found', location=url
+        )
     sub = main.find_next("table")
     if sub is None:
         raise SourceError(SOURCE, "expected the table of sub-indices after table_indices, found none", location=url)
@@ -205,8 +227,9 @@ def parse_city_indices(body: bytes, url: str) -> pd.DataFrame:
         values[snake(label)] = parse_number(cell_text(cells[1]), source=SOURCE, location=url, field_name=label)
     missing = [k for k in CITY_PAGE_INDICES if k not in values]
     if missing:
-        raise SourceError(SOURCE, f"expected sub-indices {missing} on the city page, found {sorted(values)}",
-                          location=url)
+        raise SourceError(
+            SOURCE, f"expected sub-indices {missing} on the city page, found {sorted(values)}", location=url
+        )
     return pd.DataFrame({"indicator": CITY_PAGE_INDICES, "value": [values[k] for k in CITY_PAGE_INDICES]})
 
 
@@ -230,8 +253,8 @@ def price_rows(body: bytes, url: str) -> list[dict]:
     doc = html_tree(body, SOURCE, url)
     table = next(iter(doc.xpath(f"//table[{has_class('data_wide_table')}]")), None)
     if table is None:
-        check_not_blocked(soup(body, SOURCE, url), SOURCE, url, "a price table <table class=\"data_wide_table\">")
-        raise SourceError(SOURCE, "expected a price table <table class=\"data_wide_table\">, not found", location=url)
+        check_not_blocked(soup(body, SOURCE, url), SOURCE, url, 'a price table <table class="data_wide_table">')
+        raise SourceError(SOURCE, 'expected a price table <table class="data_wide_table">, not found', location=url)
     rows = []
     for tr in table.iter("tr"):
         cells = tr.findall(".//td")
@@ -245,9 +268,13 @@ def price_rows(body: bytes, url: str) -> list[dict]:
     known = {PRICE_ALIASES.get(normalise_name(r["item"])) for r in rows}
     missing = [k for k in REQUIRED_PRICES if k not in known]
     if missing:
-        raise SourceError(SOURCE, f"expected price rows {missing} (known labels: "
-                                  f"{sorted(a for a, v in PRICE_ALIASES.items() if v in missing)}), "
-                                  f"found labels {[r['item'] for r in rows][:12]}…", location=url)
+        raise SourceError(
+            SOURCE,
+            f"expected price rows {missing} (known labels: "
+            f"{sorted(a for a, v in PRICE_ALIASES.items() if v in missing)}), "
+            f"found labels {[r['item'] for r in rows][:12]}…",
+            location=url,
+        )
     q = parse_qs(urlsplit(url).query).get("displayCurrency")
     if q:  # symbols like ¥ are ambiguous: the page says what currency it displays
         for r in rows:
@@ -279,8 +306,12 @@ def parse_api_indices(body: bytes, url: str) -> pd.DataFrame:
     missing = [f for f in API_INDEX_FIELDS if f not in doc]
     if missing:
         raise SourceError(SOURCE, f"expected API fields {missing}, found {sorted(doc)[:15]}", location=url)
-    return pd.DataFrame({"indicator": list(API_INDEX_FIELDS.values()),
-                         "value": [float(doc[f]) if doc[f] is not None else np.nan for f in API_INDEX_FIELDS]})
+    return pd.DataFrame(
+        {
+            "indicator": list(API_INDEX_FIELDS.values()),
+            "value": [float(doc[f]) if doc[f] is not None else np.nan for f in API_INDEX_FIELDS],
+        }
+    )
 
 
 def api_price_rows(body: bytes, url: str) -> list[dict]:
@@ -289,14 +320,20 @@ def api_price_rows(body: bytes, url: str) -> list[dict]:
     if "prices" not in doc:
         raise SourceError(SOURCE, f"expected a 'prices' list, found keys {sorted(doc)}", location=url)
     cur = doc.get("currency", "")
-    rows = [{"item": p["item_name"].rsplit(",", 1)[0].strip() if p["item_name"].count(",") else p["item_name"],
-             "value": float(p["average_price"]) if p.get("average_price") is not None else np.nan,
-             "currency": cur} for p in doc["prices"]]
+    rows = [
+        {
+            "item": p["item_name"].rsplit(",", 1)[0].strip() if p["item_name"].count(",") else p["item_name"],
+            "value": float(p["average_price"]) if p.get("average_price") is not None else np.nan,
+            "currency": cur,
+        }
+        for p in doc["prices"]
+    ]
     known = {PRICE_ALIASES.get(normalise_name(r["item"])) for r in rows}
     missing = [k for k in REQUIRED_PRICES if k not in known]
     if missing:
-        raise SourceError(SOURCE, f"expected price items {missing}, found {[r['item'] for r in rows][:12]}",
-                          location=url)
+        raise SourceError(
+            SOURCE, f"expected price items {missing}, found {[r['item'] for r in rows][:12]}", location=url
+        )
     return rows
 
 
@@ -335,17 +372,19 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     dup = ranking["city_id"].dropna()
     dup = dup[dup.duplicated()].unique().tolist()
     if dup:
-        raise SourceError(SOURCE, f"the ranking lists cities {dup} more than once", location=rank_req.url,
-                          field="city")
+        raise SourceError(SOURCE, f"the ranking lists cities {dup} more than once", location=rank_req.url, field="city")
     in_ranking = ranking.dropna(subset=["city_id"]).set_index("city_id")
-    city_pages = {r.city_id: (r, df) for r, df in done.items() if r.kind in ("numbeo-city-indices", "numbeo-api-indices")}
+    city_pages = {
+        r.city_id: (r, df) for r, df in done.items() if r.kind in ("numbeo-city-indices", "numbeo-api-indices")
+    }
     for cid in registry.ids:
         if cid in city_pages:
             req, page = city_pages[cid]
             page = page.set_index("indicator")["value"]
             for ind, col in INDEX_COLUMNS.items():
-                rows.append((cid, ind, page.get(col, np.nan), "index", edition, registry.get(cid)["numbeo_name"],
-                             req.url))
+                rows.append(
+                    (cid, ind, page.get(col, np.nan), "index", edition, registry.get(cid)["numbeo_name"], req.url)
+                )
         elif cid in in_ranking.index:
             rec = in_ranking.loc[cid]
             for ind, col in INDEX_COLUMNS.items():
@@ -362,9 +401,13 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
         for key in REQUIRED_PRICES:
             cur = by_item[key]["currency"]
             if cur and cur != currency:
-                raise SourceError(SOURCE, f"expected prices in {currency}, found {cur} "
-                                          f"({by_item[key]['item']!r} = {by_item[key]['value']})",
-                                  location=req.url, city=req.city_id, field=key)
+                raise SourceError(
+                    SOURCE,
+                    f"expected prices in {currency}, found {cur} ({by_item[key]['item']!r} = {by_item[key]['value']})",
+                    location=req.url,
+                    city=req.city_id,
+                    field=key,
+                )
         salary = by_item["monthly_net_salary"]["value"]
         rent = by_item["rent_1br_centre"]["value"]
         name = registry.get(req.city_id)["numbeo_name"]
@@ -384,9 +427,12 @@ class Numbeo(Source):
         "numbeo-city-prices": "Numbeo /cost-of-living/in/<City> page",
     }
     sample_fields = {
-        "pollution_index": ["pollution_index"], "climate_index": ["climate_index"],
-        "cost_of_living_index": ["cost_of_living_index"], "commute_index": ["traffic_commute_time_index"],
-        "house_price_index": ["property_price_to_income_ratio"], "safety_index": ["safety_index"],
+        "pollution_index": ["pollution_index"],
+        "climate_index": ["climate_index"],
+        "cost_of_living_index": ["cost_of_living_index"],
+        "commute_index": ["traffic_commute_time_index"],
+        "house_price_index": ["property_price_to_income_ratio"],
+        "safety_index": ["safety_index"],
         "monthly_income": ["monthly_net_salary_eur"],
         "rent_burden": ["monthly_net_salary_eur", "rent_1br_centre_eur"],
     }
@@ -397,8 +443,11 @@ class Numbeo(Source):
         titles = cfg.get("ranking_title", "{edition}")
         if isinstance(titles, dict):
             if cadence not in titles:
-                raise EditionError(SOURCE, f"ranking_title has no entry for cadence {cadence!r} "
-                                           f"(known: {sorted(titles)})", location="data/sources.yaml")
+                raise EditionError(
+                    SOURCE,
+                    f"ranking_title has no entry for cadence {cadence!r} (known: {sorted(titles)})",
+                    location="data/sources.yaml",
+                )
             titles = titles[cadence]
         title = str(titles).format(edition=edition)
         return {**cfg, "ranking_title": title}, VintagePolicy(title)

@@ -34,7 +34,7 @@ def _unchanged(home: Path, key: str, value: str, after: dict[str, str]) -> bool:
     if key.endswith(LOGS):
         size, digest = value.split(":")
         p = home / key
-        return p.exists() and hashlib.sha256(p.read_bytes()[:int(size)]).hexdigest() == digest
+        return p.exists() and hashlib.sha256(p.read_bytes()[: int(size)]).hexdigest() == digest
     return after.get(key) == value
 
 
@@ -75,8 +75,17 @@ def baseline(tmp_path_factory):
     inputs = rel.gather_inputs(registry, m, edition="2020")
     result = rel.score(inputs, registry, m)
     report = rel.validate_index(rel.index_table(result, registry), registry)
-    rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report,
-                extra_files=lambda: release_analyses(result, m, draws=160), today="2026-11-26")
+    rel.publish(
+        result,
+        inputs,
+        registry,
+        m,
+        sample=True,
+        edition="2020",
+        index_report=report,
+        extra_files=lambda: release_analyses(result, m, draws=160),
+        today="2026-11-26",
+    )
     os.environ["TALENT_INDEX_HOME"] = old
     return home
 

@@ -26,26 +26,60 @@ def run(source):
 
 
 CASES = [
-    ("renamed header", lambda b: b.replace(b"<div>City</div>", b"<div>Town</div>"),
-     SourceError, [RANKING_URL, "expected a column headed 'City'", "Town"]),
-    ("block page with status 200",
-     lambda b: b"<html><head><title>Just a moment...</title></head><body>cf-challenge captcha</body></html>",
-     SourceError, [RANKING_URL, "block or challenge page"]),
-    ("empty table", lambda b: re.sub(rb"<tbody>.*</tbody>", b"<tbody></tbody>", b, flags=re.S),
-     SourceError, [RANKING_URL, "the ranking table has no rows"]),
+    (
+        "renamed header",
+        lambda b: b.replace(b"<div>City</div>", b"<div>Town</div>"),
+        SourceError,
+        [RANKING_URL, "expected a column headed 'City'", "Town"],
+    ),
+    (
+        "block page with status 200",
+        lambda b: b"<html><head><title>Just a moment...</title></head><body>cf-challenge captcha</body></html>",
+        SourceError,
+        [RANKING_URL, "block or challenge page"],
+    ),
+    (
+        "empty table",
+        lambda b: re.sub(rb"<tbody>.*</tbody>", b"<tbody></tbody>", b, flags=re.S),
+        SourceError,
+        [RANKING_URL, "the ranking table has no rows"],
+    ),
     ("wrong encoding (UTF-16)", lambda b: b.decode().encode("utf-16"), SourceError, [RANKING_URL, "NUL bytes"]),
-    ("not UTF-8, no charset declared", lambda b: b.replace(b"Zurich", "Z\u00fcrich".encode("latin-1")),
-     SourceError, [RANKING_URL, "not valid UTF-8 and declares no other charset"]),
-    ("duplicate city rows",
-     lambda b: re.sub(rb"(<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">Beijing, China</td>.*?</tr>)",
-                      rb"\1\1", b, count=1),
-     (SourceError, DataQualityError), ["numbeo", "beijing"]),
-    ("negative value", lambda b: b.replace(b">86.96<", b">-86.96<", 1),
-     DataQualityError, ["suite numbeo", "expect_column_values_to_be_between(pollution_index)", "beijing"]),
-    ("infinite value", lambda b: b.replace(b">86.96<", b">inf<", 1),
-     SourceError, [RANKING_URL, "city Beijing, China", "field Pollution Index", "'inf'"]),
-    ("value out of range (tenfold)", lambda b: b.replace(b">86.96<", b">869.60<", 1),
-     DataQualityError, ["expect_column_values_to_be_between(pollution_index)", "beijing"]),
+    (
+        "not UTF-8, no charset declared",
+        lambda b: b.replace(b"Zurich", "Z\u00fcrich".encode("latin-1")),
+        SourceError,
+        [RANKING_URL, "not valid UTF-8 and declares no other charset"],
+    ),
+    (
+        "duplicate city rows",
+        lambda b: re.sub(
+            rb"(<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">Beijing, China</td>.*?</tr>)",
+            rb"\1\1",
+            b,
+            count=1,
+        ),
+        (SourceError, DataQualityError),
+        ["numbeo", "beijing"],
+    ),
+    (
+        "negative value",
+        lambda b: b.replace(b">86.96<", b">-86.96<", 1),
+        DataQualityError,
+        ["suite numbeo", "expect_column_values_to_be_between(pollution_index)", "beijing"],
+    ),
+    (
+        "infinite value",
+        lambda b: b.replace(b">86.96<", b">inf<", 1),
+        SourceError,
+        [RANKING_URL, "city Beijing, China", "field Pollution Index", "'inf'"],
+    ),
+    (
+        "value out of range (tenfold)",
+        lambda b: b.replace(b">86.96<", b">869.60<", 1),
+        DataQualityError,
+        ["expect_column_values_to_be_between(pollution_index)", "beijing"],
+    ),
 ]
 
 

@@ -25,12 +25,19 @@ def setup(server, *xlsx_responses, **policy):
     server.add("/robots.txt", {"status": 404})
     server.add("/world2020t.html", {"body": TIERS})
     server.add("/da31.xlsx", *xlsx_responses)
-    cfg = {**load_sources_config()["gawc"], "tiers_url": server.base + "/world2020t.html",
-           "connectivity_url": server.base + "/da31.xlsx"}
+    cfg = {
+        **load_sources_config()["gawc"],
+        "tiers_url": server.base + "/world2020t.html",
+        "connectivity_url": server.base + "/da31.xlsx",
+    }
     waits = Waits()
-    fetcher = Fetcher(source="gawc", mode="online", sleep=waits, reuse_raw=False,
-                      policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=3,
-                                        read_timeout=1.0, **policy))
+    fetcher = Fetcher(
+        source="gawc",
+        mode="online",
+        sleep=waits,
+        reuse_raw=False,
+        policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=3, read_timeout=1.0, **policy),
+    )
     return cfg, fetcher, waits
 
 
@@ -108,9 +115,12 @@ def test_tls_failure(home, server):
     cfg, f, waits = setup(server, OK_XLSX)
     cfg["connectivity_url"] = f"https://127.0.0.1:{server.port}/da31.xlsx"
     assert f.policy.retries == 3
-    with pytest.raises(FetchError, match=r"https://127.0.0.1:\d+/da31.xlsx\] robots.txt of https://127.0.0.1:\d+ "
-                                         r"unreachable, gave up after 2 attempts: TLS \(SSL\) handshake failed: .*SSL.*"
-                                         r"RFC 9309 treats that as disallowing"):
+    with pytest.raises(
+        FetchError,
+        match=r"https://127.0.0.1:\d+/da31.xlsx\] robots.txt of https://127.0.0.1:\d+ "
+        r"unreachable, gave up after 2 attempts: TLS \(SSL\) handshake failed: .*SSL.*"
+        r"RFC 9309 treats that as disallowing",
+    ):
         fetch_and_parse("gawc", cfg, "online", load_registry(), fetcher=f)
     assert len(waits) == 1
     assert_nothing_lost(h, before)

@@ -39,8 +39,13 @@ rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_repo
 
 
 def run_and_kill(code, args, env, marker, timeout=120):
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     t0 = time.time()
     while not marker.exists():
         if proc.poll() is not None:
@@ -57,8 +62,12 @@ def run_and_kill(code, args, env, marker, timeout=120):
 def changed_curated(tmp_path):
     src = ROOT / "data" / "curated" / "report_indicators_2020.csv"
     lines = src.read_text().splitlines()
-    lines = [ln.replace("berlin,physician_density,", "berlin,physician_density,1", 1) if ln.startswith("berlin,physician_density,") else ln
-             for ln in lines]
+    lines = [
+        ln.replace("berlin,physician_density,", "berlin,physician_density,1", 1)
+        if ln.startswith("berlin,physician_density,")
+        else ln
+        for ln in lines
+    ]
     out = tmp_path / "curated.csv"
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -69,9 +78,16 @@ def test_sigkill_while_writing_a_snapshot(home, tmp_path):
     marker = tmp_path / "paused"
     table = changed_curated(tmp_path)
     snaps_before = sorted(p.name for p in (h / "snapshots" / "curated" / "2020").iterdir())
-    rc = run_and_kill(CHILD_SNAPSHOT, [str(table)], {"TALENT_INDEX_HOME": str(h),
-                      "TALENT_INDEX_PAUSE_AT": "snapshot-before-rename", "TALENT_INDEX_PAUSE_MARKER": str(marker)},
-                      marker)
+    rc = run_and_kill(
+        CHILD_SNAPSHOT,
+        [str(table)],
+        {
+            "TALENT_INDEX_HOME": str(h),
+            "TALENT_INDEX_PAUSE_AT": "snapshot-before-rename",
+            "TALENT_INDEX_PAUSE_MARKER": str(marker),
+        },
+        marker,
+    )
     assert rc == -signal.SIGKILL
     after = sorted(p.name for p in (h / "snapshots" / "curated" / "2020").iterdir())
     finals = [n for n in after if not n.startswith(".")]
@@ -81,15 +97,25 @@ def test_sigkill_while_writing_a_snapshot(home, tmp_path):
     from tasks.storage import remove_stale_temporaries
 
     removed = remove_stale_temporaries(h)
-    assert removed and not any(n.startswith(".") for n in (p.name for p in (h / "snapshots" / "curated" / "2020").iterdir()))
+    assert removed and not any(
+        n.startswith(".") for n in (p.name for p in (h / "snapshots" / "curated" / "2020").iterdir())
+    )
 
 
 def test_sigkill_while_publishing_a_release(home, tmp_path):
     h, before = home
     marker = tmp_path / "paused"
     latest = (h / "releases" / "LATEST").read_text()
-    rc = run_and_kill(CHILD_PUBLISH, [], {"TALENT_INDEX_HOME": str(h), "TALENT_INDEX_PAUSE_AT": "release-files-written",
-                                          "TALENT_INDEX_PAUSE_MARKER": str(marker)}, marker)
+    rc = run_and_kill(
+        CHILD_PUBLISH,
+        [],
+        {
+            "TALENT_INDEX_HOME": str(h),
+            "TALENT_INDEX_PAUSE_AT": "release-files-written",
+            "TALENT_INDEX_PAUSE_MARKER": str(marker),
+        },
+        marker,
+    )
     assert rc == -signal.SIGKILL
     assert (h / "releases" / "LATEST").read_text() == latest
     assert not (h / "releases" / "2020-sample-2026-11-28").exists()
@@ -109,6 +135,7 @@ def test_full_disk_while_publishing(home, monkeypatch):
         calls["n"] += 1
         if calls["n"] == 4:
             from tasks.storage import StorageError as SE
+
             raise SE(f"cannot write {path}: disk full; nothing was changed under that name")
         return real(path, data)
 
@@ -141,10 +168,19 @@ def test_two_refreshes_at_once(home, tmp_path, edition):
     """A second refresh is refused while one holds the data home, whatever edition either runs."""
     h, before = home
     marker = tmp_path / "holding"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import pathlib, sys, time\nfrom tasks.storage import refresh_lock\n"
-        "with refresh_lock():\n    pathlib.Path(sys.argv[1]).write_text('x')\n    time.sleep(60)\n"), str(marker)],
-        cwd=ROOT, env={**os.environ, "TALENT_INDEX_HOME": str(h)})
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import pathlib, sys, time\nfrom tasks.storage import refresh_lock\n"
+                "with refresh_lock():\n    pathlib.Path(sys.argv[1]).write_text('x')\n    time.sleep(60)\n"
+            ),
+            str(marker),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "TALENT_INDEX_HOME": str(h)},
+    )
     try:
         for _ in range(200):
             if marker.exists():
@@ -172,14 +208,27 @@ def test_rerun_after_a_failure_reuses_what_was_fetched(home, server):
     server.add("/robots.txt", {"status": 404})
     server.add("/world2020t.html", {"body": (ROOT / "data/recordings/2020/gawc/world2020t.html").read_bytes()})
     xlsx = (ROOT / "data/recordings/2020/gawc/connectivity-2020.xlsx").read_bytes()
-    server.add("/da31.xlsx", {"status": 503}, {"status": 503}, {"status": 503}, {"status": 503},
-               {"body": xlsx, "content_type": "application/octet-stream"})
-    cfg = {**load_sources_config()["gawc"], "tiers_url": server.base + "/world2020t.html",
-           "connectivity_url": server.base + "/da31.xlsx"}
+    server.add(
+        "/da31.xlsx",
+        {"status": 503},
+        {"status": 503},
+        {"status": 503},
+        {"status": 503},
+        {"body": xlsx, "content_type": "application/octet-stream"},
+    )
+    cfg = {
+        **load_sources_config()["gawc"],
+        "tiers_url": server.base + "/world2020t.html",
+        "connectivity_url": server.base + "/da31.xlsx",
+    }
 
     def fetcher():
-        return Fetcher(source="gawc", mode="online", sleep=lambda s: None,
-                       policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=2))
+        return Fetcher(
+            source="gawc",
+            mode="online",
+            sleep=lambda s: None,
+            policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=2),
+        )
 
     with pytest.raises(FetchError, match="HTTP 503 after 3 attempts"):
         fetch_and_parse("gawc", cfg, "online", load_registry(), fetcher=fetcher())

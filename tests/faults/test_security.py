@@ -14,9 +14,11 @@ from tasks.secrets import redact
 def test_redact_scrubs_env_secrets_url_credentials_and_query_keys(monkeypatch):
     monkeypatch.setenv("TALENT_INDEX_WEBHOOK_URL", "https://hooks.example.org/T000/B000/XXXXSECRET")
     monkeypatch.setenv("NUMBEO_API_KEY", "k-123456789")
-    text = ("posting to https://hooks.example.org/T000/B000/XXXXSECRET failed; "
-            "GET https://www.numbeo.com/api/indices?api_key=k-123456789&query=Paris; "
-            "db postgresql://admin:hunter2@127.0.0.1/prefect; other ?token=abcdef")
+    text = (
+        "posting to https://hooks.example.org/T000/B000/XXXXSECRET failed; "
+        "GET https://www.numbeo.com/api/indices?api_key=k-123456789&query=Paris; "
+        "db postgresql://admin:hunter2@127.0.0.1/prefect; other ?token=abcdef"
+    )
     out = redact(text)
     for secret in ("XXXXSECRET", "k-123456789", "hunter2", "abcdef"):
         assert secret not in out
@@ -78,7 +80,9 @@ def test_release_id_cannot_traverse(data_home):
 def test_xlsx_with_an_external_entity_is_refused():
     from tasks.sources.gawc import parse_connectivity
 
-    src = (__import__("pathlib").Path(__file__).resolve().parents[2] / "data/recordings/2020/gawc/connectivity-2020.xlsx").read_bytes()
+    src = (
+        __import__("pathlib").Path(__file__).resolve().parents[2] / "data/recordings/2020/gawc/connectivity-2020.xlsx"
+    ).read_bytes()
     zin = zipfile.ZipFile(io.BytesIO(src))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zout:

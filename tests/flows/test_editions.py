@@ -13,8 +13,13 @@ from .conftest import cli, latest
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-POLICY_2019 = {"numbeo": ("2019", "2019"), "hurun": ("2019", "2019"), "gawc": ("2018", "2018"),
-               "night_lights": ("2018", "2018"), "curated": ("<= 2019", "2018")}
+POLICY_2019 = {
+    "numbeo": ("2019", "2019"),
+    "hurun": ("2019", "2019"),
+    "gawc": ("2018", "2018"),
+    "night_lights": ("2018", "2018"),
+    "curated": ("<= 2019", "2018"),
+}
 
 
 def manifest(home: Path, rid: str) -> dict:
@@ -123,8 +128,11 @@ def test_an_older_home_with_absolute_paths_is_refused_until_migrated(home_copy):
         for t in doc["tables"].values():
             t["path"] = str(home_copy / t["path"])
         prov.write_text(json.dumps(doc))
-    for log in [*home_copy.glob("snapshots/*/ingests.jsonl"), home_copy / "releases" / "log.jsonl",
-                home_copy / "FORMAT.json"]:
+    for log in [
+        *home_copy.glob("snapshots/*/ingests.jsonl"),
+        home_copy / "releases" / "log.jsonl",
+        home_copy / "FORMAT.json",
+    ]:
         log.unlink()
     before = latest(home_copy)
     refused = cli("refresh", "--offline", "--source", "gawc")

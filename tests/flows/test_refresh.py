@@ -51,8 +51,12 @@ def test_offline_refresh_publishes_a_30_city_sample_release(first_release):
         assert sha256_file(home / i["path"]) == i["sha256"]  # stored relative to the data home
     assert manifest["edition"] == "2020" and manifest["vintage_fallbacks"] == []
     assert {i["source"]: (i["expected_vintage"], i["vintage"]) for i in manifest["inputs"]} == {
-        "numbeo": ("2020", "2020"), "hurun": ("2020", "2020"), "gawc": ("2020", "2020"),
-        "night_lights": ("2019", "2019"), "curated": ("<= 2020", "2019")}
+        "numbeo": ("2020", "2020"),
+        "hurun": ("2020", "2020"),
+        "gawc": ("2020", "2020"),
+        "night_lights": ("2019", "2019"),
+        "curated": ("<= 2020", "2019"),
+    }
     assert manifest["methodology"]["version"] == "1.0.0" and len(manifest["methodology"]["sha256"]) == 64
     assert manifest["dimension_weights"]["weights"]["innovation"] == 0.27
     status = manifest["coverage"]["values_by_status"]
@@ -78,7 +82,9 @@ def test_second_run_with_unchanged_inputs_reuses_everything(first_release):
     assert _files(home / "raw") == raw_before
     assert _files(home / "snapshots") == snaps_before
     assert sorted(p.name for p in (home / "releases").iterdir() if p.is_dir()) == [
-        out["release"]["release_id"].replace("2020-", "2019-", 1), out["release"]["release_id"]]
+        out["release"]["release_id"].replace("2020-", "2019-", 1),
+        out["release"]["release_id"],
+    ]
 
 
 def test_negative_pollution_blocks_the_release_and_keeps_latest(first_release, tmp_path, monkeypatch, recordings):

@@ -68,7 +68,7 @@ def make_handler(script: Script):
             self.end_headers()
             if r.get("drip"):
                 for i in range(0, len(body), r["drip"]):
-                    self.wfile.write(body[i:i + r["drip"]])
+                    self.wfile.write(body[i : i + r["drip"]])
                     self.wfile.flush()
                     time.sleep(r.get("drip_sleep", 0.05))
             else:

@@ -23,15 +23,25 @@ class Clock:
 
 def fetcher(server, data_home, **policy):
     c = Clock()
-    p = HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0.0, retries=3, backoff_base_s=1.0,
-                   read_timeout=1.0, connect_timeout=1.0, **policy)
+    p = HttpPolicy(
+        allowed_domains=("127.0.0.1",),
+        min_interval_s=0.0,
+        retries=3,
+        backoff_base_s=1.0,
+        read_timeout=1.0,
+        connect_timeout=1.0,
+        **policy,
+    )
     f = Fetcher(source="numbeo", mode="online", policy=p, sleep=c.sleep, clock=c.clock)
     return f, c
 
 
 def test_ok_response_is_stored_with_metadata(server, data_home):
     server.add("/robots.txt", {"status": 404})
-    server.add("/page", {"body": b"<html>ok</html>", "etag": '"v1"', "headers": {"Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"}})
+    server.add(
+        "/page",
+        {"body": b"<html>ok</html>", "etag": '"v1"', "headers": {"Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"}},
+    )
     f, _ = fetcher(server, data_home)
     rec = f.get(server.base + "/page")
     assert rec.status == 200 and rec.read() == b"<html>ok</html>" and rec.size == 15
@@ -86,7 +96,10 @@ def test_retry_after_longer_than_we_wait_fails_fast(server, data_home):
 def test_timeout_is_retried_then_reported(server, data_home):
     server.add("/robots.txt", {"status": 404})
     server.add("/slow", {"sleep": 1.5, "body": b"late"})
-    f, c = fetcher(server, data_home, )
+    f, c = fetcher(
+        server,
+        data_home,
+    )
     f.policy.retries = 1
     with pytest.raises(FetchError, match="gave up after 2 attempts"):
         f.get(server.base + "/slow")
@@ -135,7 +148,9 @@ def test_redirect_within_domain_is_followed(server, data_home):
 
 
 def test_robots_disallow_and_crawl_delay(server, data_home):
-    server.add("/robots.txt", {"body": b"User-agent: *\nCrawl-delay: 5\nDisallow: /private\n", "content_type": "text/plain"})
+    server.add(
+        "/robots.txt", {"body": b"User-agent: *\nCrawl-delay: 5\nDisallow: /private\n", "content_type": "text/plain"}
+    )
     server.add("/public", {"body": b"a"})
     server.add("/public2", {"body": b"b"})
     f, c = fetcher(server, data_home)
@@ -156,8 +171,11 @@ def test_robots_4xx_allows_and_5xx_disallows(server, data_home, status, allowed)
     if allowed:
         assert f.get(server.base + "/page").read() == b"a"
     else:
-        with pytest.raises(FetchError, match=rf"robots.txt answered HTTP {status}: RFC 9309 treats that as "
-                                             "disallowing every URL of the host"):
+        with pytest.raises(
+            FetchError,
+            match=rf"robots.txt answered HTTP {status}: RFC 9309 treats that as "
+            "disallowing every URL of the host",
+        ):
             f.get(server.base + "/page")
         assert "/page" not in server.hits
 
@@ -175,10 +193,18 @@ def test_dns_failure_is_tried_twice_at_most_and_named(data_home, monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     c = Clock()
-    f = Fetcher(source="gawc", mode="online", sleep=c.sleep, clock=c.clock,
-                policy=HttpPolicy(allowed_domains=("nowhere.invalid",), min_interval_s=0, retries=3, obey_robots=False))
-    with pytest.raises(FetchError, match=r"\[source gawc, https://nowhere.invalid/x\] gave up after 2 attempts: "
-                                         r"DNS lookup failed: .*Name or service not known"):
+    f = Fetcher(
+        source="gawc",
+        mode="online",
+        sleep=c.sleep,
+        clock=c.clock,
+        policy=HttpPolicy(allowed_domains=("nowhere.invalid",), min_interval_s=0, retries=3, obey_robots=False),
+    )
+    with pytest.raises(
+        FetchError,
+        match=r"\[source gawc, https://nowhere.invalid/x\] gave up after 2 attempts: "
+        r"DNS lookup failed: .*Name or service not known",
+    ):
         f.get("https://nowhere.invalid/x")
     assert calls == ["nowhere.invalid", "nowhere.invalid"] and len(c.sleeps) == 1
 
@@ -191,10 +217,18 @@ def test_refused_connection_is_tried_twice_at_most(data_home):
     port = s.getsockname()[1]
     s.close()  # nothing listens there
     c = Clock()
-    f = Fetcher(source="gawc", mode="online", sleep=c.sleep, clock=c.clock,
-                policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=4))
-    with pytest.raises(FetchError, match=r"robots.txt of http://127.0.0.1:\d+ unreachable, gave up after 2 attempts: "
-                                         r"connection refused"):
+    f = Fetcher(
+        source="gawc",
+        mode="online",
+        sleep=c.sleep,
+        clock=c.clock,
+        policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0, retries=4),
+    )
+    with pytest.raises(
+        FetchError,
+        match=r"robots.txt of http://127.0.0.1:\d+ unreachable, gave up after 2 attempts: "
+        r"connection refused",
+    ):
         f.get(f"http://127.0.0.1:{port}/page")
     assert len(c.sleeps) == 1
 
@@ -245,8 +279,14 @@ def test_record_mode_saves_a_replayable_recording(server, data_home, tmp_path):
     server.add("/rec", {"body": b"<html>recorded</html>"})
     rec_dir = tmp_path / "recordings"
     c = Clock()
-    f = Fetcher(source="numbeo", mode="record", recordings=Recordings(rec_dir, edition="2021"), sleep=c.sleep,
-                clock=c.clock, policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0))
+    f = Fetcher(
+        source="numbeo",
+        mode="record",
+        recordings=Recordings(rec_dir, edition="2021"),
+        sleep=c.sleep,
+        clock=c.clock,
+        policy=HttpPolicy(allowed_domains=("127.0.0.1",), min_interval_s=0),
+    )
     f.get(server.base + "/rec", recording_name="rec.html")
     replay = Fetcher(source="numbeo", mode="offline", recordings=Recordings(rec_dir))  # the newest edition it holds
     assert replay.recordings.edition == "2021"

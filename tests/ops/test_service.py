@@ -64,9 +64,15 @@ def service(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("service")
     receiver = Receiver()
     port = free_port()
-    env = {**os.environ, "TALENT_INDEX_SERVICE_DIR": str(tmp / "svc"), "PREFECT_HOME": str(tmp / "prefect-home"),
-           "TALENT_INDEX_HOME": str(tmp / "data"), "TALENT_INDEX_WEBHOOK_URL": receiver.url,
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_LOGGING_LEVEL": "INFO"}
+    env = {
+        **os.environ,
+        "TALENT_INDEX_SERVICE_DIR": str(tmp / "svc"),
+        "PREFECT_HOME": str(tmp / "prefect-home"),
+        "TALENT_INDEX_HOME": str(tmp / "data"),
+        "TALENT_INDEX_WEBHOOK_URL": receiver.url,
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
     args = [CLI, "server", "up", "--port", str(port)]
     db = os.environ.get("TALENT_INDEX_TEST_DATABASE_URL")
     if db:
@@ -86,9 +92,25 @@ def service(tmp_path_factory):
 
 def run_deployment(service, recordings: Path) -> str:
     res = subprocess.run(
-        [PREFECT, "deployment", "run", "refresh/annual-full-refresh", "--watch", "--watch-timeout", "600",
-         "--param", "mode=offline", "--param", f"recordings={recordings}"],
-        env=service["env"], capture_output=True, text=True, timeout=700, cwd=ROOT)
+        [
+            PREFECT,
+            "deployment",
+            "run",
+            "refresh/annual-full-refresh",
+            "--watch",
+            "--watch-timeout",
+            "600",
+            "--param",
+            "mode=offline",
+            "--param",
+            f"recordings={recordings}",
+        ],
+        env=service["env"],
+        capture_output=True,
+        text=True,
+        timeout=700,
+        cwd=ROOT,
+    )
     out = res.stdout + res.stderr
     for state in ("Completed", "Failed", "Crashed"):
         if f"finished in state '{state}'" in out or f"finished successfully in '{state}'" in out:
@@ -168,27 +190,53 @@ def test_night_light_tiles_run_on_a_two_worker_dask_cluster(service, tmp_path):
     sources["night_lights"]["format"] = "vnp46a4"
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources))
     data = tmp_path / "data"
-    env = {**service["env"], "TALENT_INDEX_HOME": str(data), "TALENT_INDEX_RECORDINGS": str(rec),
-           "TALENT_INDEX_SOURCES": str(tmp_path / "sources.yaml")}
-    worker_env = {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME", "DO_NOT_TRACK",
-                                      "PREFECT_SERVER_ANALYTICS_ENABLED") if k in env}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, env=worker_env) as cluster:
+    env = {
+        **service["env"],
+        "TALENT_INDEX_HOME": str(data),
+        "TALENT_INDEX_RECORDINGS": str(rec),
+        "TALENT_INDEX_SOURCES": str(tmp_path / "sources.yaml"),
+    }
+    worker_env = {
+        k: env[k]
+        for k in ("PREFECT_API_URL", "PREFECT_HOME", "DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED")
+        if k in env
+    }
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, env=worker_env
+    ) as cluster:
         finished = Finished()
         cluster.scheduler.add_plugin(finished)
         workers = set(cluster.scheduler_info["workers"])
-        res = subprocess.run([CLI, "refresh", "--offline", "--source", "night_lights", "--no-publish",
-                              "--dask", cluster.scheduler_address], env=env, capture_output=True, text=True,
-                             timeout=600, cwd=ROOT)
+        res = subprocess.run(
+            [
+                CLI,
+                "refresh",
+                "--offline",
+                "--source",
+                "night_lights",
+                "--no-publish",
+                "--dask",
+                cluster.scheduler_address,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+        )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert len(workers) == 2 and len(finished.on) == len(tiles) and set(finished.on) <= workers
-    print(f"{len(tiles)} tile tasks on Dask workers: "
-          + ", ".join(f"{w} x{finished.on.count(w)}" for w in sorted(set(finished.on))))
+    print(
+        f"{len(tiles)} tile tasks on Dask workers: "
+        + ", ".join(f"{w} x{finished.on.count(w)}" for w in sorted(set(finished.on)))
+    )
     snap = sorted((data / "snapshots" / "night_lights" / "2020").iterdir())
     assert len(snap) == 1
     got = pd.read_parquet(snap[0] / "zonal_stats.parquet").set_index("city_id")
     c = registry.get("london")
-    tile_paths = {t: str(p) for t, p in ((p.name.split(".")[2], p) for p in (rec / "2020" / "night_lights").glob("*.h5"))}
+    tile_paths = {
+        t: str(p) for t, p in ((p.name.split(".")[2], p) for p in (rec / "2020" / "night_lights").glob("*.h5"))
+    }
     expected = nl.vnp46a4_zonal(tile_paths, nl.circle(c["lon"], c["lat"], c["boundary_radius_km"]), (0, 2))
     assert got.loc["london", "sum"] == expected["sum"] and got.loc["london", "tiles"] == "h17v03;h18v03"
     assert len(got) == 30 and (got["pixels_valid"] > 0).all()
@@ -196,6 +244,12 @@ def test_night_light_tiles_run_on_a_two_worker_dask_cluster(service, tmp_path):
 
 def test_dask_needs_a_real_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    res = subprocess.run([CLI, "refresh", "--offline", "--dask", "tcp://127.0.0.1:1"], env=env,
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    res = subprocess.run(
+        [CLI, "refresh", "--offline", "--dask", "tcp://127.0.0.1:1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert res.returncode != 0 and "needs a real Prefect server" in res.stderr

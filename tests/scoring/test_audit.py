@@ -45,7 +45,9 @@ def test_variant_comparison_reproduces_the_evidence(tables):
     assert (best["spearman_rho"], best["mae_points"]) == (0.986, 1.67)
     assert (best["cities_scored"], best["cities_compared"]) == (19, 12)
     textbook = v.loc["entropy on min-max values + min-max TOPSIS"]
-    assert textbook["spearman_rho"] == pytest.approx(0.52, abs=0.01) and textbook["mae_points"] == pytest.approx(10.1, abs=0.05)
+    assert textbook["spearman_rho"] == pytest.approx(0.52, abs=0.01) and textbook["mae_points"] == pytest.approx(
+        10.1, abs=0.05
+    )
     assert v.loc["equal weights + vector TOPSIS", "spearman_rho"] == pytest.approx(0.94, abs=0.005)
     assert variants.iloc[0]["variant"] == "entropy on raw values + min-max TOPSIS"
 

@@ -5,11 +5,22 @@ import pytest
 
 from scoring import entropies, entropy_weights
 
-E1 = np.array([
-    [7, 312, 1891, 6613, 163], [72, 88, 728, 941804, 1078], [10, 252, 2594, 3466, 117471],
-    [10, 145, 980, 2371, 86329], [65, 54, 350, 501, 29897], [29, 48, 380, 912, 34051],
-    [7, 476, 3300, 78470, 2212], [70, 87, 650, 733, 819000], [4, 86, 591, 3015, 103],
-    [12, 79, 579, 3240, 96098], [21, 45, 261, 1253, 453], [1, 72, 530, 4333, 0.104800]])
+E1 = np.array(
+    [
+        [7, 312, 1891, 6613, 163],
+        [72, 88, 728, 941804, 1078],
+        [10, 252, 2594, 3466, 117471],
+        [10, 145, 980, 2371, 86329],
+        [65, 54, 350, 501, 29897],
+        [29, 48, 380, 912, 34051],
+        [7, 476, 3300, 78470, 2212],
+        [70, 87, 650, 733, 819000],
+        [4, 86, 591, 3015, 103],
+        [12, 79, 579, 3240, 96098],
+        [21, 45, 261, 1253, 453],
+        [1, 72, 530, 4333, 0.104800],
+    ]
+)
 
 
 def test_e1_pymcdm_elsayed_2017():
@@ -29,11 +40,14 @@ def test_e3_less_predictable_more_weight_and_constant_column_weighs_zero():
     assert w[0] < w[1] < w[2]
 
 
-@pytest.mark.parametrize("rule,expected", [
-    ("zero", [0.9245, 0.0755]),
-    ("any_zero_full_information", [0.9668, 0.0332]),
-    ("shift", [0.9244, 0.0756]),
-])
+@pytest.mark.parametrize(
+    "rule,expected",
+    [
+        ("zero", [0.9245, 0.0755]),
+        ("any_zero_full_information", [0.9668, 0.0332]),
+        ("shift", [0.9244, 0.0756]),
+    ],
+)
 def test_d1_zero_rules(rule, expected):
     np.testing.assert_allclose(entropy_weights([[0, 2], [1, 3], [2, 4]], zero_rule=rule), expected, atol=1e-4)
 
@@ -54,11 +68,14 @@ def test_weights_sum_to_one_and_batches_match_single_calls():
         np.testing.assert_allclose(batched[k], entropy_weights(X[k]))
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ([[1, -2], [3, 4]], "non-negative"),
-    ([[1, np.nan], [3, 4]], "finite"),
-    ([[1, 2]], "at least 2"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ([[1, -2], [3, 4]], "non-negative"),
+        ([[1, np.nan], [3, 4]], "finite"),
+        ([[1, 2]], "at least 2"),
+    ],
+)
 def test_bad_input_is_a_clear_error(bad, msg):
     with pytest.raises(ValueError, match=msg):
         entropy_weights(bad)

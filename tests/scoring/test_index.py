@@ -16,18 +16,28 @@ def methodology():
 def data(methodology):
     rng = np.random.default_rng(42)
     ids = [f"c{i:02d}" for i in range(12)]
-    values = pd.DataFrame(rng.uniform(1, 100, size=(12, len(methodology.indicators))), index=ids,
-                          columns=[i.id for i in methodology.indicators])
-    cities = pd.DataFrame({"domestic": [i < 5 for i in range(12)],
-                           "cluster": ["a", "a", "b", "b", "b"] + [""] * 7}, index=ids)
+    values = pd.DataFrame(
+        rng.uniform(1, 100, size=(12, len(methodology.indicators))),
+        index=ids,
+        columns=[i.id for i in methodology.indicators],
+    )
+    cities = pd.DataFrame(
+        {"domestic": [i < 5 for i in range(12)], "cluster": ["a", "a", "b", "b", "b"] + [""] * 7}, index=ids
+    )
     return values, cities
 
 
 def test_methodology_file_matches_the_report(methodology):
     assert methodology.dimension_ids == ["economy", "innovation", "openness", "ecology", "welfare", "affordability"]
     assert len(methodology.indicators) == 17
-    assert methodology.published_weights == {"economy": 0.13, "innovation": 0.27, "openness": 0.15,
-                                             "ecology": 0.15, "welfare": 0.16, "affordability": 0.14}
+    assert methodology.published_weights == {
+        "economy": 0.13,
+        "innovation": 0.27,
+        "openness": 0.15,
+        "ecology": 0.15,
+        "welfare": 0.16,
+        "affordability": 0.14,
+    }
     costs = sorted(i.id for i in methodology.indicators if i.direction < 0)
     assert costs == ["commute_index", "cost_of_living_index", "house_price_index", "pollution_index", "rent_burden"]
     assert (methodology.entropy_input, methodology.topsis_normalization) == ("raw", "minmax")

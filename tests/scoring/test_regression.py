@@ -21,8 +21,14 @@ def test_known_line_and_band():
 
 
 def test_the_three_report_regressions_and_errors():
-    df = pd.DataFrame({"rent_burden": [0.3, 0.5, 0.7, 0.9], "pollution_index": [20, 40, 60, 80],
-                       "monthly_income": [4000, 3000, 2500, 1000], "foreign_born_share": [40, 30, 20, 12]})
+    df = pd.DataFrame(
+        {
+            "rent_burden": [0.3, 0.5, 0.7, 0.9],
+            "pollution_index": [20, 40, 60, 80],
+            "monthly_income": [4000, 3000, 2500, 1000],
+            "foreign_born_share": [40, 30, 20, 12],
+        }
+    )
     regs = report_regressions(df)
     assert [r.x_name for r in regs] == ["rent_burden", "pollution_index", "monthly_income"]
     assert regs[0].slope < 0 and regs[2].slope > 0

@@ -47,15 +47,23 @@ def write_vnp46a4_recordings(rec, registry, cfg: dict, n: int = 240, seed: int |
     (folder / "night_lights").mkdir(parents=True, exist_ok=True)
     names = {t: f"VNP46A4.A{year}001.{t}.001.2021125000000.h5" for t in needed}
     index = {listing_url: {"source": "night_lights", "file": "night_lights/listing.json", "status": 200, "headers": {}}}
-    (folder / "night_lights" / "listing.json").write_text(json.dumps({"content": [{"name": v} for v in names.values()]}))
+    (folder / "night_lights" / "listing.json").write_text(
+        json.dumps({"content": [{"name": v} for v in names.values()]})
+    )
     for _t, name in names.items():
         if rng is None:
             rad, qual = np.full((n, n), 10), np.zeros((n, n))
         else:
-            rad, qual = rng.integers(0, 3000, size=(n, n)), rng.choice([0, 1, 2, 255], size=(n, n), p=[0.7, 0.1, 0.15, 0.05])
+            rad, qual = (
+                rng.integers(0, 3000, size=(n, n)),
+                rng.choice([0, 1, 2, 255], size=(n, n), p=[0.7, 0.1, 0.15, 0.05]),
+            )
         (folder / "night_lights" / name).write_bytes(tile_bytes(rad, qual))
-        index[listing_url.rsplit("/", 1)[0] + "/001/" + name] = {"source": "night_lights",
-                                                                  "file": f"night_lights/{name}", "status": 200,
-                                                                  "headers": {}}
+        index[listing_url.rsplit("/", 1)[0] + "/001/" + name] = {
+            "source": "night_lights",
+            "file": f"night_lights/{name}",
+            "status": 200,
+            "headers": {},
+        }
     (folder / "index.json").write_text(json.dumps(index))
     return needed

@@ -32,11 +32,17 @@ def test_policies_of_the_shipped_configuration(raw):
 
 
 def test_a_policy_without_the_edition_says_which_editions_it_knows(raw):
-    with pytest.raises(EditionError, match=r"no list URL for edition 2031 \(editions known: 2019, 2020\); add the "
-                                           r"list's page under hurun.editions.2031.url"):
+    with pytest.raises(
+        EditionError,
+        match=r"no list URL for edition 2031 \(editions known: 2019, 2020\); add the "
+        r"list's page under hurun.editions.2031.url",
+    ):
         resolve_source("hurun", raw["hurun"], "2031")
-    with pytest.raises(EditionError, match=r"edition 2031 needs GaWC 2024 \(the newest published up to 2031\), but "
-                                           r"gawc.editions has no pages for it \(known: 2018, 2020\)"):
+    with pytest.raises(
+        EditionError,
+        match=r"edition 2031 needs GaWC 2024 \(the newest published up to 2031\), but "
+        r"gawc.editions has no pages for it \(known: 2018, 2020\)",
+    ):
         resolve_source("gawc", raw["gawc"], "2031")
     with pytest.raises(EditionError, match=r"no GaWC edition published up to 2010"):
         resolve_source("gawc", raw["gawc"], "2010")

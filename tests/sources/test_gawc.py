@@ -16,8 +16,17 @@ def test_tier_page(recordings, registry):
     assert df[df["city"] == "Dubai"]["city_id"].isna().all()
 
 
-@pytest.mark.parametrize("text,tier", [("Alpha ++", "Alpha++"), ("ALPHA\u2212", "Alpha-"), ("Beta -", "Beta-"),
-                                       ("High sufficiency", "High Sufficiency"), ("Gamma+:", "Gamma+"), ("Paris", None)])
+@pytest.mark.parametrize(
+    "text,tier",
+    [
+        ("Alpha ++", "Alpha++"),
+        ("ALPHA\u2212", "Alpha-"),
+        ("Beta -", "Beta-"),
+        ("High sufficiency", "High Sufficiency"),
+        ("Gamma+:", "Gamma+"),
+        ("Paris", None),
+    ],
+)
 def test_tier_headings(text, tier):
     assert gawc.tier_of(text) == tier
 
@@ -43,8 +52,15 @@ def test_connectivity_without_header_row_is_an_error():
 def test_tier_differences_against_the_report(registry):
     import pandas as pd
 
-    meta = pd.DataFrame({"city_id": ["guangzhou", "london"], "tier": ["Alpha-", "Alpha++"], "edition": "2020",
-                         "report_tier_2020": ["Alpha", "Alpha++"]})
+    meta = pd.DataFrame(
+        {
+            "city_id": ["guangzhou", "london"],
+            "tier": ["Alpha-", "Alpha++"],
+            "edition": "2020",
+            "report_tier_2020": ["Alpha", "Alpha++"],
+        }
+    )
     d = gawc.tier_differences(meta)
-    assert d.to_dict(orient="records") == [{"city_id": "guangzhou", "tier_printed_in_report": "Alpha",
-                                            "tier_ingested": "Alpha-", "edition": "2020"}]
+    assert d.to_dict(orient="records") == [
+        {"city_id": "guangzhou", "tier_printed_in_report": "Alpha", "tier_ingested": "Alpha-", "edition": "2020"}
+    ]

@@ -45,8 +45,15 @@ def test_csv_export_with_other_headers(registry):
 
 def test_xlsx_export(registry):
     buf = io.BytesIO()
-    pd.DataFrame({"Rank": [1], "Company": ["Acme"], "Valuation (US$bn)": [3.2], "Headquarters": ["Beijing"],
-                  "Country": ["China"]}).to_excel(buf, index=False)
+    pd.DataFrame(
+        {
+            "Rank": [1],
+            "Company": ["Acme"],
+            "Valuation (US$bn)": [3.2],
+            "Headquarters": ["Beijing"],
+            "Country": ["China"],
+        }
+    ).to_excel(buf, index=False)
     df = hurun.parse_list(buf.getvalue(), "list.xlsx", registry)
     assert df.iloc[0]["city_id"] == "beijing" and df.iloc[0]["valuation_usd_bn"] == 3.2
 
@@ -72,7 +79,8 @@ def test_stated_count_is_read_and_checked(recordings, registry, data_home):
     reports = validate_source("hurun", cfg, registry, tidy, extras)
     errors = [e for r in reports for e in r.errors]
     assert [(e.expectation, e.offending) for e in errors] == [
-        ("company_count_equals_stated_count", ["334 rows, the page states 335"])]
+        ("company_count_equals_stated_count", ["334 rows, the page states 335"])
+    ]
 
 
 def test_duplicate_company_and_zero_valuation_fail_the_suite(companies):
@@ -81,8 +89,9 @@ def test_duplicate_company_and_zero_valuation_fail_the_suite(companies):
     bad = companies.copy()
     bad.loc[5, "company"] = bad.loc[4, "company"]
     bad.loc[7, "valuation_usd_bn"] = 0.0
-    rep = run_suite(bad, load_suite("hurun_companies"), source="hurun", key_column="company",
-                    params={"companies_max_rows": 5000})
+    rep = run_suite(
+        bad, load_suite("hurun_companies"), source="hurun", key_column="company", params={"companies_max_rows": 5000}
+    )
     failed = {(e.expectation, e.column) for e in rep.errors}
     assert ("expect_column_values_to_be_unique", "company") in failed
     assert ("expect_column_values_to_be_between", "valuation_usd_bn") in failed

@@ -13,13 +13,20 @@ RES = 15 / 3600
 
 
 def geotiff(data, west, north, nodata=None):
-    profile = {"driver": "GTiff", "width": data.shape[1], "height": data.shape[0], "count": 1, "dtype": "float32",
-                   "crs": "EPSG:4326", "transform": from_origin(west, north, RES, RES), "nodata": nodata}
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[1],
+        "height": data.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4326",
+        "transform": from_origin(west, north, RES, RES),
+        "nodata": nodata,
+    }
     with MemoryFile() as mem:
         with mem.open(**profile) as ds:
             ds.write(data.astype("float32"), 1)
         return mem.read()
-
 
 
 def _expected_mask(shape, west, north, lon, lat, radius_km):
@@ -83,9 +90,21 @@ def test_many_polygons_in_block_order_give_each_polygon_its_own_sums(tmp_path):
     data = rng.gamma(0.8, 5.0, (600, 700)).astype("float32")
     west, north = 100.0, 40.0
     path = tmp_path / "tiled.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=700, height=600, count=1, dtype="float32",
-                       crs="EPSG:4326", transform=from_origin(west, north, RES, RES), tiled=True, blockxsize=128,
-                       blockysize=128, compress="deflate") as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=700,
+        height=600,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=from_origin(west, north, RES, RES),
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+        compress="deflate",
+    ) as ds:
         ds.write(data, 1)
     centres = [(100.2, 39.4), (102.7, 39.9), (100.9, 39.8), (102.2, 39.45), (101.5, 39.6)]  # not in block order
     geoms = [night_lights.circle(lon, lat, 6.0) for lon, lat in centres]

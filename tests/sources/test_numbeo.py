@@ -23,9 +23,16 @@ def test_ranking_rows_in_page_order_with_registry_ids(ranking_html, registry):
     df = numbeo.parse_rankings(ranking_html, RANKING, registry)
     assert list(df.columns[:3]) == ["rank", "city", "city_id"]
     assert df.columns[3:].tolist() == [
-        "quality_of_life_index", "purchasing_power_index", "safety_index", "health_care_index",
-        "cost_of_living_index", "property_price_to_income_ratio", "traffic_commute_time_index",
-        "pollution_index", "climate_index"]
+        "quality_of_life_index",
+        "purchasing_power_index",
+        "safety_index",
+        "health_care_index",
+        "cost_of_living_index",
+        "property_price_to_income_ratio",
+        "traffic_commute_time_index",
+        "pollution_index",
+        "climate_index",
+    ]
     assert len(df) == 22 and df["rank"].tolist() == list(range(1, 23))
     assert df["quality_of_life_index"].is_monotonic_decreasing
     by_city = df.set_index("city")
@@ -44,6 +51,7 @@ def _swap_columns(html: str, a: int, b: int) -> str:
         row = m.group(0)
         start = min(i for i in (row.find("<td"), row.find("<th")) if i >= 0)
         return row[:start] + "".join(cells) + "</tr>"
+
     return re.sub(r"<tr[^>]*>.*?</tr>", swap_row, html)
 
 
@@ -56,8 +64,14 @@ def test_reordered_columns_give_the_same_values(ranking_html, registry):
 
 def test_extra_column_and_missing_values(ranking_html, registry):
     html = ranking_html.decode()
-    html = html.replace("<th><div>Climate Index</div></th>", "<th><div>Climate Index</div></th><th><div>New Index</div></th>")
-    html = re.sub(r"(<tr style=\"width: 100%\">.*?)</tr>", lambda m: m.group(1) + "<td style=\"text-align: right\">1,234.5</td></tr>", html)
+    html = html.replace(
+        "<th><div>Climate Index</div></th>", "<th><div>Climate Index</div></th><th><div>New Index</div></th>"
+    )
+    html = re.sub(
+        r"(<tr style=\"width: 100%\">.*?)</tr>",
+        lambda m: m.group(1) + '<td style="text-align: right">1,234.5</td></tr>',
+        html,
+    )
     html = html.replace(">86.96<", ">?<", 1)
     df = numbeo.parse_rankings(html.encode(), RANKING, registry)
     assert (df["new_index"] == 1234.5).all()
@@ -98,7 +112,9 @@ def test_city_quality_of_life_page(recordings):
 
 
 def test_city_page_missing_subindex_is_an_error(recordings):
-    body = (recordings / "2020/numbeo/quality-of-life-shenzhen.html").read_text().replace("Pollution Index", "Smog Index")
+    body = (
+        (recordings / "2020/numbeo/quality-of-life-shenzhen.html").read_text().replace("Pollution Index", "Smog Index")
+    )
     with pytest.raises(SourceError, match=r"expected sub-indices \['pollution_index'\]"):
         numbeo.parse_city_indices(body.encode(), "shenzhen")
 
@@ -170,11 +186,22 @@ def test_suites_pass_on_the_recordings_and_flag_a_vanished_city(registry, data_h
     rec = tmp_path / "rec"
     shutil.copytree(recordings, rec)
     page = rec / "2020/numbeo/quality-of-life-rankings-2020.html"
-    page.write_text(re.sub(r"<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">Paris, France</td>.*?</tr>\n", "", page.read_text()))
+    page.write_text(
+        re.sub(
+            r"<tr style=\"width: 100%\"><td></td><td class=\"cityOrCountryInIndicesTable\">Paris, France</td>.*?</tr>\n",
+            "",
+            page.read_text(),
+        )
+    )
     paris = (rec / "2020/numbeo/quality-of-life-xian.html").read_text().replace("Xi&#x27;an", "Paris")
     (rec / "2020/numbeo/quality-of-life-paris.html").write_text(paris)
     index = json.loads((rec / "2020" / "index.json").read_text())
-    index["https://www.numbeo.com/quality-of-life/in/Paris"] = {"source": "numbeo", "file": "numbeo/quality-of-life-paris.html", "status": 200, "headers": {}}
+    index["https://www.numbeo.com/quality-of-life/in/Paris"] = {
+        "source": "numbeo",
+        "file": "numbeo/quality-of-life-paris.html",
+        "status": 200,
+        "headers": {},
+    }
     (rec / "2020" / "index.json").write_text(json.dumps(index))
     monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(rec))
     second = ingest("numbeo", cfg, "offline", registry)
@@ -198,8 +225,10 @@ def test_cell_text_matches_beautifulsoup_get_text():
 
     from tasks.sources.base import html_tree, node_text
 
-    cell = ('<td class="priceValue"> 1,234.50<!-- was 1,200 -->&nbsp;&#8364;<script>var x = 1;</script>'
-            '<span> (<b>est.</b>)</span>\n</td>')
+    cell = (
+        '<td class="priceValue"> 1,234.50<!-- was 1,200 -->&nbsp;&#8364;<script>var x = 1;</script>'
+        "<span> (<b>est.</b>)</span>\n</td>"
+    )
     page = f"<html><body><table><tr>{cell}</tr></table></body></html>".encode()
     ours = node_text(html_tree(page, "numbeo", "test").find(".//td"))
     assert ours == "1,234.50 € ( est. )"  # comment and script left out, &nbsp; stripped at the edges

@@ -22,7 +22,9 @@ def test_parse_api_indices_and_prices():
 
 def test_api_error_is_clear():
     with pytest.raises(SourceError, match="the API answered with an error: wrong api_key"):
-        numbeo.parse_api_indices(b'{"error": "wrong api_key"}', "https://www.numbeo.com/api/indices?api_key=${NUMBEO_API_KEY}")
+        numbeo.parse_api_indices(
+            b'{"error": "wrong api_key"}', "https://www.numbeo.com/api/indices?api_key=${NUMBEO_API_KEY}"
+        )
 
 
 def _api_recordings(tmp_path, registry, cfg):
@@ -81,6 +83,12 @@ def test_the_api_serves_current_figures_so_an_annual_edition_refuses_it(tmp_path
         ingest("numbeo", cfg, "offline", registry)
     assert not (data_home / "snapshots" / "numbeo").exists()
     allowed = ingest("numbeo", cfg, "offline", registry, allow_vintage_fallback=True)
-    assert allowed.vintage == {"edition": "2020", "expected": "2020", "found": "current", "ok": False,
-                               "note": "", "fallback": True}
+    assert allowed.vintage == {
+        "edition": "2020",
+        "expected": "2020",
+        "found": "current",
+        "ok": False,
+        "note": "",
+        "fallback": True,
+    }
     assert allowed.snapshot["ingest"]["vintage_ok"] is False

@@ -37,8 +37,8 @@ def test_city_across_a_tile_edge_sums_exactly_with_masks():
     for tile in ("h18v04", "h19v04"):
         rad = rng.integers(0, 2000, size=(N, N)).astype("uint16")
         qual = np.zeros((N, N), dtype="uint8")
-        qual[::7, ::5] = 1     # poor quality: masked
-        qual[::11, ::3] = 2    # gap-filled: accepted
+        qual[::7, ::5] = 1  # poor quality: masked
+        qual[::11, ::3] = 2  # gap-filled: accepted
         rad[::13, ::13] = nl.VNP46A4_FILL
         qual[::13, ::13] = 255
         tiles[tile] = tile_bytes(rad, qual)
@@ -98,16 +98,19 @@ def test_tile_by_tile_equals_city_by_city(tmp_path, registry):
         qual = rng.choice([0, 1, 2, 255], size=(N, N), p=[0.7, 0.1, 0.15, 0.05])
         paths[t] = tmp_path / f"{t}.h5"
         paths[t].write_bytes(tile_bytes(rad, qual))
-    done = {nl.Request("vnp46a4-tile", f"u/{t}", meta={"tile": t}): pd.DataFrame([{"tile": t, "path": str(p)}])
-            for t, p in paths.items()}
+    done = {
+        nl.Request("vnp46a4-tile", f"u/{t}", meta={"tile": t}): pd.DataFrame([{"tile": t, "path": str(p)}])
+        for t, p in paths.items()
+    }
     jobs = nl.tile_jobs({"edition": "2020"}, small, done)
     assert [j["tile"] for j in jobs] == needed and len(needed) >= 4  # London spans h17/h18, Beijing v04/v05
     partials = [p for job in reversed(jobs) for p in nl.tile_partials(**job)]
     by_city = {r["city_id"]: r for r in nl.combine_partials({"edition": "2020"}, small, partials).values()}
     for cid in small.ids:
         c = small.get(cid)
-        expected = nl.vnp46a4_zonal({t: str(p) for t, p in paths.items()},
-                                    nl.circle(c["lon"], c["lat"], c["boundary_radius_km"]), (0, 2))
+        expected = nl.vnp46a4_zonal(
+            {t: str(p) for t, p in paths.items()}, nl.circle(c["lon"], c["lat"], c["boundary_radius_km"]), (0, 2)
+        )
         got = {k: by_city[cid][k] for k in expected}
         assert got == expected, cid
         assert expected["pixels_valid"] > 0
