@@ -11,13 +11,19 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test install audit clean-data recordings bench
+.PHONY: run test lint install audit clean-data recordings bench
 
 run: .venv/.installed
 	.venv/bin/talent-index refresh --offline
 
 test: .venv/.installed
 	.venv/bin/python -m pytest
+
+# ruff (lint and format) and mypy on the whole tree; .ci/run runs it before the tests
+lint: .venv/.installed
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 install: .venv/.installed
 

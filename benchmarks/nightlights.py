@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 from common import CACHE, GENERATED, fresh_process, save, stats
@@ -125,7 +126,7 @@ def run(runs: int = 5) -> dict:
     geoms_path = CACHE / "polygons_1000.json"
     CACHE.mkdir(parents=True, exist_ok=True)
     geoms_path.write_text(json.dumps(polygons()))
-    out = {
+    out: dict[str, Any] = {
         "polygons": 1000,
         "raster": f"{SIZE}x{SIZE} float32, 15 arc-seconds, tiled 512x512 (deflate: level 1)",
         "gdal_cachemax_mib": 64,

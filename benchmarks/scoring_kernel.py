@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 from common import ROOT, repeat, save, stats
@@ -59,11 +60,11 @@ def with_skcriteria(blocks):
 
 
 def kernel(runs: int = 5) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for n in (30, 1_000, 10_000, 100_000):
         blocks = data(n)
         ref = ours(blocks)
-        row = {"n": n}
+        row: dict[str, Any] = {"n": n}
         for name, fn in (("ours", ours), ("pymcdm", with_pymcdm), ("scikit-criteria", with_skcriteria)):
             if name == "scikit-criteria" and n > 10_000:
                 continue

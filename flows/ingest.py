@@ -5,21 +5,25 @@ Source-agnostic: what differs between sources is declared by each source module 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
+import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
 
 from tasks import ingest as core
 from tasks.cities import load_registry
 from tasks.progress import report, report_transient
 from tasks.sources import load_sources_raw, resolve_source, source_spec
 from tasks.timing import timed
+from tasks.validate import ValidationReport
+
+from .quoting import as_is
 
 
 @task(cache_policy=NO_CACHE)
-def fetch_and_parse(source: str, cfg: dict, mode: str):
+def fetch_and_parse(source: str, cfg: dict, mode: str) -> core.Fetched:
     """Retries live in the fetcher (one policy per source, errors classified), not here."""
     registry = load_registry()
     with timed("work"):
@@ -35,7 +39,7 @@ def fetch_and_parse(source: str, cfg: dict, mode: str):
 
 
 @task(cache_policy=NO_CACHE)
-def check_vintage(source: str, cfg: dict, fetched, allow_fallback: bool) -> dict:
+def check_vintage(source: str, cfg: dict, fetched: core.Fetched, allow_fallback: bool) -> dict:
     return core.check_vintage(source, cfg, fetched, allow_fallback)
 
 
@@ -47,7 +51,7 @@ def work_unit(source: str, unit: dict) -> list[dict]:
         return source_spec(source).run_work_unit(unit)
 
 
-def _prepare(source: str, cfg: dict, fetched):
+def _prepare(source: str, cfg: dict, fetched: core.Fetched) -> dict | None:
     """A source's work units as one mapped task each, then combined (None when it has none)."""
     spec = source_spec(source, cfg)
     registry = load_registry()
@@ -61,12 +65,12 @@ def _prepare(source: str, cfg: dict, fetched):
 
 
 @task(cache_policy=NO_CACHE)
-def tidy(source: str, cfg: dict, fetched, prepared):
+def tidy(source: str, cfg: dict, fetched: core.Fetched, prepared: dict | None) -> tuple[pd.DataFrame, dict]:
     with timed("work"):
         return core.tidy_source(source, cfg, load_registry(), fetched, prepared)
 
 
-def _docs_dir():
+def _docs_dir() -> Path:
     """The run's output folder for GX Data Docs: <data home>/runs/<root flow run id>/data-docs."""
     from prefect.runtime import flow_run
 
@@ -77,7 +81,7 @@ def _docs_dir():
 
 
 @task(cache_policy=NO_CACHE)
-def validate(source: str, cfg: dict, tidy_table, extras):
+def validate(source: str, cfg: dict, tidy_table: pd.DataFrame, extras: dict) -> list[ValidationReport]:
     report(f"{source}: validating")
     docs = _docs_dir()
     with timed("work", "gx"):
@@ -107,7 +111,16 @@ def _is_root_run() -> bool:
 
 
 @task(cache_policy=NO_CACHE)
-def snapshot(source: str, cfg: dict, tidy_table, extras, raws, reports, vintage: dict, mode: str):
+def snapshot(
+    source: str,
+    cfg: dict,
+    tidy_table: pd.DataFrame,
+    extras: dict,
+    raws: list[dict],
+    reports: list[ValidationReport],
+    vintage: dict,
+    mode: str,
+) -> dict:
     from prefect.runtime import flow_run
 
     with timed("work"):
@@ -182,13 +195,13 @@ def ingest_flow(source: str):
 
         cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence)
         report(f"{source}: fetching ({mode}, edition {cfg['edition']})")
-        # quote(): the parsed responses, tables and raw lists are large (10,000 cities: 20,000 items);
+        # as_is(): the parsed responses, tables and raw lists are large (10,000 cities: 20,000 items);
         # Prefect would otherwise walk every element looking for futures (seconds per task)
         fetched = fetch_and_parse(source, cfg, mode)
-        vintage = check_vintage(source, cfg, quote(fetched), allow_vintage_fallback)
+        vintage = check_vintage(source, cfg, as_is(fetched), allow_vintage_fallback)
         prepared = _prepare(source, cfg, fetched)
-        tidy_table, extras = tidy(source, cfg, quote(fetched), quote(prepared))
-        reports = validate(source, cfg, quote(tidy_table), quote(extras))
+        tidy_table, extras = tidy(source, cfg, as_is(fetched), as_is(prepared))
+        reports = validate(source, cfg, as_is(tidy_table), as_is(extras))
         if _is_root_run():  # run on its own; under `refresh`, the parent renders once for all sources
             data_docs()
         create_markdown_artifact(
@@ -208,7 +221,7 @@ def ingest_flow(source: str):
         for r in reports:
             r.raise_for_errors()
         snap = snapshot(
-            source, cfg, quote(tidy_table), quote(extras), quote(fetched.raws), quote(reports), vintage, mode
+            source, cfg, as_is(tidy_table), as_is(extras), as_is(fetched.raws), as_is(reports), vintage, mode
         )
         report(
             f"{source}: snapshot {snap['snapshot_id']} ({'unchanged' if snap.get('reused') else 'new'}, "

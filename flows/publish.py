@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
 
-from scoring import load_methodology
+from scoring import IndexResult, load_methodology
 from tasks import release as rel
 from tasks.analysis import release_analyses
 from tasks.cities import load_registry
@@ -15,11 +15,13 @@ from tasks.progress import report
 from tasks.sample import sample_status
 from tasks.timing import timed
 
+from .quoting import as_is
+
 
 @task(cache_policy=NO_CACHE)
 def gather(
     edition: str | None, as_of: str | None = None, cadence: str = "annual", allow_vintage_fallback: bool = False
-):
+) -> rel.Inputs:
     with timed("work"):
         return rel.gather_inputs(
             load_registry(),
@@ -32,18 +34,22 @@ def gather(
 
 
 @task(cache_policy=NO_CACHE)
-def score(inputs, methodology_path: str | None = None):
+def score(inputs: rel.Inputs, methodology_path: str | None = None) -> IndexResult:
     with timed("work"):
         return rel.score(inputs, load_registry(), load_methodology(methodology_path))
 
 
 @task(cache_policy=NO_CACHE)
-def publish_release(result, inputs, methodology_path: str | None = None):
+def publish_release(
+    result: IndexResult, inputs: rel.Inputs, methodology_path: str | None = None
+) -> tuple[dict, pd.DataFrame]:
     with timed("work"):
         return _publish_release(result, inputs, methodology_path)
 
 
-def _publish_release(result, inputs, methodology_path: str | None = None):
+def _publish_release(
+    result: IndexResult, inputs: rel.Inputs, methodology_path: str | None = None
+) -> tuple[dict, pd.DataFrame]:
     registry = load_registry()
     table = rel.index_table(result, registry)
     with timed("gx"):
@@ -82,9 +88,9 @@ def publish(
     newest edition ingested)."""
     report(f"scoring the latest ingests of edition {edition or '(newest)'}")
     inputs = gather(edition, as_of, cadence, allow_vintage_fallback)
-    result = score(quote(inputs), methodology_path)  # quote(): large, nothing in them for Prefect to resolve
+    result = score(as_is(inputs), methodology_path)  # as_is(): large, nothing in them for Prefect to resolve
     report("publishing the release")
-    manifest, table = publish_release(quote(result), quote(inputs), methodology_path)
+    manifest, table = publish_release(as_is(result), as_is(inputs), methodology_path)
     logger = get_run_logger()
     if manifest.get("reused"):
         logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])

@@ -30,7 +30,7 @@ def _row(check, subject, recomputed, printed, tol=ROUNDING, note=""):
 
 def city_dimension_scores(pub: dict) -> pd.DataFrame:
     """Every printed dimension score by city (international figures first, then domestic, then the card)."""
-    rows = {}
+    rows: dict[tuple[str, str], float] = {}
     for dim, scopes in pub["dimension_scores"].items():
         for scope in ("international", "domestic"):
             for city, (_, score, _fig) in scopes.get(scope, {}).items():
@@ -57,7 +57,7 @@ def audit_2020(pub: dict) -> pd.DataFrame:
         for col, printed in cl["scores"].items():
             vals = [final.get(m) if col == "final" else dims.get(col, pd.Series(dtype=float)).get(m) for m in members]
             if all(v is not None and not pd.isna(v) for v in vals):
-                rows.append(_row("cluster mean", f"{cid}.{col}", np.mean(vals), printed))
+                rows.append(_row("cluster mean", f"{cid}.{col}", float(np.mean(vals)), printed))  # type: ignore[arg-type]
             elif sum(v is None or pd.isna(v) for v in vals) == 1:
                 missing = members[[v is None or pd.isna(v) for v in vals].index(True)]
                 known = [v for v in vals if v is not None and not pd.isna(v)]
@@ -82,9 +82,9 @@ def audit_2020(pub: dict) -> pd.DataFrame:
     full = {c: dims.loc[c].to_dict() for c in dims.index if dims.loc[c].notna().all()}
     for city in derived_cities:
         known = dims.loc[city].to_dict() if city in dims.index else {}
-        vals = {d: derived.get((city, d), known.get(d)) for d in DIMENSIONS}
-        if all(v is not None and not pd.isna(v) for v in vals.values()) and city not in full:
-            full[city] = vals
+        by_dim = {d: derived.get((city, d), known.get(d)) for d in DIMENSIONS}
+        if all(v is not None and not pd.isna(v) for v in by_dim.values()) and city not in full:
+            full[city] = by_dim
     for city, vals in sorted(full.items()):
         ws = sum(weights[d] * vals[d] for d in DIMENSIONS)
         how = "dimension scores derived from cluster means" if city in derived_cities else "printed dimension scores"

@@ -163,10 +163,10 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
     index = pd.DataFrame({"final_score": final})
     index["rank_international"] = rank_desc(final)
     index["rank_domestic"] = rank_desc(final[domestic]).reindex(index.index)
-    for dim in m.dimension_ids:
-        index[f"{dim}_score"] = scores[dim]
-        index[f"{dim}_rank_international"] = rank_desc(scores[dim])
-        index[f"{dim}_rank_domestic"] = rank_desc(scores[dim][domestic]).reindex(index.index)
+    for dim_id in m.dimension_ids:
+        index[f"{dim_id}_score"] = scores[dim_id]
+        index[f"{dim_id}_rank_international"] = rank_desc(scores[dim_id])
+        index[f"{dim_id}_rank_domestic"] = rank_desc(scores[dim_id][domestic]).reindex(index.index)
     index = index.sort_values(["rank_international", "final_score"], ascending=[True, False])
     index.index.name = "city_id"
 

@@ -109,15 +109,9 @@ def monte_carlo(
         cond = np.stack([ranks[i].mean(axis=(0, 1), dtype=np.float64) for i in idx])  # (options, n)
         shares[f] = cond.var(axis=0)  # equal-size groups: variance of the conditional means
     total = total_var.sum()
-    share_rows = [
-        {"factor": f, "first_order_share": float(v.sum() / total) if total > 0 else 0.0} for f, v in shares.items()
-    ]
-    share_rows.append(
-        {
-            "factor": "interactions",
-            "first_order_share": float(1 - sum(r["first_order_share"] for r in share_rows)) if total > 0 else 0.0,
-        }
-    )
+    first_order = {f: float(v.sum() / total) if total > 0 else 0.0 for f, v in shares.items()}
+    first_order["interactions"] = 1 - sum(first_order.values()) if total > 0 else 0.0
+    share_rows = [{"factor": f, "first_order_share": v} for f, v in first_order.items()]
     table = pd.DataFrame(
         {
             "nominal_rank": nominal_rank,

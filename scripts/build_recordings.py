@@ -59,7 +59,7 @@ def snake(h):
 
 def load():
     """{edition: {(record, city): {field: row}}} and the registry rows."""
-    values = defaultdict(lambda: defaultdict(dict))
+    values: defaultdict[str, defaultdict[tuple[str, str], dict]] = defaultdict(lambda: defaultdict(dict))
     with open(ROOT / "data" / "sample" / "values.csv", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
             values[r["edition"]][(r["record"], r["city_id"])][r["field"]] = r

@@ -371,6 +371,8 @@ def releases_verify(release_id: str | None = typer.Argument(None, help="Release 
 
     try:
         rid = release_id or read_latest_id()
+        if rid is None:
+            raise ValueError("no release yet: run `talent-index refresh` first")
         bad = verify_release(rid)
     except Exception as exc:  # noqa: BLE001
         fail(exc)

@@ -27,14 +27,19 @@ def notification_block(notify: str):
     url = os.environ.get(env)
     if not url:
         raise PipelineError(f"set {env} to the URL alerts are posted to (it is a secret: never commit it)")
+    from prefect.blocks.core import Block
+    from pydantic import SecretStr
+
+    block: Block
     if notify == "webhook":
         from prefect.blocks.webhook import Webhook
+        from prefect.types import SecretDict
 
-        block = Webhook(method="POST", url=url, headers={"Content-Type": "application/json"})
+        block = Webhook(method="POST", url=SecretStr(url), headers=SecretDict({"Content-Type": "application/json"}))
     else:
         from prefect.blocks.notifications import SlackWebhook
 
-        block = SlackWebhook(url=url)
+        block = SlackWebhook(url=SecretStr(url))
     block.save(BLOCK_NAME, overwrite=True)
     return block
 
@@ -47,8 +52,8 @@ def build(spec: dict, deployments: list[str], notify: str, block_id):
     from prefect.automations import Automation, CallWebhook, EventTrigger, SendNotification
 
     t = spec["trigger"]
-    match_related = (
-        {"prefect.resource.role": "deployment", "prefect.resource.name": deployments}
+    match_related: dict[str, str | list[str]] = (
+        {"prefect.resource.role": "deployment", "prefect.resource.name": list(deployments)}
         if t.get("match_related_deployments")
         else {}
     )
@@ -59,6 +64,7 @@ def build(spec: dict, deployments: list[str], notify: str, block_id):
         threshold=int(t.get("threshold", 1)),
         within=timedelta(seconds=int(t.get("within_s", 0))),
     )
+    action: CallWebhook | SendNotification
     if notify == "webhook":
         action = CallWebhook(block_document_id=block_id, payload=spec["payload"])
     else:
@@ -75,7 +81,7 @@ def apply_automations(notify: str = "webhook", path: Path | None = None) -> list
     names = []
     for spec in doc["automations"]:
         try:
-            Automation.read(name=spec["name"]).delete()
+            Automation.read(name=spec["name"]).delete()  # type: ignore[attr-defined]  # sync_compatible
         except (ValueError, Exception):  # noqa: BLE001 - not there yet
             pass
         build(spec, doc["deployments"], notify, block._block_document_id).create()

@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import urllib.robotparser
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -195,8 +196,8 @@ class Fetcher:
     edition: str | None = None  # offline: the edition whose recordings are replayed
     recordings: Recordings | None = None
     session: requests.Session | None = None
-    sleep: object = time.sleep
-    clock: object = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
     reuse_raw: bool = True
     requests_made: int = 0
     throttle: _HostThrottle = field(default_factory=_HostThrottle)
@@ -257,14 +258,15 @@ class Fetcher:
         return store_raw(rec, body)
 
     def _replay(self, url: str) -> RawRecord:
-        found = self.recordings.get(url)
+        recordings = self.recordings or Recordings(edition=self.edition)
+        found = recordings.get(url)
         if found is None:
-            known = len(self.recordings.urls(self.source))
+            known = len(recordings.urls(self.source))
             raise ReplayMissingError(
                 self.source,
                 url,
-                f"offline mode: no recording for this URL in edition {self.recordings.edition} ({known} recorded "
-                f"for {self.source} in {self.recordings.index_path}); record it with `talent-index refresh --record`",
+                f"offline mode: no recording for this URL in edition {recordings.edition} ({known} recorded "
+                f"for {self.source} in {recordings.index_path}); record it with `talent-index refresh --record`",
             )
         body, entry = found
         # the recording is the raw response: read in place, not copied into the raw store (20,000
@@ -286,6 +288,12 @@ class Fetcher:
         )
 
     # ------------------------------------------------------------------ online
+    def _session(self) -> requests.Session:
+        if self.session is None:  # set up in __post_init__ for every mode that goes online
+            self.session = requests.Session()
+            self.session.headers["User-Agent"] = self.policy.user_agent
+        return self.session
+
     def _robots_allows(self, url: str) -> bool:
         """RFC 9309: a robots.txt answering 4xx allows everything; 5xx or unreachable disallows
         everything (a clear FetchError naming why); otherwise its rules for our user agent."""
@@ -298,7 +306,7 @@ class Fetcher:
             while True:
                 attempt += 1
                 try:
-                    resp = self.session.get(robots, timeout=(self.policy.connect_timeout, self.policy.read_timeout))
+                    resp = self._session().get(robots, timeout=(self.policy.connect_timeout, self.policy.read_timeout))
                     self.requests_made += 1
                     break
                 except requests.RequestException as exc:
@@ -320,7 +328,7 @@ class Fetcher:
                 )
             if resp.status_code >= 400:
                 rp = None  # no robots.txt: everything allowed
-            else:
+            elif rp is not None:
                 rp.parse(resp.text.splitlines())
             self._robots[base] = rp
             if rp is not None:
@@ -417,7 +425,7 @@ class Fetcher:
         current = url
         real = expand_secrets(url, self.source)
         for _ in range(6):
-            resp = self.session.get(
+            resp = self._session().get(
                 real if current == url else current,
                 headers=headers,
                 timeout=(p.connect_timeout, p.read_timeout),
@@ -487,7 +495,8 @@ TRANSIENT = ("timeout", "reset", "truncated", "connection")
 
 def _causes(exc: BaseException):
     """The exception and its causes, outermost first (requests wraps urllib3, which wraps the socket error)."""
-    seen, e = set(), exc
+    seen: set[int] = set()
+    e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         yield e

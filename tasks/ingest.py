@@ -38,9 +38,9 @@ class Ingested:
     extras: dict[str, pd.DataFrame]
     raws: list[dict]
     reports: list[ValidationReport] = field(default_factory=list)
-    snapshot: dict | None = None
+    snapshot: dict = field(default_factory=dict)
     requests_made: int = 0
-    vintage: dict | None = None
+    vintage: dict = field(default_factory=dict)
 
     @property
     def warnings(self):

@@ -158,7 +158,11 @@ def gather_inputs(
         raise PipelineError(
             f"no validated snapshot of any source under {data_home() / 'snapshots'}: run `talent-index refresh` first"
         )
-    snaps, frames, ingests, fallbacks, problems = {}, [], {}, [], []
+    snaps: dict[str, dict] = {}
+    ingests: dict[str, dict] = {}
+    frames: list[pd.DataFrame] = []
+    fallbacks: list[dict] = []
+    problems: list[str] = []
     for source in sources + [m for m in metadata_sources() if m not in sources]:
         required = source in sources
         found = latest_ingest(source, edition=edition, as_of=as_of)
@@ -172,24 +176,23 @@ def gather_inputs(
                 found = latest_ingest(source, edition=older[-1], as_of=as_of)
         elif not found[0].get("vintage_ok", True):
             reason = f"the ingest of edition {edition} found vintage {found[0].get('vintage')}"
-        if reason:
+        if reason is not None:
             expected = _expected_vintage(source, edition, cadence)
             got = found[0].get("vintage") if found else None
             if found is None or not allow_vintage_fallback:
-                if required or found is not None:
+                if required or found is not None:  # a metadata source may be missing altogether
                     problems.append(f"source {source}: expected vintage {expected}, found {got or 'none'} — {reason}")
-                if found is None:
-                    continue
-            if found is not None:
-                fallbacks.append(
-                    {
-                        "source": source,
-                        "expected": expected,
-                        "found": got,
-                        "edition_used": str(found[0]["edition"]),
-                        "reason": reason,
-                    }
-                )
+                continue
+            fallbacks.append(
+                {
+                    "source": source,
+                    "expected": expected,
+                    "found": got,
+                    "edition_used": str(found[0]["edition"]),
+                    "reason": reason,
+                }
+            )
+        assert found is not None  # every path without an ingest left through `continue` above
         entry, info = found
         snaps[source], ingests[source] = info, entry
         if required:
@@ -200,17 +203,17 @@ def gather_inputs(
             "to publish with the fallbacks listed):\n  " + "\n  ".join(problems)
         )
     tidy = pd.concat(frames, ignore_index=True)
-    expected = {i.id: i.source for i in methodology.indicators}
-    tidy = tidy[tidy["indicator"].map(expected) == tidy["source"]]
-    missing = sorted(set(expected) - set(tidy["indicator"]))
+    source_of = {i.id: i.source for i in methodology.indicators}
+    tidy = tidy[tidy["indicator"].map(source_of) == tidy["source"]]
+    missing = sorted(set(source_of) - set(tidy["indicator"]))
     if missing:
         raise PipelineError(
             "indicators not supplied by the source the methodology names "
-            f"(indicator: source): { ({k: expected[k] for k in missing}) }"
+            f"(indicator: source): { ({k: source_of[k] for k in missing}) }"
         )
     tidy = tidy[tidy["city_id"].isin(registry.ids)]
     values = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first", dropna=False)
-    values = values.reindex(index=registry.ids, columns=list(expected))
+    values = values.reindex(index=registry.ids, columns=list(source_of))
     values.index.name = "city_id"
     gawc_meta = read_snapshot(snaps["gawc"]) if "gawc" in snaps else None
     prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location"]]
@@ -301,7 +304,7 @@ def latest_release_manifest() -> dict | None:
 
 
 def list_releases() -> list[dict]:
-    out = []
+    out: list[dict] = []
     root = releases_dir()
     if not root.is_dir():
         return out

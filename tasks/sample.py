@@ -36,8 +36,9 @@ def sample_status(edition: str | None = None, path=None) -> pd.DataFrame:
     rows = []
     for ind, fields in indicator_fields().items():
         for c in cities:
-            recs = [by.get((c, f)) for f in fields]
-            if any(r is None for r in recs):
+            found = [by.get((c, f)) for f in fields]
+            recs = [r for r in found if r is not None]
+            if len(recs) < len(found):
                 continue
             real = all(r.status == "real" for r in recs)
             rows.append(

@@ -236,7 +236,7 @@ def write_snapshot(
     if (folder / "provenance.json").exists():
         existing = _read_provenance(folder / "provenance.json")
         damaged = snapshot_damage(existing) if existing else ["provenance.json"]
-        if not damaged:
+        if existing and not damaged:
             return {**existing, "reused": True}
     blobs = {k: parquet_bytes(v) for k, v in tables.items()}
     info = {

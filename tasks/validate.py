@@ -114,7 +114,7 @@ def _context():
 
     ctx = gx.get_context(mode="ephemeral")
     try:
-        ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}  # type: ignore[assignment]
     except Exception:  # noqa: BLE001 - cosmetic only
         pass
     return ctx

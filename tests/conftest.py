@@ -54,8 +54,8 @@ def _guarded_connect_ex(self, address):
     return _real_connect_ex(self, address)
 
 
-socket.socket.connect = _guarded_connect
-socket.socket.connect_ex = _guarded_connect_ex
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 _real_getaddrinfo = socket.getaddrinfo
 
 

@@ -36,13 +36,12 @@ SECTIONS = [
 def home(tmp_path_factory, registry):
     """Snapshots of every source, ingested once for this module."""
     home = tmp_path_factory.mktemp("rel") / "home"
-    old = os.environ.get("TALENT_INDEX_HOME")
-    os.environ["TALENT_INDEX_HOME"] = str(home)
-    cfg = load_sources_config()
-    for s in cfg:
-        ingest(s, cfg[s], "offline", registry)
-    yield home
-    os.environ["TALENT_INDEX_HOME"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TALENT_INDEX_HOME", str(home))
+        cfg = load_sources_config()
+        for s in cfg:
+            ingest(s, cfg[s], "offline", registry)
+        yield home
 
 
 def publish(registry, methodology=None, today="2026-11-26", fail_at=None, values_hook=None):

@@ -75,8 +75,9 @@ def test_latest_is_the_last_ingest_even_when_its_content_is_older(data_home):
         append_ingest("numbeo", {"snapshot_id": snap["snapshot_id"], "edition": "2020"})
         ids.append(snap["snapshot_id"])
     assert ids[0] == ids[2] != ids[1]
-    assert latest_snapshot("numbeo", edition="2020")["snapshot_id"] == ids[0]
-    assert read_snapshot(latest_snapshot("numbeo"))["value"].tolist() == [1.0]
+    latest = latest_snapshot("numbeo", edition="2020")
+    assert latest is not None and latest["snapshot_id"] == ids[0]
+    assert read_snapshot(latest)["value"].tolist() == [1.0]
     entries, problems = read_ingest_log("numbeo")
     assert [e["snapshot_id"] for e in entries] == ids and problems == []
 
@@ -92,7 +93,8 @@ def test_a_torn_last_line_of_the_ingest_log_is_skipped_and_kept(data_home):
     entries, problems = read_ingest_log("hurun")
     assert [e["snapshot_id"] for e in entries] == [snap["snapshot_id"]]
     assert len(problems) == 1 and "ingests.jsonl line 2" in problems[0]
-    assert latest_snapshot("hurun")["snapshot_id"] == snap["snapshot_id"]
+    latest = latest_snapshot("hurun")
+    assert latest is not None and latest["snapshot_id"] == snap["snapshot_id"]
     append_ingest("hurun", {"snapshot_id": snap["snapshot_id"], "edition": "2021"})
     assert log.read_bytes().startswith(torn + b"\n")
     assert [e["edition"] for e in read_ingest_log("hurun")[0]] == ["2020", "2021"]

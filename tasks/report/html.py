@@ -101,7 +101,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
             names.to_dict(),
             f"Ranks across editions ({', '.join(editions)}): top {min(15, len(idx))} of {meta['edition']}",
         )
-        for cid, g in history.sort_values("edition").groupby("city_id"):
+        for cid, g in history.sort_values("edition").groupby("city_id"):  # type: ignore[union-attr]  # editions > 1
             trajectories[cid] = [
                 {
                     "edition": str(r.edition),

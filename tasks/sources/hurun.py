@@ -121,7 +121,7 @@ def parse_list_html(
         df.attrs["stated_count"] = stated_count(node_text(doc))
         df.attrs["stated_edition"] = stated_edition(doc)
         return df
-    raise last_error
+    raise last_error or SourceError(SOURCE, "expected a table of unicorn companies with a header row", location=url)
 
 
 def stated_edition(doc) -> str | None:

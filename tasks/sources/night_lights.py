@@ -8,6 +8,7 @@ centre (64-vertex polygon); the boundary version and pixel counts go into the sn
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -156,7 +157,11 @@ def _finish(parts: list[dict]) -> dict:
 
 
 def vnp46a4_zonal(
-    tiles: dict[str, bytes | str], geometry: dict, accepted_quality=(0, 2), location: str = "", city: str | None = None
+    tiles: Mapping[str, bytes | str],
+    geometry: dict,
+    accepted_quality=(0, 2),
+    location: str = "",
+    city: str | None = None,
 ) -> dict:
     """Sum and mean radiance (nW/cm2/sr) inside `geometry` across VNP46A4 tiles (cell centres).
 
@@ -321,6 +326,8 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
 
         return pd.DataFrame([{"tile": req.meta["tile"], "path": str(raw_object(SOURCE, body))}])
     # a clip: one record, not a one-row DataFrame (which costs more than the zonal sum itself)
+    if req.city_id is None:
+        raise SourceError(SOURCE, "a night-light clip request names no city", location=req.url)
     city = registry.get(req.city_id)
     geom = circle(float(city["lon"]), float(city["lat"]), float(city["boundary_radius_km"]))
     stats = zonal_stats(body, geom, req.url, req.city_id)

@@ -155,7 +155,7 @@ def parse_rankings(
     if table is None:
         page = soup(body, SOURCE, url)
         check_not_blocked(page, SOURCE, url, 'a ranking table <table id="t2">')
-        found = [t.get("id") or ".".join(t.get("class", [])) or "(no id)" for t in page.find_all("table")]
+        found = [t.get("id") or ".".join(t.get_attribute_list("class")) or "(no id)" for t in page.find_all("table")]
         raise SourceError(SOURCE, f'expected a ranking table <table id="t2">, found tables {found}', location=url)
     thead = table.find(".//thead")
     header_cells = thead.findall(".//th") if thead is not None else table.find(".//tr").findall(".//th")
@@ -371,7 +371,7 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     ranking = done[rank_req] if rank_req else pd.DataFrame(columns=["city", "city_id"])
     dup = ranking["city_id"].dropna()
     dup = dup[dup.duplicated()].unique().tolist()
-    if dup:
+    if dup and rank_req is not None:
         raise SourceError(SOURCE, f"the ranking lists cities {dup} more than once", location=rank_req.url, field="city")
     in_ranking = ranking.dropna(subset=["city_id"]).set_index("city_id")
     city_pages = {
@@ -385,7 +385,7 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
                 rows.append(
                     (cid, ind, page.get(col, np.nan), "index", edition, registry.get(cid)["numbeo_name"], req.url)
                 )
-        elif cid in in_ranking.index:
+        elif rank_req is not None and cid in in_ranking.index:
             rec = in_ranking.loc[cid]
             for ind, col in INDEX_COLUMNS.items():
                 unit = "ratio" if col == "property_price_to_income_ratio" else "index"

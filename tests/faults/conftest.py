@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -67,26 +66,25 @@ def baseline(tmp_path_factory):
     from tasks.sources import load_sources_config
 
     home = tmp_path_factory.mktemp("faults-baseline") / "home"
-    old = os.environ.get("TALENT_INDEX_HOME")
-    os.environ["TALENT_INDEX_HOME"] = str(home)
-    registry, cfg, m = load_registry(), load_sources_config(), load_methodology()
-    for s in cfg:
-        ingest(s, cfg[s], "offline", registry)
-    inputs = rel.gather_inputs(registry, m, edition="2020")
-    result = rel.score(inputs, registry, m)
-    report = rel.validate_index(rel.index_table(result, registry), registry)
-    rel.publish(
-        result,
-        inputs,
-        registry,
-        m,
-        sample=True,
-        edition="2020",
-        index_report=report,
-        extra_files=lambda: release_analyses(result, m, draws=160),
-        today="2026-11-26",
-    )
-    os.environ["TALENT_INDEX_HOME"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TALENT_INDEX_HOME", str(home))
+        registry, cfg, m = load_registry(), load_sources_config(), load_methodology()
+        for s in cfg:
+            ingest(s, cfg[s], "offline", registry)
+        inputs = rel.gather_inputs(registry, m, edition="2020")
+        result = rel.score(inputs, registry, m)
+        report = rel.validate_index(rel.index_table(result, registry), registry)
+        rel.publish(
+            result,
+            inputs,
+            registry,
+            m,
+            sample=True,
+            edition="2020",
+            index_report=report,
+            extra_files=lambda: release_analyses(result, m, draws=160),
+            today="2026-11-26",
+        )
     return home
 
 

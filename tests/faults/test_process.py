@@ -49,7 +49,8 @@ def run_and_kill(code, args, env, marker, timeout=120):
     t0 = time.time()
     while not marker.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"child ended before the pause point: {proc.stderr.read().decode()[-2000:]}")
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"child ended before the pause point: {err[-2000:]}")
         if time.time() - t0 > timeout:
             proc.kill()
             raise AssertionError("child never reached the pause point")

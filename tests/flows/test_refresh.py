@@ -13,16 +13,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def first_release(backfilled, tmp_path_factory):
     """A copy of the backfilled home (editions 2019 and 2020, through the CLI) for this module."""
-    import os
-
     home = tmp_path_factory.mktemp("refresh") / "home"
     shutil.copytree(backfilled[0], home)
-    old = os.environ.get("TALENT_INDEX_HOME")
-    os.environ["TALENT_INDEX_HOME"] = str(home)
-    rid = (home / "releases" / "LATEST").read_text().strip()
-    yield home, {"release": {"release_id": rid, "sample": True}}
-    if old is not None:
-        os.environ["TALENT_INDEX_HOME"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TALENT_INDEX_HOME", str(home))
+        rid = (home / "releases" / "LATEST").read_text().strip()
+        yield home, {"release": {"release_id": rid, "sample": True}}
 
 
 def _files(folder):

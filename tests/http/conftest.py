@@ -16,6 +16,8 @@ class Script:
         self.routes: dict[str, list[dict]] = {}
         self.hits: dict[str, int] = {}
         self.headers_seen: dict[str, list[dict]] = {}
+        self.base = ""  # set once the server listens
+        self.port = 0
 
     def add(self, path, *responses):
         self.routes[path] = list(responses)

@@ -289,7 +289,7 @@ def test_record_mode_saves_a_replayable_recording(server, data_home, tmp_path):
     )
     f.get(server.base + "/rec", recording_name="rec.html")
     replay = Fetcher(source="numbeo", mode="offline", recordings=Recordings(rec_dir))  # the newest edition it holds
-    assert replay.recordings.edition == "2021"
+    assert replay.recordings is not None and replay.recordings.edition == "2021"
     assert replay.get(server.base + "/rec").read() == b"<html>recorded</html>"
     assert (rec_dir / "2021" / "numbeo" / "rec.html").exists()
 

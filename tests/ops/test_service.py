@@ -34,7 +34,7 @@ class Receiver:
     """A local webhook receiver: keeps every JSON body posted to it."""
 
     def __init__(self):
-        self.bodies = []
+        self.bodies: list[dict] = []
         outer = self
 
         class H(BaseHTTPRequestHandler):

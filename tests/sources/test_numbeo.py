@@ -232,4 +232,5 @@ def test_cell_text_matches_beautifulsoup_get_text():
     page = f"<html><body><table><tr>{cell}</tr></table></body></html>".encode()
     ours = node_text(html_tree(page, "numbeo", "test").find(".//td"))
     assert ours == "1,234.50 € ( est. )"  # comment and script left out, &nbsp; stripped at the edges
-    assert ours == BeautifulSoup(page, "lxml").td.get_text(" ", strip=True)
+    td = BeautifulSoup(page, "lxml").td
+    assert td is not None and ours == td.get_text(" ", strip=True)
