@@ -31,12 +31,17 @@ def test_numbeo_city_pages(recordings):
 
 def test_hurun_and_gawc(recordings):
     res, df = parse("hurun-list", recordings / "2020/hurun/global-unicorn-index-2020.html")
+    assert res.exit_code == 0, res.output
     assert df.columns.tolist() == ["rank", "company", "valuation_usd_bn", "city", "country", "city_id"]
     assert (df["city_id"] == "beijing").sum() == 93
     res, df = parse("gawc-tiers", recordings / "2020/gawc/world2020t.html")
+    assert res.exit_code == 0, res.output
     assert df.columns.tolist() == ["tier", "city", "city_id"]
+    assert df.set_index("city_id").loc["guangzhou", "tier"] == "Alpha-"
     res, df = parse("gawc-connectivity", recordings / "2020/gawc/connectivity-2020.xlsx")
+    assert res.exit_code == 0, res.output
     assert df.columns.tolist() == ["rank", "city", "country", "city_id", "gnc_abs", "gnc_rel"]
+    assert df.set_index("city_id").loc["london", "gnc_rel"] == 100.0
 
 
 def test_changed_layout_exits_non_zero_with_one_clear_line(tmp_path):

@@ -134,7 +134,9 @@ def test_diff_command(home, registry):
     res = CliRunner().invoke(app, ["releases", "diff", "2020-sample-2026-11-26", "2020-sample-2026-11-26-2"])
     assert res.exit_code == 0
     assert "# Changes in 2020-sample-2026-11-26-2 (against 2020-sample-2026-11-26)" in res.stdout
-    assert "methodology" not in res.stdout.split("## Changed inputs")[0] or "→" in res.stdout
+    head = res.stdout.split("## Changed inputs")[0]
+    assert "- methodology topsis_normalization: minmax → vector" in head  # the choice the second release changed
+    assert "- code_version" not in head and "- methodology:" not in head  # same code, same methodology file
     assert "No input snapshot changed." in res.stdout
 
 

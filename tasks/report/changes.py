@@ -8,6 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 
+METHOD_CHOICES = ("entropy_input", "zero_rule", "epsilon", "topsis_normalization", "weights_mode", "missing_policy",
+                  "scale")
+
+
 def diff_releases(old: Path, new: Path) -> dict:
     """Compare two release folders (old -> new)."""
     a = pd.read_parquet(old / "index.parquet").set_index("city_id")
@@ -50,6 +54,9 @@ def diff_releases(old: Path, new: Path) -> dict:
             other[key] = (ma.get(key), mb.get(key))
     if ma["methodology"]["sha256"] != mb["methodology"]["sha256"]:
         other["methodology"] = (ma["methodology"]["version"], mb["methodology"]["version"])
+    for key in METHOD_CHOICES:  # a choice changed by an override, with the same methodology file
+        if ma["methodology"].get(key) != mb["methodology"].get(key):
+            other[f"methodology {key}"] = (ma["methodology"].get(key), mb["methodology"].get(key))
     return {
         "old": ma["release_id"],
         "new": mb["release_id"],

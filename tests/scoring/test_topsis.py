@@ -27,15 +27,19 @@ def test_t3_pymcdm_readme():
 
 
 def test_t4_ideal_and_anti_ideal_from_the_data():
-    # scikit-criteria test_TOPSIS without normalisation: ideal [1,5,6], anti-ideal [0,0,3]
+    """scikit-criteria's test_TOPSIS matrix [[1, 0, 3], [0, 5, 6]] (published closeness without
+    normalisation 0.1464 / 0.8536), through our two normalisations, against closed forms."""
     X = np.array([[1, 0, 3], [0, 5, 6]], dtype=float)
-    ideal, anti = X.max(axis=0), X.min(axis=0)
-    d_plus = np.sqrt(((X - ideal) ** 2).sum(axis=1))
-    d_minus = np.sqrt(((X - anti) ** 2).sum(axis=1))
-    np.testing.assert_allclose(d_minus / (d_plus + d_minus), [0.14639248, 0.85360752])
-    # our min-max variant on the same data ranks the same way
+    # min-max: rows become [1, 0, 0] and [0, 1, 1]; ideal [1, 1, 1], anti-ideal [0, 0, 0]
     c = topsis(X, [1, 1, 1], [1, 1, 1], "minmax")
-    assert c[1] > c[0]
+    np.testing.assert_allclose(c, [1 / (1 + np.sqrt(2)), np.sqrt(2) / (1 + np.sqrt(2))], rtol=1e-12)
+    # vector: the third column becomes [3, 6] / sqrt(45), so the rows differ by sqrt(1 + 9/45) there
+    v = topsis(X, [1, 1, 1], [1, 1, 1], "vector")
+    r = np.sqrt(1.2)
+    np.testing.assert_allclose(v, [1 / (1 + r), r / (1 + r)], rtol=1e-12)
+    # the ideal of a cost column is its minimum: with column 3 a cost, the two rows swap places
+    w = topsis(X, [1, 1, 1], [1, 1, -1], "vector")
+    np.testing.assert_allclose(w, [r / (1 + r), 1 / (1 + r)], rtol=1e-12)
 
 
 def test_d4_rank_reversal_when_an_alternative_is_dropped():
