@@ -222,8 +222,10 @@ class Source:
         return cfg, VintagePolicy(edition)
 
     def found_vintage(self, cfg: dict, parsed: dict) -> str | None:
-        """The vintage the fetched data itself states (page title, file tag...), or None."""
-        return None
+        """The vintage the fetched data itself states (page title, file tag...). A source whose data
+        states none is taken to be what its configuration says it fetched (override this whenever
+        the data can say it)."""
+        return str((cfg.get("vintage_policy") or {}).get("expected", cfg.get("edition")))
 
     # --- fetch and parse
     def plan(self, cfg: dict, registry, done: dict) -> list[Request]:
