@@ -103,7 +103,7 @@ def refresh(
         def show(message: str, transient: bool) -> None:
             now = time.monotonic()
             if transient and now - last[0] < 0.1:
-                return  # one status redraw per 0.1 s: a redraw per request cost ~1 ms x 20,000 requests
+                return  # at most 10 status redraws a second: one per request adds up over 20,000 requests
             last[0] = now
             status.update(f"refresh ({mode}): {escape(message)}")
             if not transient:
@@ -600,7 +600,7 @@ _EXIT_STATUS = 1  # an uncaught exception ends with status 1, as Python's own ex
 
 def _leave_without_teardown() -> None:
     """The last exit handler: leave without the interpreter's teardown of every module and object
-    (~1.5 s once prefect, GX and pandas are loaded, and nothing of ours needs it). It runs after
+    (seconds once prefect, GX and pandas are loaded, and nothing of ours needs it). It runs after
     Prefect has drained its event and log workers (thread exit hooks) and after every other exit
     handler (logging, the temporary server's shutdown)."""
     for stream in (sys.stdout, sys.stderr):

@@ -169,7 +169,7 @@ def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame, params
 
     GX 1.x copies an expectation's kwargs through pydantic every time it reads its configuration
     (thousands of times per suite), so `expect_column_values_to_be_in_set` with 10,000 city ids
-    costs ~2.6 s per suite. Such an expectation is run as the same expectation on a helper column
+    costs seconds per suite (figures in benchmarks/README.md). Such an expectation is run as the same expectation on a helper column
     `__<column>_in_set` (True where the value is in the set or null, as GX ignores nulls) with
     value_set [true]: same rows fail, reported under the original column. Returns helper -> column."""
     shown = {}
@@ -205,7 +205,7 @@ def run_suite(
 
     With `docs_dir`, the validation runs through a GX checkpoint and its result is kept for the Data
     Docs of that folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are
-    done (each render rebuilds the site's index: ~0.5 s, so once per run rather than per validation)."""
+    done (each render rebuilds the site's whole index, so once per run rather than per validation)."""
     from great_expectations.core import ExpectationSuite
 
     spec = copy.deepcopy(suite)

@@ -8,8 +8,15 @@ from pathlib import Path
 import pandas as pd
 
 
-METHOD_CHOICES = ("entropy_input", "zero_rule", "epsilon", "topsis_normalization", "weights_mode", "missing_policy",
-                  "scale")
+METHOD_CHOICES = (
+    "entropy_input",
+    "zero_rule",
+    "epsilon",
+    "topsis_normalization",
+    "weights_mode",
+    "missing_policy",
+    "scale",
+)
 
 
 def diff_releases(old: Path, new: Path) -> dict:

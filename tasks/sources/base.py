@@ -105,7 +105,7 @@ def soup(body: bytes, source: str, location: str) -> BeautifulSoup:
 
 def html_tree(body: bytes, source: str, location: str):
     """The page as an lxml tree: the same libxml2 parse BeautifulSoup's lxml builder makes, without
-    building Python objects for every node (about 10x faster on the hot pages: Numbeo prices and
+    building Python objects for every node (much faster on the hot pages: Numbeo prices and
     rankings, the Hurun list). Parsers fall back to `soup` only to explain a page they did not expect."""
     from lxml import etree, html
 

@@ -47,12 +47,21 @@ class Toy(Source):
 SPEC = Toy()
 '''
 
-SUITE = {"name": "toy", "expectations": [
-    {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "city_id",
-                                                             "value_set": {"$PARAMETER": "registry_city_ids"}},
-     "severity": "critical"},
-    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "climate_index", "min_value": 0,
-                                                              "max_value": 100}, "severity": "critical"}]}
+SUITE = {
+    "name": "toy",
+    "expectations": [
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "city_id", "value_set": {"$PARAMETER": "registry_city_ids"}},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "climate_index", "min_value": 0, "max_value": 100},
+            "severity": "critical",
+        },
+    ],
+}
 
 
 def test_a_toy_source_is_refreshed_end_to_end_and_scored(home_copy, tmp_path, monkeypatch, registry):
@@ -73,18 +82,23 @@ def test_a_toy_source_is_refreshed_end_to_end_and_scored(home_copy, tmp_path, mo
     climate = {cid: 40 + i for i, cid in enumerate(registry.ids)}
     (rec / "2020" / "toy").mkdir()
     (rec / "2020" / "toy" / "climate.csv").write_text(
-        "city_id,climate\n" + "".join(f"{c},{v}\n" for c, v in climate.items()))
+        "city_id,climate\n" + "".join(f"{c},{v}\n" for c, v in climate.items())
+    )
     index = json.loads((rec / "2020" / "index.json").read_text())
     index[url] = {"source": "toy", "file": "toy/climate.csv", "status": 200, "headers": {}}
     (rec / "2020" / "index.json").write_text(json.dumps(index))
     # the methodology takes the climate index from the toy source (a copy, with only that changed)
     methodology = (ROOT / "scoring" / "methodology.yaml").read_text()
-    changed = methodology.replace("direction: \"+\", unit: index, source: numbeo}",
-                                  "direction: \"+\", unit: index, source: toy}", 1)
+    changed = methodology.replace(
+        'direction: "+", unit: index, source: numbeo}', 'direction: "+", unit: index, source: toy}', 1
+    )
     assert changed.count("source: toy") == 1 and "climate_index" in changed.split("source: toy")[0].splitlines()[-1]
     (tmp_path / "methodology.yaml").write_text(changed)
-    env = {"TALENT_INDEX_SOURCES": str(tmp_path / "sources.yaml"), "TALENT_INDEX_RECORDINGS": str(rec),
-           "TALENT_INDEX_METHODOLOGY": str(tmp_path / "methodology.yaml")}
+    env = {
+        "TALENT_INDEX_SOURCES": str(tmp_path / "sources.yaml"),
+        "TALENT_INDEX_RECORDINGS": str(rec),
+        "TALENT_INDEX_METHODOLOGY": str(tmp_path / "methodology.yaml"),
+    }
 
     parsed = cli("parse", "toy-csv", str(rec / "2020" / "toy" / "climate.csv"), env=env)
     assert parsed.exit_code == 0 and parsed.stdout.startswith("city_id,climate"), parsed.output
