@@ -257,6 +257,9 @@ def snapshot_source(
     failed = [r for r in reports if not r.success]
     if failed:
         raise PipelineError(f"refusing to snapshot {source}: suite {failed[0].suite} failed")
+    from .home import require_current_format
+
+    require_current_format()  # never mix relative paths into a home written with absolute ones
     spec = source_spec(source, cfg)
     edition = str(cfg.get("edition"))
     provenance = {

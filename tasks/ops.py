@@ -121,25 +121,19 @@ def up(
     progress(f"starting the Prefect server on 127.0.0.1:{port} ({'PostgreSQL' if database_url else 'SQLite'})")
     _start("server", [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
     wait_healthy(api_url)
-    progress(f"creating work pool {POOL!r} (process)")
-    res = subprocess.run(
-        [_prefect(), "work-pool", "create", POOL, "--type", "process"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-    )
-    if res.returncode != 0 and "already exists" not in (res.stdout + res.stderr):
-        raise PipelineError(f"creating the work pool failed: {redact(res.stderr[-1000:])}")
-    progress("deploying prefect.yaml (annual-full-refresh, quarterly-numbeo-refresh)")
-    _run([_prefect(), "--no-prompt", "deploy", "--all"], env, "prefect deploy")
-    applied = []
-    if notify:
-        progress(f"applying automations (notify: {notify})")
-        os.environ["PREFECT_API_URL"] = api_url
-        from .alerts import apply_automations
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        applied = apply_automations(notify)
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        progress(f"creating work pool {POOL!r} (process)")
+        ensure_work_pool()
+        progress("deploying prefect.yaml (annual-full-refresh, quarterly-numbeo-refresh)")
+        _run([_prefect(), "--no-prompt", "deploy", "--all"], env, "prefect deploy")
+        applied = []
+        if notify:
+            progress(f"applying automations (notify: {notify})")
+            from .alerts import apply_automations
+
+            applied = apply_automations(notify)
     progress("starting a worker")
     _start("worker", [_prefect(), "worker", "start", "--pool", POOL], env)
     info = {
@@ -151,6 +145,19 @@ def up(
     }
     (state_dir() / "service.json").write_text(json.dumps(info, indent=1))
     return info
+
+
+def ensure_work_pool() -> None:
+    """The process work pool the deployments run on (created once; an existing one is kept)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
+        except ObjectAlreadyExists:
+            pass
 
 
 def down() -> list[str]:

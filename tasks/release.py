@@ -431,6 +431,9 @@ def publish(
     `extra_files` maps file names to bytes, or is a callable returning that mapping (called only
     when a new release is actually written).
     """
+    from .home import require_current_format
+
+    require_current_format()
     edition = str(edition or inputs.edition)
     if inputs.edition and edition != inputs.edition:
         raise PipelineError(f"release edition {edition} but its inputs were gathered for edition {inputs.edition}")

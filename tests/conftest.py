@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -95,3 +96,58 @@ def registry():
     from tasks.cities import load_registry
 
     return load_registry()
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder built once per test session, whatever the number of xdist workers: the first worker
+    to ask builds it under a lock in the session's shared temporary root; the others wait and reuse."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the root all workers' temporary folders live in
+    target, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            build(target)
+            done.write_text("ok")
+    return target
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory):
+    """A data home with every source of edition 2020 ingested once from the bundled recordings and
+    one release published (without Prefect), built once per session. Tests copy it; nothing writes
+    to it."""
+    return built_once(tmp_path_factory, "baseline-home", _build_baseline)
+
+
+def _build_baseline(home: Path) -> None:
+    from scoring import load_methodology
+    from tasks import release as rel
+    from tasks.analysis import release_analyses
+    from tasks.cities import load_registry
+    from tasks.ingest import ingest
+    from tasks.sources import load_sources_config
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TALENT_INDEX_HOME", str(home))
+        registry, cfg, m = load_registry(), load_sources_config(edition="2020"), load_methodology()
+        for s in cfg:
+            ingest(s, cfg[s], "offline", registry)
+        inputs = rel.gather_inputs(registry, m, edition="2020")
+        result = rel.score(inputs, registry, m)
+        report = rel.validate_index(rel.index_table(result, registry), registry)
+        rel.publish(
+            result,
+            inputs,
+            registry,
+            m,
+            sample=True,
+            edition="2020",
+            index_report=report,
+            extra_files=lambda: release_analyses(result, m, draws=160),
+            today="2026-11-26",
+        )

@@ -13,8 +13,6 @@ from tasks import release as rel
 from tasks.analysis import release_analyses
 from tasks.cities import Registry
 from tasks.errors import StorageError
-from tasks.ingest import ingest
-from tasks.sources import load_sources_config
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 SECTIONS = [
@@ -33,14 +31,13 @@ SECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, registry):
-    """Snapshots of every source, ingested once for this module."""
+def home(tmp_path_factory, baseline):
+    """The baseline's snapshots of every source (no release yet), for this module."""
     home = tmp_path_factory.mktemp("rel") / "home"
+    shutil.copytree(baseline / "snapshots", home / "snapshots")
+    shutil.copy2(baseline / "FORMAT.json", home / "FORMAT.json")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TALENT_INDEX_HOME", str(home))
-        cfg = load_sources_config()
-        for s in cfg:
-            ingest(s, cfg[s], "offline", registry)
         yield home
 
 

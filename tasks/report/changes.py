@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-
 METHOD_CHOICES = (
     "entropy_input",
     "zero_rule",

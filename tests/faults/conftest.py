@@ -55,39 +55,6 @@ def assert_nothing_lost(home: Path, before: dict[str, str]) -> None:
         assert hashlib.sha256((home / "releases" / latest / name).read_bytes()).hexdigest() == f["sha256"]
 
 
-@pytest.fixture(scope="session")
-def baseline(tmp_path_factory):
-    """Every source ingested once from the bundled recordings, and one release published."""
-    from scoring import load_methodology
-    from tasks import release as rel
-    from tasks.analysis import release_analyses
-    from tasks.cities import load_registry
-    from tasks.ingest import ingest
-    from tasks.sources import load_sources_config
-
-    home = tmp_path_factory.mktemp("faults-baseline") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TALENT_INDEX_HOME", str(home))
-        registry, cfg, m = load_registry(), load_sources_config(), load_methodology()
-        for s in cfg:
-            ingest(s, cfg[s], "offline", registry)
-        inputs = rel.gather_inputs(registry, m, edition="2020")
-        result = rel.score(inputs, registry, m)
-        report = rel.validate_index(rel.index_table(result, registry), registry)
-        rel.publish(
-            result,
-            inputs,
-            registry,
-            m,
-            sample=True,
-            edition="2020",
-            index_report=report,
-            extra_files=lambda: release_analyses(result, m, draws=160),
-            today="2026-11-26",
-        )
-    return home
-
-
 @pytest.fixture()
 def home(baseline, tmp_path, monkeypatch):
     """A private copy of the baseline home for one case, plus its checksums before the case."""

@@ -1,4 +1,5 @@
-"""One offline backfill of both bundled editions, through the CLI, shared by the flow tests."""
+"""Flow tests: one offline backfill of both bundled editions through the CLI (test_backfill.py), and
+private copies of the baseline home for refreshes of one or two sources (test_refresh.py)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ def backfilled(prefect_harness, tmp_path_factory):
 
 
 @pytest.fixture()
-def home_copy(backfilled, tmp_path, monkeypatch):
-    """A private copy of the backfilled home (TALENT_INDEX_HOME points at it)."""
+def home_copy(prefect_harness, baseline, tmp_path, monkeypatch):
+    """A private copy of the baseline home (every source of 2020 ingested, one release), with
+    TALENT_INDEX_HOME pointing at it, for tests that refresh a source or two through the CLI."""
     home = tmp_path / "home"
-    shutil.copytree(backfilled[0], home, symlinks=True)
+    shutil.copytree(baseline, home, symlinks=True)
     monkeypatch.setenv("TALENT_INDEX_HOME", str(home))
     return home
 

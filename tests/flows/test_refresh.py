@@ -1,92 +1,48 @@
-"""The whole offline refresh under a Prefect test server: release, idempotence, blocked release."""
+"""Refreshes through the CLI (offline, under one Prefect test server), each on a private copy of
+the baseline home: idempotence, a blocked release, editions, latest by ingest order, a relocated
+and an older data home, vintage fallbacks, and a source added without touching any other file."""
 
 import json
 import shutil
+import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from .conftest import cli, latest
+
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def first_release(backfilled, tmp_path_factory):
-    """A copy of the backfilled home (editions 2019 and 2020, through the CLI) for this module."""
-    home = tmp_path_factory.mktemp("refresh") / "home"
-    shutil.copytree(backfilled[0], home)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TALENT_INDEX_HOME", str(home))
-        rid = (home / "releases" / "LATEST").read_text().strip()
-        yield home, {"release": {"release_id": rid, "sample": True}}
+def manifest(home: Path, rid: str) -> dict:
+    return json.loads((home / "releases" / rid / "manifest.json").read_text())
 
 
 def _files(folder):
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def test_offline_refresh_publishes_a_30_city_sample_release(first_release):
-    home, out = first_release
-    rel = out["release"]
-    path = home / "releases" / rel["release_id"]
-    assert (home / "releases" / "LATEST").read_text().strip() == rel["release_id"]
-    assert rel["release_id"].startswith("2020-sample-") and rel["sample"]
-    idx = pd.read_parquet(path / "index.parquet")
-    assert len(idx) == 30 and sorted(idx["rank_international"]) == list(range(1, 31))
-    assert sorted(idx["rank_domestic"].dropna().astype(int)) == list(range(1, 14))
-    for col in ["city_id", "name_en", "name_zh", "final_score", "economy_score", "affordability_score"]:
-        assert col in idx.columns
-    assert idx["final_score"].between(50, 100).all()
-    assert idx.set_index("city_id").loc["beijing", "name_zh"] == "北京"
-    manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["sample"] is True and "not an official" in manifest["notice"]
-    assert {i["source"] for i in manifest["inputs"]} == {"numbeo", "hurun", "gawc", "night_lights", "curated"}
-    from tasks.storage import sha256_file
-
-    for i in manifest["inputs"]:
-        assert sha256_file(home / i["path"]) == i["sha256"]  # stored relative to the data home
-    assert manifest["edition"] == "2020" and manifest["vintage_fallbacks"] == []
-    assert {i["source"]: (i["expected_vintage"], i["vintage"]) for i in manifest["inputs"]} == {
-        "numbeo": ("2020", "2020"),
-        "hurun": ("2020", "2020"),
-        "gawc": ("2020", "2020"),
-        "night_lights": ("2019", "2019"),
-        "curated": ("<= 2020", "2019"),
-    }
-    assert manifest["methodology"]["version"] == "1.0.0" and len(manifest["methodology"]["sha256"]) == 64
-    assert manifest["dimension_weights"]["weights"]["innovation"] == 0.27
-    status = manifest["coverage"]["values_by_status"]
-    assert status["real"] > 100 and status["illustrative"] > 100 and sum(status.values()) == 30 * 17
-    assert (path / "SAMPLE.txt").exists()
-    indicators = pd.read_parquet(path / "indicators.parquet")
-    assert len(indicators) == 30 * 17
-    docs = list(home.glob("runs/*/data-docs/index.html"))
-    assert len(docs) == 2  # GX Data Docs of every validation of each refresh (one per edition), in the run's folder
-    for d in docs:
-        pages = list(d.parent.glob("validations/**/*.html"))
-        assert len(pages) >= 8 and any("numbeo" in str(p) for p in pages)
-
-
-def test_second_run_with_unchanged_inputs_reuses_everything(first_release):
+def test_second_run_with_unchanged_inputs_reuses_everything(home_copy):
     from flows.refresh import refresh
 
-    home, out = first_release
+    home, rid = home_copy, latest(home_copy)
     raw_before = _files(home / "raw")
     snaps_before = _files(home / "snapshots")
     again = refresh(mode="offline")
-    assert again["release"]["release_id"] == out["release"]["release_id"] and again["release"]["reused"]
+    assert again["release"]["release_id"] == rid and again["release"]["reused"]
     assert _files(home / "raw") == raw_before
     assert _files(home / "snapshots") == snaps_before
-    assert sorted(p.name for p in (home / "releases").iterdir() if p.is_dir()) == [
-        out["release"]["release_id"].replace("2020-", "2019-", 1),
-        out["release"]["release_id"],
-    ]
+    assert [p.name for p in (home / "releases").iterdir() if p.is_dir()] == [rid]
 
 
-def test_negative_pollution_blocks_the_release_and_keeps_latest(first_release, tmp_path, monkeypatch, recordings):
+def test_negative_pollution_blocks_the_release_and_keeps_latest(home_copy, tmp_path, monkeypatch, recordings):
     from talent_index.cli import app
 
-    home, out = first_release
+    home = home_copy
     latest = (home / "releases" / "LATEST").read_text()
     snaps_before = {p: p.read_bytes() for p in _files(home / "snapshots")}
     rec = tmp_path / "rec"
@@ -106,16 +62,201 @@ def test_negative_pollution_blocks_the_release_and_keeps_latest(first_release, t
     assert {p: p.read_bytes() for p in _files(home / "snapshots")} == snaps_before
 
 
-def test_releases_commands(first_release):
-    from talent_index.cli import app
+def test_an_edition_nobody_recorded_is_refused_and_latest_does_not_move(home_copy):
+    before = latest(home_copy)
+    releases = sorted(p.name for p in (home_copy / "releases").iterdir())
+    res = cli("refresh", "--offline", "--edition", "2031")
+    assert res.exit_code == 1
+    assert "no recordings for edition 2031" in res.output and "recorded editions: 2019, 2020" in res.output
+    assert latest(home_copy) == before and sorted(p.name for p in (home_copy / "releases").iterdir()) == releases
 
-    _, out = first_release
-    runner = CliRunner()
-    listed = runner.invoke(app, ["releases", "list"])
-    assert listed.exit_code == 0 and out["release"]["release_id"] in listed.output
-    shown = runner.invoke(app, ["releases", "show"])
-    assert shown.exit_code == 0 and "SAMPLE RELEASE" in shown.output and "北京" in shown.output
-    verified = runner.invoke(app, ["releases", "verify"])
-    assert verified.exit_code == 0 and "matches" in verified.output
-    missing = runner.invoke(app, ["releases", "show", "no-such-release"])
-    assert missing.exit_code == 1 and "no release 'no-such-release'" in missing.output
+
+def test_content_a_b_a_leaves_latest_with_a(home_copy, tmp_path):
+    """A value goes bad (B, published with a warning), then the source is back to A: the last ingest
+    is A, so LATEST holds A's values again (the release built from A is reused)."""
+    rec = tmp_path / "rec"
+    shutil.copytree(ROOT / "data" / "recordings", rec)
+    page = rec / "2020" / "numbeo" / "quality-of-life-rankings-2020.html"
+    a = page.read_bytes()
+    first = latest(home_copy)
+    env = {"TALENT_INDEX_RECORDINGS": str(rec)}
+    assert b">86.96<" in a  # Beijing's pollution index
+    page.write_bytes(a.replace(b">86.96<", b">56.96<", 1))
+    b_run = cli("refresh", "--offline", "--source", "numbeo", env=env)
+    assert b_run.exit_code == 0, b_run.output
+    b_release = latest(home_copy)
+    assert b_release != first
+    b_values = pd.read_parquet(home_copy / "releases" / b_release / "indicators.parquet")
+    assert b_values.set_index(["city_id", "indicator"]).loc[("beijing", "pollution_index"), "value"] == 56.96
+    page.write_bytes(a)
+    a_run = cli("refresh", "--offline", "--source", "numbeo", env=env)
+    assert a_run.exit_code == 0, a_run.output
+    assert latest(home_copy) == first  # A's release, reused
+    ind = pd.read_parquet(home_copy / "releases" / latest(home_copy) / "indicators.parquet")
+    assert ind.set_index(["city_id", "indicator"]).loc[("beijing", "pollution_index"), "value"] == 86.96
+    log = [json.loads(x) for x in (home_copy / "snapshots" / "numbeo" / "ingests.jsonl").read_text().splitlines()]
+    assert [e["edition"] for e in log] == ["2020", "2020", "2020"]
+    assert log[0]["snapshot_id"] == log[2]["snapshot_id"] != log[1]["snapshot_id"]
+
+
+def test_a_copied_data_home_verifies_and_refreshes(home_copy, tmp_path, monkeypatch):
+    moved = tmp_path / "elsewhere" / "data"
+    shutil.copytree(home_copy, moved, symlinks=True)
+    shutil.rmtree(home_copy)  # nothing may still point at the old place
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(moved))
+    for rid in sorted(p.name for p in (moved / "releases").iterdir() if p.is_dir()):
+        res = cli("releases", "verify", rid)
+        assert res.exit_code == 0 and "every file matches" in res.output, res.output
+    before = latest(moved)
+    again = cli("refresh", "--offline", "--source", "hurun")
+    assert again.exit_code == 0, again.output
+    assert f"unchanged inputs: release {before}" in again.output  # the copied snapshots were reused
+    assert "hurun: snapshot" in again.output and "(unchanged, vintage 2020)" in again.output
+
+
+def test_an_older_home_with_absolute_paths_is_refused_until_migrated(home_copy):
+    # rewrite the home as the previous version wrote it: absolute paths, no logs, no format marker
+    for prov in home_copy.glob("snapshots/*/*/*/provenance.json"):
+        doc = json.loads(prov.read_text())
+        doc["path"] = str(home_copy / doc["path"])
+        for t in doc["tables"].values():
+            t["path"] = str(home_copy / t["path"])
+        prov.write_text(json.dumps(doc))
+    for log in [
+        *home_copy.glob("snapshots/*/ingests.jsonl"),
+        home_copy / "releases" / "log.jsonl",
+        home_copy / "FORMAT.json",
+    ]:
+        log.unlink()
+    before = latest(home_copy)
+    refused = cli("refresh", "--offline", "--source", "gawc")
+    assert refused.exit_code == 1 and "talent-index home migrate" in refused.output
+    migrated = cli("home", "migrate")
+    assert migrated.exit_code == 0 and "now format 2" in migrated.output, migrated.output
+    prov = json.loads(next(home_copy.glob("snapshots/numbeo/2020/*/provenance.json")).read_text())
+    assert not prov["path"].startswith("/")
+    again = cli("refresh", "--offline", "--source", "gawc")
+    assert again.exit_code == 0, again.output
+    assert latest(home_copy) == before and f"unchanged inputs: release {before}" in again.output
+
+
+def test_a_vintage_fallback_is_refused_then_published_and_listed(home_copy, tmp_path):
+    """The 2020 Hurun page states another year: refused with the expected and found vintage; with
+    --allow-vintage-fallback the release lists it in its manifest and report."""
+    rec = tmp_path / "rec"
+    shutil.copytree(ROOT / "data" / "recordings", rec)
+    page = rec / "2020" / "hurun" / "global-unicorn-index-2020.html"
+    page.write_text(page.read_text().replace("Hurun Global Unicorn Index 2020", "Hurun Global Unicorn Index 2019"))
+    env = {"TALENT_INDEX_RECORDINGS": str(rec)}
+    before = latest(home_copy)
+    refused = cli("refresh", "--offline", "--source", "hurun", env=env)
+    assert refused.exit_code == 1
+    assert "[source hurun] edition 2020: expected vintage 2020, found 2019" in refused.output
+    assert latest(home_copy) == before
+    allowed = cli("refresh", "--offline", "--source", "hurun", "--allow-vintage-fallback", env=env)
+    assert allowed.exit_code == 0, allowed.output
+    assert "vintage fallback: hurun: expected 2020, used 2019" in allowed.output
+    m = manifest(home_copy, latest(home_copy))
+    assert [(f["source"], f["expected"], f["found"]) for f in m["vintage_fallbacks"]] == [("hurun", "2020", "2019")]
+    html = (home_copy / "releases" / latest(home_copy) / "report" / "index.html").read_text()
+    assert 'id="vintage-fallbacks"' in html and "hurun uses 2019 where its policy expects 2020" in html
+
+
+MODULE = '''
+"""A toy source: a CSV of city,climate lines, supplying the climate index."""
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.sources.base import TIDY_COLUMNS, Request, Source, SuiteSpec
+
+
+class Toy(Source):
+    name = "toy"
+    suites = (SuiteSpec("toy"),)
+    suites_dir = Path(__file__).parent
+    parse_kinds = {"toy-csv": "the toy climate list (CSV)"}
+
+    def plan(self, cfg, registry, done):
+        return [Request("toy-csv", cfg["url"])]
+
+    def parse(self, req, body, registry, cfg=None):
+        return pd.read_csv(io.BytesIO(body))
+
+    def tidy(self, cfg, registry, parsed):
+        req, table = next(iter(parsed.items()))
+        rows = [(r.city_id, "climate_index", float(r.climate), "index", cfg["edition"], r.city_id, req.url)
+                for r in table.itertuples() if r.city_id in registry.ids]
+        return pd.DataFrame(rows, columns=TIDY_COLUMNS)
+
+
+SPEC = Toy()
+'''
+
+SUITE = {
+    "name": "toy",
+    "expectations": [
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "city_id", "value_set": {"$PARAMETER": "registry_city_ids"}},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "climate_index", "min_value": 0, "max_value": 100},
+            "severity": "critical",
+        },
+    ],
+}
+
+
+def test_a_toy_source_is_refreshed_end_to_end_and_scored(home_copy, tmp_path, monkeypatch, registry):
+    # 1. the module and its suite, in a folder of their own
+    pkg = tmp_path / "toy_pkg"
+    pkg.mkdir()
+    (pkg / "toy_source.py").write_text(textwrap.dedent(MODULE))
+    (pkg / "toy.json").write_text(json.dumps(SUITE))
+    monkeypatch.syspath_prepend(str(pkg))
+    # 2. an entry in a copy of the sources configuration
+    url = "https://toy.example.org/climate.csv"
+    config = yaml.safe_load((ROOT / "data" / "sources.yaml").read_text())
+    config["toy"] = {"module": "toy_source", "url": url, "http": {"allowed_domains": ["toy.example.org"]}}
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    # 3. its recording (edition 2020)
+    rec = tmp_path / "rec"
+    shutil.copytree(ROOT / "data" / "recordings", rec)
+    climate = {cid: 40 + i for i, cid in enumerate(registry.ids)}
+    (rec / "2020" / "toy").mkdir()
+    (rec / "2020" / "toy" / "climate.csv").write_text(
+        "city_id,climate\n" + "".join(f"{c},{v}\n" for c, v in climate.items())
+    )
+    index = json.loads((rec / "2020" / "index.json").read_text())
+    index[url] = {"source": "toy", "file": "toy/climate.csv", "status": 200, "headers": {}}
+    (rec / "2020" / "index.json").write_text(json.dumps(index))
+    # the methodology takes the climate index from the toy source (a copy, with only that changed)
+    methodology = (ROOT / "scoring" / "methodology.yaml").read_text()
+    changed = methodology.replace(
+        'direction: "+", unit: index, source: numbeo}', 'direction: "+", unit: index, source: toy}', 1
+    )
+    assert changed.count("source: toy") == 1 and "climate_index" in changed.split("source: toy")[0].splitlines()[-1]
+    (tmp_path / "methodology.yaml").write_text(changed)
+    env = {
+        "TALENT_INDEX_SOURCES": str(tmp_path / "sources.yaml"),
+        "TALENT_INDEX_RECORDINGS": str(rec),
+        "TALENT_INDEX_METHODOLOGY": str(tmp_path / "methodology.yaml"),
+    }
+
+    parsed = cli("parse", "toy-csv", str(rec / "2020" / "toy" / "climate.csv"), env=env)
+    assert parsed.exit_code == 0 and parsed.stdout.startswith("city_id,climate"), parsed.output
+    res = cli("refresh", "--offline", "--source", "toy", env=env)
+    assert res.exit_code == 0, res.output
+    assert "toy: snapshot" in res.output and "published release" in res.output
+    rid = latest(home_copy)
+    manifest = json.loads((home_copy / "releases" / rid / "manifest.json").read_text())
+    assert "toy" in {i["source"] for i in manifest["inputs"]}
+    ind = pd.read_parquet(home_copy / "releases" / rid / "indicators.parquet")
+    got = ind[ind["indicator"] == "climate_index"].set_index("city_id")["value"].to_dict()
+    assert got == {c: float(v) for c, v in climate.items()}
+    log = (home_copy / "snapshots" / "toy" / "ingests.jsonl").read_text().splitlines()
+    assert len(log) == 1 and json.loads(log[0])["edition"] == "2020"
