@@ -105,11 +105,12 @@ def service(tmp_path_factory, baseline):
 def run_deployment(service, recordings: Path, sources: list[str]) -> str:
     """A run of the annual deployment on the service (as `prefect deployment run --watch` would,
     in-process), polling its state every half second; returns its final state's name."""
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment as run
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: service["env"]["PREFECT_API_URL"]}):
-        flow_run = run(
+        flow_run: FlowRun = run(  # type: ignore[assignment]  # sync_compatible: a FlowRun when called sync
             "refresh/annual-full-refresh",
             parameters={"mode": "offline", "recordings": str(recordings), "sources": sources},
             timeout=600,
@@ -117,7 +118,7 @@ def run_deployment(service, recordings: Path, sources: list[str]) -> str:
             as_subflow=False,
         )
     assert flow_run.state is not None and flow_run.state.is_final(), flow_run.state
-    return flow_run.state.name
+    return str(flow_run.state.name)
 
 
 def recordings_copy(service, name: str) -> Path:
