@@ -170,13 +170,13 @@ def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
     )
 
 
-def source_config(source: str, edition: str, cadence: str = "annual") -> dict:
+def source_config(source: str, edition: str, cadence: str = "annual", mode: str = "offline") -> dict:
     raw = load_sources_raw()
     if source not in raw:
         from tasks.errors import PipelineError
 
         raise PipelineError(f"unknown source {source!r}; configured: {sorted(raw)}")
-    return resolve_source(source, raw[source], edition, cadence)
+    return resolve_source(source, raw[source], edition, cadence, mode)
 
 
 @cache
@@ -193,7 +193,7 @@ def ingest_flow(source: str):
     ) -> dict:
         from tasks.editions import resolve_edition
 
-        cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence)
+        cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence, mode)
         report(f"{source}: fetching ({mode}, edition {cfg['edition']})")
         # as_is(): the parsed responses, tables and raw lists are large (10,000 cities: 20,000 items);
         # Prefect would otherwise walk every element looking for futures (seconds per task)

@@ -59,8 +59,16 @@ def rank_rows(final: np.ndarray) -> np.ndarray:
     return ranks
 
 
+MAX_RANK_TABLE_BYTES = 2**31  # the rank table of 10,000 draws x 50,000 cities
+
+
 def monte_carlo(
-    values: pd.DataFrame, methodology: Methodology, draws: int = 10_000, seed: int = 2020, concentration: float = 100.0
+    values: pd.DataFrame,
+    methodology: Methodology,
+    draws: int = 10_000,
+    seed: int = 2020,
+    concentration: float = 100.0,
+    max_bytes: int = MAX_RANK_TABLE_BYTES,
 ) -> UncertaintyResult:
     """Median rank and 5-95% interval of every city, and each choice's share of the rank variance.
 
@@ -72,7 +80,16 @@ def monte_carlo(
     X = values[[i.id for i in m.indicators]].to_numpy(dtype=float)
     S = np.stack([_score_matrix(X, m, **c) for c in combos])  # (K, n, d)
     K, n, d = S.shape
+    if draws < 1:
+        raise ValueError(f"draws must be positive, got {draws}")
     n_weights = max(1, int(np.ceil(draws / K)))
+    need = K * n_weights * n * 4  # every draw's ranks are kept (int32) for the medians and intervals
+    if need > max_bytes:
+        most = max_bytes // (n * 4) // K * K
+        raise ValueError(
+            f"{draws:,} draws x {n:,} cities need {need / 2**30:.1f} GiB for the rank table; at most "
+            f"{most:,} draws fit the {max_bytes / 2**30:.0f} GiB limit"
+        )
     if m.weights_mode == "published":
         w0 = np.array([m.published_weights[x] for x in m.dimension_ids])
     else:

@@ -244,6 +244,9 @@ def home_migrate():
         out.print(line)
 
 
+MAX_FILE_BYTES = 200 * 1024 * 1024  # what `parse` and `curated check` read of a file (the fetcher caps bodies)
+
+
 def _parse_kinds() -> dict[str, tuple[str, str]]:
     """kind -> (source, what it reads), from every configured source's declaration."""
     from tasks.sources import all_sources
@@ -266,10 +269,14 @@ def parse(
         fail(exc)
     if kind not in kinds:
         fail(ValueError(f"unknown kind {kind!r}; expected one of: " + ", ".join(kinds)))
+    from tasks.sources.base import read_capped
+
     try:
-        body = file.read_bytes()
+        body = read_capped(file, MAX_FILE_BYTES, "saved response")
     except OSError as exc:
         fail(OSError(f"cannot read {file}: {exc.strerror}"))
+    except ValueError as exc:
+        fail(exc)
     try:
         df = source_spec(kinds[kind][0]).parse_file(kind, body, str(file), load_registry())
     except Exception as exc:  # noqa: BLE001
@@ -280,11 +287,13 @@ def parse(
 @releases_app.command("list")
 def releases_list():
     """All releases, oldest first; LATEST is marked."""
-    from tasks.release import latest_by_edition, list_releases, read_latest_id, releases_dir
+    from tasks.release import latest_by_edition, read_latest_id, releases_dir, scan_releases
 
-    rels = list_releases()
+    rels, damaged = scan_releases()
+    for rid, why in damaged:
+        err.print(f"[red]damaged:[/] {escape(rid)}: {escape(why)}", highlight=False)
     if not rels:
-        out.print(f"no releases under {releases_dir()}")
+        out.print(f"no readable releases under {releases_dir()}" + (f" ({len(damaged)} damaged)" if damaged else ""))
         return
     latest = read_latest_id()
     current = set(latest_by_edition().values())
@@ -315,13 +324,14 @@ def releases_show(
     """A release's manifest summary and its ranking."""
     import pandas as pd
 
-    from tasks.release import release_path
+    from tasks.release import read_latest_id, read_manifest, require_intact
 
     try:
-        path = release_path(release_id)
+        rid = release_id or read_latest_id() or ""
+        path = require_intact(rid, ["index.parquet"])  # (a missing release id is refused by name there)
+        manifest = read_manifest(path)
     except Exception as exc:  # noqa: BLE001
         fail(exc)
-    manifest = json.loads((path / "manifest.json").read_text())
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         return
@@ -350,7 +360,7 @@ def releases_show(
         + ", ".join(f"{k} {v:.3f}" for k, v in manifest["dimension_weights"]["weights"].items())
     )
     out.print("values: " + ", ".join(f"{k} {v}" for k, v in manifest["coverage"]["values_by_status"].items()))
-    idx = pd.read_parquet(path / "index.parquet")
+    idx = pd.read_parquet(path / "index.parquet")  # checked against the manifest above
     t = Table("rank", "city", "城市", "score", "country", "domestic rank")
     for r in idx.itertuples():
         t.add_row(
@@ -386,11 +396,11 @@ def releases_diff(
     old: str = typer.Argument(..., help="Older release id."), new: str = typer.Argument(..., help="Newer release id.")
 ):
     """Rank and score changes per city, new and dropped cities, changed inputs (as Markdown)."""
-    from tasks.release import release_path
+    from tasks.release import require_intact
     from tasks.report.changes import changes_markdown, diff_releases
 
     try:
-        d = diff_releases(release_path(old), release_path(new))
+        d = diff_releases(require_intact(old, ["index.parquet"]), require_intact(new, ["index.parquet"]))
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     sys.stdout.write(changes_markdown(d, new))
@@ -403,23 +413,28 @@ def report(
 ):
     """Rebuild a release's HTML report into another folder (releases themselves are never modified)."""
     from scoring import load_methodology
-    from tasks.release import release_path
+    from tasks.release import read_latest_id, read_manifest, require_intact
     from tasks.report.changes import diff_releases
     from tasks.report.html import build_report
+    from tasks.settings import data_home
 
     try:
-        path = release_path(release_id)
-        manifest = json.loads((path / "manifest.json").read_text())
+        path = require_intact(release_id or read_latest_id() or "")  # every file it reads, checked first
+        manifest = read_manifest(path)
+        output = output.resolve()
+        for tree in ("releases", "snapshots", "raw"):
+            if output.is_relative_to((data_home() / tree).resolve()):
+                raise ValueError(
+                    f"{output} is inside the data home's {tree}/, which are never modified: "
+                    "write the report somewhere else"
+                )
         prev = manifest.get("previous_release")
         changes = None
         if prev:
             try:
-                changes = diff_releases(release_path(prev), path)
-            except Exception:  # noqa: BLE001 - the previous release may have been removed
+                changes = diff_releases(require_intact(prev, ["index.parquet"]), path)
+            except Exception:  # noqa: BLE001 - the previous release may be gone or damaged: no comparison
                 changes = None
-        output = output.resolve()
-        if output == (path / "report").resolve():
-            raise ValueError("the output folder is the release's own report folder: releases are immutable")
         own = path / "methodology.yaml"
         written = build_report(path, output, manifest, load_methodology(own if own.exists() else None), changes)
     except Exception as exc:  # noqa: BLE001
@@ -452,12 +467,14 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     from tasks.editions import default_edition
     from tasks.ingest import validate_source
     from tasks.sources import curated, load_sources_raw, resolve_source
-    from tasks.sources.base import Request
+    from tasks.sources.base import Request, read_capped
 
     try:
-        body = file.read_bytes()
+        body = read_capped(file, MAX_FILE_BYTES, "curated table")
     except OSError as exc:
         fail(OSError(f"cannot read {file}: {exc.strerror}"))
+    except ValueError as exc:
+        fail(exc)
     try:
         registry = load_registry()
         cfg = resolve_source("curated", load_sources_raw()["curated"], default_edition())
@@ -573,10 +590,12 @@ def uncertainty(
 
     from scoring import load_methodology
     from scoring.uncertainty import monte_carlo
-    from tasks.release import release_path
+    from tasks.release import read_latest_id, require_intact
 
     try:
-        path = release_path(release_id)
+        if draws < 1:
+            raise ValueError(f"--draws {draws}: expected a positive number of draws")
+        path = require_intact(release_id or read_latest_id() or "", ["indicators.parquet"])
         ind = pd.read_parquet(path / "indicators.parquet")
         values = ind.assign(value=ind["value"].where(~ind["imputed"])).pivot(
             index="city_id", columns="indicator", values="value"
@@ -611,18 +630,58 @@ def _leave_without_teardown() -> None:
     os._exit(_EXIT_STATUS)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a deployment cancelled, a service stopped): unwinds like Ctrl-C, so that temporary
+    folders are removed, the refresh lock released and the temporary Prefect server stopped."""
+
+
+_SIGNALLED = {"term": False}
+
+
+def _on_sigterm(signum, frame) -> None:
+    _SIGNALLED["term"] = True
+    raise Terminated()
+
+
+def _interrupted(term: bool) -> None:
+    """One line saying what was interrupted and that nothing earlier was touched."""
+    from tasks.progress import last_step
+
+    try:
+        from tasks.release import read_latest_id
+
+        latest = read_latest_id()
+    except Exception:  # noqa: BLE001 - a message, whatever the state of the data home
+        latest = None
+    what = "SIGTERM" if term else "Ctrl-C"
+    step = last_step()
+    err.print(
+        f"[bold red]interrupted[/] ({what})"
+        + (f" during: {escape(step)}" if step else "")
+        + f"; nothing half-written was kept; LATEST still names {escape(str(latest))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def main():
     global _EXIT_STATUS
+    import signal
+
     atexit.register(_leave_without_teardown)  # registered first, so it runs last
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app()
         _EXIT_STATUS = 0
     except SystemExit as exc:
         _EXIT_STATUS = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if _EXIT_STATUS == 130 or _SIGNALLED["term"]:  # typer turns an interruption into exit 130
+            _EXIT_STATUS = 143 if _SIGNALLED["term"] else 130
+            _interrupted(_SIGNALLED["term"])
         raise
     except KeyboardInterrupt:
-        _EXIT_STATUS = 130
-        raise
+        _EXIT_STATUS = 143 if _SIGNALLED["term"] else 130
+        _interrupted(_SIGNALLED["term"])
 
 
 if __name__ == "__main__":

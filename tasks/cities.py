@@ -94,6 +94,8 @@ def _load(path: str) -> Registry:
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise ValueError(f"city registry {path} lacks columns {missing}")
+    if df.empty:
+        raise ValueError(f"city registry {path} has no cities (only a header): add at least 3 rows to score")
     dup = df["city_id"][df["city_id"].duplicated()].tolist()
     if dup:
         raise ValueError(f"city registry {path} has duplicate city ids {dup}")
@@ -108,6 +110,34 @@ def _load(path: str) -> Registry:
     if df["domestic"].isna().any():
         bad = df.loc[df["domestic"].isna(), "city_id"].tolist()
         raise ValueError(f"city registry {path}: 'domestic' must be true/false for {bad}")
-    for col in ("lat", "lon", "boundary_radius_km"):
-        df[col] = pd.to_numeric(df[col], errors="raise")
+    bounds = {"lat": (-90, 90), "lon": (-180, 180), "boundary_radius_km": (0.1, 500)}
+    for col, (lo, hi) in bounds.items():
+        numbers = pd.to_numeric(df[col], errors="coerce")
+        bad = df[numbers.isna() | ~numbers.between(lo, hi)]
+        if len(bad):
+            r = bad.iloc[0]
+            raise ValueError(
+                f"city registry {path} line {bad.index[0] + 2}, city {r['city_id']}, column {col}: expected a number "
+                f"between {lo} and {hi} (decimal degrees, west and south negative), found {r[col]!r}"
+            )
+        df[col] = numbers
+    _check_source_names(df, path)
     return Registry(df.set_index("city_id"))
+
+
+def _check_source_names(df: pd.DataFrame, path: str) -> None:
+    """A name or slug a source uses may stand for one registry city only (else its values would go
+    to whichever city came last)."""
+    for column, split in (("numbeo_name", None), ("numbeo_slug", None), ("gawc_names", ";"), ("hurun_names", ";")):
+        owner: dict[str, str] = {}
+        for cid, value in zip(df["city_id"], df[column], strict=True):
+            for name in str(value).split(split) if split else [str(value)]:
+                key = normalise_name(name)
+                if not key:
+                    continue
+                if key in owner and owner[key] != cid:
+                    raise ValueError(
+                        f"city registry {path}: {column} {name.strip()!r} names both {owner[key]} and {cid}; a "
+                        "source's spelling must name one city (add the country or state as the source writes it)"
+                    )
+                owner[key] = cid

@@ -62,7 +62,11 @@ class DataQualityError(PipelineError):
         lines = []
         for f in failures[:5]:
             rows = f.get("offending", [])
-            shown = ", ".join(str(r) for r in rows[:8]) + (" …" if len(rows) > 8 else "")
+            values = f.get("values") or []
+            named = [f"{r} ({v})" for r, v in zip(rows, values, strict=False)] if values else [str(r) for r in rows]
+            shown = ", ".join(named[:8]) + (" …" if len(named) > 8 else "")
+            if shown and f.get("expected"):
+                shown += f" (expected {f['expected']})"
             detail = (
                 f": offending rows {shown}"
                 if shown

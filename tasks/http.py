@@ -238,10 +238,14 @@ class Fetcher:
         path = Path(url[len("file://") :] if url.startswith("file://") else url[len("file:") :])
         if not path.is_absolute():
             path = PROJECT_ROOT / path
+        from .sources.base import read_capped
+
         try:
-            body = path.read_bytes()
+            body = read_capped(path, self.policy.max_bytes)
         except OSError as exc:
             raise FetchError(self.source, url, f"cannot read {path}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise FetchError(self.source, url, str(exc)) from None
         rec = RawRecord(
             source=self.source,
             url=url,

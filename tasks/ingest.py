@@ -17,7 +17,7 @@ from .errors import FetchError, PipelineError, SourceError, VintageMismatch, wit
 from .http import Fetcher, HttpPolicy
 from .sources import source_spec, vintage_policy
 from .sources.base import Request, Source
-from .storage import append_ingest, latest_ingest, read_snapshot, utc_now, write_snapshot
+from .storage import append_ingest, read_snapshot, utc_now, write_snapshot
 from .validate import ValidationReport, extra_check, load_suite
 from .validate import run_suite as _run_suite
 
@@ -57,6 +57,8 @@ def fetch_and_parse(
 ) -> Fetched:
     """Plan, fetch (or replay) and parse every response a source needs, in rounds."""
     spec = source_spec(source, cfg)
+    if mode != "offline":
+        preflight(source, cfg)
     fetcher = fetcher or Fetcher(
         source=source,
         mode=mode,
@@ -69,6 +71,24 @@ def fetch_and_parse(
     with spec.parse_context():
         _fetch_rounds(spec, cfg, registry, fetcher, parsed, raws, progress)
     return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
+
+
+def preflight(source: str, cfg: dict) -> None:
+    """Before any request: every secret the source's requests carry (`${VAR}` in its headers) is set."""
+    import os
+    import re
+
+    from .sources import sources_path
+
+    for header, value in (cfg.get("http", {}).get("headers") or {}).items():
+        for var in re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", str(value)):
+            if not os.environ.get(var):
+                raise FetchError(
+                    source,
+                    str(sources_path()),
+                    f"{var} is not set: every request carries the header {header}: {value} (a secret: "
+                    f"set it in the environment or a Prefect Secret block); nothing was fetched",
+                )
 
 
 def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) -> None:
@@ -178,8 +198,19 @@ class PreviousSnapshot:
 
 
 def previous_snapshot(source: str, edition: str) -> PreviousSnapshot | None:
-    found = latest_ingest(source, edition=edition)
-    return PreviousSnapshot(found[1]) if found else None
+    """What an ingest is compared with: the latest intact ingest of the same edition, else of the
+    newest earlier edition (a new year's data is checked against last year's). A damaged snapshot
+    is never compared with (the ingest that repairs it must not depend on it)."""
+    from .storage import read_ingest_log, snapshot_damage, snapshot_info
+
+    entries, _ = read_ingest_log(source)
+    same = [e for e in entries if str(e["edition"]) == str(edition)]
+    older = sorted((e for e in entries if str(e["edition"]) < str(edition)), key=lambda e: str(e["edition"]))
+    for e in [*reversed(same), *reversed(older)]:
+        info = snapshot_info(source, str(e["edition"]), e["snapshot_id"])
+        if info is not None and not snapshot_damage(info):
+            return PreviousSnapshot(info)
+    return None
 
 
 def validate_source(
@@ -216,18 +247,67 @@ def validate_source(
     return reports
 
 
+def compared(tidy: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """city_id, indicator -> old, new, page: the values both the previous ingest and this one have
+    (`page`: where this ingest read the value)."""
+    if previous is None or previous.empty or "indicator" not in tidy.columns or "indicator" not in previous.columns:
+        empty = pd.MultiIndex.from_arrays([[], []], names=["city_id", "indicator"])
+        return pd.DataFrame({"old": [], "new": [], "page": []}, index=empty)
+    old = previous.set_index(["city_id", "indicator"])["value"]
+    new = tidy.set_index(["city_id", "indicator"])
+    page = new["location"] if "location" in new.columns else pd.Series("", index=new.index)
+    both = pd.concat({"old": old, "new": new["value"], "page": page}, axis=1, join="inner")
+    return both.dropna(subset=["old", "new"])
+
+
+def unit_scale_changes(both: pd.DataFrame, low: float = 50.0, high: float = 200.0) -> list[str]:
+    """Values that moved by a factor of about 100 (50 to 200, either way) since the previous ingest:
+    a unit or scale slip (a share typed as a fraction where percent is expected), not news."""
+    b = both[(both["old"] != 0) & (both["new"] != 0)]
+    ratio = (b["new"] / b["old"]).abs()
+    hit = b[((ratio >= low) & (ratio <= high)) | ((ratio >= 1 / high) & (ratio <= 1 / low))]
+    return [f"{c}:{i} {r.old:g}->{r.new:g} (x{r.new / r.old:.3g})" for (c, i), r in hit.iterrows()]
+
+
+def layout_changes(both: pd.DataFrame, cfg: dict) -> list[str]:
+    """Indicators where most cities moved at once and the cities' order changed: a page whose
+    columns moved (two headers swapped), not a year of news. Thresholds: `layout_change` in the
+    source's configuration (defaults below)."""
+    p = {
+        "move": 0.10,
+        "moved_share": 0.5,
+        "max_rank_correlation": 0.6,
+        "min_cities": 8,
+        **(cfg.get("layout_change") or {}),
+    }
+    out = []
+    # per indicator and page: a layout change moves every city of one page (the ranking), not the
+    # cities read from pages of their own
+    for (ind, _page), g in both.groupby([both.index.get_level_values("indicator"), both["page"].fillna("")]):
+        if len(g) < p["min_cities"]:
+            continue
+        base = g["old"].abs().where(g["old"].abs() > 0)
+        share = float((((g["new"] - g["old"]).abs() / base) > p["move"]).mean())
+        rho = g["old"].rank().corr(g["new"].rank())
+        if share >= p["moved_share"] and (pd.isna(rho) or rho < p["max_rank_correlation"]):
+            out.append(
+                f"{ind}: {share:.0%} of {len(g)} cities moved by more than {p['move']:.0%}, rank correlation "
+                f"with the previous ingest {rho:.2f} (a column moved or was relabelled?)"
+            )
+    return out
+
+
 def _generic_checks(tidy: pd.DataFrame, registry: Registry, previous: PreviousSnapshot | None, cfg: dict) -> list:
-    """Change against the previous ingest of the edition, and every registry city present."""
+    """Against the previous ingest: values that moved (warning), a unit or scale slip and a layout
+    change (errors); and every registry city present (warning)."""
     prev_table = previous.read() if previous else None
     moved = change_check("", tidy, prev_table, float(cfg.get("change_warning_share", 0.5)))
+    both = compared(tidy, prev_table)
+    seen = previous.snapshot_id if previous else None
     out = [
-        extra_check(
-            "change_vs_previous_snapshot",
-            "warning",
-            moved,
-            column="value",
-            observed=previous.snapshot_id if previous else None,
-        )
+        extra_check("change_vs_previous_snapshot", "warning", moved, column="value", observed=seen),
+        extra_check("unit_scale_unchanged", "error", unit_scale_changes(both), column="value", observed=seen),
+        extra_check("layout_unchanged", "error", layout_changes(both, cfg), column="value", observed=seen),
     ]
     if "indicator" in tidy.columns:
         present = set(tidy.dropna(subset=["value"])["city_id"])

@@ -13,7 +13,6 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -35,6 +34,7 @@ from .storage import (
     atomic_write_text,
     frame_fingerprint,
     interruption_point,
+    make_temp_dir,
     parquet_bytes,
     read_snapshot,
     sha256_bytes,
@@ -304,16 +304,29 @@ def latest_release_manifest() -> dict | None:
 
 
 def list_releases() -> list[dict]:
+    """Every release whose manifest can be read, oldest first (`damaged_releases` names the others)."""
+    return scan_releases()[0]
+
+
+def damaged_releases() -> list[tuple[str, str]]:
+    """(release id, why) of every release folder whose manifest cannot be read."""
+    return scan_releases()[1]
+
+
+def scan_releases() -> tuple[list[dict], list[tuple[str, str]]]:
     out: list[dict] = []
+    damaged: list[tuple[str, str]] = []
     root = releases_dir()
     if not root.is_dir():
-        return out
+        return out, damaged
     for d in sorted(root.iterdir()):
-        m = d / "manifest.json"
-        if d.is_dir() and not d.name.startswith(".") and m.exists():
-            with contextlib.suppress(OSError, ValueError):
-                out.append(json.loads(m.read_text()))
-    return sorted(out, key=lambda m: m["created_at"])
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        try:
+            out.append(read_manifest(d))
+        except StorageError as exc:
+            damaged.append((d.name, str(exc)))
+    return sorted(out, key=lambda m: m["created_at"]), damaged
 
 
 def find_release(fingerprint: str) -> dict | None:
@@ -505,7 +518,10 @@ def publish(
         "gawc_tier_differences": [] if tier_diff is None else tier_diff.to_dict(orient="records"),
         "files": {},
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{rid}.", dir=root))
+    from .progress import report
+
+    report(f"writing release {rid}")
+    tmp = make_temp_dir(f".{rid}.", root)
     try:
         for name, data in files.items():
             atomic_write_bytes(tmp / name, data)
@@ -523,9 +539,13 @@ def publish(
         atomic_write_json(tmp / "manifest.json", manifest)
         interruption_point("release-before-rename")
         os.replace(tmp, root / rid)
-    except (OSError, StorageError) as exc:
+    except BaseException as exc:  # whatever stopped it (a bad file, a signal), no half release stays behind
         shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(f"cannot publish release {rid}: {exc}; LATEST still points to {read_latest_id()}") from exc
+        if isinstance(exc, OSError | StorageError):
+            raise StorageError(
+                f"cannot publish release {rid}: {exc}; LATEST still points to {read_latest_id()}"
+            ) from exc
+        raise
     _append_release_log({"release_id": rid, "edition": edition, "reused": False})
     _point_latest()
     return {**manifest, "reused": False, "path": str(root / rid)}
@@ -607,14 +627,29 @@ def release_path(release_id: str | None = None) -> Path:
     return path
 
 
-def verify_release(release_id: str) -> list[str]:
-    """Files whose sha256 differs from the manifest (empty when the release is intact)."""
+def verify_release(release_id: str, names: list[str] | None = None) -> list[str]:
+    """Files (all, or those `names`) whose sha256 differs from the manifest; empty when intact."""
     path = release_path(release_id)
     try:
         manifest = read_manifest(path)
     except StorageError:
         return ["manifest.json"]
-    return [n for n, f in manifest["files"].items() if not (path / n).exists() or sha256_file(path / n) != f["sha256"]]
+    files = manifest["files"] if names is None else {n: manifest["files"].get(n, {"sha256": ""}) for n in names}
+    return [n for n, f in files.items() if not (path / n).exists() or sha256_file(path / n) != f["sha256"]]
+
+
+def require_intact(release_id: str, names: list[str] | None = None) -> Path:
+    """The release's folder, after checking its files (all, or `names`) against the manifest: a
+    damaged one is an error naming the files (restore the release or publish a new one)."""
+    path = release_path(release_id)
+    read_manifest(path)  # an unreadable manifest is named as such
+    bad = verify_release(release_id, names)
+    if bad:
+        raise StorageError(
+            f"release {release_id} is damaged: {', '.join(bad)} differ from its manifest's "
+            f"checksums ({path}); restore it from a backup or publish a new release"
+        )
+    return path
 
 
 def score(inputs: Inputs, registry: Registry, methodology: Methodology) -> IndexResult:

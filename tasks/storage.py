@@ -57,6 +57,32 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where it is shown, else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_created(path: Path | str, directory: bool = False) -> None:
+    """Give a file or folder made by tempfile (0600 / 0700 whatever the umask) the mode a plain
+    open() or mkdir() would have given it, so that published data is as readable as the umask says."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
+def make_temp_dir(prefix: str, parent: Path) -> Path:
+    """A temporary folder beside its final name, with the umask's permissions."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    as_created(tmp, directory=True)
+    return tmp
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -74,6 +100,7 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        as_created(tmp)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if durable:
@@ -258,7 +285,7 @@ def write_snapshot(
     if damaged:
         info["repaired"] = {"at": info["created_at"], "damaged_files": damaged}
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{snap_id}.", dir=folder.parent))
+    tmp = make_temp_dir(f".{snap_id}.", folder.parent)
     try:
         for k, b in blobs.items():
             atomic_write_bytes(tmp / f"{k}.parquet", b)
@@ -272,8 +299,10 @@ def write_snapshot(
         else:
             os.replace(tmp, folder)
         _fsync_dir(folder.parent)
-    except (OSError, StorageError) as exc:
+    except BaseException as exc:  # an error or an interruption: the temporary folder goes
         shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(exc, OSError | StorageError):
+            raise
         if not damaged and (folder / "provenance.json").exists():  # a concurrent writer won with identical content
             return json.loads((folder / "provenance.json").read_text())
         raise StorageError(f"cannot write snapshot {folder}: {exc}") from exc

@@ -35,6 +35,9 @@ class CheckResult:
     success: bool
     offending: list = field(default_factory=list)
     observed: object = None
+    values: list = field(default_factory=list)  # the offending values, in the order of `offending`
+    expected: str = ""  # what the expectation allows ("between 0 and 120", "one of 30 values")
+    scope: str = ""  # which rows it checks, when not all ("index cities")
 
     def as_dict(self) -> dict:
         return {
@@ -43,6 +46,9 @@ class CheckResult:
             "severity": self.severity,
             "success": self.success,
             "offending": [str(o) for o in self.offending][:50],
+            "values": [str(v) for v in self.values][:50],
+            "expected": self.expected,
+            "scope": self.scope,
             "observed": None if self.observed is None else str(self.observed),
         }
 
@@ -90,10 +96,17 @@ class ValidationReport:
             "",
         ]
         if self.errors or self.warnings:
-            lines += ["| severity | expectation | column | offending |", "|---|---|---|---|"]
+            lines += [
+                "| severity | expectation | column | rows | offending (value) | allowed |",
+                "|---|---|---|---|---|---|",
+            ]
             for r in self.errors + self.warnings:
+                pairs = [f"{o} ({v})" for o, v in zip(r.offending, r.values, strict=False)] or list(
+                    map(str, r.offending)
+                )
                 lines.append(
-                    f"| {r.severity} | {r.expectation} | {r.column or ''} | {', '.join(map(str, r.offending[:10]))} |"
+                    f"| {r.severity} | {r.expectation} | {r.column or ''} | {r.scope or 'all'} | "
+                    f"{', '.join(pairs[:10])}{' …' if len(pairs) > 10 else ''} | {r.expected} |"
                 )
         return "\n".join(lines)
 
@@ -244,14 +257,20 @@ def run_suite(
         cfg = res.expectation_config
         severity = SEVERITY.get(str(getattr(cfg.severity, "value", cfg.severity)), "error")
         r = res.result or {}
-        offending = []
+        offending: list = []
+        values: list = []
         if not res.success:
             rows = r.get("unexpected_index_list") or []
+            unexpected = list(r.get("unexpected_list") or [])
             if rows and key_column and key_column in frame.columns:
-                offending = [frame.iloc[i][key_column] if isinstance(i, int) else i for i in rows]
-                offending = list(dict.fromkeys(str(o) for o in offending))
-            elif r.get("unexpected_list"):
-                offending = list(dict.fromkeys(str(o) for o in r["unexpected_list"]))
+                pairs = dict.fromkeys(
+                    (str(frame.iloc[i][key_column] if isinstance(i, int) else i), str(v))
+                    for i, v in zip(rows, unexpected + [""] * (len(rows) - len(unexpected)), strict=True)
+                )
+                offending = [o for o, _ in pairs]
+                values = [v for _, v in pairs] if unexpected else []
+            elif unexpected:
+                offending = list(dict.fromkeys(str(o) for o in unexpected))
             elif res.exception_info and res.exception_info.get("raised_exception"):
                 offending = [res.exception_info.get("exception_message")]
         column = cfg.kwargs.get("column")
@@ -263,9 +282,29 @@ def run_suite(
                 success=bool(res.success),
                 offending=offending,
                 observed=r.get("observed_value"),
+                values=values,
+                expected=_allowed(cfg.kwargs),
+                scope=str((cfg.meta or {}).get("scope", "")),
             )
         )
     return ValidationReport(source=source, suite=spec.get("name", source), rows=len(frame), results=results)
+
+
+def _allowed(kwargs: dict) -> str:
+    """What an expectation's kwargs allow, in words (for messages and alerts)."""
+    lo, hi = (f"{v:g}" if isinstance(v, float) else v for v in (kwargs.get("min_value"), kwargs.get("max_value")))
+    if lo is not None or hi is not None:
+        return (
+            f"between {lo} and {hi}"
+            if lo is not None and hi is not None
+            else (f"at least {lo}" if lo is not None else f"at most {hi}")
+        )
+    if "value_set" in kwargs:
+        vs = kwargs["value_set"]
+        return f"one of {sorted(map(str, vs))}" if len(vs) <= 12 else f"one of {len(vs)} values"
+    if "value" in kwargs:
+        return f"{kwargs['value']}"
+    return ""
 
 
 def render_data_docs(docs_dir: Path) -> Path | None:

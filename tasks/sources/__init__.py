@@ -78,16 +78,31 @@ def all_sources(path: str | Path | None = None) -> dict[str, Source]:
     return {name: source_spec(name, cfg) for name, cfg in load_sources_raw(path).items()}
 
 
-def resolve_source(name: str, raw: dict, edition: str, cadence: str = "annual") -> dict:
+MODES = ("online", "offline", "record")
+
+
+def resolve_source(name: str, raw: dict, edition: str, cadence: str = "annual", mode: str = "offline") -> dict:
     """A source's configuration for index edition `edition`: URLs filled in by its edition policy,
-    plus `edition`, `cadence` and `vintage_policy` (what vintage the policy expects)."""
+    plus `edition`, `cadence` and `vintage_policy` (what vintage the policy expects). Settings under
+    `offline:` replace the others in offline mode (what the bundled sample replays)."""
     if cadence not in CADENCES:
         raise PipelineError(f"unknown cadence {cadence!r}; expected one of {CADENCES}")
-    cfg, policy = source_spec(name, raw).edition_config(dict(raw), str(edition), cadence)
+    if mode not in MODES:
+        raise PipelineError(f"unknown mode {mode!r}; expected one of {MODES}")
+    overrides = raw.get("offline") or {}
+    raw = {k: v for k, v in raw.items() if k != "offline"}
+    if mode == "offline":
+        raw = {**raw, **overrides}
+    spec = source_spec(name, raw)
+    for key, what in spec.required.items():
+        if key not in raw and not any(key in (e or {}) for e in (raw.get("editions") or {}).values()):
+            raise PipelineError(f"[source {name}, {sources_path()}] the setting {key!r} is missing ({what})")
+    cfg, policy = spec.edition_config(dict(raw), str(edition), cadence)
     return {
         **cfg,
         "edition": str(edition),
         "cadence": cadence,
+        "mode": mode,
         "vintage_policy": {"expected": policy.expected, "rule": policy.rule, "note": policy.note},
     }
 
@@ -98,13 +113,13 @@ def vintage_policy(cfg: dict) -> VintagePolicy:
 
 
 def load_sources_config(
-    path: str | Path | None = None, edition: str | None = None, cadence: str = "annual"
+    path: str | Path | None = None, edition: str | None = None, cadence: str = "annual", mode: str = "offline"
 ) -> dict[str, dict]:
     """Every source's configuration resolved for one edition (default: the newest recorded one)."""
     from ..editions import default_edition
 
     edition = str(edition or default_edition())
-    return {name: resolve_source(name, cfg, edition, cadence) for name, cfg in load_sources_raw(path).items()}
+    return {name: resolve_source(name, cfg, edition, cadence, mode) for name, cfg in load_sources_raw(path).items()}
 
 
 __all__ = [

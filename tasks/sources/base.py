@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,56 @@ class Request:
     url: str
     city_id: str | None = None
     meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+MAX_UNPACKED_BYTES = 100 * 1024 * 1024  # a workbook's members, uncompressed
+MAX_SHEET_CELLS = 5_000_000
+
+
+def check_workbook(body: bytes, source: str, location: str, max_unpacked: int = MAX_UNPACKED_BYTES) -> None:
+    """Refuse an xlsx that would unpack to more than `max_unpacked` bytes or whose sheets claim more
+    than MAX_SHEET_CELLS cells, before any reader expands it (a small file can hold a huge sheet)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as z:
+            members = z.infolist()
+            unpacked = sum(m.file_size for m in members)
+            if unpacked > max_unpacked:
+                raise SourceError(
+                    source,
+                    f"the workbook unpacks to {unpacked:,} bytes ({len(body):,} packed), more than the "
+                    f"{max_unpacked:,} bytes we read",
+                    location=location,
+                )
+            for m in members:
+                if m.filename.startswith("xl/worksheets/") and m.filename.endswith(".xml"):
+                    with z.open(m) as fh:
+                        head = fh.read(4096).decode("utf-8", "replace")
+                    dim = re.search(r'<dimension ref="[A-Z]+\d+:([A-Z]+)(\d+)"', head)
+                    if dim:
+                        cols = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(dim.group(1))))
+                        if cols * int(dim.group(2)) > MAX_SHEET_CELLS:
+                            raise SourceError(
+                                source,
+                                f"the sheet {m.filename} claims {int(dim.group(2)):,} rows x {cols} columns, more "
+                                f"than the {MAX_SHEET_CELLS:,} cells we read",
+                                location=location,
+                            )
+    except zipfile.BadZipFile as exc:
+        raise SourceError(
+            source, f"expected an xlsx workbook, found a damaged zip ({exc})", location=location
+        ) from None
+
+
+def read_capped(path, limit: int, what: str = "file") -> bytes:
+    """At most `limit` bytes of a file: a larger one (or an endless stream such as /dev/zero) is a
+    clear error, not a MemoryError."""
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: the {what} is larger than the {limit:,} bytes we read")
+    return data
 
 
 def snake(header: str) -> str:
@@ -214,6 +265,7 @@ class Source:
     feeds_indicators: bool = True  # False: city metadata only (no index indicator)
     parallel: bool = False  # True: `work_units` may run on a Dask cluster
     suites_dir: Path | None = None  # where its suites live (default: expectations/)
+    required: dict[str, str] = {}  # configuration keys it cannot run without -> what they hold
 
     # --- editions
     def edition_config(self, cfg: dict, edition: str, cadence: str) -> tuple[dict, VintagePolicy]:

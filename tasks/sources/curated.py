@@ -51,6 +51,18 @@ def parse_table(body: bytes, location: str) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise SourceError(SOURCE, f"expected columns {missing}, found {list(df.columns)}", location=location)
+    dup = df[df.duplicated(["city_id", "indicator"], keep=False)]
+    if len(dup):
+        r = dup.iloc[0]
+        lines = [str(i + 2) for i in dup.index[(dup["city_id"] == r["city_id"]) & (dup["indicator"] == r["indicator"])]]
+        raise SourceError(
+            SOURCE,
+            f"city {r['city_id']}, indicator {r['indicator']} appears on lines {', '.join(lines)}: expected one value "
+            f"per city and indicator ({len(dup)} duplicated rows in all)",
+            location=location,
+            city=r["city_id"],
+            field=r["indicator"],
+        )
     values = pd.to_numeric(df["value"], errors="coerce")
     bad = df[values.isna() & (df["value"].str.strip() != "")]
     if len(bad):
@@ -110,6 +122,7 @@ class Curated(Source):
     name = SOURCE
     suites = (SuiteSpec("curated"), SuiteSpec("curated_table", table="table"))
     parse_kinds = {"curated": "curated table of report-sourced indicators (CSV)"}
+    required = {"url": "the curated table, file:PATH or https:..., '{edition}' filled with the edition"}
     sample_fields = {i: [i] for i in INDICATORS}
 
     def edition_config(self, cfg, edition, cadence):

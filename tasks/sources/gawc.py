@@ -10,7 +10,17 @@ import pandas as pd
 
 from ..cities import Registry
 from ..errors import SourceError
-from .base import EditionError, Request, Source, SuiteSpec, VintagePolicy, check_not_blocked, parse_number, soup
+from .base import (
+    EditionError,
+    Request,
+    Source,
+    SuiteSpec,
+    VintagePolicy,
+    check_not_blocked,
+    check_workbook,
+    parse_number,
+    soup,
+)
 
 SOURCE = "gawc"
 
@@ -94,9 +104,12 @@ def parse_connectivity(body: bytes, location: str, registry: Registry | None = N
     """The connectivity sheet (xlsx, or CSV) -> rank, city, country, city_id, gnc_abs, gnc_rel."""
     try:
         if body[:2] == b"PK":
+            check_workbook(body, SOURCE, location)
             raw = pd.read_excel(io.BytesIO(body), header=None, dtype=str).fillna("")
         else:
             raw = pd.read_csv(io.BytesIO(body), header=None, dtype=str, keep_default_na=False)
+    except SourceError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a layout problem for the user
         raise SourceError(
             SOURCE, f"expected an xlsx or CSV sheet, could not read it: {exc}", location=location
@@ -186,6 +199,7 @@ class GaWC(Source):
         "gawc-connectivity": "GaWC connectivity dataset (xlsx or CSV)",
     }
     feeds_indicators = False
+    required = {"tiers_url": "the tier page of a GaWC edition, under editions.<year>.tiers_url"}
 
     def edition_config(self, cfg, edition, cadence):
         """GaWC publishes every few years (2016, 2018, 2020, 2024...): edition E uses the newest

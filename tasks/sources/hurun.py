@@ -18,6 +18,7 @@ from .base import (
     SuiteSpec,
     VintagePolicy,
     check_not_blocked,
+    check_workbook,
     html_tree,
     node_text,
     parse_number,
@@ -92,7 +93,9 @@ def _rows_to_frame(
         raise SourceError(SOURCE, "the unicorn list has no company rows", location=location)
     df = pd.DataFrame(out)
     df["rank"] = df["rank"].astype("Int64")
-    df["city_id"] = [registry.match("hurun", c) if registry else None for c in df["city"]]
+    df["city_id"] = [
+        match_city(registry, c, k) if registry else None for c, k in zip(df["city"], df["country"], strict=True)
+    ]
     return df[OUTPUT]
 
 
@@ -106,7 +109,8 @@ def parse_list_html(
         check_not_blocked(soup(body, SOURCE, url), SOURCE, url, "a table of unicorn companies")
         raise SourceError(SOURCE, "expected a table of unicorn companies, found no <table>", location=url)
     last_error = None
-    for table in tables:
+    frames = []
+    for table in tables:  # a list split over several tables (one per page of the article) is read whole
         trs = table.findall(".//tr")
         if not trs:
             continue
@@ -117,11 +121,31 @@ def parse_list_html(
             last_error = exc
             continue
         rows = [[node_text(c) for c in tr.findall(".//td")] for tr in trs[1:]]
-        df = _rows_to_frame(rows, headers, columns, url, registry)
-        df.attrs["stated_count"] = stated_count(node_text(doc))
-        df.attrs["stated_edition"] = stated_edition(doc)
-        return df
-    raise last_error or SourceError(SOURCE, "expected a table of unicorn companies with a header row", location=url)
+        frames.append(_rows_to_frame(rows, headers, columns, url, registry))
+    if not frames:
+        raise last_error or SourceError(SOURCE, "expected a table of unicorn companies with a header row", location=url)
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    df.attrs["stated_count"] = stated_count(node_text(doc))
+    df.attrs["stated_edition"] = stated_edition(doc)
+    df.attrs["tables"] = len(frames)
+    return df
+
+
+def match_city(registry: Registry, city: str | None, country: str | None) -> str | None:
+    """The index city of a headquarters cell: its name as the registry spells it for Hurun, or a
+    "City, Country" cell whose city part does and whose country part is that city's country."""
+    if not isinstance(city, str) or not city:  # an empty cell (flagged by the suite)
+        return None
+    found = registry.match("hurun", city)
+    if found or "," not in city:
+        return found
+    head, tail = (p.strip() for p in city.split(",", 1))
+    found = registry.match("hurun", head)
+    if found is None:
+        return None
+    home = normalise_name(str(registry.get(found)["country"]))
+    said = {normalise_name(tail), normalise_name(country if isinstance(country, str) else "")}
+    return found if home in said or not tail else None
 
 
 def stated_edition(doc) -> str | None:
@@ -144,16 +168,32 @@ def parse_list_tabular(
 ) -> pd.DataFrame:
     """A CSV or XLSX export of the list."""
     columns = columns or DEFAULT_COLUMNS
-    if body[:2] == b"PK":
-        raw = pd.read_excel(io.BytesIO(body), dtype=str, header=None).fillna("")
-    else:
-        raw = pd.read_csv(io.BytesIO(body), dtype=str, header=None, keep_default_na=False)
+    try:
+        if body[:2] == b"PK":
+            check_workbook(body, SOURCE, location)
+            raw = pd.read_excel(io.BytesIO(body), dtype=str, header=None).fillna("")
+        else:
+            raw = pd.read_csv(io.BytesIO(body), dtype=str, header=None, keep_default_na=False)
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a layout problem for the user
+        kind = "an XLSX workbook" if body[:2] == b"PK" else "a CSV table"
+        raise SourceError(
+            SOURCE, f"expected {kind} of unicorn companies, could not read it: {exc}", location=location
+        ) from None
     rows = raw.values.tolist()
     headers = [str(h) for h in rows[0]]
     return _rows_to_frame([[str(c) for c in r] for r in rows[1:]], headers, columns, location, registry)
 
 
 def parse_list(body: bytes, location: str, registry: Registry | None = None, columns: dict | None = None):
+    """The list as an HTML page, a CSV or an XLSX export (which one, from the bytes)."""
+    if not body.strip():
+        raise SourceError(
+            SOURCE,
+            f"expected the unicorn list (an HTML page, CSV or XLSX), found an empty response ({len(body)} bytes)",
+            location=location,
+        )
     head = body[:512].lstrip().lower()
     if body[:2] == b"PK" or not (head.startswith(b"<") or b"<html" in head or b"<table" in head):
         return parse_list_tabular(body, location, registry, columns)
@@ -162,6 +202,22 @@ def parse_list(body: bytes, location: str, registry: Registry | None = None, col
 
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
     return parse_list(body, req.url, registry, (cfg or {}).get("columns"))
+
+
+def collapse(before: pd.DataFrame, now: pd.DataFrame, cfg: dict) -> list[str]:
+    """The list's companies in the index cities, or its share of matched rows, fell to less than
+    `collapse_share` (default one half) of the previous ingest's: a layout change (cells that no
+    longer match, a list cut short), not a year of news."""
+    share = float(cfg.get("collapse_share", 0.5))
+    out = []
+    n0, n1 = int(before["city_id"].notna().sum()), int(now["city_id"].notna().sum())
+    if n0 and n1 < share * n0:
+        out.append(f"companies in the index cities: expected about {n0} (previous ingest), found {n1}")
+    r0 = n0 / len(before) if len(before) else 0.0
+    r1 = n1 / len(now) if len(now) else 0.0
+    if r0 and r1 < share * r0:
+        out.append(f"share of rows matched to an index city: expected about {r0:.0%} (previous ingest), found {r1:.0%}")
+    return out
 
 
 def count_per_city(companies: pd.DataFrame, registry: Registry) -> pd.Series:
@@ -198,6 +254,7 @@ class Hurun(Source):
     name = SOURCE
     suites = (SuiteSpec("hurun"), SuiteSpec("hurun_companies", table="companies", key_column="company"))
     parse_kinds = {"hurun-list": "Hurun Global Unicorn Index list (HTML, CSV or XLSX)"}
+    required = {"url": "the list's page, under editions.<year>.url"}
     sample_fields = {"unicorns": ["unicorns"]}
 
     def edition_config(self, cfg, edition, cadence):
@@ -245,7 +302,7 @@ class Hurun(Source):
             return []
         companies = extras["companies"]
         stated = companies.attrs.get("stated_count")
-        return [
+        checks = [
             extra_check(
                 "company_count_equals_stated_count",
                 "error",
@@ -253,6 +310,16 @@ class Hurun(Source):
                 observed=stated,
             )
         ]
+        if previous is not None and previous.has("companies"):
+            checks.append(
+                extra_check(
+                    "matched_companies_not_collapsed",
+                    "error",
+                    collapse(previous.read("companies"), companies, cfg),
+                    column="city_id",
+                )
+            )
+        return checks
 
     def summary_markdown(self, extras):
         if "unmatched_cities" not in extras:

@@ -393,6 +393,7 @@ class NightLights(Source):
     name = SOURCE
     suites = (SuiteSpec("night_lights"),)
     sample_fields = {"night_lights": ["peak_radiance"]}
+    required = {"format": "vnp46a4 (Black Marble tiles from LAADS) or vnl-clip (one GeoTIFF per city)"}
     parallel = True
 
     def edition_config(self, cfg, edition, cadence):

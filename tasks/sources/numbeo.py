@@ -146,11 +146,74 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
 
 
 # ----------------------------------------------------------------------------- parsers
+# The columns each ranking section publishes (SOURCES.md), and the words of its page title
+SECTIONS = {
+    "quality-of-life": (
+        "Quality of Life Index by City",
+        [
+            "Quality of Life Index",
+            "Purchasing Power Index",
+            "Safety Index",
+            "Health Care Index",
+            "Cost of Living Index",
+            "Property Price to Income Ratio",
+            "Traffic Commute Time Index",
+            "Pollution Index",
+            "Climate Index",
+        ],
+    ),
+    "cost-of-living": (
+        "Cost of Living Index by City",
+        [
+            "Cost of Living Index",
+            "Rent Index",
+            "Cost of Living Plus Rent Index",
+            "Groceries Index",
+            "Restaurant Price Index",
+            "Local Purchasing Power Index",
+        ],
+    ),
+    "pollution": ("Pollution Index by City", ["Pollution Index", "Exp Pollution Index"]),
+    "crime": ("Crime Index by City", ["Crime Index", "Safety Index"]),
+}
+
+
+def section_of_url(url: str) -> str | None:
+    path = urlsplit(url).path.strip("/").split("/")
+    return path[0] if path and path[0] in SECTIONS else None
+
+
+def section_of_title(doc) -> tuple[str | None, str]:
+    """(the section a page's heading or title names, that text)."""
+    texts = [node_text(h) for h in doc.xpath("//h1")] + [node_text(t) for t in doc.xpath("//title")]
+    for text in texts:
+        for section, (words, _) in SECTIONS.items():
+            if words.lower() in text.lower():
+                return section, text
+    return None, texts[0] if texts else ""
+
+
 def parse_rankings(
-    body: bytes, url: str, registry: Registry | None = None, required: tuple[str, ...] = ("City",)
+    body: bytes,
+    url: str,
+    registry: Registry | None = None,
+    required: tuple[str, ...] = ("City",),
+    section: str | None = None,
 ) -> pd.DataFrame:
-    """A ranking page -> rank, city, city_id, then one column per header (snake_case)."""
+    """A ranking page -> rank, city, city_id, then one column per header (snake_case).
+
+    The section (from `section`, the URL's path, or the page's title) names the columns the page
+    must have: a renamed or missing one is an error naming it, and a page of another section (a
+    cost-of-living ranking where the quality-of-life one belongs) is refused."""
     doc = html_tree(body, SOURCE, url)
+    expected = section or section_of_url(url)
+    stated, title = section_of_title(doc)
+    if expected and stated and stated != expected:
+        raise SourceError(
+            SOURCE, f"expected the {expected} ranking, found the {stated} ranking (title {title!r})", location=url
+        )
+    section = expected or stated
+    required = tuple(required) + tuple(SECTIONS[section][1] if section else ())
     table = next(iter(doc.xpath('//table[@id="t2"]')), None)
     if table is None:
         page = soup(body, SOURCE, url)
@@ -163,7 +226,15 @@ def parse_rankings(
     norm = [h.lower() for h in headers]
     for req in required:
         if req.lower() not in norm:
-            raise SourceError(SOURCE, f"expected a column headed {req!r}, found headers {headers}", location=url)
+            known = {r.lower() for r in required} | {"rank"}
+            unknown = [h for h in headers if h.lower() not in known]
+            what = f" ({section} ranking)" if section else ""
+            raise SourceError(
+                SOURCE,
+                f"expected a column headed {req!r}{what}, found headers {headers}"
+                + (f"; not expected: {unknown}" if unknown else ""),
+                location=url,
+            )
     city_col = norm.index("city")
     value_cols = [(i, h, snake(h)) for i, h in enumerate(headers) if norm[i] not in ("rank", "city")]
     tbody = table.find(".//tbody")

@@ -118,6 +118,7 @@ def run_deployment(service, recordings: Path, sources: list[str]) -> str:
             as_subflow=False,
         )
     assert flow_run.state is not None and flow_run.state.is_final(), flow_run.state
+    service["last_message"] = flow_run.state.message
     return str(flow_run.state.name)
 
 
@@ -132,7 +133,7 @@ def test_warning_publishes_and_alerts_once(service):
     page = rec / "2020" / "hurun" / "global-unicorn-index-2020.html"
     html = page.read_text()
     page.write_text(html.replace("<td>Beijing</td>", "<td></td>", 1))  # a company without headquarters
-    assert run_deployment(service, rec, ["hurun"]) == "Completed"
+    assert run_deployment(service, rec, ["hurun"]) == "Completed", service["last_message"]
     data = Path(service["env"]["TALENT_INDEX_HOME"])
     latest = (data / "releases" / "LATEST").read_text().strip()
     assert (data / "releases" / latest / "manifest.json").exists()
@@ -191,6 +192,7 @@ def test_night_light_tiles_run_on_a_two_worker_dask_cluster(service, tmp_path):
     tiles = write_vnp46a4_recordings(rec, registry, cfg, seed=3)
     sources = yaml.safe_load((ROOT / "data" / "sources.yaml").read_text())
     sources["night_lights"]["format"] = "vnp46a4"
+    sources["night_lights"].pop("offline")  # replay tiles, not the sample's clips
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources))
     data = tmp_path / "data"
     env = {

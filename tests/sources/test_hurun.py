@@ -95,3 +95,12 @@ def test_duplicate_company_and_zero_valuation_fail_the_suite(companies):
     failed = {(e.expectation, e.column) for e in rep.errors}
     assert ("expect_column_values_to_be_unique", "company") in failed
     assert ("expect_column_values_to_be_between", "valuation_usd_bn") in failed
+
+
+def test_headquarters_cells_match_by_name_or_city_comma_country(registry):
+    assert hurun.match_city(registry, "Beijing", "China") == "beijing"
+    assert hurun.match_city(registry, "Beijing, China", "China") == "beijing"
+    assert hurun.match_city(registry, "London, Canada", "Canada") is None  # not the index's London
+    assert hurun.match_city(registry, "Paris, France", None) == "paris"
+    assert hurun.match_city(registry, None, "China") is None  # an empty cell: flagged by the suite, never a city
+    assert hurun.match_city(registry, float("nan"), float("nan")) is None
