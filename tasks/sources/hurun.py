@@ -131,7 +131,7 @@ def parse_list_html(
     return df
 
 
-def match_city(registry: Registry, city: str | None, country: str | None) -> str | None:
+def match_city(registry: Registry, city: object, country: object) -> str | None:
     """The index city of a headquarters cell: its name as the registry spells it for Hurun, or a
     "City, Country" cell whose city part does and whose country part is that city's country."""
     if not isinstance(city, str) or not city:  # an empty cell (flagged by the suite)
