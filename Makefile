@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make run` (the main job, offline sample) and `make test`.
-# Both create .venv from the lock file (uv.lock) when it is missing or older than the lock.
+# Both create .venv from the lock file (uv.lock) when it is missing or older than the lock, and vendor
+# the Data Docs' stylesheets and scripts (pinned npm tarballs, ops/data-docs-assets.json) into vendor/.
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
@@ -31,8 +32,9 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-.venv/.installed: uv.lock pyproject.toml | $(UV)
+.venv/.installed: uv.lock pyproject.toml ops/data-docs-assets.json | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	.venv/bin/python scripts/vendor_assets.py
 	@touch $@
 
 # Benchmarks against the peers users would pick; writes benchmarks/results/<date>.json and benchmarks/README.md.

@@ -57,8 +57,8 @@ def with_city(exc: PipelineError, city: str | None) -> PipelineError:
 class DataQualityError(PipelineError):
     """A validation suite failed with severity `error`: the release is blocked."""
 
-    def __init__(self, source: str, suite: str, failures: list[dict]):
-        self.source, self.suite, self.failures = source, suite, failures
+    def __init__(self, source: str, suite: str, failures: list[dict], docs_page: str | None = None):
+        self.source, self.suite, self.failures, self.docs_page = source, suite, failures, docs_page
         lines = []
         for f in failures[:5]:
             rows = f.get("offending", [])

@@ -239,6 +239,7 @@ def validate_source(
             key_column=suite.key_column,
             params=params,
             docs_dir=docs_dir,
+            run_name=f"{source} edition {cfg.get('edition')} ({cfg.get('mode', 'offline')})",
         )
         if suite.table == "main":
             report.results += _generic_checks(tidy, registry, previous, cfg)

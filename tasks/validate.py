@@ -9,8 +9,11 @@ filled by GX from the parameters the caller passes (e.g. the registry's city ids
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import DataQualityError, PipelineError
-from .settings import EXPECTATIONS_DIR
+from .settings import EXPECTATIONS_DIR, PROJECT_ROOT
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 _LOCK = threading.Lock()
@@ -59,6 +62,7 @@ class ValidationReport:
     suite: str
     rows: int
     results: list[CheckResult]
+    docs_page: str | None = None  # the validation's page in the run's Data Docs (relative to its folder)
 
     @property
     def errors(self) -> list[CheckResult]:
@@ -74,7 +78,7 @@ class ValidationReport:
 
     def raise_for_errors(self) -> None:
         if self.errors:
-            raise DataQualityError(self.source, self.suite, [r.as_dict() for r in self.errors])
+            raise DataQualityError(self.source, self.suite, [r.as_dict() for r in self.errors], self.docs_page)
 
     def as_dict(self) -> dict:
         return {
@@ -85,6 +89,7 @@ class ValidationReport:
             "checks": len(self.results),
             "errors": [r.as_dict() for r in self.errors],
             "warnings": [r.as_dict() for r in self.warnings],
+            "docs_page": self.docs_page,
         }
 
     def summary_markdown(self) -> str:
@@ -213,12 +218,14 @@ def run_suite(
     key_column: str | None = "city_id",
     params: dict | None = None,
     docs_dir: Path | None = None,
+    run_name: str | None = None,
 ) -> ValidationReport:
     """Validate `df` with a suite (dict as in expectations/*.json); never raises on failed checks.
 
     With `docs_dir`, the validation runs through a GX checkpoint and its result is kept for the Data
     Docs of that folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are
-    done (each render rebuilds the site's whole index, so once per run rather than per validation)."""
+    done (each render rebuilds the site's whole index, so once per run rather than per validation);
+    `run_name` names the validation's run there (e.g. "numbeo, edition 2020")."""
     from great_expectations.core import ExpectationSuite
 
     spec = copy.deepcopy(suite)
@@ -232,7 +239,10 @@ def run_suite(
         ds = ctx.data_sources.add_pandas(f"{source}-{n}")
         asset = ds.add_dataframe_asset(f"table-{n}")
         batch_def = asset.add_batch_definition_whole_dataframe("whole")
-        gx_suite = ExpectationSuite(name=f"{spec.get('name', source)}-{n}", expectations=spec["expectations"])
+        gx_suite = ExpectationSuite(
+            name=_suite_name(ctx, spec.get("name", source), n), expectations=spec["expectations"]
+        )
+        docs_page = None
         if docs_dir is None:
             batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
             result = batch.validate(gx_suite, result_format="COMPLETE", expectation_parameters=params)
@@ -245,12 +255,20 @@ def run_suite(
             cp = ctx.checkpoints.add(
                 gx.Checkpoint(name=f"cp-{n}", validation_definitions=[vd], result_format="COMPLETE", actions=[])
             )
+            from great_expectations.core.run_identifier import RunIdentifier
+
+            run_id = RunIdentifier(run_name=run_name or source)
             result_id, result = next(
-                iter(cp.run(batch_parameters={"dataframe": frame}, expectation_parameters=params).run_results.items())
+                iter(
+                    cp.run(
+                        batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id
+                    ).run_results.items()
+                )
             )
             _PENDING_DOCS.setdefault(Path(docs_dir), []).extend(
                 [result_id, ExpectationSuiteIdentifier(name=gx_suite.name)]
             )
+            docs_page = "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
         ctx.data_sources.delete(f"{source}-{n}")
     results = []
     for res in result.results:
@@ -287,7 +305,18 @@ def run_suite(
                 scope=str((cfg.meta or {}).get("scope", "")),
             )
         )
-    return ValidationReport(source=source, suite=spec.get("name", source), rows=len(frame), results=results)
+    return ValidationReport(
+        source=source, suite=spec.get("name", source), rows=len(frame), results=results, docs_page=docs_page
+    )
+
+
+def _suite_name(ctx, name: str, n: int) -> str:
+    """The suite's own name in Data Docs; a numbered one only when this process has used the name."""
+    try:
+        used = {s.name for s in ctx.suites.all()}
+    except Exception:  # noqa: BLE001 - names are cosmetic
+        used = set()
+    return name if name not in used and n > 0 else f"{name} #{n}"
 
 
 def _allowed(kwargs: dict) -> str:
@@ -309,8 +338,9 @@ def _allowed(kwargs: dict) -> str:
 
 def render_data_docs(docs_dir: Path) -> Path | None:
     """Render the GX Data Docs of the validations `run_suite` ran for `docs_dir` since the last render
-    into that folder (index.html, one page per validation and per suite; the pages link CSS from
-    CDNs, so offline they render unstyled). Returns the index, or None when nothing was pending."""
+    into that folder (index.html, one page per validation and per suite), with the stylesheets,
+    scripts and fonts GX loads from CDNs replaced by the vendored copies (`make install`), so that
+    they work offline. Returns the index, or None when nothing was pending."""
     docs_dir = Path(docs_dir)
     with _LOCK:
         pending = _PENDING_DOCS.pop(docs_dir, [])
@@ -319,7 +349,48 @@ def render_data_docs(docs_dir: Path) -> Path | None:
         ctx = _context()
         docs_dir.mkdir(parents=True, exist_ok=True)
         ctx.build_data_docs(site_names=[_docs_site(ctx, docs_dir)], resource_identifiers=pending)
+        localise_data_docs(docs_dir)
     return docs_dir / "index.html"
+
+
+VENDORED = PROJECT_ROOT / "vendor" / "data-docs"
+ASSETS_SPEC = PROJECT_ROOT / "ops" / "data-docs-assets.json"
+_GX_LOGO = re.compile(
+    r"https://great-expectations-web-assets\.s3\.[a-z0-9-]+\.amazonaws\.com/([\w.-]+\.png)(\?[^\"']*)?"
+)
+
+
+def localise_data_docs(docs_dir: Path) -> bool:
+    """Point every Data Docs page at local copies of its CDN assets (copied once per data home,
+    beside the runs, or into the folder itself elsewhere). False, with the pages left as they are,
+    when the assets were not vendored."""
+    import shutil
+
+    spec = json.loads(ASSETS_SPEC.read_text())
+    folders = {p["name"]: VENDORED / f"{p['name'].replace('/', '__')}@{p['version']}" for p in spec["packages"]}
+    if not all((f / ".integrity").is_file() for f in folders.values()):
+        logging.getLogger(__name__).warning("Data Docs assets not vendored (run `make install`): pages load CDNs")
+        return False
+    runs = docs_dir.parent.parent
+    assets = runs / "_data-docs-assets" if runs.name == "runs" else docs_dir / "_assets"
+    stamp = hashlib.sha256(ASSETS_SPEC.read_bytes()).hexdigest()[:16]
+    if not (assets / f".{stamp}").exists():
+        for f in folders.values():
+            shutil.copytree(f, assets / f.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".integrity"))
+        logo = Path(__import__("great_expectations").__file__).parent / "render" / "view" / "static" / "images"
+        shutil.copytree(logo, assets / "great_expectations", dirs_exist_ok=True)
+        (assets / f".{stamp}").write_text("complete")
+    urls = {url: folders[p["name"]].name + "/" + rel for p in spec["packages"] for url, rel in p["cdn"].items()}
+    for page in docs_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        base = os.path.relpath(assets, page.parent)
+        new = text
+        for url, rel in urls.items():
+            new = new.replace(f'"{url}"', f'"{base}/{rel}"')
+        new = _GX_LOGO.sub(lambda m, base=base: f"{base}/great_expectations/{m.group(1)}", new)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+    return True
 
 
 def extra_check(name: str, severity: str, offending: list, column: str | None = None, observed=None) -> CheckResult:
