@@ -377,7 +377,9 @@ def localise_data_docs(docs_dir: Path) -> bool:
     if not (assets / f".{stamp}").exists():
         for f in folders.values():
             shutil.copytree(f, assets / f.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".integrity"))
-        logo = Path(__import__("great_expectations").__file__).parent / "render" / "view" / "static" / "images"
+        import great_expectations
+
+        logo = Path(str(great_expectations.__file__)).parent / "render" / "view" / "static" / "images"
         shutil.copytree(logo, assets / "great_expectations", dirs_exist_ok=True)
         (assets / f".{stamp}").write_text("complete")
     urls = {url: folders[p["name"]].name + "/" + rel for p in spec["packages"] for url, rel in p["cdn"].items()}
@@ -387,7 +389,7 @@ def localise_data_docs(docs_dir: Path) -> bool:
         new = text
         for url, rel in urls.items():
             new = new.replace(f'"{url}"', f'"{base}/{rel}"')
-        new = _GX_LOGO.sub(lambda m, base=base: f"{base}/great_expectations/{m.group(1)}", new)
+        new = _GX_LOGO.sub(rf"{base}/great_expectations/\1", new)
         if new != text:
             page.write_text(new, encoding="utf-8")
     return True
