@@ -86,9 +86,12 @@ def validate(source: str, cfg: dict, tidy_table: pd.DataFrame, extras: dict) -> 
     docs = _docs_dir()
     with timed("work", "gx"):
         reports = core.validate_source(source, cfg, load_registry(), tidy_table, extras, docs_dir=docs)
+    from tasks.files import file_url
+
+    page = next((r.docs_page for r in reports if r.docs_page), None)
     create_link_artifact(
         key=f"data-docs-{source.replace('_', '-')}",
-        link=(docs / "index.html").as_uri(),
+        link=file_url(docs / (page or "index.html")),
         link_text=f"GX Data Docs of this refresh ({source})",
     )
     return reports
@@ -138,36 +141,18 @@ def snapshot(
 
 
 def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
-    """One custom event per source with warnings, for the data-quality automation to alert on."""
+    """A source ingested on its own: its warning event (under `refresh`, the parent emits them once
+    the release is out, naming it)."""
     from prefect.events import emit_event
 
-    from tasks.secrets import redact
+    from tasks.run_summary import warning_events
 
-    warnings = [
-        {
-            "suite": r.suite,
-            "expectation": w.expectation,
-            "column": w.column,
-            "offending": [redact(str(o)) for o in w.offending[:20]],
-        }
-        for r in reports
-        for w in r.warnings
-    ]
-    if not warnings:
-        return
-    ctx = run_context or {}
-    emit_event(
-        event="talent-index.data-quality.warning",
-        resource={"prefect.resource.id": f"talent-index.source.{source}", "prefect.resource.name": source},
-        payload={
-            "source": source,
-            "suite": ", ".join(sorted({w["suite"] for w in warnings})),
-            "warnings": warnings,
-            "deployment": ctx.get("deployment"),
-            "flow_run": ctx.get("flow_run"),
-            "url": ctx.get("url"),
-        },
-    )
+    for payload in warning_events({source: [r.as_dict() for r in reports]}, None, run_context or {}):
+        emit_event(
+            event="talent-index.data-quality.warning",
+            resource={"prefect.resource.id": f"talent-index.source.{source}", "prefect.resource.name": source},
+            payload=payload,
+        )
 
 
 def source_config(source: str, edition: str, cadence: str = "annual", mode: str = "offline") -> dict:
@@ -216,7 +201,7 @@ def ingest_flow(source: str):
                 key=f"{source.replace('_', '-')}-summary",
                 description=f"What {source} held beyond the index cities",
             )
-        if not any(r.errors for r in reports):  # a failing source alerts through its failed run instead
+        if _is_root_run() and not any(r.errors for r in reports):  # a failing source alerts through its run
             _emit_warnings(source, reports, run_context)
         for r in reports:
             r.raise_for_errors()
@@ -231,6 +216,7 @@ def ingest_flow(source: str):
             "source": source,
             "snapshot": snap,
             "warnings": [w.as_dict() for r in reports for w in r.warnings],
+            "reports": [r.as_dict() for r in reports],
             "requests_made": fetched.requests_made,
             "responses": len(fetched.raws),
             "vintage": vintage,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.states import Completed
 
 from tasks.errors import PipelineError
 from tasks.progress import report
@@ -18,11 +19,18 @@ class RefreshFailed(PipelineError):
 
 
 def _run_context() -> dict:
-    """Who is running (for alert payloads): deployment, flow run and its UI link."""
+    """Who is running (for alert payloads): deployment, flow run and its UI link, in the form the
+    failure alert's `flow_run | ui_url` gives (<UI>/runs/flow-run/<id>), so both alerts link alike."""
     try:
         from prefect.runtime import deployment, flow_run
+        from prefect.settings import PREFECT_UI_URL
 
-        return {"deployment": deployment.name, "flow_run": flow_run.name, "url": flow_run.ui_url}
+        ui = (PREFECT_UI_URL.value() or "").rstrip("/")
+        return {
+            "deployment": deployment.name,
+            "flow_run": flow_run.name,
+            "url": f"{ui}/runs/flow-run/{flow_run.id}" if ui and flow_run.id else None,
+        }
     except Exception:  # noqa: BLE001 - outside a run (tests calling .fn)
         return {}
 
@@ -63,16 +71,28 @@ def refresh(
 ) -> dict:
     """Ingest the sources (all by default) for one edition of the index, then publish a release from
     the latest ingest of that edition of every source. A source that fails blocks the release;
-    earlier data stays intact.
+    earlier data stays intact. A run that published with data-quality warnings ends in the state
+    "Completed with warnings".
 
-    `edition`: a year, or `auto` (offline: the newest recorded edition; online: this year; the
-    quarterly cadence: the edition of the latest release). `cadence`: `annual` or `quarterly` (each
-    source's edition policy may differ by cadence: Numbeo's ranking is the edition's January one,
-    or the current one). `allow_vintage_fallback`: publish even where a source's vintage is not
-    what its policy expects for the edition (listed in the manifest and report).
-    `data_home` and `recordings` override TALENT_INDEX_HOME / TALENT_INDEX_RECORDINGS for this run
-    (a deployment run executes in its own process). `dask_address` (tcp://host:port of a Dask
-    scheduler) runs the sources' parallel work (night-light tiles) on that cluster."""
+    Args:
+        mode: online (fetch from the sources), offline (replay the recordings) or record (fetch and
+            save new recordings).
+        sources: only these sources (default: every configured one); the release combines the
+            latest ingest of the edition of every source.
+        edition: a year, or auto: offline the newest recorded edition, online this year, in the
+            quarterly cadence the edition of the latest release.
+        cadence: annual or quarterly; a source's edition policy may differ by cadence (Numbeo's
+            ranking is the edition's January one, or the current one).
+        allow_vintage_fallback: publish even where a source's vintage is not what its policy
+            expects for the edition (each fallback listed in the manifest and the report).
+        publish_release: false to ingest and snapshot only.
+        wait_for_lock: wait for a running refresh of the same data home instead of failing.
+        data_home: the data home of this run (default TALENT_INDEX_HOME, else ./data).
+        recordings: the recordings an offline run replays (default TALENT_INDEX_RECORDINGS, else
+            ./data/recordings): a folder per edition with its index.json.
+        dask_address: tcp://host:port of a Dask scheduler to run the sources' parallel work
+            (night-light tiles) on; needs a real Prefect server.
+    """
     import os
 
     from tasks.editions import resolve_edition
@@ -98,7 +118,8 @@ def refresh(
         if stale:
             logger.warning("removed %d temporary files left by an interrupted run: %s", len(stale), stale[:5])
         report(f"edition {edition} ({cadence}, {mode})")
-        results, failures = {}, []
+        results: dict[str, dict] = {}
+        failed: dict[str, BaseException] = {}
         for n, source in enumerate(chosen, start=1):
             report(f"[{n}/{len(chosen)}] ingesting {source}")
             subflow = ingest_flow(source)
@@ -118,10 +139,15 @@ def refresh(
                 try:
                     state.result()
                 except Exception as exc:  # noqa: BLE001 - collected and re-raised as one message
-                    failures.append(f"{source}: {exc}")
-        data_docs()  # GX Data Docs of every validation above, failed ones included
-        if failures:
-            raise RefreshFailed("refresh failed, no release published:\n  " + "\n  ".join(failures))
+                    failed[source] = exc
+        docs_index = data_docs()  # GX Data Docs of every validation above, failed ones included
+        reports = {s: r["reports"] for s, r in results.items()}
+        _quality_artifact(reports, failed, docs_index)
+        if failed:
+            _label_failure(failed, docs_index)
+            raise RefreshFailed(
+                "refresh failed, no release published:\n  " + "\n  ".join(f"{s}: {e}" for s, e in failed.items())
+            )
         warnings = {s: r["warnings"] for s, r in results.items() if r["warnings"]}
         for s, ws in warnings.items():
             logger.warning("%s: %d data-quality warnings: %s", s, len(ws), [w["expectation"] for w in ws])
@@ -134,4 +160,114 @@ def refresh(
         }
         if publish_release:
             out["release"] = publish(edition=edition, cadence=cadence, allow_vintage_fallback=allow_vintage_fallback)
+            _release_artifacts(out["release"], sum(len(w) for w in warnings.values()))
+        _emit_warnings(reports, (out.get("release") or {}).get("release_id"), context)
+        if warnings:  # visibly different in the run list from a clean run
+            n = sum(len(w) for w in warnings.values())
+            # a flow returning a state ends in it; its callers still get `out` (the state's data)
+            return Completed(  # type: ignore[return-value]
+                name="Completed with warnings",
+                data=out,
+                message=f"{n} data-quality warnings in {', '.join(sorted(warnings))}"
+                + (f"; published {out['release']['release_id']}" if out.get("release") else ""),
+            )
         return out
+
+
+def _docs_url(index: str | None):
+    """page of this run's Data Docs (relative to its folder) -> a URL a person can open."""
+    from pathlib import Path
+
+    from tasks.files import file_url
+
+    def url(page: str | None) -> str:
+        if not index:
+            return ""
+        return file_url(Path(index).parent / (page or "index.html"))
+
+    return url
+
+
+def _quality_artifact(reports: dict, failed: dict, docs_index: str | None) -> None:
+    """One data-quality table across sources on the parent run."""
+    from prefect.artifacts import create_table_artifact
+
+    from tasks.run_summary import quality_rows
+
+    rows = quality_rows(reports, failed, _docs_url(docs_index))
+    n_err = sum(1 for r in rows if r["severity"] == "error")
+    n_warn = sum(1 for r in rows if r["severity"] == "warning")
+    create_table_artifact(
+        key="data-quality",
+        table=rows,
+        description=f"Data quality of this refresh: {n_err} errors, {n_warn} warnings across "
+        f"{len(reports) + len(failed)} sources",
+    )
+
+
+def _label_failure(failed: dict, docs_index: str | None) -> None:
+    """Labels on the run for its failure alert: source, suite, check, offending values, what is
+    allowed, the Data Docs page and the data home."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    from tasks.run_summary import failure_labels
+    from tasks.settings import data_home
+
+    if not flow_run.id:
+        return
+    with get_client(sync_client=True) as client:
+        client.update_flow_run_labels(flow_run.id, failure_labels(failed, _docs_url(docs_index), str(data_home())))
+
+
+def _release_artifacts(release: dict, n_warnings: int) -> None:
+    """The ranking (top of it) and the report's link on the parent run, where a person looks first."""
+    from pathlib import Path
+
+    import pandas as pd
+    from prefect.artifacts import create_link_artifact, create_table_artifact
+
+    from tasks.files import file_url
+
+    path = Path(release["path"])
+    table = pd.read_parquet(path / "index.parquet").head(30)
+    flags = ("SAMPLE (not an official index), " if release["sample"] else "") + f"{n_warnings} data-quality warnings"
+    create_table_artifact(
+        key="ranking",
+        table=[
+            {
+                "rank": int(r.rank_international),
+                "city": r.name_en,
+                "城市": r.name_zh,
+                "score": round(float(r.final_score), 2),
+                "country": r.country,
+            }
+            for r in table.itertuples()
+        ],
+        description=f"Edition {release['edition']}, release {release['release_id']} ({flags})"
+        + (" — inputs unchanged, the existing release" if release["reused"] else ""),
+    )
+    create_link_artifact(
+        key="release-report",
+        link=file_url(path / "report" / "index.html"),
+        link_text=f"Report of release {release['release_id']}",
+        description=f"Edition {release['edition']}; {flags}",
+    )
+
+
+def _emit_warnings(reports: dict, release_id: str | None, context: dict) -> None:
+    """One event per source with warnings (the data-quality automation alerts on it), naming the
+    release that went out with them."""
+    from prefect.events import emit_event
+
+    from tasks.run_summary import warning_events
+
+    for payload in warning_events(reports, release_id, context):
+        emit_event(
+            event="talent-index.data-quality.warning",
+            resource={
+                "prefect.resource.id": f"talent-index.source.{payload['source']}",
+                "prefect.resource.name": payload["source"],
+            },
+            payload=payload,
+        )

@@ -509,14 +509,27 @@ app.add_typer(server_app, name="server")
 def server_up(
     port: int = typer.Option(4200, help="Port of the Prefect server on 127.0.0.1."),
     database_url: str | None = typer.Option(
-        None, envvar="TALENT_INDEX_DATABASE_URL", help="PostgreSQL URL (postgresql+asyncpg://…); default SQLite."
+        None,
+        envvar="TALENT_INDEX_DATABASE_URL",
+        help="PostgreSQL URL (postgresql+asyncpg://…); default SQLite (or the file remembered from the last start).",
+    ),
+    database_url_file: Path | None = typer.Option(
+        None, help="A file outside the repository holding the database URL (remembered by path, read at each start)."
+    ),
+    new_database: bool = typer.Option(
+        False, "--new-database", help="Start on another database than the last `server up` used."
     ),
     notify: str = typer.Option(
         "webhook",
         help="Alert through 'webhook' (TALENT_INDEX_WEBHOOK_URL), 'slack' (TALENT_INDEX_SLACK_WEBHOOK_URL) or 'none'.",
     ),
+    files_port: int = typer.Option(4201, help="Port of the files server (releases and Data Docs) on 127.0.0.1."),
+    files_url: str | None = typer.Option(
+        None, help="Base URL the UI's links use for those files (default http://127.0.0.1:FILES_PORT)."
+    ),
 ):
-    """Start the server, create the work pool, deploy prefect.yaml, apply the automations, start a worker."""
+    """Start the server, create the work pool, deploy prefect.yaml, apply the automations, start a
+    worker and the files server."""
     from tasks import ops
 
     try:
@@ -525,20 +538,62 @@ def server_up(
             database_url,
             None if notify == "none" else notify,
             progress=lambda m: err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(m)}"),
+            database_url_file=database_url_file,
+            new_database=new_database,
+            files_port=files_port,
+            files_url=files_url,
         )
     except Exception as exc:  # noqa: BLE001
         fail(exc)
-    out.print(f"Prefect UI: {info['ui_url']}  (API {info['api_url']}, database {info['database']})")
-    out.print(f"automations: {', '.join(info['automations']) or 'none'}; stop with `talent-index server down`")
+    out.print(f"Prefect UI: {info['ui_url']}  (API {info['api_url']}, database {info['database_url']})")
+    out.print(f"releases and Data Docs: {info['files_url']}")
+    out.print(
+        "automations: "
+        + (", ".join(f"{n} ({how})" for n, how in info["automations"].items()) or "none")
+        + "; stop with `talent-index server down`, check with `talent-index server status`"
+    )
 
 
 @server_app.command("down")
 def server_down():
-    """Stop the worker, then the server."""
+    """Stop the worker, the files server, then the server."""
     from tasks import ops
 
     for line in ops.down():
         out.print(line)
+
+
+@server_app.command("status")
+def server_status():
+    """Server, worker, pool, deployments with their schedules and next runs, the last run of each."""
+    from tasks import ops
+
+    try:
+        st = ops.status()
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    t = Table("part", "state", title=f"talent-index service ({st['ui_url']})")
+    t.add_row("server", f"up, pid {st['processes']['server']['pid']}, database {st['database_url']}")
+    for name in ("worker", "files"):
+        p = st["processes"][name]
+        t.add_row(
+            name,
+            f"{'up' if p['alive'] else 'DOWN'}, pid {p['pid']}" + (f", {st['files_url']}" if name == "files" else ""),
+        )
+    t.add_row("work pool", ", ".join(st["pools"]) or "none")
+    t.add_row("data home", st.get("data_home", "?"))
+    out.print(t)
+    d = Table("deployment", "schedule", "next runs", "last run", title="Deployments")
+    for dep in st["deployments"]:
+        d.add_row(dep["name"], dep["schedule"], dep["next runs"], dep["last run"])
+    out.print(d)
+    down = [n for n, p in st["processes"].items() if not p["alive"]]
+    if down:
+        fail(
+            RuntimeError(
+                f"the service is up but {', '.join(down)} is not running: `talent-index server down`, then `server up`"
+            )
+        )
 
 
 automations_app = typer.Typer(no_args_is_help=True, help="Alerting automations (ops/automations.yaml).")
@@ -547,14 +602,15 @@ app.add_typer(automations_app, name="automations")
 
 @automations_app.command("apply")
 def automations_apply(notify: str = typer.Option("webhook", help="'webhook' or 'slack'.")):
-    """Create or replace the automations on the server PREFECT_API_URL points to."""
+    """Upsert the automations by name on the server PREFECT_API_URL points to (unchanged ones are
+    left alone, keeping their ids and the proactive window)."""
     from tasks.alerts import apply_automations
 
     try:
-        names = apply_automations(notify)
+        done = apply_automations(notify)
     except Exception as exc:  # noqa: BLE001
         fail(exc)
-    out.print("applied: " + ", ".join(names))
+    out.print("automations: " + ", ".join(f"{n} ({how})" for n, how in done.items()))
 
 
 @app.command("audit-2020")

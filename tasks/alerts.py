@@ -67,23 +67,45 @@ def build(spec: dict, deployments: list[str], notify: str, block_id):
     action: CallWebhook | SendNotification
     if notify == "webhook":
         action = CallWebhook(block_document_id=block_id, payload=spec["payload"])
-    else:
-        action = SendNotification(block_document_id=block_id, subject=spec["subject"], body=spec["payload"])
+    else:  # Slack shows text: the same content, shortened
+        action = SendNotification(
+            block_document_id=block_id, subject=spec["subject"], body=spec.get("text", spec["payload"])
+        )
     return Automation(name=spec["name"], description=spec.get("description", ""), trigger=trigger, actions=[action])
 
 
-def apply_automations(notify: str = "webhook", path: Path | None = None) -> list[str]:
-    """Create or replace every automation of the file; returns their names."""
-    from prefect.automations import Automation
+def _essentials(automation) -> dict:
+    """What defines an automation, without the ids the server or the client made up."""
+    doc = automation.model_dump(mode="json", exclude={"id", "created", "updated", "owner_resource", "tags"})
+    doc.get("trigger", {}).pop("id", None)
+    return doc
+
+
+def apply_automations(notify: str = "webhook", path: Path | None = None) -> dict[str, str]:
+    """Upsert every automation of the file by name: created when missing, updated in place (same
+    id) when its definition changed, left alone when unchanged — so a restart keeps the ids and
+    the proactive "no refresh" window. Returns name -> created | updated | unchanged."""
+    from prefect.automations import AutomationCore
+    from prefect.client.orchestration import get_client
 
     doc = load_specs(path)
     block = notification_block(notify)
-    names = []
-    for spec in doc["automations"]:
-        try:
-            Automation.read(name=spec["name"]).delete()  # type: ignore[attr-defined]  # sync_compatible
-        except (ValueError, Exception):  # noqa: BLE001 - not there yet
-            pass
-        build(spec, doc["deployments"], notify, block._block_document_id).create()
-        names.append(spec["name"])
-    return names
+    done = {}
+    with get_client(sync_client=True) as client:
+        for spec in doc["automations"]:
+            wanted = build(spec, doc["deployments"], notify, block._block_document_id)
+            existing = client.read_automations_by_name(spec["name"])
+            for extra in existing[1:]:  # duplicates left by an older version: keep one
+                client.delete_automation(extra.id)
+            core = AutomationCore(
+                **wanted.model_dump(exclude={"id", "owner_resource"})
+            )  # the server refuses it on update
+            if not existing:
+                client.create_automation(core)
+                done[spec["name"]] = "created"
+            elif _essentials(existing[0]) != _essentials(core):
+                client.update_automation(existing[0].id, core)
+                done[spec["name"]] = "updated"
+            else:
+                done[spec["name"]] = "unchanged"
+    return done

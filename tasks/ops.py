@@ -3,13 +3,19 @@ the automations and a worker (`talent-index server up`), and stop them in order 
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import inspect
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -28,18 +34,91 @@ def _prefect() -> str:
     return str(Path(sys.executable).with_name("prefect"))
 
 
-def _env(api_url: str, database_url: str | None = None) -> dict:
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": api_url,
-        "PREFECT_UI_URL": api_url.removesuffix("/api"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "TALENT_INDEX_CHECKOUT": str(PROJECT_ROOT),
-    }
+DB_ENV = ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL", "TALENT_INDEX_DATABASE_URL")
+
+
+def _env(api_url: str, database_url: str | None = None, withhold: str | None = None) -> dict:
+    """The environment of a service process. Only the server gets database credentials (`database_url`);
+    the worker, its flow runs and the files server talk to the API and never see them: the known
+    database variables are dropped, and so is any other variable holding the URL or its password
+    (`withhold`)."""
+    secrets = [withhold] if withhold else []
+    if withhold and (pw := re.search(r"://[^:/@]+:([^@/]+)@", withhold)):
+        secrets.append(pw.group(1))
+    env = {k: v for k, v in os.environ.items() if k not in DB_ENV and not any(s and s in v for s in secrets)}
+    env.update(
+        {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_UI_URL": api_url.removesuffix("/api"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "TALENT_INDEX_CHECKOUT": str(PROJECT_ROOT),
+        }
+    )
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     return env
+
+
+def redact_url(url: str) -> str:
+    """postgresql+asyncpg://user:secret@host/db -> postgresql+asyncpg://user:***@host/db"""
+    return re.sub(r"(?<=://)([^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def fingerprint(url: str | None) -> str:
+    return hashlib.sha256((url or "sqlite").encode()).hexdigest()[:16]
+
+
+def settings_path() -> Path:
+    return state_dir() / "settings.json"
+
+
+def load_settings() -> dict:
+    try:
+        return json.loads(settings_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def database_choice(
+    database_url: str | None, database_url_file: Path | None, new_database: bool
+) -> tuple[str | None, dict]:
+    """The database URL to start the server on and its record for settings.json (never the password).
+
+    Given: --database-url / TALENT_INDEX_DATABASE_URL, or --database-url-file (a file outside the
+    repository, read at every start and remembered by path). Not given: the file remembered from the
+    last start, else SQLite. Starting on another database than last time is refused unless
+    `new_database` (a forgotten URL would otherwise bring up an empty service)."""
+    last = load_settings().get("database") or {}
+    source = "--database-url or TALENT_INDEX_DATABASE_URL"
+    if database_url is None and database_url_file is None and last.get("file"):
+        database_url_file = Path(last["file"])
+    if database_url_file is not None:
+        path = database_url_file.expanduser().resolve()
+        if path.is_relative_to(PROJECT_ROOT):
+            raise PipelineError(
+                f"{path} is inside the repository: keep the database URL (it holds a password) "
+                "in a file outside it, readable by you only"
+            )
+        try:
+            database_url = path.read_text().strip()
+        except OSError as exc:
+            raise PipelineError(f"cannot read the database URL file {path}: {exc.strerror}") from None
+        source = f"file {path}"
+    record = {
+        "kind": "postgresql" if database_url else "sqlite",
+        "url": redact_url(database_url) if database_url else "sqlite (PREFECT_HOME)",
+        "fingerprint": fingerprint(database_url),
+        "source": source if database_url else "default",
+    }
+    if database_url_file is not None:
+        record["file"] = str(database_url_file.expanduser().resolve())
+    if last and last.get("fingerprint") != record["fingerprint"] and not new_database:
+        raise PipelineError(
+            f"the last `server up` used {last.get('url')} (from {last.get('source')}); this one would start on "
+            f"{record['url']}: give the same database again, or pass --new-database to start on this one"
+        )
+    return database_url, record
 
 
 def _run(args: list[str], env: dict, what: str) -> str:
@@ -108,42 +187,85 @@ def wait_healthy(api_url: str, timeout: float = 90.0) -> None:
 
 
 def up(
-    port: int = 4200, database_url: str | None = None, notify: str | None = "webhook", progress=lambda m: None
+    port: int = 4200,
+    database_url: str | None = None,
+    notify: str | None = "webhook",
+    progress=lambda m: None,
+    database_url_file: Path | None = None,
+    new_database: bool = False,
+    files_port: int = 4201,
+    files_url: str | None = None,
 ) -> dict:
-    """Start server, create the work pool, deploy, apply automations, start a worker."""
+    """Start the server, create the work pool, deploy, apply the automations, start a worker and
+    the files server (releases and Data Docs over HTTP, so that the UI's links open)."""
     api_url = f"http://127.0.0.1:{port}/api"
-    env = _env(api_url, database_url)
     if (state_dir() / "server.pid").exists() and _alive(int((state_dir() / "server.pid").read_text())):
         raise PipelineError(
             f"a server started from this checkout is already running "
             f"(pid file {state_dir() / 'server.pid'}); run `talent-index server down` first"
         )
-    progress(f"starting the Prefect server on 127.0.0.1:{port} ({'PostgreSQL' if database_url else 'SQLite'})")
-    _start("server", [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
-    wait_healthy(api_url)
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    if notify:  # before anything starts
+        from .alerts import NOTIFY_ENV
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        progress(f"creating work pool {POOL!r} (process)")
-        ensure_work_pool()
-        progress("deploying prefect.yaml (annual-full-refresh, quarterly-numbeo-refresh)")
-        _run([_prefect(), "--no-prompt", "deploy", "--all"], env, "prefect deploy")
-        applied = []
-        if notify:
-            progress(f"applying automations (notify: {notify})")
-            from .alerts import apply_automations
+        var = NOTIFY_ENV.get(notify)
+        if var is None or not os.environ.get(var):
+            raise PipelineError(
+                f"alerts through {notify!r} need {var or 'a known notify kind'} (the URL alerts are "
+                "posted to, a secret: never commit it); or pass --notify none"
+            )
+    database_url, db_record = database_choice(database_url, database_url_file, new_database)
+    try:
+        env = _env(api_url, withhold=database_url)
+        from .settings import data_home
 
-            applied = apply_automations(notify)
-    progress("starting a worker")
-    _start("worker", [_prefect(), "worker", "start", "--pool", POOL], env)
+        files_url = (files_url or f"http://127.0.0.1:{files_port}").rstrip("/")
+        env["TALENT_INDEX_FILES_URL"] = files_url
+        progress(f"starting the Prefect server on 127.0.0.1:{port} ({db_record['url']})")
+        _start(
+            "server",
+            [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            _env(api_url, database_url),
+        )
+        wait_healthy(api_url)
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            progress(f"creating work pool {POOL!r} (process)")
+            ensure_work_pool()
+            progress("deploying prefect.yaml (annual-full-refresh, quarterly-numbeo-refresh)")
+            _run([_prefect(), "--no-prompt", "deploy", "--all"], env, "prefect deploy")
+            applied: dict[str, str] = {}
+            if notify:
+                progress(f"applying automations (notify: {notify})")
+                from .alerts import apply_automations
+
+                applied = apply_automations(notify)
+        progress(f"starting the files server on 127.0.0.1:{files_port} (releases and Data Docs at {files_url})")
+        _start(
+            "files", [sys.executable, "-m", "tasks.files", "--home", str(data_home()), "--port", str(files_port)], env
+        )
+        progress("starting a worker")
+        _start("worker", [_prefect(), "worker", "start", "--pool", POOL], env)
+    except BaseException:
+        down()  # nothing half-started stays behind (a missing webhook URL, a failed deploy)
+        raise
     info = {
         "api_url": api_url,
         "ui_url": api_url.removesuffix("/api"),
+        "files_url": files_url,
         "pool": POOL,
         "automations": applied,
-        "database": "postgresql" if database_url else "sqlite",
+        "database": db_record["kind"],
+        "database_url": db_record["url"],
+        "data_home": str(data_home()),
     }
     (state_dir() / "service.json").write_text(json.dumps(info, indent=1))
+    settings_path().write_text(
+        json.dumps(
+            {"port": port, "files_port": files_port, "files_url": files_url, "notify": notify, "database": db_record},
+            indent=1,
+        )
+    )
     return info
 
 
@@ -161,5 +283,101 @@ def ensure_work_pool() -> None:
 
 
 def down() -> list[str]:
-    """Stop the worker first, then the server."""
-    return [_stop("worker"), _stop("server")]
+    """Stop the worker first, then the files server and the server; service.json goes (the
+    remembered settings stay)."""
+    lines = [_stop("worker"), _stop("files"), _stop("server")]
+    (state_dir() / "service.json").unlink(missing_ok=True)
+    return lines
+
+
+def status() -> dict:
+    """Server, worker, files server, pool, deployments with their schedules (timezone) and next runs,
+    and the last run of each deployment. Raises PipelineError (one line) when the service is down."""
+    try:
+        info = json.loads((state_dir() / "service.json").read_text())
+    except (OSError, ValueError):
+        raise PipelineError(
+            f"the service is not running (no {state_dir() / 'service.json'}): start it with `talent-index server up`"
+        ) from None
+    api_url = info["api_url"]
+    try:
+        healthy = requests.get(f"{api_url}/health", timeout=3).ok
+    except requests.RequestException:
+        healthy = False
+    if not healthy:
+        raise PipelineError(
+            f"the Prefect server at {api_url} does not answer (see {state_dir() / 'server.log'}); "
+            "`talent-index server down` then `server up`"
+        )
+    procs = {}
+    for name in ("server", "worker", "files"):
+        pidfile = state_dir() / f"{name}.pid"
+        pid = int(pidfile.read_text()) if pidfile.exists() else None
+        procs[name] = {"pid": pid, "alive": bool(pid and _alive(pid))}
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    deployments = []
+    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        pools = [p.name for p in client.read_work_pools()]
+        for d in client.read_deployments():
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id])),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=20,
+            )
+            past = [r for r in runs if r.state and not r.state.is_scheduled()]
+            upcoming = sorted(
+                (r for r in runs if r.state and r.state.is_scheduled()),
+                key=lambda r: str(r.expected_start_time or r.created or ""),
+            )
+            sched = [
+                (getattr(s.schedule, "cron", None) or str(s.schedule), getattr(s.schedule, "timezone", None))
+                for s in d.schedules
+            ]
+            deployments.append(
+                {
+                    "name": d.name,
+                    "schedule": "; ".join(f"{c} ({tz or 'UTC'})" for c, tz in sched) or "none",
+                    "next runs": ", ".join(
+                        _local(r.expected_start_time, sched[0][1] if sched else None) for r in upcoming[:2]
+                    )
+                    or _next_from_cron(sched),
+                    "last run": (
+                        f"{past[0].name}: {past[0].state.name if past[0].state else '?'} "
+                        f"({_local(past[0].start_time or past[0].expected_start_time, None)})"
+                    )
+                    if past
+                    else "none",
+                }
+            )
+    return {**info, "processes": procs, "pools": pools, "deployments": deployments}
+
+
+def _next_from_cron(sched: list) -> str:
+    """The next fire times of the first cron schedule (the server creates runs a few months ahead
+    only, so an annual schedule often has none yet)."""
+    if not sched or not sched[0][0]:
+        return "none scheduled"
+    from prefect.server.schemas.schedules import CronSchedule
+
+    try:
+        dates: Any = CronSchedule(cron=sched[0][0], timezone=sched[0][1] or "UTC").get_dates(2)
+        if inspect.iscoroutine(dates):  # sync_compatible hands back a coroutine next to a running loop
+            with ThreadPoolExecutor(1) as pool:
+                dates = pool.submit(asyncio.run, dates).result()
+    except Exception:  # noqa: BLE001 - a schedule we cannot read: say so
+        return "?"
+    return ", ".join(_local(d, sched[0][1]) for d in dates) + " (not created yet)"
+
+
+def _local(when, tz: str | None) -> str:
+    """A time in the schedule's timezone, the zone named ('2027-10-01 03:00 Asia/Shanghai')."""
+    if when is None:
+        return "?"
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
+    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M ") + (tz or "UTC")

@@ -237,7 +237,7 @@ def run_suite(
         ctx = _context()
         n = next(_COUNTER)
         ds = ctx.data_sources.add_pandas(f"{source}-{n}")
-        asset = ds.add_dataframe_asset(f"table-{n}")
+        asset = ds.add_dataframe_asset(str(spec.get("name", "table")))
         batch_def = asset.add_batch_definition_whole_dataframe("whole")
         gx_suite = ExpectationSuite(
             name=_suite_name(ctx, spec.get("name", source), n), expectations=spec["expectations"]
@@ -287,6 +287,8 @@ def run_suite(
                 )
                 offending = [o for o, _ in pairs]
                 values = [v for _, v in pairs] if unexpected else []
+                if all(v in ("nan", "None", "") for v in values):  # a missing value has no value to show
+                    values = []
             elif unexpected:
                 offending = list(dict.fromkeys(str(o) for o in unexpected))
             elif res.exception_info and res.exception_info.get("raised_exception"):

@@ -35,12 +35,14 @@ class Receiver:
 
     def __init__(self):
         self.bodies: list[dict] = []
+        self.arrived: list[float] = []  # time.time() of each body's arrival
         outer = self
 
         class H(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 n = int(self.headers.get("Content-Length", 0))
                 outer.bodies.append(json.loads(self.rfile.read(n) or b"{}"))
+                outer.arrived.append(time.time())
                 self.send_response(200)
                 self.end_headers()
 
@@ -85,7 +87,7 @@ def service(tmp_path_factory, baseline):
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_LOGGING_LEVEL": "INFO",
     }
-    args = [CLI, "server", "up", "--port", str(port)]
+    args = [CLI, "server", "up", "--port", str(port), "--files-port", str(free_port())]
     db = os.environ.get("TALENT_INDEX_TEST_DATABASE_URL")
     if db:
         args += ["--database-url", db]
@@ -93,12 +95,22 @@ def service(tmp_path_factory, baseline):
     try:
         assert up.returncode == 0, up.stderr[-3000:]
         assert f"Prefect UI: http://127.0.0.1:{port}" in up.stdout
-        yield {"env": env, "receiver": receiver, "tmp": tmp, "db": "postgresql" if db else "sqlite"}
+        info = json.loads((tmp / "svc" / "service.json").read_text())
+        env["PREFECT_UI_URL"] = info["ui_url"]
+        yield {
+            "env": env,
+            "receiver": receiver,
+            "tmp": tmp,
+            "db": "postgresql" if db else "sqlite",
+            "files_url": info["files_url"],
+        }
     finally:
         down = subprocess.run([CLI, "server", "down"], env=env, capture_output=True, text=True, timeout=120)
         print(down.stdout)
-        for name in ("worker", "server"):
+        for name in ("worker", "files", "server"):
             assert not (tmp / "svc" / f"{name}.pid").exists()
+        assert not (tmp / "svc" / "service.json").exists()  # down cleans up; settings.json stays
+        assert (tmp / "svc" / "settings.json").exists()
         receiver.httpd.shutdown()
 
 
@@ -119,7 +131,24 @@ def run_deployment(service, recordings: Path, sources: list[str]) -> str:
         )
     assert flow_run.state is not None and flow_run.state.is_final(), flow_run.state
     service["last_message"] = flow_run.state.message
+    service["last_run"] = flow_run
     return str(flow_run.state.name)
+
+
+def artifacts_of(service, flow_run) -> dict:
+    """key -> artifact of one flow run (its own, not its subflows')."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: service["env"]["PREFECT_API_URL"]}),
+        get_client(sync_client=True) as client,
+    ):
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
+    return {a.key: a for a in found}
 
 
 def recordings_copy(service, name: str) -> Path:
@@ -133,16 +162,41 @@ def test_warning_publishes_and_alerts_once(service):
     page = rec / "2020" / "hurun" / "global-unicorn-index-2020.html"
     html = page.read_text()
     page.write_text(html.replace("<td>Beijing</td>", "<td></td>", 1))  # a company without headquarters
-    assert run_deployment(service, rec, ["hurun"]) == "Completed", service["last_message"]
+    # a run that published with warnings is visibly different from a clean one
+    assert run_deployment(service, rec, ["hurun"]) == "Completed with warnings", service["last_message"]
     data = Path(service["env"]["TALENT_INDEX_HOME"])
     latest = (data / "releases" / "LATEST").read_text().strip()
     assert (data / "releases" / latest / "manifest.json").exists()
+    assert "1 data-quality warnings in hurun; published " + latest in service["last_message"]
     alerts = service["receiver"].wait_for(1)
     assert len(alerts) == 1, alerts
     a = alerts[0]
-    assert a["alert"] == "data-quality-warning" and a["source"] == "hurun"
-    assert a["deployment"] == "annual-full-refresh" and a["flow_run"] and a["url"].startswith("http://127.0.0.1")
-    assert {w["expectation"] for w in a["warnings"]} == {"expect_column_values_to_not_be_null"}
+    assert a["alert"] == "data-quality-warning" and a["source"] == "hurun" and a["release"] == latest
+    assert a["deployment"] == "annual-full-refresh" and a["flow_run"] == service["last_run"].name
+    assert a["url"] == f"{service['env']['PREFECT_UI_URL']}/runs/flow-run/{service['last_run'].id}"
+    assert [(w["expectation"], w["column"], w["offending"]) for w in a["warnings"]] == [
+        ("expect_column_values_to_not_be_null", "city", ["Sample Unicorn Beijing 37"])  # the list's first Beijing row
+    ]
+    # what a person opens first is on the parent run: the ranking, one data-quality table, the report
+    arts = artifacts_of(service, service["last_run"])
+    assert {"ranking", "data-quality", "release-report"} <= set(arts)
+    assert f"Edition 2020, release {latest} (SAMPLE" in arts["ranking"].description
+    assert "1 data-quality warnings" in arts["ranking"].description
+    assert len(json.loads(arts["ranking"].data)) == 30
+    quality = json.loads(arts["data-quality"].data)
+    warned = [r for r in quality if r["severity"] == "warning"]
+    assert [(r["source"], r["suite"], r["check"]) for r in warned] == [
+        ("hurun", "hurun_companies", "expect_column_values_to_not_be_null(city)")
+    ]
+    files_url = service["files_url"]
+    assert warned[0]["data docs"].startswith(files_url + "/runs/") and warned[0]["data docs"].endswith(".html")
+    link = f"{files_url}/releases/{latest}/report/index.html"
+    assert arts["release-report"].data == f"[Report of release {latest}]({link})"  # a link artifact's markdown
+    import requests
+
+    assert requests.get(link, timeout=10).status_code == 200  # the link opens, served next to the service
+    assert requests.get(warned[0]["data docs"], timeout=10).status_code == 200
+    assert requests.get(f"{files_url}/snapshots/", timeout=10).status_code == 404  # only releases and runs
     print("warning alert as received:", json.dumps(a))
 
 
@@ -151,10 +205,12 @@ def test_error_blocks_the_release_and_alerts_once(service):
     latest_before = (data / "releases" / "LATEST").read_text()
     releases_before = sorted(p.name for p in (data / "releases").iterdir())
     service["receiver"].bodies.clear()
+    service["receiver"].arrived.clear()
     rec = recordings_copy(service, "error-rec")
     page = rec / "2020" / "numbeo" / "quality-of-life-rankings-2020.html"
     page.write_text(page.read_text().replace(">86.96<", ">-86.96<", 1))
     assert run_deployment(service, rec, ["numbeo"]) == "Failed"
+    failed_at = service["last_run"].state.timestamp.timestamp()
     assert (data / "releases" / "LATEST").read_text() == latest_before
     assert sorted(p.name for p in (data / "releases").iterdir()) == releases_before
     alerts = service["receiver"].wait_for(1)
@@ -162,8 +218,60 @@ def test_error_blocks_the_release_and_alerts_once(service):
     a = alerts[0]
     assert a["alert"] == "run-failed" and a["state"] == "Failed" and a["deployment"] == "annual-full-refresh"
     assert "expect_column_values_to_be_between(pollution_index)" in a["message"] and "beijing" in a["message"]
-    assert "source numbeo" in a["message"] and a["url"].startswith("http://127.0.0.1")
-    print(f"failure alert as received ({service['db']}):", json.dumps(a))
+    assert "source numbeo" in a["message"]
+    assert a["url"] == f"{service['env']['PREFECT_UI_URL']}/runs/flow-run/{service['last_run'].id}"
+    # what broke, with its value and the allowed range, where to look and the run's data home
+    assert (a["source"], a["suite"], a["check"]) == (
+        "numbeo",
+        "numbeo",
+        "expect_column_values_to_be_between(pollution_index)",
+    )
+    assert a["offending"] == "beijing (-86.96)" and a["allowed"] == "between 0 and 120"
+    assert a["data_docs"].startswith(service["files_url"] + "/runs/") and "/validations/numbeo/" in a["data_docs"]
+    assert a["data_home"] == str(data)
+    quality = json.loads(artifacts_of(service, service["last_run"])["data-quality"].data)
+    assert ("numbeo", "error", "beijing (-86.96)") in {
+        (r["source"], r["severity"], r["offending (value)"]) for r in quality
+    }
+    print(
+        f"failure alert as received ({service['db']}, {service['receiver'].arrived[0] - failed_at:.2f} s after "
+        f"the run failed):",
+        json.dumps(a),
+    )
+
+
+def test_status_shows_the_service_and_its_schedules_with_their_timezone(service):
+    res = subprocess.run(
+        [CLI, "server", "status"], env=service["env"], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert res.returncode == 0, res.stderr
+    for needle in (
+        "server",
+        "worker",
+        "files",
+        "talent-index",
+        "annual-full-refresh",
+        "quarterly-numbeo-refresh",
+        "0 3 1 10 * (Asia/Shanghai)",
+        "Asia/Shanghai",
+    ):
+        assert needle in res.stdout, (needle, res.stdout)
+    # the worker (and so every flow run) never holds database credentials
+    worker = int((service["tmp"] / "svc" / "worker.pid").read_text())
+    environ = Path(f"/proc/{worker}/environ").read_bytes().decode(errors="replace")
+    assert "PREFECT_API_DATABASE_CONNECTION_URL" not in environ
+    if service["db"] == "postgresql":
+        password = os.environ["TALENT_INDEX_TEST_DATABASE_URL"].split(":")[2].split("@")[0]
+        assert password not in environ
+        settings = (service["tmp"] / "svc" / "settings.json").read_text()
+        assert password not in settings and ":***@" in settings
+
+
+def test_status_when_down_is_one_line_and_non_zero(tmp_path):
+    env = {**os.environ, "TALENT_INDEX_SERVICE_DIR": str(tmp_path / "svc")}
+    res = subprocess.run([CLI, "server", "status"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "the service is not running" in res.stderr and "talent-index server up" in res.stderr
 
 
 def test_night_light_tiles_run_on_a_two_worker_dask_cluster(service, tmp_path):
