@@ -25,6 +25,7 @@ class Indicator:
     direction: int  # +1 benefit, -1 cost
     unit: str
     source: str
+    proxies: bool | None = None  # None: the methodology's default
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Methodology:
     sha256: str = ""
     path: str = ""
     overrides: dict = field(default_factory=dict)
+    proxies_default: bool = True
 
     @property
     def indicators(self) -> list[Indicator]:
@@ -60,6 +62,12 @@ class Methodology:
     @property
     def dimension_ids(self) -> list[str]:
         return [d.id for d in self.dimensions]
+
+    def allows_proxy(self, indicator_id: str) -> bool:
+        """Whether a proxy value (a figure of another scope or definition) may stand for this indicator;
+        a refused proxy is treated as missing (imputed or dropped by the missing-values policy)."""
+        own = self.indicator(indicator_id).proxies
+        return self.proxies_default if own is None else own
 
     def indicator(self, indicator_id: str) -> Indicator:
         for i in self.indicators:
@@ -95,6 +103,8 @@ class Methodology:
             "topsis_normalization": self.topsis_normalization,
             "weights_mode": self.weights_mode,
             "missing_policy": self.missing_policy,
+            "proxies": {i.id: self.allows_proxy(i.id) for i in self.indicators if i.proxies is not None}
+            | {"default": self.proxies_default},
             "scale": [self.scale_low, self.scale_high],
             "overrides": dict(self.overrides),
         }
@@ -129,6 +139,14 @@ def _check(m: Methodology, where: str) -> None:
         bad(f"dimension_weights.published sum to {total:.4f}, expected 1")
 
 
+def _proxies(value, where: str) -> bool | None:
+    if value is None:
+        return None
+    if value in ("allowed", "refused"):
+        return value == "allowed"
+    raise MethodologyError(f"{where}: proxies must be 'allowed' or 'refused', found {value!r}")
+
+
 def load_methodology(path: str | Path | None = None) -> Methodology:
     """The methodology at `path`, else TALENT_INDEX_METHODOLOGY, else scoring/methodology.yaml."""
     import os
@@ -161,6 +179,7 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
                         direction=direction,
                         unit=str(i.get("unit", "")),
                         source=i["source"],
+                        proxies=_proxies(i.get("proxies"), f"{path}: indicator {i['id']!r}"),
                     )
                 )
             dims.append(
@@ -178,6 +197,7 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
             weights_mode=doc["dimension_weights"]["mode"],
             published_weights={k: float(v) for k, v in doc["dimension_weights"]["published"].items()},
             missing_policy=doc["missing_values"]["policy"],
+            proxies_default=bool(_proxies((doc.get("proxies") or {}).get("default", "allowed"), f"{path}: proxies")),
             dimensions=tuple(dims),
             sha256=hashlib.sha256(raw_bytes).hexdigest(),
             path=str(path),

@@ -2,7 +2,8 @@
 data/sample/values.csv, one recording set per edition the file holds.
 
 Every value in the recordings comes from values.csv, which says for each one whether it is real
-(with source and vintage) or illustrative. The pages follow the real markup in SOURCES.md so the
+or a proxy (with source, vintage and, for a proxy, what it stands in for and how it was
+transformed) or illustrative. The pages follow the real markup in SOURCES.md so the
 parsers are exercised on the structures they will meet online; the URLs are the ones each source's
 edition policy resolves for that edition (data/sources.yaml).
 
@@ -282,9 +283,25 @@ def gawc(values, cities, cfg, index):
         "gawc",
         cfg["connectivity_url"],
         f"connectivity-{g}.xlsx",
-        buf.getvalue(),
+        reproducible_zip(buf.getvalue()),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
+
+
+def reproducible_zip(data: bytes) -> bytes:
+    """The workbook with fixed entry times and a fixed 'modified' property (openpyxl stamps the
+    time of saving), so that rebuilding the recordings changes no byte of an unchanged one."""
+    import re
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-11-26T00:00:00Z", body)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(2026, 11, 26, 0, 0, 0)), body, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 def night_lights(values, cities, cfg, index):
@@ -332,16 +349,21 @@ def night_lights(values, cities, cfg, index):
 
 
 def curated(values, cities, cfg):
+    """The curated table of edition E: real and proxy values with their publication (the part of the
+    provenance before '; read from ') and page or path (after it), what a proxy stands in for and how it was
+    transformed; illustrative placeholders named as such."""
+    from tasks.sources.curated import UNITS
+
     edition = cfg["edition"]
     ed = str(int(edition) - 1)  # the report of edition E draws on publications of E-1
     publications = {
-        "economic_sustainability": ("CASS Global Urban Competitiveness Report", ed, "index (0-1)"),
-        "rd_intensity": ("INSEAD Global Talent Competitiveness Index", ed, "score (0-100)"),
-        "education_spending_share": ("City budgets and statistical yearbooks", ed, "percent"),
-        "foreign_born_share": ("NYC Global City Data", ed, "percent"),
-        "international_students": ("World Cities Culture Forum", ed, "students"),
-        "social_security_index": ("INSEAD Global Talent Competitiveness Index", ed, "score (0-100)"),
-        "physician_density": ("INSEAD Global Talent Competitiveness Index", ed, "per 10,000 people"),
+        "economic_sustainability": "CASS Global Urban Competitiveness Report",
+        "rd_intensity": "Statistical bulletins on R&D spending",
+        "education_spending_share": "City budgets and statistical yearbooks",
+        "foreign_born_share": "NYC Global City Data",
+        "international_students": "World Cities Culture Forum",
+        "social_security_index": "INSEAD Global Talent Competitiveness Index",
+        "physician_density": "INSEAD Global Talent Competitiveness Index",
     }
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -357,25 +379,33 @@ def curated(values, cities, cfg):
             "date_entered",
             "status",
             "note",
+            "stands_for",
+            "transform",
         ]
     )
     for c in cities:
         fields = values[(f"curated:report-indicators:{edition}", c["city_id"])]
-        for ind, (pub, ed, unit) in publications.items():
+        for ind, pub in publications.items():
             r = fields[ind]
-            if r["status"] == "real":
+            if r["status"] in ("real", "proxy"):
+                publication, _, page = r["provenance"].partition("; read from ")
+                if not page:  # a one-part provenance: the whole of it is the publication
+                    publication, page = r["provenance"].split(" (", 1)[0], r["provenance"]
                 w.writerow(
                     [
                         c["city_id"],
                         ind,
                         r["value"],
-                        "percent",
-                        "IOM World Migration Report 2015",
+                        UNITS[ind],
+                        publication,
                         r["vintage"],
-                        "as quoted in press",
-                        "2026-11-26",
-                        "real",
+                        page,
+                        # the IOM shares were typed in first; the figures of source_facts_more later
+                        "2026-11-26" if ind == "foreign_born_share" else "2026-11-30",
+                        r["status"],
                         r["provenance"],
+                        r.get("stands_for", ""),
+                        r.get("transform", ""),
                     ]
                 )
             else:
@@ -384,13 +414,15 @@ def curated(values, cities, cfg):
                         c["city_id"],
                         ind,
                         r["value"],
-                        unit,
+                        UNITS[ind],
                         pub,
                         ed,
                         "",
                         "2026-11-26",
                         "illustrative",
                         "illustrative placeholder, not transcribed from the publication",
+                        "",
+                        "",
                     ]
                 )
     path = ROOT / cfg["url"].removeprefix("file:")

@@ -67,3 +67,19 @@ def release_analyses(result: IndexResult, methodology: Methodology, draws: int |
         pd.concat([r.line.assign(x_name=r.x_name, y_name=r.y_name) for r in regs]).to_csv(index=False).encode()
     )
     return files
+
+
+def fidelity_files(edition: str, table: pd.DataFrame, coverage: pd.DataFrame) -> dict[str, bytes]:
+    """`fidelity_<edition>.csv` when the report printed that edition (2020), else nothing."""
+    from scoring.fidelity import fidelity_table, printed_scores
+
+    pub = load_published()
+    if str(edition) != str(pub["edition"]):
+        return {}
+    fid = fidelity_table(table.set_index("city_id"), printed_scores(pub), coverage)
+    return {f"fidelity_{edition}.csv": fid.to_csv(index=False).encode()}
+
+
+def printed_editions() -> list[str]:
+    """Editions whose figures the report printed (what a release can be compared with)."""
+    return [str(load_published()["edition"])]

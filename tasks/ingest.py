@@ -254,10 +254,15 @@ def compared(tidy: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
     if previous is None or previous.empty or "indicator" not in tidy.columns or "indicator" not in previous.columns:
         empty = pd.MultiIndex.from_arrays([[], []], names=["city_id", "indicator"])
         return pd.DataFrame({"old": [], "new": [], "page": []}, index=empty)
-    old = previous.set_index(["city_id", "indicator"])["value"]
+    old = previous.set_index(["city_id", "indicator"])
     new = tidy.set_index(["city_id", "indicator"])
     page = new["location"] if "location" in new.columns else pd.Series("", index=new.index)
-    both = pd.concat({"old": old, "new": new["value"], "page": page}, axis=1, join="inner")
+    both = pd.concat({"old": old["value"], "new": new["value"], "page": page}, axis=1, join="inner")
+    if "status" in old.columns and "status" in new.columns:
+        # a value that became real or a proxy where it was illustrative (or the other way) is other
+        # data, not the same figure moved: only values of the same status are compared
+        same = pd.concat({"o": old["status"], "n": new["status"]}, axis=1, join="inner")
+        both = both[(same["o"] == same["n"]).reindex(both.index, fill_value=False)]
     return both.dropna(subset=["old", "new"])
 
 

@@ -27,6 +27,7 @@ from .errors import PipelineError, StorageError, VintageMismatch
 from .report.changes import changes_markdown, diff_releases
 from .report.html import build_report
 from .settings import PROJECT_ROOT, data_home, safe_id
+from .sources.base import STATUS_COLUMNS
 from .sources.gawc import tier_differences
 from .storage import (
     atomic_write_bytes,
@@ -101,7 +102,7 @@ class Inputs:
     values: pd.DataFrame  # registry city x indicator
     snapshots: dict[str, dict]  # source -> snapshot provenance
     gawc_meta: pd.DataFrame | None
-    provenance: pd.DataFrame  # city_id, indicator, source, name_in_source, location, edition
+    provenance: pd.DataFrame  # city_id, indicator, source, name_in_source, location, edition, status…
     edition: str = ""
     ingests: dict[str, dict] = field(default_factory=dict)  # source -> its ingest-log entry
     fallbacks: list[dict] = field(default_factory=list)  # sources whose vintage is not the policy's
@@ -211,12 +212,24 @@ def gather_inputs(
             "indicators not supplied by the source the methodology names "
             f"(indicator: source): { ({k: source_of[k] for k in missing}) }"
         )
-    tidy = tidy[tidy["city_id"].isin(registry.ids)]
+    tidy = tidy[tidy["city_id"].isin(registry.ids)].copy()
+    for col in STATUS_COLUMNS:  # a source that does not grade its values publishes real ones
+        default = "real" if col == "status" else ""
+        tidy[col] = tidy[col].fillna(default) if col in tidy else default
+    refused = (tidy["status"] == "proxy") & ~tidy["indicator"].map(methodology.allows_proxy)
+    tidy.loc[refused, "value"] = float("nan")  # treated as missing: the missing-values policy applies
+    tidy.loc[refused, "status"] = "proxy refused"
+    emptied = sorted(set(tidy.loc[refused, "indicator"]) - set(tidy.loc[tidy["value"].notna(), "indicator"]))
+    if emptied:
+        raise PipelineError(
+            f"indicator {', '.join(emptied)}: every value is a proxy and the methodology refuses proxies for it "
+            f"({methodology.path or 'methodology'}: proxies): allow them, or supply real values"
+        )
     values = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first", dropna=False)
     values = values.reindex(index=registry.ids, columns=list(source_of))
     values.index.name = "city_id"
     gawc_meta = read_snapshot(snaps["gawc"]) if "gawc" in snaps else None
-    prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location"]]
+    prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location", *STATUS_COLUMNS]]
     return Inputs(
         values=values,
         snapshots=snaps,
@@ -374,14 +387,27 @@ def validate_index(table: pd.DataFrame, registry: Registry) -> ValidationReport:
 
 
 def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFrame | None) -> pd.DataFrame:
-    """Per city and indicator: real / illustrative / imputed, and where the value came from."""
-    cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
-        inputs.provenance, on=["city_id", "indicator"], how="left"
-    )
-    if sample_status is not None:
+    """Per city and indicator: real / proxy / illustrative / imputed, where the value came from and,
+    for a proxy, what it stands in for and how it was transformed. A proxy the methodology refuses
+    is scored as missing, so it shows as imputed (or dropped)."""
+    prov = inputs.provenance
+    for col in STATUS_COLUMNS:
+        if col not in prov:
+            prov = prov.assign(**{col: "real" if col == "status" else ""})
+    if sample_status is not None:  # the bundled sample says per value what it is (values.csv)
+        cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
+            prov.drop(columns=STATUS_COLUMNS), on=["city_id", "indicator"], how="left"
+        )
         cov = cov.merge(sample_status, on=["city_id", "indicator"], how="left")
+        refused = set(prov.loc[prov["status"] == "proxy refused", ["city_id", "indicator"]].itertuples(index=False))
+        cov.loc[[k in refused for k in cov[["city_id", "indicator"]].itertuples(index=False)], "status"] = (
+            "proxy refused"
+        )
     else:
-        cov["status"] = "real"
+        cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
+            prov, on=["city_id", "indicator"], how="left"
+        )
+        cov["status"] = cov["status"].fillna("real")
         cov["vintage"] = cov["edition"]
     cov.loc[cov["imputed"], "status"] = "imputed"
     return cov
@@ -483,6 +509,10 @@ def publish(
     if inputs.gawc_meta is not None:
         tier_diff = tier_differences(inputs.gawc_meta)
         files["gawc_tier_differences.csv"] = tier_diff.to_csv(index=False).encode()
+    from .analysis import fidelity_files, printed_editions
+
+    fidelity = fidelity_files(edition, table, coverage)
+    files.update(fidelity)
     if callable(extra_files):
         extra_files = extra_files()
     for name, data in (extra_files or {}).items():
@@ -515,6 +545,15 @@ def publish(
             "warnings": result.warnings,
         },
         "validation": index_report.as_dict(),
+        "fidelity": (
+            {"compared_with": f"the published {edition} index", "file": next(iter(fidelity))}
+            if fidelity
+            else {
+                "compared_with": None,
+                "note": f"nothing printed to compare edition {edition} with (the report printed "
+                f"{', '.join(printed_editions())})",
+            }
+        ),
         "gawc_tier_differences": [] if tier_diff is None else tier_diff.to_dict(orient="records"),
         "files": {},
     }

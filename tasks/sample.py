@@ -1,4 +1,8 @@
-"""Which sample values are real and which illustrative (from data/sample/values.csv), per edition.
+"""Which sample values are real, proxy or illustrative (from data/sample/values.csv), per edition.
+
+A proxy is a published figure of another scope or definition than the indicator asks for (a
+country's value for its city, a rank for a score); its row says what it stands in for and how it was
+transformed.
 
 Which fields of values.csv stand behind an indicator is declared by each source (`sample_fields`)."""
 
@@ -26,8 +30,10 @@ def sample_values(path=None) -> pd.DataFrame:
 
 
 def sample_status(edition: str | None = None, path=None) -> pd.DataFrame:
-    """city_id, indicator, status (real|illustrative), vintage, provenance of the bundled sample of
-    one edition (default: every row, for a sample of one edition)."""
+    """city_id, indicator, status (real|proxy|illustrative), vintage, provenance, stands_for and
+    transform of the bundled sample of one edition (default: every row, for a sample of one edition).
+    An indicator computed from several fields is as weak as its weakest: illustrative if any is,
+    else proxy if any is, else real."""
     v = sample_values(path)
     if edition is not None and "edition" in v.columns:
         v = v[v["edition"] == str(edition)]
@@ -40,14 +46,20 @@ def sample_status(edition: str | None = None, path=None) -> pd.DataFrame:
             recs = [r for r in found if r is not None]
             if len(recs) < len(found):
                 continue
-            real = all(r.status == "real" for r in recs)
+            statuses = {r.status for r in recs}
+            status = next(s for s in ("illustrative", "proxy", "real") if s in statuses or s == "real")
             rows.append(
                 {
                     "city_id": c,
                     "indicator": ind,
-                    "status": "real" if real else "illustrative",
+                    "status": status,
                     "vintage": ";".join(sorted({r.vintage for r in recs if r.vintage})),
                     "value_provenance": " | ".join(sorted({r.provenance for r in recs})),
+                    "stands_for": " | ".join(sorted({getattr(r, "stands_for", "") for r in recs} - {""})),
+                    "transform": " | ".join(sorted({getattr(r, "transform", "") for r in recs} - {""})),
                 }
             )
-    return pd.DataFrame(rows, columns=["city_id", "indicator", "status", "vintage", "value_provenance"])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+COLUMNS = ["city_id", "indicator", "status", "vintage", "value_provenance", "stands_for", "transform"]

@@ -192,9 +192,27 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
             }
         )
     coverage = cov.groupby(["dimension", "indicator", "status"]).size().unstack(fill_value=0).reset_index()
-    for col in ("real", "illustrative", "imputed"):
+    for col in ("real", "proxy", "illustrative", "imputed"):
         if col not in coverage:
             coverage[col] = 0
+    for col in ("stands_for", "transform"):
+        if col not in cov:
+            cov[col] = ""
+    proxies = (
+        cov[cov["status"] == "proxy"]
+        .fillna({"stands_for": "", "transform": ""})
+        .groupby(["indicator", "stands_for", "transform"], sort=False)
+        .size()
+        .rename("cities")
+        .reset_index()
+    )
+    night = cov[(cov["source"] == "night_lights") & (cov["status"] == "illustrative")]
+    fid_info = meta.get("fidelity") or {}
+    fidelity = (
+        pd.read_csv(release / fid_info["file"])
+        if fid_info.get("file") and (release / fid_info["file"]).exists()
+        else None
+    )
     provenance = cov.groupby("indicator").agg(source=("source", "first"), edition=("edition", "first")).reset_index()
     coverage = coverage.merge(provenance, on="indicator", how="left")
     audit = pd.read_csv(release / "audit_2020.csv") if (release / "audit_2020.csv").exists() else None
@@ -223,6 +241,10 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         else unc.join(names).nsmallest(MAX_CARDS, "nominal_rank").reset_index().to_dict(orient="records"),
         shares=None if shares is None else shares.to_dict(orient="records"),
         audit=None if audit is None else audit.to_dict(orient="records"),
+        fidelity=None if fidelity is None else fidelity.to_dict(orient="records"),
+        fidelity_info=fid_info,
+        proxies=proxies.to_dict(orient="records"),
+        night_illustrative=len(night),
         variants=None if variants is None else variants.to_dict(orient="records"),
         tier_diff=None if tier_diff is None else tier_diff.to_dict(orient="records"),
         changes=changes,

@@ -14,6 +14,10 @@ from bs4 import BeautifulSoup
 from ..errors import SourceError
 
 TIDY_COLUMNS = ["city_id", "indicator", "value", "unit", "edition", "name_in_source", "location"]
+# Optional in a tidy table: how good each value is (real | proxy | illustrative; a source that does not
+# say is real), what a proxy stands in for and how it was transformed. Carried into the snapshot, the
+# coverage table and the release.
+STATUS_COLUMNS = ["status", "stands_for", "transform"]
 
 BLOCK_MARKERS = (
     "captcha",

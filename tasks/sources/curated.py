@@ -1,7 +1,10 @@
 """Indicators typed in from reports (CASS, INSEAD GTCI, budgets, NYC Global City Data, WCCF).
 
 A curated, versioned CSV in `data/curated/` with provenance for every value: publication, edition,
-table or page, unit, date entered, and whether the value is real or illustrative.
+table or page, unit, date entered, and whether the value is real, a proxy or illustrative. A proxy
+(a published figure of another scope or definition, e.g. a country's value used for its city) says
+in `stands_for` what it stands in for and in `transform` how it was converted; both columns are
+optional for tables without proxies.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import pandas as pd
 from ..cities import Registry
 from ..errors import SourceError
 from ..validate import extra_check
-from .base import TIDY_COLUMNS, Request, Source, SuiteSpec, VintagePolicy
+from .base import STATUS_COLUMNS, TIDY_COLUMNS, Request, Source, SuiteSpec, VintagePolicy
 
 SOURCE = "curated"
 COLUMNS = [
@@ -28,6 +31,8 @@ COLUMNS = [
     "status",
     "note",
 ]
+OPTIONAL = ["stands_for", "transform"]
+STATUSES = ("real", "proxy", "illustrative")
 INDICATORS = [
     "economic_sustainability",
     "rd_intensity",
@@ -75,7 +80,21 @@ def parse_table(body: bytes, location: str) -> pd.DataFrame:
             field=r["indicator"],
         )
     df["value"] = values
-    return df[COLUMNS]
+    for col in OPTIONAL:
+        if col not in df.columns:
+            df[col] = ""
+    unexplained = df[(df["status"] == "proxy") & (df["stands_for"].str.strip() == "")]
+    if len(unexplained):
+        r = unexplained.iloc[0]
+        raise SourceError(
+            SOURCE,
+            f"line {unexplained.index[0] + 2}: a proxy value without `stands_for`: expected what the figure stands "
+            "in for (e.g. 'the country's figure for its city')",
+            location=location,
+            city=r["city_id"],
+            field=r["indicator"],
+        )
+    return df[COLUMNS + OPTIONAL]
 
 
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
@@ -84,7 +103,7 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
 
 UNITS = {
     "economic_sustainability": "index (0-1)",
-    "rd_intensity": "score (0-100)",
+    "rd_intensity": "% of GDP",
     "education_spending_share": "percent",
     "foreign_born_share": "percent",
     "international_students": "students",
@@ -114,8 +133,11 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
             "edition": t["edition"],
             "name_in_source": t["city_id"].map(names),
             "location": req.url,
+            "status": t["status"],
+            "stands_for": t["stands_for"],
+            "transform": t["transform"],
         }
-    )[TIDY_COLUMNS].reset_index(drop=True)
+    )[TIDY_COLUMNS + STATUS_COLUMNS].reset_index(drop=True)
 
 
 class Curated(Source):

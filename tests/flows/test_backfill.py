@@ -54,7 +54,7 @@ def test_the_2020_release_holds_30_cities_and_its_inputs(backfilled):
         "hurun": ("2020", "2020"),
         "gawc": ("2020", "2020"),
         "night_lights": ("2019", "2019"),
-        "curated": ("<= 2020", "2019"),
+        "curated": ("<= 2020", "2020"),  # its newest publication: the CASS 2020-2021 ranks (Paris, Brussels)
     }
     assert manifest["methodology"]["version"] == "1.0.0" and len(manifest["methodology"]["sha256"]) == 64
     assert manifest["dimension_weights"]["weights"]["innovation"] == 0.27

@@ -1,0 +1,73 @@
+"""Distance of a release to the figures the 2020 report printed: per scope (the final score and
+each dimension), the cities both have, Spearman's rho of the scores, the mean absolute difference in
+points, the largest differences, and the share of real / proxy / illustrative / imputed inputs
+behind the scope.
+
+Pure functions: the printed figures come in as the transcription `data/published/report_2020.yaml`
+(`scoring.audit.city_dimension_scores` reads its dimension figures), the release's scores and
+coverage as tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .audit import DIMENSIONS, city_dimension_scores
+
+STATUSES = ("real", "proxy", "illustrative", "imputed")
+COLUMNS = [
+    "scope",
+    "cities",
+    "spearman_rho",
+    "mae",
+    "largest_differences",
+    *[f"share_{s}" for s in STATUSES],
+]
+
+
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rho: Pearson's correlation of the ranks (ties get their mean rank)."""
+    ra, rb = a.rank(method="average"), b.rank(method="average")
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def printed_scores(pub: dict) -> pd.DataFrame:
+    """city_id x (final, economy, …): every score the report printed (NaN where it printed none)."""
+    final = pd.Series({c: float(v[1]) for c, v in pub["final"].items()}, name="final")
+    dims = city_dimension_scores(pub)
+    return pd.concat([final, dims], axis=1)
+
+
+def fidelity_table(ours: pd.DataFrame, printed: pd.DataFrame, coverage: pd.DataFrame, largest: int = 3) -> pd.DataFrame:
+    """One row per scope.
+
+    ours: indexed by city_id, with `final_score` and `<dimension>_score` columns (a release's index).
+    printed: `printed_scores()`.
+    coverage: city_id, dimension, indicator, status (a release's coverage table).
+    """
+    rows = []
+    for scope in ["final", *DIMENSIONS]:
+        col = "final_score" if scope == "final" else f"{scope}_score"
+        if col not in ours or scope not in printed:
+            continue
+        both = pd.concat([printed[scope].rename("printed"), ours[col].rename("ours")], axis=1, join="inner").dropna()
+        diff = (both["ours"] - both["printed"]).abs().sort_values(ascending=False, kind="stable")
+        behind = coverage if scope == "final" else coverage[coverage["dimension"] == scope]
+        shares = behind["status"].value_counts(normalize=True)
+        rows.append(
+            {
+                "scope": scope,
+                "cities": len(both),
+                "spearman_rho": round(spearman(both["printed"], both["ours"]), 4) if len(both) > 2 else float("nan"),
+                "mae": round(float(diff.mean()), 4) if len(both) else float("nan"),
+                "largest_differences": "; ".join(
+                    f"{c} printed {both.at[c, 'printed']:.2f} ours {both.at[c, 'ours']:.2f}"
+                    for c in diff.index[:largest]
+                ),
+                **{f"share_{s}": round(float(shares.get(s, 0.0)), 4) for s in STATUSES},
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,145 @@
+"""Proxy values: a published figure of another scope or definition, labelled as such from the
+sample through the curated table and the snapshot into the release; the methodology decides whether
+an indicator may use them."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pandas as pd
+import pytest
+
+from scoring import load_methodology
+from scoring.methodology import MethodologyError
+from tasks.errors import SourceError
+from tasks.sample import sample_status, sample_values
+from tasks.settings import CONFIG_DIR
+from tasks.sources.curated import parse_table
+
+
+def test_sample_values_are_real_proxy_or_illustrative_and_every_proxy_has_its_source():
+    v = sample_values()
+    assert set(v["status"]) == {"real", "proxy", "illustrative"}
+    counts = v[v["edition"] == "2020"]["status"].value_counts().to_dict()
+    assert counts == {"real": 386, "illustrative": 316, "proxy": 121}
+    proxies = v[v["status"] == "proxy"]
+    assert (proxies["stands_for"].str.len() > 10).all()
+    # every proxy names where it was read: repository@commit:path, or a page
+    assert proxies["provenance"].str.contains(r"; read from (?:[\w.-]+/[\w.-]+@[0-9a-f]{40}:|https?://)").all()
+    assert (proxies["vintage"] != "").all()
+
+
+def test_city_figures_win_over_country_ones():
+    s = sample_status("2020").set_index(["city_id", "indicator"])
+    assert s.loc[("beijing", "rd_intensity"), "status"] == "real"  # the city's own 2019 R&D intensity
+    assert s.loc[("hangzhou", "rd_intensity"), "status"] == "proxy"  # China's
+    assert "country" in s.loc[("hangzhou", "rd_intensity"), "stands_for"]
+    v = sample_values().set_index(["edition", "city_id", "field"])
+    assert float(v.loc[("2020", "beijing", "rd_intensity"), "value"]) == 6.31
+    assert float(v.loc[("2020", "hangzhou", "rd_intensity"), "value"]) == pytest.approx(2.20144, abs=1e-4)
+    # per 1,000 to per 10,000; a rank to a 0-1 index (Shenzhen 4th of 1006)
+    assert float(v.loc[("2020", "paris", "physician_density"), "value"]) == pytest.approx(32.735)
+    assert float(v.loc[("2020", "shenzhen", "economic_sustainability"), "value"]) == pytest.approx(
+        1 - 3 / 1005, abs=1e-4
+    )
+    assert s.loc[("shanghai", "social_security_index"), "status"] == "illustrative"  # no OECD figure for China
+
+
+def test_recorded_curated_table_matches_the_sample():
+    table = pd.read_csv(CONFIG_DIR / "curated" / "report_indicators_2020.csv", dtype=str, keep_default_na=False)
+    s = sample_status("2020")
+    merged = table.merge(s, on=["city_id", "indicator"], suffixes=("", "_sample"))
+    assert len(merged) == 210 and (merged["status"] == merged["status_sample"]).all()
+    assert (
+        merged.loc[merged["status"] == "proxy", "stands_for"]
+        == merged.loc[merged["status"] == "proxy", "stands_for_sample"]
+    ).all()
+
+
+def test_a_proxy_without_what_it_stands_for_is_refused():
+    body = (
+        b"city_id,indicator,value,unit,publication,edition,table_or_page,date_entered,status,note,stands_for,transform\n"
+        b'paris,physician_density,32.7,"per 10,000 people",WDI,2019,p,2026-11-30,real,n,,\n'
+        b'oslo,physician_density,49.4,"per 10,000 people",WDI,2019,p,2026-11-30,proxy,n,,\n'
+    )
+    with pytest.raises(SourceError, match=r"line 3: a proxy value without `stands_for`") as e:
+        parse_table(body, "file:x.csv")
+    assert "oslo" in str(e.value) and "physician_density" in str(e.value)
+    old = body.replace(b",stands_for,transform", b"").replace(b",,\n", b"\n").replace(b",proxy,", b",real,")
+    assert list(parse_table(old, "file:x.csv")["stands_for"]) == ["", ""]  # optional columns
+
+
+def test_methodology_proxy_setting(tmp_path):
+    m = load_methodology()
+    assert m.allows_proxy("physician_density") and m.describe()["proxies"] == {"default": True}
+    text = (CONFIG_DIR.parent / "scoring" / "methodology.yaml").read_text()
+    bad = tmp_path / "m.yaml"
+    bad.write_text(text.replace("  default: allowed", "  default: sometimes"))
+    with pytest.raises(MethodologyError, match="proxies must be 'allowed' or 'refused', found 'sometimes'"):
+        load_methodology(bad)
+    own = tmp_path / "own.yaml"
+    own.write_text(
+        text.replace("unit: per 10000, source: curated}", "unit: per 10000, source: curated, proxies: refused}")
+    )
+    m2 = load_methodology(own)
+    assert not m2.allows_proxy("physician_density") and m2.allows_proxy("rd_intensity")
+
+
+def refusing(tmp_path, indicator_line_end: str):
+    text = (CONFIG_DIR.parent / "scoring" / "methodology.yaml").read_text()
+    path = tmp_path / "refusing.yaml"
+    path.write_text(text.replace(indicator_line_end, indicator_line_end[:-1] + ", proxies: refused}"))
+    return load_methodology(path)
+
+
+@pytest.fixture
+def home(baseline, tmp_path, monkeypatch):
+    shutil.copytree(baseline, tmp_path / "home")
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(tmp_path / "home"))
+
+
+def test_refused_proxies_are_scored_as_missing(home, tmp_path, registry):
+    from tasks import release as rel
+
+    allowed = load_methodology()
+    refused = refusing(tmp_path, "unit: per 10000, source: curated}")
+    a = rel.gather_inputs(registry, allowed, edition="2020")
+    r = rel.gather_inputs(registry, refused, edition="2020")
+    assert a.values.loc["paris", "physician_density"] == pytest.approx(32.735)
+    assert pd.isna(r.values.loc["paris", "physician_density"])
+    assert r.values.loc["beijing", "physician_density"] == pytest.approx(44.4)  # real: kept
+    assert (
+        r.values.loc["paris", "rd_intensity"] == a.values.loc["paris", "rd_intensity"]
+    )  # other indicators keep theirs
+    cov = rel.coverage_table(rel.score(r, registry, refused), r, None).set_index(["city_id", "indicator"])
+    assert cov.loc[("paris", "physician_density"), "status"] == "imputed"
+    assert cov.loc[("beijing", "physician_density"), "status"] == "real"
+    cov_a = rel.coverage_table(rel.score(a, registry, allowed), a, None)
+    assert (cov_a["status"] == "proxy").sum() == 121
+    assert (cov["status"] == "proxy").sum() == 121 - 29
+    assert cov_a.loc[cov_a["status"] == "proxy", "stands_for"].str.len().min() > 10
+
+
+def test_an_indicator_left_without_values_is_named(home, tmp_path, registry):
+    from tasks import release as rel
+    from tasks.errors import PipelineError
+
+    refused = dataclasses.replace(load_methodology(), proxies_default=False)
+    with pytest.raises(
+        PipelineError, match=r"indicator education_spending_share: every value is a proxy and the methodology refuses"
+    ):
+        rel.gather_inputs(registry, refused, edition="2020")
+
+
+def test_values_that_changed_status_are_not_compared_as_moved():
+    from tasks.ingest import compared, layout_changes
+
+    cities = [f"c{i}" for i in range(10)]
+    old = pd.DataFrame({"city_id": cities, "indicator": "x", "value": range(10), "status": "illustrative"})
+    new = old.assign(value=list(range(10))[::-1], location="file:t.csv")
+    assert layout_changes(compared(new, old), {})  # the same figures, reshuffled: a layout change
+    assert compared(new.assign(status="proxy"), old).empty  # other figures: nothing to compare
+    assert layout_changes(compared(new.assign(status="proxy"), old), {}) == []
+    mixed = new.assign(status=["proxy"] * 5 + ["illustrative"] * 5)
+    assert list(compared(mixed, old).index.get_level_values("city_id")) == cities[5:]
