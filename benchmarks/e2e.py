@@ -23,143 +23,39 @@ from pathlib import Path
 import numpy as np
 from common import CACHE, GENERATED, ROOT, stats
 
-QOL = [
-    "Quality of Life Index",
-    "Purchasing Power Index",
-    "Safety Index",
-    "Health Care Index",
-    "Cost of Living Index",
-    "Property Price to Income Ratio",
-    "Traffic Commute Time Index",
-    "Pollution Index",
-    "Climate Index",
-]
-RANGES = [(80, 190), (30, 130), (20, 85), (40, 80), (25, 130), (4, 45), (20, 55), (15, 90), (40, 98)]
-CURATED = {
-    "economic_sustainability": ("index (0-1)", 0.2, 1.0),
-    "rd_intensity": ("score (0-100)", 20, 95),
-    "education_spending_share": ("percent", 8, 22),
-    "foreign_born_share": ("percent", 0.1, 60),
-    "international_students": ("students", 1000, 120000),
-    "social_security_index": ("score (0-100)", 30, 95),
-    "physician_density": ("per 10,000 people", 10, 70),
-}
-
 
 def generate(n: int, root: Path) -> Path:
-    import yaml
-    from rasterio.io import MemoryFile
-    from rasterio.transform import from_origin
+    """A registry of n generated cities and recordings of every source for them (tasks.synthetic)."""
+    import pandas as pd
+
+    from tasks.synthetic import write_recordings
 
     if (root / "done").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
-    rec = root / "recordings"
-    for d in ("numbeo", "hurun", "gawc", "night_lights"):
-        (rec / d).mkdir(parents=True)
+    root.mkdir(parents=True)
     rng = np.random.default_rng(n)
-    ids = [f"c{i:05d}" for i in range(n)]
-    names = [f"City {i:05d}" for i in range(n)]
-    domestic = [i % 8 == 0 for i in range(n)]
-    lat = rng.uniform(-50, 60, n)
-    lon = rng.uniform(-170, 170, n)
-    with open(root / "cities.csv", "w") as f:
-        f.write(
-            "city_id,name_en,name_zh,country,iso2,domestic,cluster,lat,lon,boundary_radius_km,numbeo_name,"
-            "numbeo_slug,gawc_names,hurun_names,report_tier_2020\n"
-        )
-        for i in range(n):
-            f.write(
-                f"{ids[i]},{names[i]},城市{i},Country {i % 50},X{i % 50},{str(domestic[i]).lower()},,{lat[i]:.4f},"
-                f'{lon[i]:.4f},10,"{names[i]}, Country {i % 50}",City-{i:05d},{names[i]},{names[i]},Beta\n'
-            )
-    cfg = yaml.safe_load((ROOT / "data" / "sources.yaml").read_text())
-    cfg["curated"]["url"] = f"file://{root / 'curated.csv'}"
-    (root / "sources.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    index = {}
-
-    def add(source, url, name, body, ctype="text/html; charset=utf-8"):
-        (rec / source / name).write_bytes(body if isinstance(body, bytes) else body.encode())
-        index[url] = {"source": source, "file": f"{source}/{name}", "status": 200, "headers": {"content-type": ctype}}
-
-    vals = np.column_stack([rng.uniform(lo, hi, n) for lo, hi in RANGES]).round(2)
-    head = "".join(f"<th><div>{h}</div></th>" for h in ["Rank", "City", *QOL])
-    rows = "\n".join(
-        '<tr style="width: 100%"><td></td><td class="cityOrCountryInIndicesTable">'
-        f"{names[i]}, Country {i % 50}</td>"
-        + "".join(f'<td style="text-align: right">{v}</td>' for v in vals[i])
-        + "</tr>"
-        for i in np.argsort(-vals[:, 0])
+    reg = pd.DataFrame(
+        {
+            "city_id": [f"c{i:05d}" for i in range(n)],
+            "name_en": [f"City {i:05d}" for i in range(n)],
+            "name_zh": [f"城市{i}" for i in range(n)],
+            "country": [f"Country {i % 50}" for i in range(n)],
+            "iso2": [f"X{i % 50}" for i in range(n)],
+            "domestic": [str(i % 8 == 0).lower() for i in range(n)],
+            "cluster": "",
+            "lat": [f"{v:.4f}" for v in rng.uniform(-50, 60, n)],
+            "lon": [f"{v:.4f}" for v in rng.uniform(-170, 170, n)],
+            "boundary_radius_km": "10",
+            "numbeo_name": [f"City {i:05d}, Country {i % 50}" for i in range(n)],
+            "numbeo_slug": [f"City-{i:05d}" for i in range(n)],
+            "gawc_names": [f"City {i:05d}" for i in range(n)],
+            "hurun_names": [f"City {i:05d}" for i in range(n)],
+            "report_tier_2020": "Beta",
+        }
     )
-    add(
-        "numbeo",
-        "https://www.numbeo.com/quality-of-life/rankings.jsp?title=2020",
-        "ranking.html",
-        f'<html><head><title>Ranking</title></head><body><table id="t2" class="stripe"><thead><tr>{head}</tr></thead>'
-        f"<tbody>\n{rows}\n</tbody></table></body></html>",
-    )
-    salary = rng.uniform(500, 5000, n)
-    rent = salary * rng.uniform(0.2, 0.9, n)
-    for i in range(n):
-        add(
-            "numbeo",
-            f"https://www.numbeo.com/cost-of-living/in/City-{i:05d}?displayCurrency=EUR",
-            f"col-{ids[i]}.html",
-            '<html><head><title>Cost of living</title></head><body><table class="data_wide_table new_bar_table">'
-            "<tr><th>Rent Per Month</th></tr>"
-            f'<tr><td>Apartment (1 bedroom) in City Centre</td><td class="priceValue">{rent[i]:,.2f}&nbsp;&#8364;</td><td></td></tr>'
-            f'<tr><td>Average Monthly Net Salary (After Tax)</td><td class="priceValue">{salary[i]:,.2f}&nbsp;&#8364;</td><td></td></tr>'
-            "</table></body></html>",
-        )
-    counts = rng.poisson(0.8, n)
-    comp, k = [], 0
-    for i in range(n):
-        for _ in range(counts[i]):
-            k += 1
-            comp.append(
-                f"<tr><td>{k}</td><td>Company {k}</td><td>{rng.uniform(1, 20):.1f}</td><td>{names[i]}</td>"
-                f"<td>Country {i % 50}</td><td>AI</td></tr>"
-            )
-    add(
-        "hurun",
-        cfg["hurun"]["url"],
-        "list.html",
-        "<html><body><table><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th><th>Headquarters</th>"
-        f"<th>Country</th><th>Industry</th></tr>{''.join(comp)}</table></body></html>",
-    )
-    add(
-        "gawc",
-        cfg["gawc"]["tiers_url"],
-        "tiers.html",
-        "<html><body><p><b>Beta</b></p><p>" + "<br>".join(names) + "</p></body></html>",
-    )
-    conn = "Rank,City,Country,GNC_abs,GNC_rel(%)\n" + "".join(
-        f"{i + 1},{names[i]},Country {i % 50},{100000 - i},{100 - i * 50 / n:.4f}\n" for i in range(n)
-    )
-    add("gawc", cfg["gawc"]["connectivity_url"], "conn.csv", conn, "text/csv")
-    res = 15 / 3600
-    for i in range(n):
-        size = 48
-        data = rng.gamma(0.8, 5.0, (size, size)).astype("float32")
-        with MemoryFile() as mem:
-            with mem.open(
-                driver="GTiff",
-                width=size,
-                height=size,
-                count=1,
-                dtype="float32",
-                crs="EPSG:4326",
-                transform=from_origin(lon[i] - size / 2 * res, lat[i] + size / 2 * res, res, res),
-                nodata=-999.0,
-            ) as ds:
-                ds.write(data, 1)
-            add("night_lights", f"sample://night_lights/2020/{ids[i]}.tif", f"{ids[i]}.tif", mem.read(), "image/tiff")
-    with open(root / "curated.csv", "w") as f:
-        f.write("city_id,indicator,value,unit,publication,edition,table_or_page,date_entered,status,note\n")
-        for i in range(n):
-            for ind, (unit, lo, hi) in CURATED.items():
-                f.write(f'{ids[i]},{ind},{rng.uniform(lo, hi):.3f},"{unit}",generated,2020,,2026-11-26,illustrative,\n')
-    (rec / "index.json").write_text(json.dumps(index))
+    reg.to_csv(root / "cities.csv", index=False)
+    write_recordings(reg, root, seed=n)
     (root / "done").write_text("ok")
     return root
 

@@ -501,6 +501,81 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     )
 
 
+cities_app = typer.Typer(no_args_is_help=True, help="The city registry.")
+app.add_typer(cities_app, name="cities")
+
+
+@cities_app.command("build")
+def cities_build(
+    numbeo: Path = typer.Option(..., "--numbeo", help="A saved Numbeo ranking page (the registry's city list)."),
+    gawc: Path | None = typer.Option(None, "--gawc", help="A GaWC connectivity sheet (XLSX or CSV)."),
+    hurun: Path | None = typer.Option(None, "--hurun", help="A Hurun unicorn list (HTML, CSV or XLSX)."),
+    base: Path | None = typer.Option(None, "--base", help="A registry whose rows are kept as they are."),
+    output: Path = typer.Option(..., "--output", "-o", help="The registry to write (never --base)."),
+    review: Path | None = typer.Option(
+        None, "--review", help="Where to write the review rows (default OUTPUT.review.csv)."
+    ),
+    min_population: int = typer.Option(15_000, "--min-population", help="Smallest GeoNames city to match."),
+    min_sources: int = typer.Option(1, "--min-sources", help="Keep a city listed by at least this many of the lists."),
+    radius_base: float = typer.Option(10.0, help="Boundary radius (km) of a city of 100,000 people."),
+    radius_per_decade: float = typer.Option(5.0, help="Radius added (km) per tenfold population."),
+    domestic: str = typer.Option("CN", help="ISO code of the country whose cities are 'domestic'."),
+):
+    """Build a registry from the sources' own city lists: names reconciled with GeoNames (country and
+    US state as hard constraints), coordinates and boundary radius from GeoNames, every uncertain
+    decision in the review file."""
+    import pandas as pd
+
+    from tasks.registry_build import COLUMNS, Radius, build_registry, read_list
+    from tasks.storage import atomic_write_text
+
+    try:
+        review = review or output.with_name(output.stem + ".review.csv")
+        if base is not None and output.resolve() == base.resolve():
+            raise ValueError(f"--output {output} is the --base registry: write the new registry elsewhere")
+        if min_sources < 1 or min_sources > 1 + (gawc is not None) + (hurun is not None):
+            raise ValueError(f"--min-sources {min_sources}: expected 1 to the number of lists given")
+        base_rows = None
+        if base is not None:
+            from tasks.cities import load_registry
+
+            load_registry(base)  # a broken base is refused with its own message
+            base_rows = pd.read_csv(base, dtype=str, keep_default_na=False).reindex(columns=COLUMNS).fillna("")
+        t0 = time.perf_counter()
+        lists = [read_list("numbeo", numbeo)]
+        lists += [read_list("gawc", gawc)] if gawc else []
+        lists += [read_list("hurun", hurun)] if hurun else []
+        with err.status("matching names with GeoNames…"):
+            res = build_registry(
+                lists,
+                base_rows,
+                min_population=min_population,
+                min_sources=min_sources,
+                radius=Radius(radius_base, radius_per_decade),
+                domestic=domestic.upper(),
+                progress=lambda m: err.print(escape(m)),
+            )
+        from tasks.cities import load_registry
+
+        staged = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+        try:
+            staged.write_text(res.registry.to_csv(index=False), encoding="utf-8")
+            load_registry(staged)  # what is written must load as a registry
+        finally:
+            staged.unlink(missing_ok=True)
+        atomic_write_text(output, res.registry.to_csv(index=False))
+        atomic_write_text(review, res.review.to_csv(index=False))
+        elapsed = time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    st = res.stats
+    out.print(
+        f"{output}: {len(res.registry)} cities ({st['base']} from the base, {st['new']} new); "
+        f"{st['listed']} names listed: {st['matched']} matched to GeoNames, {st['in_base']} found in the base, "
+        f"{st['unmatched']} unmatched; {len(res.review)} review rows in {review} ({elapsed:.1f} s)"
+    )
+
+
 server_app = typer.Typer(no_args_is_help=True, help="Run the pipeline as a service on a local Prefect server.")
 app.add_typer(server_app, name="server")
 
@@ -631,6 +706,43 @@ def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the c
         f"{len(checks)} checks: {len(checks) - len(bad)} agree, {len(bad)} discrepancies (reported, not fitted away)"
     )
     _print_frame(variants, "Which method variant reproduces the printed ecology scores (real Numbeo 2020 data)")
+
+
+@app.command()
+def fidelity(
+    release_id: str | None = typer.Argument(None, help="Release id (default: LATEST)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print the table as CSV."),
+):
+    """Distance of a release to the published index of its edition: Spearman's rho and mean absolute
+    difference per scope (final score, each dimension), the largest differences, and the share of
+    real / proxy / illustrative / imputed inputs behind each scope."""
+    from tasks.release import read_latest_id, read_manifest, read_release_file, release_path
+
+    try:
+        path = release_path(release_id or read_latest_id() or "")
+        manifest = read_manifest(path)
+        info = manifest.get("fidelity") or {}
+        if not info.get("file"):
+            out.print(
+                f"release {path.name} (edition {manifest['edition']}): "
+                + (info.get("note") or "no fidelity table in this release (published before it existed)")
+            )
+            return
+        table = read_release_file(path.name, info["file"])
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    if as_csv:
+        sys.stdout.write(table.to_csv(index=False))
+        return
+    _print_frame(table, f"Release {path.name} against {info['compared_with']}")
+    final = table[table["scope"] == "final"]
+    if len(final):
+        f = final.iloc[0]
+        out.print(
+            f"final score: Spearman rho {f['spearman_rho']:.2f}, mean absolute difference {f['mae']:.2f} points "
+            f"over {int(f['cities'])} cities; inputs {f['share_real']:.0%} real, {f['share_proxy']:.0%} proxy, "
+            f"{f['share_illustrative']:.0%} illustrative, {f['share_imputed']:.0%} imputed"
+        )
 
 
 @app.command()

@@ -43,6 +43,12 @@ class ReplayMissingError(FetchError):
     """Offline mode was asked for a URL that has no recording."""
 
 
+class NotPublished(FetchError):
+    """The source answered 404 or 410 (online, or as recorded): it publishes nothing at this URL.
+    For a request of one city this means the source does not cover the city (its values are
+    missing and the methodology's missing-value policy applies); for any other request, an error."""
+
+
 def with_city(exc: PipelineError, city: str | None) -> PipelineError:
     """The same error, naming the city whose request failed (when it did not already)."""
     if not city:

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .errors import FetchError, ReplayMissingError
+from .errors import FetchError, NotPublished, ReplayMissingError
 from .settings import PROJECT_ROOT, recordings_dir
 from .storage import RawRecord, atomic_write_bytes, atomic_write_json, find_raw, sha256_bytes, store_raw, utc_now
 
@@ -273,6 +273,8 @@ class Fetcher:
                 f"for {self.source} in {recordings.index_path}); record it with `talent-index refresh --record`",
             )
         body, entry = found
+        if int(entry.get("status", 200)) in (404, 410):
+            raise NotPublished(self.source, url, f"HTTP {entry['status']} (as recorded in {recordings.index_path})")
         # the recording is the raw response: read in place, not copied into the raw store (20,000
         # file creations at 10,000 cities); its path and sha256 go into the snapshot's provenance
         return RawRecord(
@@ -388,6 +390,8 @@ class Fetcher:
                     raise FetchError(self.source, url, f"HTTP {resp.status_code} after {attempt} attempts")
                 self.sleep(self._backoff(attempt, wait))
                 continue
+            if resp.status_code in (404, 410):
+                raise NotPublished(self.source, url, f"HTTP {resp.status_code} {resp.reason} (not retried)")
             if resp.status_code >= 400:
                 raise FetchError(self.source, url, f"HTTP {resp.status_code} {resp.reason} (not retried)")
             ctype = resp.headers.get("Content-Type", "")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .cities import Registry
-from .errors import FetchError, PipelineError, SourceError, VintageMismatch, with_city
+from .errors import FetchError, NotPublished, PipelineError, SourceError, VintageMismatch, with_city
 from .http import Fetcher, HttpPolicy
 from .sources import source_spec, vintage_policy
 from .sources.base import Request, Source
@@ -92,8 +92,12 @@ def preflight(source: str, cfg: dict) -> None:
 
 
 def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) -> None:
+    """Every request the source plans, in rounds. A city's page the source does not publish (404
+    or 410) leaves that city's values missing (named in progress and in the validation's 'every
+    registry city present' warning); any other failure stops the source."""
+    not_published: set[Request] = set()
     while True:
-        todo = [r for r in spec.plan(cfg, registry, parsed) if r not in parsed]
+        todo = [r for r in spec.plan(cfg, registry, parsed) if r not in parsed and r not in not_published]
         if not todo:
             break
         for n, req in enumerate(todo, start=1):
@@ -102,6 +106,13 @@ def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) 
             try:
                 raw = fetcher.get(req.url)
                 parsed[req] = spec.parse(req, raw.read(), registry, cfg)
+            except NotPublished as exc:
+                if not req.city_id:
+                    raise
+                not_published.add(req)
+                if progress:
+                    progress(f"{spec.name}: {req.city_id} not published ({exc.detail}): its values are missing")
+                continue
             except (FetchError, SourceError) as exc:
                 named = with_city(exc, req.city_id)
                 if named is exc:

@@ -41,7 +41,7 @@ def test_bad_table_names_city_field_and_check(tmp_path):
     assert "oslo:foreign_born_share unit 'fraction'" in res.output
     assert "expect_column_values_to_be_between(rd_intensity): paris" in res.output
     assert "expect_table_row_count_to_equal(): observed 209" in res.output
-    assert "4 failed checks" in res.output  # bounds, unit, and the row count of the table and of the tidy values
+    assert "3 failed checks" in res.output  # bounds, and the unit twice (value set, unit of the indicator)
 
 
 def test_non_numeric_value_is_a_clear_error(tmp_path):
