@@ -12,6 +12,7 @@ from tasks import release as rel
 from tasks.analysis import release_analyses
 from tasks.cities import load_registry
 from tasks.progress import report
+from tasks.run_summary import ranking_rows
 from tasks.sample import sample_status
 from tasks.timing import timed
 
@@ -96,16 +97,7 @@ def publish(
         logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])
     create_table_artifact(
         key="ranking",
-        table=[
-            {
-                "rank": int(r.rank_international),
-                "city": r.name_en,
-                "城市": r.name_zh,
-                "score": round(float(r.final_score), 2),
-                "country": r.country,
-            }
-            for r in table.itertuples()
-        ],
+        table=ranking_rows(table),
         description=f"Overall ranking of release {manifest['release_id']}"
         + (" (SAMPLE, not an official index)" if manifest["sample"] else ""),
     )

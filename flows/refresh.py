@@ -228,22 +228,14 @@ def _release_artifacts(release: dict, n_warnings: int) -> None:
     from prefect.artifacts import create_link_artifact, create_table_artifact
 
     from tasks.files import file_url
+    from tasks.run_summary import ranking_rows
 
     path = Path(release["path"])
     table = pd.read_parquet(path / "index.parquet").head(30)
     flags = ("SAMPLE (not an official index), " if release["sample"] else "") + f"{n_warnings} data-quality warnings"
     create_table_artifact(
         key="ranking",
-        table=[
-            {
-                "rank": int(r.rank_international),
-                "city": r.name_en,
-                "城市": r.name_zh,
-                "score": round(float(r.final_score), 2),
-                "country": r.country,
-            }
-            for r in table.itertuples()
-        ],
+        table=ranking_rows(table),
         description=f"Edition {release['edition']}, release {release['release_id']} ({flags})"
         + (" — inputs unchanged, the existing release" if release["reused"] else ""),
     )

@@ -31,17 +31,7 @@ from tasks.sources import load_sources_config, numbeo  # noqa: E402
 RECORDINGS = ROOT / "data" / "recordings"
 REC = RECORDINGS
 RECORDED_AT = "2026-11-26T00:00:00+00:00"
-QOL_HEADERS = [
-    "Quality of Life Index",
-    "Purchasing Power Index",
-    "Safety Index",
-    "Health Care Index",
-    "Cost of Living Index",
-    "Property Price to Income Ratio",
-    "Traffic Commute Time Index",
-    "Pollution Index",
-    "Climate Index",
-]
+QOL_HEADERS = numbeo.SECTIONS["quality-of-life"][1]
 CITY_PAGE_ORDER = [
     "Purchasing Power Index",
     "Safety Index",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,26 +19,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tasks.browser import chromium, headless_args  # noqa: E402
 from tasks.ops import state_dir  # noqa: E402
 
 
 def shoot(browser: str, url: str, out: Path, size: str = "1440,1000") -> None:
     with tempfile.TemporaryDirectory() as profile:
-        flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
+        flags = headless_args(
+            Path(profile),
             f"--window-size={size}",
             "--virtual-time-budget=30000",
             "--hide-scrollbars",
             f"--screenshot={out}",
-        ]
+        )
         res = subprocess.run([browser, *flags, url], capture_output=True, text=True, timeout=180)
     if res.returncode != 0 or not out.exists():
         raise SystemExit(f"chromium could not take {url}: {res.stderr[-500:]}")
@@ -50,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     args = parser.parse_args()
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = chromium()
     if not browser:
         raise SystemExit("chromium is needed (apt-get install chromium)")
     info = json.loads((state_dir() / "service.json").read_text())

@@ -10,6 +10,20 @@ from .secrets import redact
 MAX_SHOWN = 20
 
 
+def ranking_rows(index) -> list[dict]:
+    """The ranking as table-artifact rows (a release's index table, best first)."""
+    return [
+        {
+            "rank": int(r.rank_international),
+            "city": r.name_en,
+            "城市": r.name_zh,
+            "score": round(float(r.final_score), 2),
+            "country": r.country,
+        }
+        for r in index.itertuples()
+    ]
+
+
 def _pairs(check: dict) -> str:
     values = check.get("values") or []
     offending = check.get("offending") or []

@@ -15,17 +15,7 @@ import pandas as pd
 
 from .settings import CONFIG_DIR
 
-QOL = [
-    "Quality of Life Index",
-    "Purchasing Power Index",
-    "Safety Index",
-    "Health Care Index",
-    "Cost of Living Index",
-    "Property Price to Income Ratio",
-    "Traffic Commute Time Index",
-    "Pollution Index",
-    "Climate Index",
-]
+# Ranges of the quality-of-life ranking's columns, in their order (numbeo.SECTIONS)
 RANGES = [(80, 190), (30, 130), (20, 85), (40, 80), (25, 130), (4, 45), (20, 55), (15, 90), (40, 98)]
 CURATED = {
     "economic_sustainability": ("index (0-1)", 0.2, 1.0),
@@ -78,7 +68,7 @@ def write_recordings(
         index[url] = {"source": source, "file": f"{source}/{name}", "status": 200, "headers": {"content-type": ctype}}
 
     vals = np.column_stack([rng.uniform(lo, hi, n) for lo, hi in RANGES]).round(2)
-    head = "".join(f"<th><div>{h}</div></th>" for h in ["Rank", "City", *QOL])
+    head = "".join(f"<th><div>{h}</div></th>" for h in ["Rank", "City", *numbeo.SECTIONS["quality-of-life"][1]])
     rows = "\n".join(
         '<tr style="width: 100%"><td></td><td class="cityOrCountryInIndicesTable">'
         f"{numbeo_names[i]}</td>" + "".join(f'<td style="text-align: right">{v}</td>' for v in vals[i]) + "</tr>"

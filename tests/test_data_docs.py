@@ -3,12 +3,12 @@ lists its validations, in headless Chromium with name resolution off."""
 
 import json
 import os
-import shutil
 import subprocess
 
 import pandas as pd
 import pytest
 
+from tasks.browser import chromium, headless_args
 from tasks.validate import VENDORED, render_data_docs, run_suite
 
 SUITE = {
@@ -39,7 +39,7 @@ def page_requests(netlog) -> list[str]:
 
 
 def test_data_docs_load_no_remote_asset_and_list_their_validations(tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = chromium()
     if not browser:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
@@ -55,20 +55,12 @@ def test_data_docs_load_no_remote_asset_and_list_their_validations(tmp_path):
     assert "cdn" not in html.lower() and "unpkg.com" not in html and "jquery.com" not in html
     assert "alpha_suite" in html and "alpha 2020" in html  # the suite's own name and a meaningful run name
     netlog = tmp_path / "netlog.json"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
+    flags = headless_args(
+        tmp_path / "profile",
         "--host-resolver-rules=MAP * ~NOTFOUND",
         f"--log-net-log={netlog}",
         "--virtual-time-budget=5000",
-    ]
+    )
     dom = subprocess.run([browser, *flags, "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert page_requests(netlog) == []  # every asset local: the page asked no host for anything

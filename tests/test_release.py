@@ -11,6 +11,7 @@ import pytest
 from scoring import load_methodology
 from tasks import release as rel
 from tasks.analysis import release_analyses
+from tasks.browser import chromium, headless_args
 from tasks.cities import Registry
 from tasks.errors import StorageError
 
@@ -157,32 +158,15 @@ def test_report_command_rebuilds_elsewhere(home, tmp_path):
     assert res.exit_code == 0 and (tmp_path / "r" / "index.html").exists()
 
 
-def _chromium():
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_report_in_headless_chromium(home, tmp_path):
-    browser = _chromium()
+    browser = chromium()
     if not browser:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
         pytest.skip("chromium not installed (apt-get install chromium)")
     rid = (home / "releases" / "LATEST").read_text().strip()
     page = home / "releases" / rid / "report" / "index.html"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
+    flags = headless_args(tmp_path / "profile", "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0")
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = dom.stdout[dom.stdout.index("<body") : dom.stdout.index(">", dom.stdout.index("<body"))]

@@ -5,12 +5,13 @@ editions, the report's chart of ranks across editions in a browser."""
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tasks.browser import chromium, headless_args
 
 from .conftest import cli, latest
 
@@ -126,25 +127,14 @@ def test_releases_commands(backfilled):
 
 
 def test_the_chart_of_ranks_across_editions_loads_in_headless_chromium(backfilled, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = chromium()
     if not browser:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
         pytest.skip("chromium not installed (apt-get install chromium)")
     home, _ = backfilled
     page = home / "releases" / latest(home) / "report" / "index.html"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-    ]
+    flags = headless_args(tmp_path / "profile", "--virtual-time-budget=5000")
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = dom.stdout[dom.stdout.index("<body") : dom.stdout.index(">", dom.stdout.index("<body"))]
