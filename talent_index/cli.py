@@ -517,6 +517,9 @@ def cities_build(
     ),
     min_population: int = typer.Option(15_000, "--min-population", help="Smallest GeoNames city to match."),
     min_sources: int = typer.Option(1, "--min-sources", help="Keep a city listed by at least this many of the lists."),
+    numbeo_cities_only: bool = typer.Option(
+        False, "--numbeo-cities-only", help="Keep only cities Numbeo's list has (the others' names still join them)."
+    ),
     radius_base: float = typer.Option(10.0, help="Boundary radius (km) of a city of 100,000 people."),
     radius_per_decade: float = typer.Option(5.0, help="Radius added (km) per tenfold population."),
     domestic: str = typer.Option("CN", help="ISO code of the country whose cities are 'domestic'."),
@@ -554,6 +557,7 @@ def cities_build(
                 radius=Radius(radius_base, radius_per_decade),
                 domestic=domestic.upper(),
                 progress=lambda m: err.print(escape(m)),
+                only_listed_by="numbeo" if numbeo_cities_only else None,
             )
         from tasks.cities import load_registry
 

@@ -287,9 +287,10 @@ def build_registry(
     domestic: str = "CN",
     gazetteer: Gazetteer | None = None,
     progress=None,
+    only_listed_by: str | None = None,
 ) -> BuildResult:
-    """One registry row per GeoNames place listed by at least `min_sources` of the lists (base rows
-    kept as they are, first), and the review rows."""
+    """One registry row per GeoNames place listed by at least `min_sources` of the lists (and by the
+    source `only_listed_by`, when given), base rows kept as they are, first; and the review rows."""
     from .cities import Registry
 
     radius = radius or Radius()
@@ -417,7 +418,7 @@ def build_registry(
     qualified = {id(pl) for group in by_city_part.values() for pl in group[1:]}
     base_slugs = {str(x).lower() for x in base["numbeo_slug"] if str(x)}
     for pl in ordered:
-        if len(pl.listed) < min_sources:
+        if len(pl.listed) < min_sources or (only_listed_by and only_listed_by not in pl.listed):
             continue
         for src, items in pl.listed.items():
             if src == "numbeo" and len(items) > 1:

@@ -222,3 +222,74 @@ def test_a_release_and_report_on_a_built_registry_of_two_hundred_cities(tmp_path
     numbeo_and_curated = [i.id for i in m.indicators if i.source in ("numbeo", "curated")]
     assert len(imputed) == len(uncovered) * len(numbeo_and_curated)
     assert manifest["coverage"]["values_by_status"]["imputed"] == len(imputed)
+
+
+EXAMPLE = CONFIG_DIR / "examples" / "cities_numbeo_2020.csv"
+
+
+def test_the_bundled_example_is_what_the_command_builds(tmp_path):
+    rec = REC
+    lists = [
+        read_list("numbeo", rec / "numbeo" / "quality-of-life-rankings-2020.html"),
+        read_list("gawc", rec / "gawc" / "connectivity-2020.xlsx"),
+        read_list("hurun", rec / "hurun" / "global-unicorn-index-2020.html"),
+    ]
+    built = build_registry(lists, min_sources=2, only_listed_by="numbeo").registry
+    bundled = pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False)
+    assert built.to_csv(index=False) == bundled.to_csv(index=False)
+    assert len(bundled) == 21 and {"hong-kong", "london-ca"} <= set(bundled["city_id"])
+
+
+def test_an_offline_refresh_on_the_bundled_example(tmp_path, monkeypatch):
+    """Every city of the bundled ranking that another list has; the sample's recordings lack two
+    of them (Hong Kong, London, Canada) for the city-level sources: their pages are recorded as not
+    published, their curated rows are absent, and their values are imputed."""
+    import json
+    import shutil
+
+    from scoring import load_methodology
+    from tasks import release as rel
+    from tasks.cities import load_registry
+    from tasks.ingest import ingest
+    from tasks.sources import load_sources_config, numbeo
+
+    recordings = tmp_path / "recordings"
+    shutil.copytree(CONFIG_DIR / "recordings" / "2020", recordings / "2020")
+    monkeypatch.setenv("TALENT_INDEX_REGISTRY", str(EXAMPLE))
+    monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(recordings))
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(tmp_path / "home"))
+    registry, m, cfg = load_registry(), load_methodology(), load_sources_config(edition="2020")
+    index_path = recordings / "2020" / "index.json"
+    index = json.loads(index_path.read_text())
+    uncovered = {"hong-kong", "london-ca"}
+    for cid in uncovered:
+        row = registry.get(cid)
+        nl = cfg["night_lights"]
+        for url in (
+            numbeo.prices_url(cfg["numbeo"], row["numbeo_slug"]),
+            nl["clip_url_template"].format(year=nl["composite_year"], city_id=cid),
+        ):
+            assert url not in index
+            index[url] = {"source": "numbeo", "file": "numbeo/quality-of-life-rankings-2020.html", "status": 404}
+    index_path.write_text(json.dumps(index))
+    for s in cfg:
+        ingest(s, cfg[s], "offline", registry)
+    inputs = rel.gather_inputs(registry, m, edition="2020")
+    result = rel.score(inputs, registry, m)
+    manifest = rel.publish(
+        result,
+        inputs,
+        registry,
+        m,
+        sample=True,
+        edition="2020",
+        index_report=rel.validate_index(rel.index_table(result, registry), registry),
+    )
+    release = tmp_path / "home" / "releases" / manifest["release_id"]
+    assert len(pd.read_parquet(release / "index.parquet")) == 21
+    cov = pd.read_csv(release / "coverage.csv")
+    imputed = cov[cov["status"] == "imputed"]
+    assert set(imputed["city_id"]) == uncovered
+    # what the price pages give (salary, rent), the night-light clip, and every curated indicator
+    expected = {"monthly_income", "rent_burden", "night_lights", *[i.id for i in m.indicators if i.source == "curated"]}
+    assert imputed.groupby("city_id")["indicator"].apply(set).to_dict() == dict.fromkeys(uncovered, expected)

@@ -82,6 +82,14 @@ def test_backfill_publishes_one_release_per_edition_with_each_input_at_its_polic
     assert {i["source"]: (i["expected_vintage"], i["vintage"]) for i in m19["inputs"]} == POLICY_2019
     m20 = manifest(home, second)
     assert m20["previous_release"] == first  # compared across editions
+    # only edition 2020 has printed figures to be compared with
+    assert m20["fidelity"] == {"compared_with": "the published 2020 index", "file": "fidelity_2020.csv"}
+    assert m19["fidelity"]["compared_with"] is None and not list((home / "releases" / first).glob("fidelity_*"))
+    assert "nothing printed to compare edition 2019 with" in m19["fidelity"]["note"]
+    html19 = (home / "releases" / first / "report" / "index.html").read_text()
+    assert "nothing printed to compare edition 2019 with (the report printed 2020)" in html19
+    res19 = cli("fidelity", first, env={"TALENT_INDEX_HOME": str(home)})
+    assert res19.exit_code == 0 and "nothing printed to compare edition 2019 with" in res19.output
     # every input of the 2019 release comes from a snapshot of edition 2019
     assert {i["edition"] for i in m19["inputs"]} == {"2019"}
     hist = pd.read_parquet(home / "releases" / second / "history.parquet")
