@@ -51,7 +51,8 @@ def combinations(m: Methodology) -> list[dict]:
 
 
 def rank_rows(final: np.ndarray) -> np.ndarray:
-    """Rank 1 = highest, per row of a (draws x cities) array (ties broken by order)."""
+    """Rank 1 = highest, per row of a (draws x cities) array (ties broken by order; a city without a
+    score, NaN, ranks last)."""
     order = np.argsort(-final, axis=1, kind="stable")
     ranks = np.empty_like(order)
     rows = np.arange(final.shape[0])[:, None]
@@ -108,7 +109,8 @@ def monte_carlo(
     step = max(1, 8_000_000 // (K * n))
     for a in range(0, n_weights, step):
         w = W[a : a + step]
-        final = np.einsum("kcd,id->kic", Sz, w) / np.einsum("kcd,id->kic", Pf, w)
+        with np.errstate(invalid="ignore"):  # 0/0: a city left in no dimension (drop_city) has no score
+            final = np.einsum("kcd,id->kic", Sz, w) / np.einsum("kcd,id->kic", Pf, w)
         ranks[:, a : a + step] = rank_rows(final.reshape(-1, n)).reshape(K, len(w), n)
 
     nominal_choice = {k: getattr(m, k) for k in CHOICES}

@@ -61,3 +61,9 @@ def test_no_weight_uncertainty_when_concentration_is_huge(setup):
     m, values, _ = setup
     res = monte_carlo(values, m, draws=160, seed=0, concentration=1e9)
     assert res.shares.set_index("factor").loc["dimension_weights", "first_order_share"] < 1e-3
+
+
+def test_a_city_without_a_score_ranks_last():
+    from scoring.uncertainty import rank_rows
+
+    assert rank_rows(np.array([[0.2, np.nan, 0.9, 0.5]])).tolist() == [[3, 4, 1, 2]]
