@@ -108,9 +108,12 @@ def data_docs() -> str | None:
 
 
 def _is_root_run() -> bool:
-    from prefect.runtime import flow_run
+    """Whether this ingest runs on its own (not as a subflow of `refresh`): from the run context,
+    without asking the API."""
+    from prefect.context import FlowRunContext
 
-    return not flow_run.root_flow_run_id or flow_run.root_flow_run_id == flow_run.id
+    ctx = FlowRunContext.get()
+    return ctx is None or ctx.flow_run is None or ctx.flow_run.parent_task_run_id is None
 
 
 @task(cache_policy=NO_CACHE)
