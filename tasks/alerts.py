@@ -75,10 +75,20 @@ def build(spec: dict, deployments: list[str], notify: str, block_id):
 
 
 def _essentials(automation) -> dict:
-    """What defines an automation, without the ids the server or the client made up."""
+    """What defines an automation, without the ids the server or the client made up; sets (a
+    trigger's `expect`, `after`, `for_each`) as sorted lists, since their order is arbitrary."""
     doc = automation.model_dump(mode="json", exclude={"id", "created", "updated", "owner_resource", "tags"})
     doc.get("trigger", {}).pop("id", None)
-    return doc
+    return _canonical(doc)
+
+
+def _canonical(value):
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        return sorted(items) if all(isinstance(v, str) for v in items) else items
+    return value
 
 
 def apply_automations(notify: str = "webhook", path: Path | None = None) -> dict[str, str]:

@@ -97,3 +97,14 @@ def test_automations_are_upserted_by_name(prefect_harness, tmp_path, monkeypatch
     result = apply_automations("webhook", changed)
     assert result == {**dict.fromkeys(names, "unchanged"), names[-1]: "updated"}
     assert ids() == before  # updated in place, same id
+
+
+def test_an_automation_is_the_same_whatever_order_its_sets_come_in():
+    """The server hands a trigger's `expect` back in its own order (a set): seen as the same
+    automation, not one to update (which restarted the proactive window at random)."""
+    from tasks.alerts import _canonical
+
+    ours = {"trigger": {"expect": ["prefect.flow-run.Completed", "prefect.flow-run.Completed with warnings"]}}
+    server = {"trigger": {"expect": ["prefect.flow-run.Completed with warnings", "prefect.flow-run.Completed"]}}
+    assert _canonical(ours) == _canonical(server)
+    assert _canonical({"actions": [{"b": 1}, {"a": 2}]}) == {"actions": [{"b": 1}, {"a": 2}]}  # order of actions kept
