@@ -299,7 +299,6 @@ def build_registry(
     places: dict[int, Place] = {}
     base = base if base is not None else pd.DataFrame(columns=COLUMNS)
     base_reg = Registry(base.set_index("city_id")) if len(base) else None
-    base_hits: dict[str, dict[str, list[Listed]]] = {}
     counts = {"listed": 0, "matched": 0, "in_base": 0, "review": 0, "unmatched": 0}
 
     def note(item: Listed, decision: str, why: str, chosen: str = "", cands: list | None = None) -> None:
@@ -322,7 +321,7 @@ def build_registry(
             if progress and n % 200 == 0:
                 progress(f"{item.source}: {n} of {len(items)} names")
             counts["listed"] += 1
-            key = normalise_name(item.printed)
+            key = f"{normalise_name(item.printed)}|{normalise_name(item.country)}"  # London, UK != London, Canada
             if key in seen:
                 note(item, "duplicate-name", f"also on line {seen[key].line}: the first one is used")
                 continue
@@ -331,8 +330,7 @@ def build_registry(
                 cid = base_reg.match(item.source, item.printed)
                 if cid is None and item.source == "hurun":
                     cid = base_reg.match("hurun", item.city)
-                if cid is not None:
-                    base_hits.setdefault(cid, {}).setdefault(item.source, []).append(item)
+                if cid is not None:  # a name the base row already has: the hand decision stands
                     counts["in_base"] += 1
                     continue
             iso2 = country_iso2(item.country) if item.country else None
@@ -489,11 +487,48 @@ def build_registry(
                 "report_tier_2020": "",
             }
         )
+    _drop_shared_names(base, rows, review)
     out = pd.concat([base.reindex(columns=COLUMNS).fillna(""), pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True)
     counts["review"] = len(review)
     counts["new"] = len(rows)
     counts["base"] = len(base)
     return BuildResult(out, pd.DataFrame(review, columns=REVIEW_COLUMNS), counts)
+
+
+def _drop_shared_names(base: pd.DataFrame, rows: list[dict], review: list[dict]) -> None:
+    """A name a source prints may stand for one registry city only (the registry matches names
+    without countries): a Hurun or GaWC 'London' stays with the base row or the bigger city
+    (rows come biggest first) and leaves the later one, with a review row."""
+    for column, source in (("gawc_names", "gawc"), ("hurun_names", "hurun")):
+        owner = {
+            normalise_name(n): cid
+            for cid, v in zip(base["city_id"], base[column], strict=True)
+            for n in str(v).split(";")
+            if n
+        }
+        for r in rows:
+            kept = []
+            for n in filter(None, r[column].split(";")):
+                key = normalise_name(n)
+                if key in owner and owner[key] != r["city_id"]:
+                    review.append(
+                        {
+                            "source": source,
+                            "line": "",
+                            "name": n,
+                            "country": r["country"],
+                            "decision": "shared-name",
+                            "chosen": owner[key],
+                            "candidates": "",
+                            "why": f"{source} prints {n!r} for {owner[key]} and {r['city_id']}; the registry matches names "
+                            f"without countries, so it stays with {owner[key]} (values of {r['city_id']} from {source} "
+                            "are missing unless its row gets a name of its own)",
+                        }
+                    )
+                    continue
+                owner[key] = r["city_id"]
+                kept.append(n)
+            r[column] = ";".join(kept)
 
 
 def read_list(kind: str, path: Path) -> list[Listed]:

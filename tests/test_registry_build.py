@@ -293,3 +293,24 @@ def test_an_offline_refresh_on_the_bundled_example(tmp_path, monkeypatch):
     # what the price pages give (salary, rent), the night-light clip, and every curated indicator
     expected = {"monthly_income", "rent_burden", "night_lights", *[i.id for i in m.indicators if i.source == "curated"]}
     assert imputed.groupby("city_id")["indicator"].apply(set).to_dict() == dict.fromkeys(uncovered, expected)
+
+
+def test_a_name_two_cities_share_in_a_list_stays_with_one(tmp_path):
+    """Hurun prints 'London' for London, UK and London, Canada: the registry matches names without
+    countries, so the name stays with the bigger city and the other gets a review row."""
+    numbeo = tmp_path / "ranking.html"
+    numbeo.write_bytes(ranking_page(["London, United Kingdom", "London, Canada"]))
+    hurun = tmp_path / "unicorns.csv"
+    hurun.write_text(
+        "Rank,Company,Valuation (US$bn),City,Country,Industry\n"
+        "1,A,10,London,United Kingdom,AI\n2,B,5,London,Canada,AI\n3,C,4,London,United Kingdom,AI\n"
+    )
+    res = build_registry([read_list("numbeo", numbeo), read_list("hurun", hurun)])
+    built = res.registry.set_index("city_id")
+    assert (built.loc["london", "hurun_names"], built.loc["london-ca", "hurun_names"]) == ("London", "")
+    shared = res.review[res.review["decision"] == "shared-name"]
+    assert shared[["source", "name", "chosen"]].values.tolist() == [["hurun", "London", "london"]]
+    res.registry.to_csv(tmp_path / "reg.csv", index=False)
+    from tasks.cities import load_registry
+
+    assert len(load_registry(tmp_path / "reg.csv").ids) == 2  # it loads: no name stands for two cities
