@@ -37,6 +37,12 @@ def _fmt(v, nd=2):
     return str(v)
 
 
+def _span(values: pd.Series) -> str:
+    """'2019', or '2016–2019' when the values of an indicator come from several years."""
+    years = sorted({str(v) for v in values.dropna()})
+    return "" if not years else years[0] if len(years) == 1 else f"{years[0]}–{years[-1]}"
+
+
 def build_report(release: Path, out: Path, meta: dict, methodology: Methodology, changes: dict | None) -> list[str]:
     """Write report/index.html and its charts into `out`; returns the file names written."""
     idx = pd.read_parquet(release / "index.parquet")
@@ -213,7 +219,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         if fid_info.get("file") and (release / fid_info["file"]).exists()
         else None
     )
-    provenance = cov.groupby("indicator").agg(source=("source", "first"), edition=("edition", "first")).reset_index()
+    provenance = cov.groupby("indicator").agg(source=("source", "first"), edition=("edition", _span)).reset_index()
     coverage = coverage.merge(provenance, on="indicator", how="left")
     audit = pd.read_csv(release / "audit_2020.csv") if (release / "audit_2020.csv").exists() else None
     variants = (
