@@ -161,7 +161,7 @@ def refresh(
         if publish_release:
             out["release"] = publish(edition=edition, cadence=cadence, allow_vintage_fallback=allow_vintage_fallback)
             _release_artifacts(out["release"], sum(len(w) for w in warnings.values()))
-        _emit_warnings(reports, (out.get("release") or {}).get("release_id"), context)
+        _emit_warnings(reports, (out.get("release") or {}).get("release_id"), context, docs_index)
         if warnings:  # visibly different in the run list from a clean run
             n = sum(len(w) for w in warnings.values())
             # a flow returning a state ends in it; its callers still get `out` (the state's data)
@@ -247,14 +247,15 @@ def _release_artifacts(release: dict, n_warnings: int) -> None:
     )
 
 
-def _emit_warnings(reports: dict, release_id: str | None, context: dict) -> None:
+def _emit_warnings(reports: dict, release_id: str | None, context: dict, docs_index: str | None) -> None:
     """One event per source with warnings (the data-quality automation alerts on it), naming the
     release that went out with them."""
     from prefect.events import emit_event
 
     from tasks.run_summary import warning_events
+    from tasks.settings import data_home
 
-    for payload in warning_events(reports, release_id, context):
+    for payload in warning_events(reports, release_id, context, _docs_url(docs_index), str(data_home())):
         emit_event(
             event="talent-index.data-quality.warning",
             resource={

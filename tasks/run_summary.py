@@ -107,8 +107,11 @@ def quality_rows(reports: dict[str, list[dict]], failed: dict[str, BaseException
     return [{k: r.get(k) for k in order} for r in rows]
 
 
-def warning_events(reports: dict[str, list[dict]], release_id: str | None, context: dict) -> list[dict]:
-    """One event payload per source with warnings, naming the release that went out with them."""
+def warning_events(
+    reports: dict[str, list[dict]], release_id: str | None, context: dict, docs_url=None, home: str = ""
+) -> list[dict]:
+    """One event payload per source with warnings, naming the release that went out with them, each
+    warning with the Data Docs page of its validation (`docs_url(page)`), and the run's data home."""
     out = []
     for source, reps in reports.items():
         warnings = [
@@ -119,6 +122,7 @@ def warning_events(reports: dict[str, list[dict]], release_id: str | None, conte
                 "offending": [redact(str(o)) for o in w["offending"][:MAX_SHOWN]],
                 "values": [redact(str(v)) for v in (w.get("values") or [])[:MAX_SHOWN]],
                 "allowed": w.get("expected", ""),
+                "data_docs": docs_url(r.get("docs_page")) if docs_url and r.get("docs_page") else "",
             }
             for r in reps
             for w in r["warnings"]
@@ -130,6 +134,7 @@ def warning_events(reports: dict[str, list[dict]], release_id: str | None, conte
                     "suite": ", ".join(sorted({w["suite"] for w in warnings})),
                     "warnings": warnings,
                     "release": release_id,
+                    "data_home": home,
                     "deployment": context.get("deployment"),
                     "flow_run": context.get("flow_run"),
                     "url": context.get("url"),

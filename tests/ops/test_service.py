@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLI = str(Path(sys.executable).with_name("talent-index"))
@@ -177,6 +178,10 @@ def test_warning_publishes_and_alerts_once(service):
     assert [(w["expectation"], w["column"], w["offending"]) for w in a["warnings"]] == [
         ("expect_column_values_to_not_be_null", "city", ["Sample Unicorn Beijing 37"])  # the list's first Beijing row
     ]
+    assert a["data_home"] == service["env"]["TALENT_INDEX_HOME"]
+    page = a["warnings"][0]["data_docs"]
+    assert page.startswith(service["files_url"] + "/runs/") and "/validations/hurun_companies/" in page
+    assert requests.get(page, timeout=10).status_code == 200  # the page opens
     # what a person opens first is on the parent run: the ranking, one data-quality table, the report
     arts = artifacts_of(service, service["last_run"])
     assert {"ranking", "data-quality", "release-report"} <= set(arts)
@@ -192,8 +197,6 @@ def test_warning_publishes_and_alerts_once(service):
     assert warned[0]["data docs"].startswith(files_url + "/runs/") and warned[0]["data docs"].endswith(".html")
     link = f"{files_url}/releases/{latest}/report/index.html"
     assert arts["release-report"].data == f"[Report of release {latest}]({link})"  # a link artifact's markdown
-    import requests
-
     assert requests.get(link, timeout=10).status_code == 200  # the link opens, served next to the service
     assert requests.get(warned[0]["data docs"], timeout=10).status_code == 200
     assert requests.get(f"{files_url}/snapshots/", timeout=10).status_code == 404  # only releases and runs
