@@ -19,6 +19,28 @@ NAMES = Path(__file__).parent / "fixtures" / "registry" / "numbeo_names.txt"
 CLI = str(PROJECT_ROOT / ".venv" / "bin" / "talent-index")
 
 
+def ingest_and_publish(registry, m, cfg, analyses: bool = False) -> dict:
+    """Every source of edition 2020 ingested offline, then a release published (without Prefect)."""
+    from tasks import release as rel
+    from tasks.analysis import release_analyses
+    from tasks.ingest import ingest
+
+    for s in cfg:
+        ingest(s, cfg[s], "offline", registry)
+    inputs = rel.gather_inputs(registry, m, edition="2020")
+    result = rel.score(inputs, registry, m)
+    return rel.publish(
+        result,
+        inputs,
+        registry,
+        m,
+        sample=True,
+        edition="2020",
+        index_report=rel.validate_index(rel.index_table(result, registry), registry),
+        extra_files=(lambda: release_analyses(result, m, draws=160)) if analyses else None,
+    )
+
+
 def ranking_page(names: list[str]) -> bytes:
     """A Numbeo quality-of-life ranking in the real markup (values illustrative)."""
     heads = ["Rank", "City", "Quality of Life Index", "Purchasing Power Index", "Safety Index", "Health Care Index",
@@ -171,10 +193,7 @@ def test_a_release_and_report_on_a_built_registry_of_two_hundred_cities(tmp_path
     """The registry the command builds from the 295 names, generated recordings for its cities
     (tasks.synthetic, values illustrative), every source ingested and a release published."""
     from scoring import load_methodology
-    from tasks import release as rel
-    from tasks.analysis import release_analyses
     from tasks.cities import load_registry
-    from tasks.ingest import ingest
     from tasks.sources import load_sources_config
     from tasks.synthetic import write_recordings
 
@@ -195,20 +214,7 @@ def test_a_release_and_report_on_a_built_registry_of_two_hundred_cities(tmp_path
     registry, m = load_registry(), load_methodology()
     assert len(registry.ids) >= 200
     cfg = load_sources_config(edition="2020")
-    for s in cfg:
-        ingest(s, cfg[s], "offline", registry)
-    inputs = rel.gather_inputs(registry, m, edition="2020")
-    result = rel.score(inputs, registry, m)
-    manifest = rel.publish(
-        result,
-        inputs,
-        registry,
-        m,
-        sample=True,
-        edition="2020",
-        index_report=rel.validate_index(rel.index_table(result, registry), registry),
-        extra_files=lambda: release_analyses(result, m, draws=160),
-    )
+    manifest = ingest_and_publish(registry, m, cfg, analyses=True)
     release = tmp_path / "home" / "releases" / manifest["release_id"]
     index = pd.read_parquet(release / "index.parquet")
     assert len(index) == len(registry.ids) and index["final_score"].notna().all()
@@ -248,9 +254,7 @@ def test_an_offline_refresh_on_the_bundled_example(tmp_path, monkeypatch):
     import shutil
 
     from scoring import load_methodology
-    from tasks import release as rel
     from tasks.cities import load_registry
-    from tasks.ingest import ingest
     from tasks.sources import load_sources_config, numbeo
 
     recordings = tmp_path / "recordings"
@@ -272,19 +276,7 @@ def test_an_offline_refresh_on_the_bundled_example(tmp_path, monkeypatch):
             assert url not in index
             index[url] = {"source": "numbeo", "file": "numbeo/quality-of-life-rankings-2020.html", "status": 404}
     index_path.write_text(json.dumps(index))
-    for s in cfg:
-        ingest(s, cfg[s], "offline", registry)
-    inputs = rel.gather_inputs(registry, m, edition="2020")
-    result = rel.score(inputs, registry, m)
-    manifest = rel.publish(
-        result,
-        inputs,
-        registry,
-        m,
-        sample=True,
-        edition="2020",
-        index_report=rel.validate_index(rel.index_table(result, registry), registry),
-    )
+    manifest = ingest_and_publish(registry, m, cfg)
     release = tmp_path / "home" / "releases" / manifest["release_id"]
     assert len(pd.read_parquet(release / "index.parquet")) == 21
     cov = pd.read_csv(release / "coverage.csv")
