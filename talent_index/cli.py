@@ -561,13 +561,14 @@ def cities_build(
             )
         from tasks.cities import load_registry
 
+        text = res.registry.to_csv(index=False)
         staged = output.with_name(f".{output.name}.{os.getpid()}.tmp")
         try:
-            staged.write_text(res.registry.to_csv(index=False), encoding="utf-8")
+            staged.write_text(text, encoding="utf-8")
             load_registry(staged)  # what is written must load as a registry
         finally:
             staged.unlink(missing_ok=True)
-        atomic_write_text(output, res.registry.to_csv(index=False))
+        atomic_write_text(output, text)
         atomic_write_text(review, res.review.to_csv(index=False))
         elapsed = time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001

@@ -404,7 +404,6 @@ def build_registry(
                         chosen=near[0].city_id,
                     )
             del places[gid]
-    counts["review"] = len(review)
 
     # new rows, most listed and most populous first so that ids are stable and the bigger city keeps the plain id
     ordered = sorted(places.values(), key=lambda p: (-len(p.listed), -p.population, p.geonameid))

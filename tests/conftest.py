@@ -124,30 +124,50 @@ def baseline(tmp_path_factory):
     return built_once(tmp_path_factory, "baseline-home", _build_baseline)
 
 
-def _build_baseline(home: Path) -> None:
-    from scoring import load_methodology
+def ingest_and_publish(registry, m, cfg, analyses: bool = False, today: str | None = None) -> dict:
+    """Every source of edition 2020 ingested offline into TALENT_INDEX_HOME, then a release
+    published (without Prefect); its manifest."""
     from tasks import release as rel
     from tasks.analysis import release_analyses
-    from tasks.cities import load_registry
     from tasks.ingest import ingest
+
+    for s in cfg:
+        ingest(s, cfg[s], "offline", registry)
+    inputs = rel.gather_inputs(registry, m, edition="2020")
+    result = rel.score(inputs, registry, m)
+    return rel.publish(
+        result,
+        inputs,
+        registry,
+        m,
+        sample=True,
+        edition="2020",
+        index_report=rel.validate_index(rel.index_table(result, registry), registry),
+        extra_files=(lambda: release_analyses(result, m, draws=160)) if analyses else None,
+        today=today,
+    )
+
+
+def _build_baseline(home: Path) -> None:
+    from scoring import load_methodology
+    from tasks.cities import load_registry
     from tasks.sources import load_sources_config
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TALENT_INDEX_HOME", str(home))
         registry, cfg, m = load_registry(), load_sources_config(edition="2020"), load_methodology()
-        for s in cfg:
-            ingest(s, cfg[s], "offline", registry)
-        inputs = rel.gather_inputs(registry, m, edition="2020")
-        result = rel.score(inputs, registry, m)
-        report = rel.validate_index(rel.index_table(result, registry), registry)
-        rel.publish(
-            result,
-            inputs,
-            registry,
-            m,
-            sample=True,
-            edition="2020",
-            index_report=report,
-            extra_files=lambda: release_analyses(result, m, draws=160),
-            today="2026-11-26",
-        )
+        ingest_and_publish(registry, m, cfg, analyses=True, today="2026-11-26")
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Chromium for the browser checks: CI must have it (.ci/run installs Debian's), elsewhere the
+    test is skipped without it."""
+    from tasks.browser import chromium
+
+    browser = chromium()
+    if not browser:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return browser

@@ -2,13 +2,11 @@
 lists its validations, in headless Chromium with name resolution off."""
 
 import json
-import os
 import subprocess
 
 import pandas as pd
-import pytest
 
-from tasks.browser import chromium, headless_args
+from tasks.browser import headless_args
 from tasks.validate import VENDORED, render_data_docs, run_suite
 
 SUITE = {
@@ -38,12 +36,8 @@ def page_requests(netlog) -> list[str]:
     )
 
 
-def test_data_docs_load_no_remote_asset_and_list_their_validations(tmp_path):
-    browser = chromium()
-    if not browser:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+def test_data_docs_load_no_remote_asset_and_list_their_validations(tmp_path, chromium_path):
+    browser = chromium_path
     assert any(VENDORED.glob("*/.integrity")), "Data Docs assets are not vendored: run `make install`"
     docs = tmp_path / "runs" / "run-1" / "data-docs"
     df = pd.DataFrame({"city_id": ["a", "b"], "v": [1.0, 12.0]})

@@ -14,31 +14,11 @@ import pytest
 from tasks.registry_build import Radius, build_registry, country_iso2, haversine_km, numbeo_slug, read_list
 from tasks.settings import CONFIG_DIR, PROJECT_ROOT
 
+from .conftest import ingest_and_publish
+
 REC = CONFIG_DIR / "recordings" / "2020"
 NAMES = Path(__file__).parent / "fixtures" / "registry" / "numbeo_names.txt"
 CLI = str(PROJECT_ROOT / ".venv" / "bin" / "talent-index")
-
-
-def ingest_and_publish(registry, m, cfg, analyses: bool = False) -> dict:
-    """Every source of edition 2020 ingested offline, then a release published (without Prefect)."""
-    from tasks import release as rel
-    from tasks.analysis import release_analyses
-    from tasks.ingest import ingest
-
-    for s in cfg:
-        ingest(s, cfg[s], "offline", registry)
-    inputs = rel.gather_inputs(registry, m, edition="2020")
-    result = rel.score(inputs, registry, m)
-    return rel.publish(
-        result,
-        inputs,
-        registry,
-        m,
-        sample=True,
-        edition="2020",
-        index_report=rel.validate_index(rel.index_table(result, registry), registry),
-        extra_files=(lambda: release_analyses(result, m, draws=160)) if analyses else None,
-    )
 
 
 def ranking_page(names: list[str]) -> bytes:

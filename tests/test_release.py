@@ -11,7 +11,7 @@ import pytest
 from scoring import load_methodology
 from tasks import release as rel
 from tasks.analysis import release_analyses
-from tasks.browser import chromium, headless_args
+from tasks.browser import headless_args
 from tasks.cities import Registry
 from tasks.errors import StorageError
 
@@ -158,12 +158,8 @@ def test_report_command_rebuilds_elsewhere(home, tmp_path):
     assert res.exit_code == 0 and (tmp_path / "r" / "index.html").exists()
 
 
-def test_report_in_headless_chromium(home, tmp_path):
-    browser = chromium()
-    if not browser:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+def test_report_in_headless_chromium(home, tmp_path, chromium_path):
+    browser = chromium_path
     rid = (home / "releases" / "LATEST").read_text().strip()
     page = home / "releases" / rid / "report" / "index.html"
     flags = headless_args(tmp_path / "profile", "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0")

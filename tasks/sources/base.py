@@ -84,6 +84,20 @@ def check_workbook(body: bytes, source: str, location: str, max_unpacked: int = 
         ) from None
 
 
+def read_sheet(body: bytes, source: str, location: str, expected: str) -> pd.DataFrame:
+    """An XLSX workbook (checked by `check_workbook` first) or a CSV table as strings, no header row
+    assumed; a reader failure is a SourceError saying what was `expected` ("an xlsx or CSV sheet")."""
+    try:
+        if body[:2] == b"PK":
+            check_workbook(body, source, location)
+            return pd.read_excel(io.BytesIO(body), header=None, dtype=str).fillna("")
+        return pd.read_csv(io.BytesIO(body), header=None, dtype=str, keep_default_na=False)
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a layout problem for the user
+        raise SourceError(source, f"expected {expected}, could not read it: {exc}", location=location) from None
+
+
 def read_capped(path, limit: int, what: str = "file") -> bytes:
     """At most `limit` bytes of a file: a larger one (or an endless stream such as /dev/zero) is a
     clear error, not a MemoryError."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
@@ -17,8 +16,8 @@ from .base import (
     SuiteSpec,
     VintagePolicy,
     check_not_blocked,
-    check_workbook,
     parse_number,
+    read_sheet,
     soup,
 )
 
@@ -102,18 +101,7 @@ CONNECTIVITY_HEADERS = {
 
 def parse_connectivity(body: bytes, location: str, registry: Registry | None = None) -> pd.DataFrame:
     """The connectivity sheet (xlsx, or CSV) -> rank, city, country, city_id, gnc_abs, gnc_rel."""
-    try:
-        if body[:2] == b"PK":
-            check_workbook(body, SOURCE, location)
-            raw = pd.read_excel(io.BytesIO(body), header=None, dtype=str).fillna("")
-        else:
-            raw = pd.read_csv(io.BytesIO(body), header=None, dtype=str, keep_default_na=False)
-    except SourceError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a layout problem for the user
-        raise SourceError(
-            SOURCE, f"expected an xlsx or CSV sheet, could not read it: {exc}", location=location
-        ) from exc
+    raw = read_sheet(body, SOURCE, location, "an xlsx or CSV sheet")
     header_row = None
     for i, row in raw.head(20).iterrows():
         low = [str(c).strip().lower() for c in row]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import pandas as pd
@@ -18,10 +17,10 @@ from .base import (
     SuiteSpec,
     VintagePolicy,
     check_not_blocked,
-    check_workbook,
     html_tree,
     node_text,
     parse_number,
+    read_sheet,
     soup,
 )
 
@@ -168,19 +167,8 @@ def parse_list_tabular(
 ) -> pd.DataFrame:
     """A CSV or XLSX export of the list."""
     columns = columns or DEFAULT_COLUMNS
-    try:
-        if body[:2] == b"PK":
-            check_workbook(body, SOURCE, location)
-            raw = pd.read_excel(io.BytesIO(body), dtype=str, header=None).fillna("")
-        else:
-            raw = pd.read_csv(io.BytesIO(body), dtype=str, header=None, keep_default_na=False)
-    except SourceError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a layout problem for the user
-        kind = "an XLSX workbook" if body[:2] == b"PK" else "a CSV table"
-        raise SourceError(
-            SOURCE, f"expected {kind} of unicorn companies, could not read it: {exc}", location=location
-        ) from None
+    kind = "an XLSX workbook" if body[:2] == b"PK" else "a CSV table"
+    raw = read_sheet(body, SOURCE, location, f"{kind} of unicorn companies")
     rows = raw.values.tolist()
     headers = [str(h) for h in rows[0]]
     return _rows_to_frame([[str(c) for c in r] for r in rows[1:]], headers, columns, location, registry)

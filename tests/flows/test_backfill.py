@@ -3,7 +3,6 @@ the CLI, under one Prefect test server): each release at its policy's vintages, 
 editions, the report's chart of ranks across editions in a browser."""
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.browser import chromium, headless_args
+from tasks.browser import headless_args
 
 from .conftest import cli, latest
 
@@ -134,12 +133,8 @@ def test_releases_commands(backfilled):
     assert missing.exit_code == 1 and "no release 'no-such-release'" in missing.output
 
 
-def test_the_chart_of_ranks_across_editions_loads_in_headless_chromium(backfilled, tmp_path):
-    browser = chromium()
-    if not browser:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium for this test")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+def test_the_chart_of_ranks_across_editions_loads_in_headless_chromium(backfilled, tmp_path, chromium_path):
+    browser = chromium_path
     home, _ = backfilled
     page = home / "releases" / latest(home) / "report" / "index.html"
     flags = headless_args(tmp_path / "profile", "--virtual-time-budget=5000")
