@@ -4,6 +4,7 @@ Source-agnostic: what differs between sources is declared by each source module 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
@@ -70,14 +71,27 @@ def tidy(source: str, cfg: dict, fetched: core.Fetched, prepared: dict | None) -
         return core.tidy_source(source, cfg, load_registry(), fetched, prepared)
 
 
-def _docs_dir() -> Path:
-    """The run's output folder for GX Data Docs: <data home>/runs/<root flow run id>/data-docs."""
+ROOT_RUN: ContextVar[str | None] = ContextVar("talent_index_root_run", default=None)
+
+
+def root_run_id() -> str | None:
+    """The id of the flow run at the root of this one: what `refresh` put in ROOT_RUN for its
+    subflows (asking the API walks the tree, two requests a level, for every task that asks), else
+    from the API (an ingest run on its own is its own root)."""
+    known = ROOT_RUN.get()
+    if known:
+        return known
     from prefect.runtime import flow_run
 
+    root = flow_run.root_flow_run_id or flow_run.id
+    return str(root) if root else None
+
+
+def _docs_dir() -> Path:
+    """The run's output folder for GX Data Docs: <data home>/runs/<root flow run id>/data-docs."""
     from tasks.settings import data_home
 
-    root = flow_run.root_flow_run_id or flow_run.id or "local"
-    return data_home() / "runs" / str(root) / "data-docs"
+    return data_home() / "runs" / (root_run_id() or "local") / "data-docs"
 
 
 @task(cache_policy=NO_CACHE)
@@ -127,8 +141,6 @@ def snapshot(
     vintage: dict,
     mode: str,
 ) -> dict:
-    from prefect.runtime import flow_run
-
     with timed("work"):
         return core.snapshot_source(
             source,
@@ -139,7 +151,7 @@ def snapshot(
             reports,
             vintage=vintage,
             mode=mode,
-            run_id=str(flow_run.root_flow_run_id or flow_run.id or "") or None,
+            run_id=root_run_id(),
         )
 
 

@@ -6,11 +6,12 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from tasks.errors import PipelineError
+from tasks.prefect_api import require_real_server
 from tasks.progress import report
 from tasks.sources import CADENCES, all_sources
 from tasks.storage import refresh_lock, remove_stale_temporaries
 
-from .ingest import data_docs, ingest_flow
+from .ingest import ROOT_RUN, data_docs, ingest_flow
 from .publish import publish
 
 
@@ -33,19 +34,6 @@ def _run_context() -> dict:
         }
     except Exception:  # noqa: BLE001 - outside a run (tests calling .fn)
         return {}
-
-
-def require_real_server(address: str) -> None:
-    """Dask only against a real Prefect server: the temporary one a flow starts without
-    PREFECT_API_URL keeps its state in SQLite, which locks when Dask workers report task runs."""
-    from prefect.settings import PREFECT_API_URL
-
-    if not PREFECT_API_URL.value():
-        raise PipelineError(
-            f"--dask {address}: the Dask task runner needs a real Prefect server; set "
-            "PREFECT_API_URL (e.g. after `talent-index server up`) — the temporary server's "
-            "SQLite database locks under Dask workers"
-        )
 
 
 def dask_task_runner(address: str):
@@ -95,9 +83,6 @@ def refresh(
     """
     import os
 
-    from tasks.editions import resolve_edition
-    from tasks.home import require_current_format
-
     if data_home:
         os.environ["TALENT_INDEX_HOME"] = data_home
     if recordings:
@@ -105,6 +90,39 @@ def refresh(
     if cadence not in CADENCES:
         raise PipelineError(f"unknown cadence {cadence!r}; expected one of {CADENCES}")
     context = _run_context()
+    from prefect.runtime import flow_run
+
+    root = ROOT_RUN.set(str(flow_run.id) if flow_run.id else None)  # for the subflows' tasks
+    try:
+        return _refresh(
+            mode,
+            sources,
+            edition,
+            cadence,
+            allow_vintage_fallback,
+            publish_release,
+            wait_for_lock,
+            dask_address,
+            context,
+        )
+    finally:
+        ROOT_RUN.reset(root)
+
+
+def _refresh(
+    mode: str,
+    sources: list[str] | None,
+    edition: str,
+    cadence: str,
+    allow_vintage_fallback: bool,
+    publish_release: bool,
+    wait_for_lock: bool,
+    dask_address: str | None,
+    context: dict,
+) -> dict:
+    from tasks.editions import resolve_edition
+    from tasks.home import require_current_format
+
     configured = all_sources()
     chosen = list(sources or configured)
     unknown = [s for s in chosen if s not in configured]

@@ -85,7 +85,7 @@ def refresh(
     mode = chosen[0] if chosen else "offline"
 
     if dask:  # before anything starts: the night-light subflow would only find out after the others
-        from flows.refresh import require_real_server
+        from tasks.prefect_api import require_real_server
 
         try:
             require_real_server(dask)
@@ -111,18 +111,24 @@ def refresh(
 
         set_reporter(show)
         try:
+            from tasks.prefect_api import start_temporary_server, without_heartbeats_on_a_temporary_server
+
+            server = start_temporary_server()  # comes up while the flows are imported
             from flows.refresh import refresh as refresh_flow
 
-            result = refresh_flow(
-                mode=mode,
-                sources=source,
-                edition=edition,
-                cadence=cadence,
-                allow_vintage_fallback=allow_vintage_fallback,
-                publish_release=not no_publish,
-                wait_for_lock=wait,
-                dask_address=dask,
-            )
+            if server:
+                server.join()
+            with without_heartbeats_on_a_temporary_server():
+                result = refresh_flow(
+                    mode=mode,
+                    sources=source,
+                    edition=edition,
+                    cadence=cadence,
+                    allow_vintage_fallback=allow_vintage_fallback,
+                    publish_release=not no_publish,
+                    wait_for_lock=wait,
+                    dask_address=dask,
+                )
         except Exception as exc:  # noqa: BLE001
             set_reporter(None)
             write_timings()
@@ -206,8 +212,14 @@ def backfill(
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
+    from tasks.prefect_api import start_temporary_server, without_heartbeats_on_a_temporary_server
+
+    server = start_temporary_server()  # comes up while the flows are imported
     from flows.refresh import refresh as refresh_flow
     from tasks.progress import set_reporter
+
+    if server:
+        server.join()
 
     set_reporter(
         lambda m, transient: (
@@ -217,7 +229,8 @@ def backfill(
     for n, e in enumerate(years, start=1):
         err.print(f"[bold]edition {e}[/] ({n}/{len(years)})")
         try:
-            result = refresh_flow(mode=mode, edition=e, allow_vintage_fallback=allow_vintage_fallback)
+            with without_heartbeats_on_a_temporary_server():
+                result = refresh_flow(mode=mode, edition=e, allow_vintage_fallback=allow_vintage_fallback)
         except Exception as exc:  # noqa: BLE001
             set_reporter(None)
             fail(RuntimeError(f"backfill stopped at edition {e} ({n - 1} of {len(years)} published): {exc}"))

@@ -222,8 +222,7 @@ def run_suite(
 ) -> ValidationReport:
     """Validate `df` with a suite (dict as in expectations/*.json); never raises on failed checks.
 
-    With `docs_dir`, the validation runs through a GX checkpoint and its result is kept for the Data
-    Docs of that folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are
+    With `docs_dir`, the validation's result and its suite are kept for the Data Docs of that folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are
     done (each render rebuilds the site's whole index, so once per run rather than per validation);
     `run_name` names the validation's run there (e.g. "numbeo, edition 2020")."""
     from great_expectations.core import ExpectationSuite
@@ -239,36 +238,12 @@ def run_suite(
         ds = ctx.data_sources.add_pandas(f"{source}-{n}")
         asset = ds.add_dataframe_asset(str(spec.get("name", "table")))
         batch_def = asset.add_batch_definition_whole_dataframe("whole")
-        gx_suite = ExpectationSuite(
-            name=_suite_name(ctx, spec.get("name", source), n), expectations=spec["expectations"]
-        )
+        gx_suite = ExpectationSuite(name=_suite_name(spec.get("name", source), n), expectations=spec["expectations"])
+        batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(gx_suite, result_format="COMPLETE", expectation_parameters=params)
         docs_page = None
-        if docs_dir is None:
-            batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-            result = batch.validate(gx_suite, result_format="COMPLETE", expectation_parameters=params)
-        else:
-            import great_expectations as gx
-            from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
-
-            gx_suite = ctx.suites.add(gx_suite)
-            vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd-{n}", data=batch_def, suite=gx_suite))
-            cp = ctx.checkpoints.add(
-                gx.Checkpoint(name=f"cp-{n}", validation_definitions=[vd], result_format="COMPLETE", actions=[])
-            )
-            from great_expectations.core.run_identifier import RunIdentifier
-
-            run_id = RunIdentifier(run_name=run_name or source)
-            result_id, result = next(
-                iter(
-                    cp.run(
-                        batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id
-                    ).run_results.items()
-                )
-            )
-            _PENDING_DOCS.setdefault(Path(docs_dir), []).extend(
-                [result_id, ExpectationSuiteIdentifier(name=gx_suite.name)]
-            )
-            docs_page = "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
+        if docs_dir is not None:
+            docs_page = _keep_for_docs(ctx, gx_suite, batch.id, result, run_name or source, Path(docs_dir))
         ctx.data_sources.delete(f"{source}-{n}")
     results = []
     for res in result.results:
@@ -312,13 +287,39 @@ def run_suite(
     )
 
 
-def _suite_name(ctx, name: str, n: int) -> str:
-    """The suite's own name in Data Docs; a numbered one only when this process has used the name."""
-    try:
-        used = {s.name for s in ctx.suites.all()}
-    except Exception:  # noqa: BLE001 - names are cosmetic
-        used = set()
-    return name if name not in used and n > 0 else f"{name} #{n}"
+_SUITE_NAMES: set[str] = set()  # the suite names this process's GX context holds (for Data Docs)
+
+
+def _suite_name(name: str, n: int) -> str:
+    """The suite's own name in Data Docs; a numbered one when this process has used the name."""
+    return name if name not in _SUITE_NAMES else f"{name} #{n}"
+
+
+def _keep_for_docs(ctx, suite, batch_id: str, result, run_name: str, docs_dir: Path) -> str:
+    """Keep a validation's result and its suite in the context's stores for the Data Docs of
+    `docs_dir` (what a GX checkpoint run stores, without a checkpoint's bookkeeping, which cost more
+    than the validation itself); returns the page the result will have there."""
+    import datetime
+
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.datetime.now(datetime.UTC))
+    result.meta.update(
+        {"run_id": run_id, "validation_time": run_id.run_time, "batch_parameters": {"dataframe": "<DATAFRAME>"}}
+    )
+    suite_id = ExpectationSuiteIdentifier(name=suite.name)
+    result_id = ValidationResultIdentifier(
+        batch_identifier=batch_id, expectation_suite_identifier=suite_id, run_id=run_id
+    )
+    ctx.suites.add(suite)
+    _SUITE_NAMES.add(suite.name)
+    ctx.validation_results_store.set(result_id, result)
+    _PENDING_DOCS.setdefault(docs_dir, []).extend([result_id, suite_id])
+    return "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
 
 
 def _allowed(kwargs: dict) -> str:

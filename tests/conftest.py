@@ -71,10 +71,16 @@ socket.getaddrinfo = _guarded_getaddrinfo
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One temporary Prefect server for the whole session (started only if a test asks for it)."""
+    """One temporary Prefect server for the whole session (started only if a test asks for it).
+    Its flow runs send no heartbeats, as under the CLI's temporary server (each run would wait up to
+    a second at its end for its heartbeat thread)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield
 
 

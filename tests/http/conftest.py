@@ -97,7 +97,8 @@ class QuietServer(ThreadingHTTPServer):
 def server():
     script = Script()
     httpd = QuietServer(("127.0.0.1", 0), make_handler(script))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # a short poll interval: shutdown() waits for the next poll (0.5 s by default, on every test)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     script.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     script.port = httpd.server_address[1]

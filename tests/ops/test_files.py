@@ -20,7 +20,7 @@ def files(tmp_path):
     (tmp_path / "snapshots" / "numbeo" / "ingests.jsonl").write_text("{}\n")
     (tmp_path / "secret.txt").write_text("not served")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(ReadOnlyHandler, directory=str(tmp_path)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     yield tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()

@@ -52,7 +52,7 @@ class Receiver:
 
         self.httpd = HTTPServer(("127.0.0.1", 0), H)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/alerts"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def wait_for(self, n: int, timeout: float = 60.0, quiet: float = 1.5) -> list:
         """The bodies once `n` have arrived (polled, up to `timeout`), after a quiet period in which
