@@ -232,6 +232,16 @@ def up(
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             progress(f"creating work pool {POOL!r} (process)")
             ensure_work_pool()
+            # the worker and the files server come up while the deployments are made (a worker
+            # polls its pool: it picks up the deployments' runs once they exist)
+            progress("starting a worker")
+            _start("worker", [_prefect(), "worker", "start", "--pool", POOL], env)
+            progress(f"starting the files server on 127.0.0.1:{files_port} (releases and Data Docs at {files_url})")
+            _start(
+                "files",
+                [sys.executable, "-m", "tasks.files", "--home", str(data_home()), "--port", str(files_port)],
+                env,
+            )
             progress("deploying prefect.yaml (annual-full-refresh, quarterly-numbeo-refresh)")
             _run([_prefect(), "--no-prompt", "deploy", "--all"], env, "prefect deploy")
             applied: dict[str, str] = {}
@@ -240,12 +250,6 @@ def up(
                 from .alerts import apply_automations
 
                 applied = apply_automations(notify)
-        progress(f"starting the files server on 127.0.0.1:{files_port} (releases and Data Docs at {files_url})")
-        _start(
-            "files", [sys.executable, "-m", "tasks.files", "--home", str(data_home()), "--port", str(files_port)], env
-        )
-        progress("starting a worker")
-        _start("worker", [_prefect(), "worker", "start", "--pool", POOL], env)
     except BaseException:
         down()  # nothing half-started stays behind (a missing webhook URL, a failed deploy)
         raise
