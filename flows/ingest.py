@@ -4,6 +4,7 @@ Source-agnostic: what differs between sources is declared by each source module 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -76,8 +77,8 @@ ROOT_RUN: ContextVar[str | None] = ContextVar("talent_index_root_run", default=N
 
 def root_run_id() -> str | None:
     """The id of the flow run at the root of this one: what `refresh` put in ROOT_RUN for its
-    subflows (asking the API walks the tree, two requests a level, for every task that asks), else
-    from the API (an ingest run on its own is its own root)."""
+    subflows (`as_root_run`: asking the API walks the tree, two requests a level, for every task
+    that asks), else from the API (an ingest run on its own is its own root)."""
     known = ROOT_RUN.get()
     if known:
         return known
@@ -85,6 +86,18 @@ def root_run_id() -> str | None:
 
     root = flow_run.root_flow_run_id or flow_run.id
     return str(root) if root else None
+
+
+@contextmanager
+def as_root_run():
+    """Within it, the current flow run is the root for the tasks of its subflows (ROOT_RUN)."""
+    from prefect.runtime import flow_run
+
+    token = ROOT_RUN.set(str(flow_run.id) if flow_run.id else None)
+    try:
+        yield
+    finally:
+        ROOT_RUN.reset(token)
 
 
 def _docs_dir() -> Path:

@@ -11,7 +11,7 @@ from tasks.progress import report
 from tasks.sources import CADENCES, all_sources
 from tasks.storage import refresh_lock, remove_stale_temporaries
 
-from .ingest import ROOT_RUN, data_docs, ingest_flow
+from .ingest import as_root_run, data_docs, ingest_flow
 from .publish import publish
 
 
@@ -90,36 +90,6 @@ def refresh(
     if cadence not in CADENCES:
         raise PipelineError(f"unknown cadence {cadence!r}; expected one of {CADENCES}")
     context = _run_context()
-    from prefect.runtime import flow_run
-
-    root = ROOT_RUN.set(str(flow_run.id) if flow_run.id else None)  # for the subflows' tasks
-    try:
-        return _refresh(
-            mode,
-            sources,
-            edition,
-            cadence,
-            allow_vintage_fallback,
-            publish_release,
-            wait_for_lock,
-            dask_address,
-            context,
-        )
-    finally:
-        ROOT_RUN.reset(root)
-
-
-def _refresh(
-    mode: str,
-    sources: list[str] | None,
-    edition: str,
-    cadence: str,
-    allow_vintage_fallback: bool,
-    publish_release: bool,
-    wait_for_lock: bool,
-    dask_address: str | None,
-    context: dict,
-) -> dict:
     from tasks.editions import resolve_edition
     from tasks.home import require_current_format
 
@@ -129,7 +99,7 @@ def _refresh(
     if unknown:
         raise PipelineError(f"unknown sources {unknown}; configured: {sorted(configured)}")
     edition = resolve_edition(edition, mode, cadence)
-    with refresh_lock(wait=wait_for_lock):
+    with refresh_lock(wait=wait_for_lock), as_root_run():
         require_current_format()
         logger = get_run_logger()
         stale = remove_stale_temporaries()

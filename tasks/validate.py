@@ -222,8 +222,9 @@ def run_suite(
 ) -> ValidationReport:
     """Validate `df` with a suite (dict as in expectations/*.json); never raises on failed checks.
 
-    With `docs_dir`, the validation's result and its suite are kept for the Data Docs of that folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are
-    done (each render rebuilds the site's whole index, so once per run rather than per validation);
+    With `docs_dir`, the validation's result and its suite are kept for the Data Docs of that
+    folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are done
+    (each render rebuilds the site's whole index, so once per run rather than per validation);
     `run_name` names the validation's run there (e.g. "numbeo, edition 2020")."""
     from great_expectations.core import ExpectationSuite
 

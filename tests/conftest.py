@@ -74,20 +74,22 @@ def prefect_harness():
     """One temporary Prefect server for the whole session (started only if a test asks for it).
     Its flow runs send no heartbeats, as under the CLI's temporary server (each run would wait up to
     a second at its end for its heartbeat thread)."""
-    from contextlib import ExitStack
-
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect import settings
     from prefect.testing.utilities import prefect_test_harness
 
-    # services of the server that no test here reads (events kept for the UI, automation triggers:
-    # the service tests run their own server with all of them), off in its process only
-    idle = ("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED")
-    with ExitStack() as stack:
-        with pytest.MonkeyPatch.context() as mp:
-            for name in idle:
-                mp.setenv(name, "false")
-            stack.enter_context(prefect_test_harness(server_startup_timeout=120))
-        stack.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+    # the server's services that no test here reads (events kept for the UI, automation triggers:
+    # the service tests run their own server with all of them); the server process gets them from
+    # the settings in force when it starts
+    with (
+        settings.temporary_settings(
+            updates={
+                settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                settings.PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED: False,
+                settings.PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED: False,
+            }
+        ),
+        prefect_test_harness(server_startup_timeout=120),
+    ):
         yield
 
 
