@@ -59,7 +59,6 @@ PACKAGES = [
     "beautifulsoup4",
     "lxml",
     "rasterio",
-    "matplotlib",
     "scipy",
     "typer",
 ]

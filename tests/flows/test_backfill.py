@@ -5,6 +5,7 @@ editions, the report's chart of ranks across editions in a browser."""
 import json
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pandas as pd
@@ -146,4 +147,8 @@ def test_the_chart_of_ranks_across_editions_loads_in_headless_chromium(backfille
     section = section[: section.index("</section>")]
     assert 'src="ranks_across_editions.svg"' in section and "editions 2019, 2020" in section
     svg = (page.parent / "ranks_across_editions.svg").read_text()
-    assert svg.count("<path") > 30  # one line per city, markers and labels drawn as paths
+    ET.fromstring(svg)  # well-formed
+    # the top 15 of 2020: one line each across both editions, a marker per edition, labelled at both ends
+    assert svg.count("<polyline") == 15 and svg.count("<circle") == 30
+    idx = pd.read_parquet(home / "releases" / latest(home) / "index.parquet").set_index("rank_international")
+    assert f">1 {idx.loc[1, 'name_en']}</text>" in svg and f">15 {idx.loc[15, 'name_en']}</text>" in svg
