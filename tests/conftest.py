@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prefect_server import make_shared_folder, shared_server_url, stop_shared_server
+
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="talent-index-tests-"))
 os.environ["TALENT_INDEX_HOME"] = str(_TMP / "home")
@@ -69,28 +71,26 @@ def _guarded_getaddrinfo(host, *args, **kwargs):
 socket.getaddrinfo = _guarded_getaddrinfo
 
 
+def pytest_configure(config):
+    make_shared_folder()
+
+
+def pytest_unconfigure(config):
+    stop_shared_server()
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One temporary Prefect server for the whole session (started only if a test asks for it).
-    Its flow runs send no heartbeats, as under the CLI's temporary server (each run would wait up to
-    a second at its end for its heartbeat thread)."""
+    """The session's Prefect server (one for all workers, started on first use: tests/prefect_server.py)
+    as this process's API; its URL. Flow runs send no heartbeats, as under the CLI's temporary
+    server (each run would wait up to a second at its end for its heartbeat thread)."""
     from prefect import settings
-    from prefect.testing.utilities import prefect_test_harness
 
-    # the server's services that no test here reads (events kept for the UI, automation triggers:
-    # the service tests run their own server with all of them); the server process gets them from
-    # the settings in force when it starts
-    with (
-        settings.temporary_settings(
-            updates={
-                settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                settings.PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED: False,
-                settings.PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED: False,
-            }
-        ),
-        prefect_test_harness(server_startup_timeout=120),
+    url = shared_server_url()
+    with settings.temporary_settings(
+        updates={settings.PREFECT_API_URL: url, settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     ):
-        yield
+        yield url
 
 
 @pytest.fixture()

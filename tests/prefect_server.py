@@ -1,0 +1,123 @@
+"""One Prefect server on loopback for the whole test session, shared by the xdist workers.
+
+The first worker that needs it starts it (under a lock, in the session's shared folder); the others
+find it there; the controller stops it when the session ends. It is the server Prefect's test
+harness starts (uvicorn on Prefect's app, a fresh SQLite database, no UI) without three services
+whose records no test here reads: the event persister, automation triggers and the task-run
+recorder (which turns every task run's events into rows). The service tests run their own server
+with every service. A new database is migrated when the server starts, which costs more CPU than
+anything else the server does in a session: once per session, not once per worker."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED_ENV = "TALENT_INDEX_TEST_SHARED"  # the session's shared folder (set by the controller)
+
+
+def make_shared_folder() -> None:
+    """In the controller (or a run without workers), before any worker starts: the workers inherit
+    the environment."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") and SHARED_ENV not in os.environ:
+        os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="talent-index-tests-shared-")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{url}/health", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def _start(folder: Path, timeout: float) -> dict:
+    import prefect
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(
+        {
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
+            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+            "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
+        }
+    )
+    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent)]
+    args += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--log-level", "error", "--lifespan", "on"]
+    with open(folder / "server.log", "ab") as log:
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    while not _healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            tail = (folder / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the test Prefect server did not come up at {url} (exit {proc.poll()}): {tail}")
+        time.sleep(0.2)
+    return {"url": url, "pid": proc.pid}
+
+
+def shared_server_url() -> str:
+    """The session's Prefect API URL, the server started on first use."""
+    folder = Path(os.environ.get(SHARED_ENV) or tempfile.mkdtemp(prefix="talent-index-tests-shared-"))
+    os.environ[SHARED_ENV] = str(folder)
+    state = folder / "prefect-server.json"
+    with open(folder / "prefect-server.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if state.exists():
+            info = json.loads(state.read_text())
+            if _healthy(info["url"]):
+                return info["url"]
+        info = _start(folder, float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))
+        state.write_text(json.dumps(info))
+        return info["url"]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (the worker that started it may be gone, leaving it unreaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_shared_server() -> None:
+    """In the controller at the end of the session: stop the server (if a worker started one) and
+    remove the shared folder."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not os.environ.get(SHARED_ENV):
+        return
+    folder = Path(os.environ[SHARED_ENV])
+    state = folder / "prefect-server.json"
+    if state.exists():
+        pid = json.loads(state.read_text())["pid"]
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _running(pid):
+            os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(folder, ignore_errors=True)
