@@ -94,6 +94,24 @@ def shared_server_url() -> str:
         return info["url"]
 
 
+def copy_of_the_database(prefect_home: Path) -> Path:
+    """A Prefect home whose database is a copy of the session server's (already migrated: a
+    temporary server started on it comes up without migrating a new one). SQLite's backup API
+    copies it consistently while the server writes."""
+    import sqlite3
+
+    shared_server_url()
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(Path(os.environ[SHARED_ENV]) / "prefect.db")
+    target = sqlite3.connect(prefect_home / "prefect.db")
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return prefect_home
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie (the worker that started it may be gone, leaving it unreaped)."""
     try:

@@ -59,3 +59,26 @@ def test_a_suite_parameter_nobody_supplied_is_named():
     df = pd.DataFrame({"city_id": ["c0001"], "v": [1.0]})
     with pytest.raises(PipelineError, match=r"suite 't': suite parameters \['ids'\] were not supplied"):
         run_suite(df, SUITE, source="test", params={})
+
+
+def test_every_failing_row_is_listed_with_its_value_and_passing_checks_keep_their_observed_values():
+    """A suite that passes is validated once with GX's BASIC results (observed values, counts); one
+    with a failed check again with COMPLETE results, which list every failing row, not BASIC's
+    first 20."""
+    ids = [f"c{i:03d}" for i in range(45)]
+    df = pd.DataFrame({"city_id": ids, "v": [11.0 + i for i in range(45)]})
+    suite = {
+        "name": "t",
+        "expectations": [
+            *SUITE["expectations"],
+            {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 45}},
+            {"type": "expect_column_max_to_be_between", "kwargs": {"column": "v", "min_value": 0, "max_value": 100}},
+        ],
+    }
+    failed = run_suite(df, suite, source="test", params={"ids": ids})
+    between = next(r for r in failed.results if r.expectation == "expect_column_values_to_be_between")
+    assert between.offending == ids and between.values == [str(11.0 + i) for i in range(45)]
+    passed = run_suite(df.assign(v=5.0), suite, source="test", params={"ids": ids})
+    observed = {r.expectation: r.observed for r in passed.results}
+    assert passed.success and observed["expect_table_row_count_to_equal"] == 45
+    assert observed["expect_column_max_to_be_between"] == 5.0
