@@ -157,7 +157,7 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
     except OSError as exc:
         raise MethodologyError(f"cannot read methodology file {path}: {exc.strerror}") from exc
     try:
-        doc = yaml.safe_load(raw_bytes)
+        doc = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when built with it
     except yaml.YAMLError as exc:
         raise MethodologyError(f"{path}: not valid YAML: {exc}") from exc
     try:

@@ -26,7 +26,9 @@ def load_sources_raw(path: str | Path | None = None) -> dict[str, dict]:
     """Every source's configuration as written (defaults merged in), before any edition is chosen."""
     p = sources_path(path)
     try:
-        doc = yaml.safe_load(p.read_text())
+        doc = yaml.load(
+            p.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )  # libyaml when built with it
     except OSError as exc:
         raise PipelineError(f"cannot read the sources configuration {p}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
