@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.flows.conftest import cli
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLI = str(Path(sys.executable).with_name("talent-index"))
 
@@ -16,8 +18,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_night_light_tiles_run_on_a_two_worker_dask_cluster(prefect_harness, tmp_path):
-    """`refresh --dask`: the per-tile VNP46A4 work runs as Prefect tasks on a two-worker Dask
-    LocalCluster on loopback, reporting to the real server, with the same sums as in-process."""
+    """`refresh --dask` (run in this process, against the session's Prefect server): the per-tile
+    VNP46A4 work runs as Prefect tasks on a two-worker Dask LocalCluster on loopback, the workers
+    reporting to the same server, with the same sums as in-process."""
     import yaml
     from distributed import LocalCluster
     from distributed.diagnostics.plugin import SchedulerPlugin
@@ -45,16 +48,14 @@ def test_night_light_tiles_run_on_a_two_worker_dask_cluster(prefect_harness, tmp
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources))
     data = tmp_path / "data"
     env = {
-        **os.environ,
-        "PREFECT_API_URL": prefect_harness,
         "TALENT_INDEX_HOME": str(data),
         "TALENT_INDEX_RECORDINGS": str(rec),
         "TALENT_INDEX_SOURCES": str(tmp_path / "sources.yaml"),
     }
-    worker_env = {
-        k: env[k]
-        for k in ("PREFECT_API_URL", "PREFECT_HOME", "DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED")
-        if k in env
+    worker_env = {"PREFECT_API_URL": prefect_harness} | {
+        k: os.environ[k]
+        for k in ("PREFECT_HOME", "DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED")
+        if k in os.environ
     }
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, env=worker_env
@@ -62,24 +63,18 @@ def test_night_light_tiles_run_on_a_two_worker_dask_cluster(prefect_harness, tmp
         finished = Finished()
         cluster.scheduler.add_plugin(finished)
         workers = set(cluster.scheduler_info["workers"])
-        res = subprocess.run(
-            [
-                CLI,
-                "refresh",
-                "--offline",
-                "--source",
-                "night_lights",
-                "--no-publish",
-                "--dask",
-                cluster.scheduler_address,
-            ],
+        # in this process (the CLI as the user runs it, without a second interpreter to start)
+        res = cli(
+            "refresh",
+            "--offline",
+            "--source",
+            "night_lights",
+            "--no-publish",
+            "--dask",
+            cluster.scheduler_address,
             env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=ROOT,
         )
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert res.exit_code == 0, res.output[-3000:]
     assert len(workers) == 2 and len(finished.on) == len(tiles) and set(finished.on) <= workers
     print(
         f"{len(tiles)} tile tasks on Dask workers: "
