@@ -71,3 +71,16 @@ def test_bump_breaks_a_line_where_a_city_has_no_rank():
     # a: no 2019 rank, so no line, two markers; b: one line through three editions
     assert svg.count("<polyline") == 1 and svg.count("<circle") == 5
     assert re.search(r">Alpha 2</text>", svg) and re.search(r">1 Alpha</text>", svg) and ">2 Beta</text>" in svg
+
+
+def test_a_missing_rank_is_left_out_not_written_as_nan():
+    ranks = pd.DataFrame([[1.0, np.nan, 3.0]], index=["Gap"], columns=list("abc"))
+    unc = pd.DataFrame(
+        {"nominal_rank": [1, 2], "median_rank": [1.0, np.nan], "p05_rank": [1.0, np.nan], "p95_rank": [2.0, np.nan]},
+        index=["A", "B"],
+    )
+    for svg in (charts.radar(ranks, ["x", "y", "z"], "Ranks", 3), charts.rank_intervals(unc)):
+        ET.fromstring(svg)
+        assert b"nan" not in svg.lower()
+    root = ET.fromstring(charts.rank_intervals(unc))
+    assert len(root.findall(f"{SVG}circle")) == 2  # A's median and the legend's dot; B has no median

@@ -36,6 +36,9 @@ def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
 
 
 def _num(v: float) -> str:
+    v = float(v)
+    if not math.isfinite(v):  # the charts leave missing values out; never write "nan" into the SVG
+        return "0"
     return f"{v:.1f}".rstrip("0").rstrip(".") if abs(v - round(v)) > 1e-9 else str(int(round(v)))
 
 
@@ -50,11 +53,10 @@ class Svg:
         self.width, self.height = width, height
         self.parts: list[str] = []
 
-    def line(self, x1, y1, x2, y2, stroke=INK, width=1.0, opacity: float | None = None) -> None:
-        op = f' stroke-opacity="{opacity}"' if opacity is not None else ""
+    def line(self, x1, y1, x2, y2, stroke=INK, width=1.0) -> None:
         self.parts.append(
             f'<line x1="{_num(x1)}" y1="{_num(y1)}" x2="{_num(x2)}" y2="{_num(y2)}" stroke="{stroke}" '
-            f'stroke-width="{width}"{op}/>'
+            f'stroke-width="{width}"/>'
         )
 
     def polyline(self, xs, ys, stroke, width=1.0, close=False) -> None:
@@ -84,9 +86,8 @@ class Svg:
         """One line of text; `valign` top, middle or bottom of the text at y."""
         dy = {"top": 0.8, "middle": 0.35, "bottom": -0.2}[valign] * size
         turn = f' transform="rotate(-90 {_num(x)} {_num(y)})"' if rotate else ""
-        fill = f' fill="{color}"' if color != INK else ""
         self.parts.append(
-            f'<text x="{_num(x)}" y="{_num(y + dy)}" font-size="{size}" text-anchor="{anchor}"{fill}{turn}>'
+            f'<text x="{_num(x)}" y="{_num(y + dy)}" font-size="{size}" text-anchor="{anchor}" fill="{color}"{turn}>'
             f"{escape(str(s))}</text>"
         )
 
@@ -186,7 +187,7 @@ def radar(ranks: pd.DataFrame, labels: list[str], title: str, n_max: int) -> byt
         for x, y in zip(ux, uy, strict=True):
             svg.line(cx, cy, cx + r0 * x, cy + r0 * y, GRID, 0.5)
         r = ranks.loc[city].to_numpy(dtype=float)
-        radius = np.clip((n_max + 1 - r) / n_max, 0, 1)  # rank 1 -> outermost ring
+        radius = np.nan_to_num(np.clip((n_max + 1 - r) / n_max, 0, 1))  # rank 1 -> outermost ring; none: centre
         px, py = cx + radius * r0 * ux, cy + radius * r0 * uy
         svg.polygon(px, py, PALETTE[0], 0.25)
         svg.polyline(px, py, PALETTE[0], 1.2, close=True)
@@ -330,9 +331,12 @@ def rank_intervals(unc: pd.DataFrame) -> bytes:
     band = ax.h / max(1, len(u))
     for i, (_city, r) in enumerate(u.iterrows()):
         y = ax.top + (i + 0.5) * band
-        svg.line(float(ax.x(r["p05_rank"])), y, float(ax.x(r["p95_rank"])), y, PALETTE[0], 2)
-        svg.circle(float(ax.x(r["median_rank"])), y, 2.5, PALETTE[0])
-        svg.cross(float(ax.x(r["nominal_rank"])), y, 2.5, PALETTE[2])
+        if pd.notna(r["p05_rank"]) and pd.notna(r["p95_rank"]):
+            svg.line(float(ax.x(r["p05_rank"])), y, float(ax.x(r["p95_rank"])), y, PALETTE[0], 2)
+        if pd.notna(r["median_rank"]):
+            svg.circle(float(ax.x(r["median_rank"])), y, 2.5, PALETTE[0])
+        if pd.notna(r["nominal_rank"]):
+            svg.cross(float(ax.x(r["nominal_rank"])), y, 2.5, PALETTE[2])
         svg.text(left - 5, y, names[i], 7, "end")
     ax.frame()
     ax.x_ticks([1.0] + [t for t in nice_ticks(1, worst, 6) if t > 1])
