@@ -25,11 +25,12 @@ from pathlib import Path
 SHARED_ENV = "TALENT_INDEX_TEST_SHARED"  # the session's shared folder (set by the controller)
 
 
-def make_shared_folder() -> None:
-    """In the controller (or a run without workers), before any worker starts: the workers inherit
-    the environment."""
-    if not os.environ.get("PYTEST_XDIST_WORKER") and SHARED_ENV not in os.environ:
+def make_shared_folder() -> Path:
+    """Made by the controller (or a run without workers) before any worker starts; the workers
+    inherit the environment, so they find it there."""
+    if SHARED_ENV not in os.environ:
         os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="talent-index-tests-shared-")
+    return Path(os.environ[SHARED_ENV])
 
 
 def _free_port() -> int:
@@ -80,8 +81,7 @@ def _start(folder: Path, timeout: float) -> dict:
 
 def shared_server_url() -> str:
     """The session's Prefect API URL, the server started on first use."""
-    folder = Path(os.environ.get(SHARED_ENV) or tempfile.mkdtemp(prefix="talent-index-tests-shared-"))
-    os.environ[SHARED_ENV] = str(folder)
+    folder = make_shared_folder()
     state = folder / "prefect-server.json"
     with open(folder / "prefect-server.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

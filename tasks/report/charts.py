@@ -42,10 +42,6 @@ def _num(v: float) -> str:
     return f"{v:.1f}".rstrip("0").rstrip(".") if abs(v - round(v)) > 1e-9 else str(int(round(v)))
 
 
-def _tick_label(v: float) -> str:
-    return f"{v:g}"
-
-
 class Svg:
     """An SVG document built element by element, in pixels."""
 
@@ -150,13 +146,13 @@ class Axes:
         for k, t in enumerate(ticks):
             px = float(self.x(t))
             self.svg.line(px, b, px, b + 3.5, INK, 0.8)
-            self.svg.text(px, b + 5, labels[k] if labels else _tick_label(t), size, "middle", "top")
+            self.svg.text(px, b + 5, labels[k] if labels else f"{t:g}", size, "middle", "top")
 
     def y_ticks(self, ticks, labels=None, size=8.0) -> None:
         for k, t in enumerate(ticks):
             py = float(self.y(t))
             self.svg.line(self.left - 3.5, py, self.left, py, INK, 0.8)
-            self.svg.text(self.left - 5, py, labels[k] if labels else _tick_label(t), size, "end")
+            self.svg.text(self.left - 5, py, labels[k] if labels else f"{t:g}", size, "end")
 
     def x_label(self, s: str, size=9.0) -> None:
         self.svg.text(self.left + self.w / 2, self.top + self.h + 8 + 2 * size, s, size, "middle", "top")
@@ -202,17 +198,13 @@ def radar(ranks: pd.DataFrame, labels: list[str], title: str, n_max: int) -> byt
     return svg.bytes()
 
 
-def _bar_rows(n: int) -> float:
-    return max(3 * 72.0, (0.26 * n + 1) * 72.0)
-
-
 def stacked_contributions(contrib: pd.DataFrame, labels: dict[str, str]) -> bytes:
     """Horizontal stacked bars: each dimension's weighted contribution to the final score."""
     names = [str(c) for c in contrib.index]
     left = max((text_width(s, 7) for s in names), default=0) + 14
     legend_items = [(labels.get(c, c), PALETTE[k % len(PALETTE)], "box") for k, c in enumerate(contrib.columns)]
     legend_rows = math.ceil(len(legend_items) / 3)
-    height = _bar_rows(len(contrib)) + legend_rows * 10.5
+    height = max(3 * 72.0, (0.26 * len(contrib) + 1) * 72.0) + legend_rows * 10.5
     width = 8 * 72.0
     svg = Svg(width, height)
     total = contrib.sum(axis=1).to_numpy(dtype=float)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from scoring.methodology import YAML_LOADER
+
 from ..errors import PipelineError
 from ..settings import CONFIG_DIR
 from .base import EditionError, Source, VintagePolicy
@@ -26,9 +28,7 @@ def load_sources_raw(path: str | Path | None = None) -> dict[str, dict]:
     """Every source's configuration as written (defaults merged in), before any edition is chosen."""
     p = sources_path(path)
     try:
-        doc = yaml.load(
-            p.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        )  # libyaml when built with it
+        doc = yaml.load(p.read_text(), Loader=YAML_LOADER)
     except OSError as exc:
         raise PipelineError(f"cannot read the sources configuration {p}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
