@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -139,19 +140,36 @@ def _context():
 
 
 _COUNTER = iter(range(1, 10**9))
+_BATCH_DEFINITIONS: dict[tuple[str, str], Any] = {}  # (source, table) -> GX batch definition
+
+
+def _batch_definition(ctx, source: str, table: str):
+    """The whole-dataframe batch definition of a source's table, made once per process and used for
+    every dataframe validated against it: GX writes out its whole configuration each time a data
+    source, asset or batch definition is added or deleted."""
+    if (source, table) not in _BATCH_DEFINITIONS:
+        sources = ctx.data_sources.all()
+        ds = sources[source] if source in sources else ctx.data_sources.add_pandas(source)
+        _BATCH_DEFINITIONS[source, table] = ds.add_dataframe_asset(table).add_batch_definition_whole_dataframe("whole")
+    return _BATCH_DEFINITIONS[source, table]
+
+
+# GX's page views, compiling their templates once per process (tasks/gx_views.py)
+_VIEWS = {
+    k: {"module_name": "tasks.gx_views", "class_name": c} for k, c in (("index", "IndexPageView"), ("page", "PageView"))
+}
 
 
 def _docs_site(ctx, docs_dir: Path) -> str:
-    """A Data Docs site writing into `docs_dir` (one per folder, registered once per process)."""
-    import hashlib
-
+    """A Data Docs site writing into `docs_dir`, registered for one render."""
     name = "run-" + hashlib.sha256(str(docs_dir).encode()).hexdigest()[:12]
     if name not in (ctx.get_config().data_docs_sites or {}):
         ctx.add_data_docs_site(
             site_name=name,
             site_config={
                 "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": _VIEWS["index"]},
+                "site_section_builders": {s: {"view": _VIEWS["page"]} for s in ("expectations", "validations")},
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             },
         )
@@ -236,11 +254,10 @@ def run_suite(
     with _LOCK:
         ctx = _context()
         n = next(_COUNTER)
-        ds = ctx.data_sources.add_pandas(f"{source}-{n}")
-        asset = ds.add_dataframe_asset(str(spec.get("name", "table")))
-        batch_def = asset.add_batch_definition_whole_dataframe("whole")
         gx_suite = ExpectationSuite(name=_suite_name(spec.get("name", source), n), expectations=spec["expectations"])
-        batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
+        batch = _batch_definition(ctx, source, str(spec.get("name", "table"))).get_batch(
+            batch_parameters={"dataframe": frame}
+        )
         result = batch.validate(gx_suite, result_format="BASIC", expectation_parameters=params)
         if any(not r.success for r in result.results):
             # every failing row and value: only a complete result lists them all. GX computes those
@@ -250,7 +267,6 @@ def run_suite(
         docs_page = None
         if docs_dir is not None:
             docs_page = _keep_for_docs(ctx, gx_suite, batch.id, result, run_name or source, Path(docs_dir))
-        ctx.data_sources.delete(f"{source}-{n}")
     results = []
     for res in result.results:
         cfg = res.expectation_config
@@ -357,7 +373,14 @@ def render_data_docs(docs_dir: Path) -> Path | None:
             return None
         ctx = _context()
         docs_dir.mkdir(parents=True, exist_ok=True)
-        ctx.build_data_docs(site_names=[_docs_site(ctx, docs_dir)], resource_identifiers=pending)
+        site = _docs_site(ctx, docs_dir)
+        try:
+            ctx.build_data_docs(site_names=[site], resource_identifiers=pending)
+        finally:
+            # GX writes out its whole configuration, every site included, with each change to it:
+            # a site is registered for one render only, or a process rendering many runs (a
+            # backfill, the tests) would write more with each one
+            ctx.delete_data_docs_site(site)
         localise_data_docs(docs_dir)
     return docs_dir / "index.html"
 

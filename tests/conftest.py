@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
 import shutil
@@ -15,6 +16,7 @@ from tests.prefect_server import make_shared_folder, shared_server_url, stop_sha
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="talent-index-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 os.environ["TALENT_INDEX_HOME"] = str(_TMP / "home")
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect" / "tests"))
 os.environ["DO_NOT_TRACK"] = "1"
@@ -23,6 +25,26 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.pop("NUMBEO_API_KEY", None)
+
+
+def _one_certificate_bundle() -> str:
+    """Prefect builds a TLS context from certifi's whole bundle (~150 certificates, tens of ms) for
+    every API client it makes, one per task run, although the tests' API is plain HTTP on loopback
+    and no certificate is ever checked. Its clients here (and in the processes the tests start) load
+    a bundle of one certificate instead: the first of certifi's."""
+    import re
+
+    import certifi
+
+    pem = Path(certifi.where()).read_text()
+    first = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n", pem, re.S)
+    assert first, f"no certificate in {certifi.where()}"
+    bundle = _TMP / "one-certificate.pem"
+    bundle.write_text(first.group(0))
+    return str(bundle)
+
+
+os.environ.setdefault("PREFECT_API_SSL_CERT_FILE", _one_certificate_bundle())
 
 
 class NetworkBlocked(RuntimeError):

@@ -6,10 +6,11 @@ the release wrote, so it can be rebuilt from any release (`talent-index report`)
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, Template, select_autoescape
 
 from scoring import Methodology
 
@@ -17,6 +18,16 @@ from ..storage import atomic_write_bytes
 from . import charts
 
 TEMPLATE = (Path(__file__).with_name("template.html")).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _template() -> Template:
+    """The report's template, compiled once per process (a backfill publishes one per edition)."""
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["fmt"] = _fmt
+    return env.from_string(TEMPLATE)
+
+
 MAX_ROWS = 50  # charts and dimension tables of large releases show the top cities
 MAX_CARDS = 200  # city cards of large releases: the top cities (every value is in the Parquet files)
 RADAR_LABELS = {
@@ -155,13 +166,14 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
                 ],
             }
         )
-    ind_idx = ind.set_index(["city_id", "indicator"])
+    shown = idx.head(MAX_CARDS)
+    ind_of = {(x["city_id"], x["indicator"]): x for x in ind[ind["city_id"].isin(shown["city_id"])].to_dict("records")}
     cards = []
-    for r in idx.head(MAX_CARDS).itertuples():
+    for r in shown.itertuples():
         rows = []
         for dim in methodology.dimensions:
             for i in dim.indicators:
-                x = ind_idx.loc[(r.city_id, i.id)]
+                x = ind_of[r.city_id, i.id]
                 rank = f"{int(x['rank_international'])}" + (
                     f" ({int(x['rank_domestic'])})" if not pd.isna(x["rank_domestic"]) else ""
                 )
@@ -229,9 +241,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         pd.read_csv(release / "gawc_tier_differences.csv") if (release / "gawc_tier_differences.csv").exists() else None
     )
 
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    env.filters["fmt"] = _fmt
-    html = env.from_string(TEMPLATE).render(
+    html = _template().render(
         meta=meta,
         ranking=ranking,
         dims=dim_tables,
