@@ -149,6 +149,10 @@ def _alive(pid: int) -> bool:
     try:  # a zombie child of ours counts as gone
         return os.waitpid(pid, os.WNOHANG) == (0, 0)
     except ChildProcessError:
+        pass
+    try:  # so does someone else's zombie (an init that reaps orphans only now and then)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return True
 
 

@@ -108,3 +108,34 @@ def test_an_automation_is_the_same_whatever_order_its_sets_come_in():
     server = {"trigger": {"expect": ["prefect.flow-run.Completed with warnings", "prefect.flow-run.Completed"]}}
     assert _canonical(ours) == _canonical(server)
     assert _canonical({"actions": [{"b": 1}, {"a": 2}]}) == {"actions": [{"b": 1}, {"a": 2}]}  # order of actions kept
+
+
+def test_a_stopped_process_counts_as_gone_while_it_waits_to_be_reaped(tmp_path):
+    """`server down` waits for each process to go; one whose parent has not reaped it yet (a zombie,
+    as every orphan is until an init that reaps now and then gets to it) has gone."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from tasks.ops import _alive
+
+    # `sleep 0.1` becomes a child of the shell, which then becomes `sleep 30` and never reaps it
+    parent = subprocess.Popen(["sh", "-c", "sleep 0.1 & exec sleep 30"])
+    try:
+        deadline = time.time() + 10
+        kids: list[int] = []
+        while not kids and time.time() < deadline:
+            children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+            kids = [int(k) for k in children]
+            time.sleep(0.02)
+        assert len(kids) == 1
+        zombie = kids[0]
+        while Path(f"/proc/{zombie}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.time() < deadline, "the child never ended"
+            time.sleep(0.02)
+        assert _alive(parent.pid) is True  # our own child, running
+        assert _alive(zombie) is False  # someone else's child, ended, not reaped yet
+    finally:
+        parent.kill()
+        parent.wait()
+    assert _alive(parent.pid) is False
