@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclass
@@ -40,6 +39,8 @@ def ols_band(x: pd.Series, y: pd.Series, level: float = 0.95, grid: int = 50) ->
         raise ValueError(f"regression of {y.name} on {x.name} needs at least 3 cities with both values, got {n}")
     if df["x"].nunique() < 2:
         raise ValueError(f"regression of {y.name} on {x.name}: {x.name} does not vary")
+    from scipy import stats  # here: importing it costs about as much as the rest of the flows' imports
+
     X, Y = df["x"].to_numpy(float), df["y"].to_numpy(float)
     res = stats.linregress(X, Y)
     resid = Y - (res.intercept + res.slope * X)

@@ -111,14 +111,12 @@ def refresh(
 
         set_reporter(show)
         try:
-            from tasks.prefect_api import start_temporary_server, without_heartbeats_on_a_temporary_server
+            from tasks.prefect_api import on_the_temporary_server, start_temporary_server
 
             server = start_temporary_server()  # comes up while the flows are imported
             from flows.refresh import refresh as refresh_flow
 
-            if server:
-                server.join()
-            with without_heartbeats_on_a_temporary_server():
+            with on_the_temporary_server(server):
                 result = refresh_flow(
                     mode=mode,
                     sources=source,
@@ -212,14 +210,11 @@ def backfill(
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
-    from tasks.prefect_api import start_temporary_server, without_heartbeats_on_a_temporary_server
+    from tasks.prefect_api import on_the_temporary_server, start_temporary_server
 
     server = start_temporary_server()  # comes up while the flows are imported
     from flows.refresh import refresh as refresh_flow
     from tasks.progress import set_reporter
-
-    if server:
-        server.join()
 
     set_reporter(
         lambda m, transient: (
@@ -229,7 +224,7 @@ def backfill(
     for n, e in enumerate(years, start=1):
         err.print(f"[bold]edition {e}[/] ({n}/{len(years)})")
         try:
-            with without_heartbeats_on_a_temporary_server():
+            with on_the_temporary_server(server):
                 result = refresh_flow(mode=mode, edition=e, allow_vintage_fallback=allow_vintage_fallback)
         except Exception as exc:  # noqa: BLE001
             set_reporter(None)

@@ -4,7 +4,14 @@ it imports the flows."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from contextlib import contextmanager
 
 from .errors import PipelineError
@@ -15,7 +22,7 @@ def require_real_server(address: str) -> None:
     PREFECT_API_URL keeps its state in SQLite, which locks when Dask workers report task runs."""
     from prefect.settings import PREFECT_API_URL
 
-    if not PREFECT_API_URL.value():
+    if not PREFECT_API_URL.value() or PREFECT_API_URL.value() == _TEMPORARY.get("api_url"):
         raise PipelineError(
             f"--dask {address}: the Dask task runner needs a real Prefect server; set "
             "PREFECT_API_URL (e.g. after `talent-index server up`) — the temporary server's "
@@ -23,41 +30,104 @@ def require_real_server(address: str) -> None:
         )
 
 
-def start_temporary_server() -> threading.Thread | None:
-    """Without PREFECT_API_URL the first flow run starts Prefect's temporary server (a subprocess
-    that needs seconds to come up) and waits for it. Started here, from a thread, it comes up while
-    this process imports the flows; join the thread before the first run. The server is Prefect's
-    own singleton, so the run finds it started (and stops it at exit, as it would have). A start
-    that fails here is tried again by the run, which then reports the error. None with a real server."""
+_TEMPORARY: dict[str, str] = {}  # the API URL of this process's temporary server, once started
+
+
+class TemporaryServer:
+    """The temporary Prefect server of a run without PREFECT_API_URL, as Prefect's own starts it
+    (uvicorn serving Prefect's app on a free loopback port, without the UI, its database in
+    PREFECT_HOME) but started from here: Prefect's own is a class of its server package, whose
+    import costs this process seconds of CPU for a server that runs in another one. Started in the
+    background (it comes up while this process imports the flows); stopped at exit, as Prefect
+    stops its own."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.api_url = ""
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._start, name="prefect-temporary-server", daemon=True)
+
+    def start(self) -> TemporaryServer:
+        atexit.register(self.stop)
+        self._thread.start()
+        return self
+
+    def _start(self) -> None:
+        import prefect
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, get_current_settings
+
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            **get_current_settings().to_environment_variables(exclude_unset=True),
+        }
+        deadline = time.monotonic() + float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            self.api_url = f"http://127.0.0.1:{port}/api"
+            args = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent)]
+            args += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port)]
+            self.process = subprocess.Popen(args + ["--log-level", "error", "--lifespan", "on"], env=env)
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as res:
+                        if res.status == 200:
+                            return
+                except OSError:
+                    time.sleep(0.1)
+            if self.process.poll() != 3:  # 3: the port was taken meanwhile, so another one
+                break
+        code = self.process.poll() if self.process else None
+        self.error = (
+            f"Prefect's temporary server did not come up at {self.api_url} "
+            + (f"(it exited with status {code})" if code is not None else "in time")
+            + "; set PREFECT_API_URL to a running Prefect server, or see above for its error"
+        )
+
+    def join(self) -> None:
+        """Wait until the server answers; PipelineError when it did not come up."""
+        self._thread.join()
+        if self.error:
+            raise PipelineError(self.error)
+        _TEMPORARY["api_url"] = self.api_url
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def start_temporary_server() -> TemporaryServer | None:
+    """Without PREFECT_API_URL, a temporary server for the runs of this process, started in the
+    background (join it, or run under `on_the_temporary_server`, before the first run). None with a
+    real server, or when the user turned the temporary server off."""
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return None
-    from prefect.server.api.server import SubprocessASGIServer  # imported here, not in the thread
-
-    server = SubprocessASGIServer()
-
-    def start() -> None:
-        try:
-            server.start()
-        except Exception:  # noqa: BLE001 - the flow run starts it again and reports why it fails
-            pass
-
-    thread = threading.Thread(target=start, name="prefect-temporary-server", daemon=True)
-    thread.start()
-    return thread
+    return TemporaryServer().start()
 
 
 @contextmanager
-def without_heartbeats_on_a_temporary_server():
-    """Flow runs against the temporary server send no heartbeats. A heartbeat lets a server mark a
-    run whose process died as crashed; the temporary server dies with this process, so nobody would
-    read them, and each flow run waits up to a second at its end for its heartbeat thread to stop.
-    Against a real server (PREFECT_API_URL: the service, a deployment) heartbeats stay on."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    if PREFECT_API_URL.value():
+def on_the_temporary_server(server: TemporaryServer | None):
+    """The runs inside report to `server` once it is up, and send no heartbeats: a heartbeat lets a
+    server mark a run whose process died as crashed, but the temporary server dies with this
+    process, so nobody would read them, and each flow run waits up to a second at its end for its
+    heartbeat thread to stop. With None (a real server: the service, a deployment), unchanged."""
+    if server is None:
         yield
         return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    server.join()
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
