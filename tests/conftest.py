@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.prefect_server import make_shared_folder, shared_server_url, stop_shared_server
+from tests.prefect_server import make_shared_folder, shared_server_url, start_shared_server, stop_shared_server
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="talent-index-tests-"))
@@ -95,6 +95,11 @@ socket.getaddrinfo = _guarded_getaddrinfo
 
 def pytest_configure(config):
     make_shared_folder()
+
+
+def pytest_collection_finish(session):
+    if not session.config.option.collectonly and any("prefect_harness" in i.fixturenames for i in session.items):
+        start_shared_server()
 
 
 def pytest_unconfigure(config):

@@ -1,7 +1,8 @@
 """One Prefect server on loopback for the whole test session, shared by the xdist workers.
 
-The first worker that needs it starts it (under a lock, in the session's shared folder); the others
-find it there; the controller stops it when the session ends. It is the server Prefect's test
+The first worker that has collected tests needing it starts it, without waiting for it (under a
+lock, in the session's shared folder); the others find it there; a test waits until it answers;
+the controller stops it when the session ends. It is the server Prefect's test
 harness starts (uvicorn on Prefect's app, a fresh SQLite database, no UI) without three services
 whose records no test here reads: the event persister, automation triggers and the task-run
 recorder (which turns every task run's events into rows). The service tests run their own server
@@ -48,9 +49,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _start(folder: Path, timeout: float) -> dict:
-    import prefect
+def _launch(folder: Path) -> dict:
+    import importlib.util
 
+    prefect = importlib.util.find_spec("prefect")  # not imported: this runs at collection, before any test
+    assert prefect is not None and prefect.origin
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(
@@ -63,34 +66,49 @@ def _start(folder: Path, timeout: float) -> dict:
             "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
         }
     )
-    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent)]
+    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.origin).parent.parent)]
     args += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port)]
     args += ["--log-level", "error", "--lifespan", "on"]
     with open(folder / "server.log", "ab") as log:
         proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
+    info = {"url": f"http://127.0.0.1:{port}/api", "pid": proc.pid}
+    (folder / "prefect-server.json").write_text(json.dumps(info))
+    return info
+
+
+def _wait_until_healthy(folder: Path, info: dict, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not _healthy(url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+    while not _healthy(info["url"]):
+        if not _running(info["pid"]) or time.monotonic() > deadline:
+            if _running(info["pid"]):
+                os.killpg(info["pid"], signal.SIGKILL)
             tail = (folder / "server.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"the test Prefect server did not come up at {url} (exit {proc.poll()}): {tail}")
+            raise RuntimeError(f"the test Prefect server did not come up at {info['url']}: {tail}")
         time.sleep(0.2)
-    return {"url": url, "pid": proc.pid}
+
+
+def start_shared_server() -> None:
+    """Start the session's server without waiting for it (a worker that collected tests needing it
+    does so before its first test: the server's start, mostly migrating its new database, then
+    overlaps the tests that need none)."""
+    folder = make_shared_folder()
+    with open(folder / "prefect-server.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "prefect-server.json").exists():
+            _launch(folder)
 
 
 def shared_server_url() -> str:
-    """The session's Prefect API URL, the server started on first use."""
+    """The session's Prefect API URL, once its server answers (started here if nobody started it)."""
     folder = make_shared_folder()
     state = folder / "prefect-server.json"
+    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
     with open(folder / "prefect-server.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if state.exists():
-            info = json.loads(state.read_text())
-            if _healthy(info["url"]):
-                return info["url"]
-        info = _start(folder, float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))
-        state.write_text(json.dumps(info))
+        info = json.loads(state.read_text()) if state.exists() else None
+        if info is None or not _running(info["pid"]):
+            info = _launch(folder)
+        _wait_until_healthy(folder, info, timeout)
         return info["url"]
 
 

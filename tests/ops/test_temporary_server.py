@@ -35,7 +35,9 @@ def test_runs_report_to_it_without_heartbeats_and_dask_still_needs_a_real_server
             with pytest.raises(PipelineError, match="needs a real Prefect server"):
                 require_real_server("tcp://127.0.0.1:8786")
         assert PREFECT_API_URL.value() is None
-    real = temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"})
+    real = temporary_settings(
+        updates={PREFECT_API_URL: "http://127.0.0.1:4200/api", PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30}
+    )
     with real, on_the_temporary_server(None):  # a real server: left as it is
         require_real_server("tcp://127.0.0.1:8786")
-        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is not None
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 30

@@ -9,7 +9,6 @@ import math
 import pandas as pd
 import pytest
 import yaml
-from scipy.stats import spearmanr
 
 from scoring.fidelity import COLUMNS, fidelity_table, spearman
 from tasks.settings import CONFIG_DIR
@@ -59,6 +58,8 @@ def printed_independently() -> dict[str, dict[str, float]]:
 
 
 def test_release_fidelity_equals_an_independent_recomputation(baseline):
+    from scipy.stats import spearmanr  # here: imported at collection it costs every worker seconds
+
     release = next((baseline / "releases").glob("2020-*"))
     fid = pd.read_csv(release / "fidelity_2020.csv").set_index("scope")
     index = pd.read_parquet(release / "index.parquet").set_index("city_id")
