@@ -1,6 +1,6 @@
-"""Which Prefect API a run reports to: a real server (PREFECT_API_URL) or the temporary one Prefect
-starts for a flow when none is set (as `make run` does). Light to import: the CLI checks these before
-it imports the flows."""
+"""Which Prefect API a run reports to: a real server (PREFECT_API_URL) or, when none is set (as in
+`make run`), a temporary one the CLI starts for its runs. Light to import: the CLI checks these
+before it imports the flows."""
 
 from __future__ import annotations
 
