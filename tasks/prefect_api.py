@@ -64,6 +64,7 @@ class TemporaryServer:
             **get_current_settings().to_environment_variables(exclude_unset=True),
         }
         deadline = time.monotonic() + float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
         while time.monotonic() < deadline:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
@@ -74,7 +75,7 @@ class TemporaryServer:
             self.process = subprocess.Popen(args + ["--log-level", "error", "--lifespan", "on"], env=env)
             while time.monotonic() < deadline and self.process.poll() is None:
                 try:
-                    with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as res:
+                    with direct.open(f"{self.api_url}/health", timeout=2) as res:
                         if res.status == 200:
                             return
                 except OSError:
