@@ -5,6 +5,7 @@ before it imports the flows."""
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import threading
 import time
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 
 from .errors import PipelineError
 
@@ -31,6 +33,26 @@ def require_real_server(address: str) -> None:
 
 
 _TEMPORARY: dict[str, str] = {}  # the API URL of this process's temporary server, once started
+# what Prefect sets for its own temporary server: no UI, and the server knows it is temporary
+SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_command(port: int) -> list[str]:
+    """Prefect's server on a loopback port, as Prefect starts its temporary one: uvicorn on Prefect's
+    app, errors only. Prefect is located, not imported."""
+    prefect = importlib.util.find_spec("prefect")
+    if prefect is None or not prefect.origin:
+        raise PipelineError("Prefect is not installed in this environment (run `make install`)")
+    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.origin).parent.parent)]
+    args += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port)]
+    return args + ["--log-level", "error", "--lifespan", "on"]
 
 
 class TemporaryServer:
@@ -53,26 +75,20 @@ class TemporaryServer:
         return self
 
     def _start(self) -> None:
-        import prefect
         from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, get_current_settings
 
         env = {
             **os.environ,
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
+            **SERVER_ENV,
             "PREFECT__SERVER_FINAL": "1",
             **get_current_settings().to_environment_variables(exclude_unset=True),
         }
         deadline = time.monotonic() + float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
         while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
+            port = free_port()
             self.api_url = f"http://127.0.0.1:{port}/api"
-            args = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent)]
-            args += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port)]
-            self.process = subprocess.Popen(args + ["--log-level", "error", "--lifespan", "on"], env=env)
+            self.process = subprocess.Popen(server_command(port), env=env)
             while time.monotonic() < deadline and self.process.poll() is None:
                 try:
                     with direct.open(f"{self.api_url}/health", timeout=2) as res:

@@ -108,8 +108,8 @@ def pytest_unconfigure(config):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """The session's Prefect server (one for all workers, started on first use: tests/prefect_server.py)
-    as this process's API; its URL. Flow runs send no heartbeats, as under the CLI's temporary
+    """The session's Prefect server (one for all workers, launched after collection: tests/prefect_server.py)
+    as this process's API, once it answers; its URL. Flow runs send no heartbeats, as under the CLI's temporary
     server (each run would wait up to a second at its end for its heartbeat thread)."""
     from prefect import settings
 

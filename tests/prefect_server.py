@@ -16,12 +16,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+# light to import (this runs at collection): the server is started as the CLI starts its temporary one
+from tasks.prefect_api import SERVER_ENV, free_port, server_command
 
 SHARED_ENV = "TALENT_INDEX_TEST_SHARED"  # the session's shared folder (set by the controller)
 
@@ -34,12 +35,6 @@ def make_shared_folder() -> Path:
     return Path(os.environ[SHARED_ENV])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _healthy(url: str) -> bool:
     import requests
 
@@ -50,27 +45,21 @@ def _healthy(url: str) -> bool:
 
 
 def _launch(folder: Path) -> dict:
-    import importlib.util
-
-    prefect = importlib.util.find_spec("prefect")  # not imported: this runs at collection, before any test
-    assert prefect is not None and prefect.origin
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(
         {
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
+            **SERVER_ENV,
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
             "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
             "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
             "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
         }
     )
-    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.origin).parent.parent)]
-    args += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port)]
-    args += ["--log-level", "error", "--lifespan", "on"]
     with open(folder / "server.log", "ab") as log:
-        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            server_command(port), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     info = {"url": f"http://127.0.0.1:{port}/api", "pid": proc.pid}
     (folder / "prefect-server.json").write_text(json.dumps(info))
     return info
