@@ -53,6 +53,7 @@ def _env(api_url: str, database_url: str | None = None, withhold: str | None = N
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "TALENT_INDEX_CHECKOUT": str(PROJECT_ROOT),
+            "TALENT_INDEX_PYTHON": sys.executable,
         }
     )
     if database_url:

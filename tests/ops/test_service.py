@@ -258,6 +258,19 @@ def test_status_shows_the_service_and_its_schedules_with_their_timezone(service)
         "Asia/Shanghai",
     ):
         assert needle in res.stdout, (needle, res.stdout)
+    # a run is one interpreter, the checkout's environment's engine (no workspace supervisor first)
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: service["env"]["PREFECT_API_URL"]}),
+        get_client(sync_client=True) as client,
+    ):
+        commands = {
+            name: (client.read_deployment_by_name(f"refresh/{name}").job_variables or {}).get("command")
+            for name in ("annual-full-refresh", "quarterly-numbeo-refresh")
+        }
+    assert set(commands.values()) == {f"{sys.executable} -m prefect.engine"}, commands
     # the worker (and so every flow run) never holds database credentials
     worker = int((service["tmp"] / "svc" / "worker.pid").read_text())
     environ = Path(f"/proc/{worker}/environ").read_bytes().decode(errors="replace")
