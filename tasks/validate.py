@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -258,12 +259,8 @@ def run_suite(
         batch = _batch_definition(ctx, source, str(spec.get("name", "table"))).get_batch(
             batch_parameters={"dataframe": frame}
         )
-        result = batch.validate(gx_suite, result_format="BASIC", expectation_parameters=params)
-        if any(not r.success for r in result.results):
-            # every failing row and value: only a complete result lists them all. GX computes those
-            # lists for every expectation when asked, passing or not, so they are asked for only
-            # when a check failed (the reports and the Data Docs are the same either way)
-            result = batch.validate(gx_suite, result_format="COMPLETE", expectation_parameters=params)
+        key = _validation_key(batch, frame, source, spec, params)
+        result = _validate(batch, gx_suite, params, key)
         docs_page = None
         if docs_dir is not None:
             docs_page = _keep_for_docs(ctx, gx_suite, batch.id, result, run_name or source, Path(docs_dir))
@@ -307,6 +304,63 @@ def run_suite(
     return ValidationReport(
         source=source, suite=spec.get("name", source), rows=len(frame), results=results, docs_page=docs_page
     )
+
+
+# validation key -> GX result, for the last validations of this process (see _validate)
+_RESULTS: OrderedDict[str, Any] = OrderedDict()
+RESULTS_KEPT = 64
+
+
+def _validation_key(batch, frame: pd.DataFrame, source: str, spec: dict, params: dict) -> str | None:
+    """What a validation's result depends on: the table (GX's own fingerprint of the batch's values
+    and index, with the column names and dtypes, which it leaves out), the expectations and the suite
+    parameters. None when GX gave no fingerprint."""
+    fingerprint = (batch.batch_markers or {}).get("pandas_data_fingerprint")
+    if not fingerprint:
+        return None
+    what = [source, fingerprint, [str(c) for c in frame.columns], [str(t) for t in frame.dtypes]]
+    what += [spec["expectations"], params]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _validate(batch, gx_suite, params: dict, key: str | None):
+    """GX's result of the suite on the batch.
+
+    A result is a function of its key (`_validation_key`): one this process has already computed is
+    reused, with this batch's markers and this suite's name (a process that validates one table
+    again and again, as a backfill re-running an edition or the tests do, runs GX once for it).
+
+    Every failing row and value are only listed in a complete result, which GX computes for every
+    expectation when asked, passing or not: the suite runs with the basic result format, then the
+    failing expectations alone run again with the complete one, their results replacing the basic
+    ones (the reports and the Data Docs are the same as a complete run of the whole suite)."""
+    from great_expectations.core import ExpectationSuite
+
+    if key is not None and key in _RESULTS:
+        _RESULTS.move_to_end(key)
+        result = copy.deepcopy(_RESULTS[key])
+        result.suite_name = gx_suite.name
+        result.meta["batch_markers"] = batch.batch_markers
+        return result
+    result = batch.validate(gx_suite, result_format="BASIC", expectation_parameters=params)
+    failed = [r for r in result.results if not r.success]
+    if failed:
+        again = ExpectationSuite(name=gx_suite.name, expectations=[r.expectation_config for r in failed])
+        complete = batch.validate(again, result_format="COMPLETE", expectation_parameters=params)
+        by_config = {_config_id(r.expectation_config): r for r in complete.results}
+        if all(_config_id(r.expectation_config) in by_config for r in failed):
+            result.results = [by_config.get(_config_id(r.expectation_config), r) for r in result.results]
+        else:  # not expected: GX changed the configurations it reports
+            result = batch.validate(gx_suite, result_format="COMPLETE", expectation_parameters=params)
+    if key is not None:
+        _RESULTS[key] = copy.deepcopy(result)
+        while len(_RESULTS) > RESULTS_KEPT:
+            _RESULTS.popitem(last=False)
+    return result
+
+
+def _config_id(cfg) -> str:
+    return json.dumps([cfg.type, cfg.kwargs], sort_keys=True, default=str)
 
 
 _SUITE_NAMES: set[str] = set()  # the suite names this process's GX context holds (for Data Docs)

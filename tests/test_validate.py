@@ -82,3 +82,55 @@ def test_every_failing_row_is_listed_with_its_value_and_passing_checks_keep_thei
     observed = {r.expectation: r.observed for r in passed.results}
     assert passed.success and observed["expect_table_row_count_to_equal"] == 45
     assert observed["expect_column_max_to_be_between"] == 5.0
+
+
+def test_a_second_pass_runs_the_failing_expectations_only_and_a_repeated_validation_none(monkeypatch):
+    """GX runs the suite once (BASIC), then its failing expectations alone (COMPLETE); the same table,
+    suite and parameters validated again in this process are not run through GX at all."""
+    from great_expectations.datasource.fluent.interfaces import Batch
+
+    runs: list[tuple[str, list[str]]] = []
+    real = Batch.validate
+
+    def counted(self, expect, *args, **kwargs):
+        runs.append((kwargs["result_format"], [e.expectation_type for e in expect.expectations]))
+        return real(self, expect, *args, **kwargs)
+
+    monkeypatch.setattr(Batch, "validate", counted)
+    ids = [f"c{i:03d}" for i in range(5)]
+    df = pd.DataFrame({"city_id": ids, "v": [1.0, 2.0, 30.0, 4.0, 50.0], "w": [0.5] * 5})
+    suite = {
+        "name": "memo",
+        "expectations": [
+            *SUITE["expectations"],
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "w"}},
+        ],
+    }
+    first = run_suite(df, suite, source="test", params={"ids": ids})
+    assert runs == [
+        (
+            "BASIC",
+            [
+                "expect_column_values_to_be_in_set",
+                "expect_column_values_to_be_between",
+                "expect_column_values_to_not_be_null",
+            ],
+        ),
+        ("COMPLETE", ["expect_column_values_to_be_between"]),
+    ]
+    between = next(r for r in first.results if r.expectation == "expect_column_values_to_be_between")
+    assert (between.offending, between.values) == (["c002", "c004"], ["30.0", "50.0"])
+    again = run_suite(df.copy(), suite, source="test", params={"ids": ids})
+    assert len(runs) == 2 and [r.as_dict() for r in again.results] == [r.as_dict() for r in first.results]
+    # GX's fingerprint of a table leaves its column names and dtypes out; the key does not
+    renamed = run_suite(df.rename(columns={"v": "w", "w": "v"}), suite, source="test", params={"ids": ids})
+    assert len(runs) == 3 and renamed.success
+    # nor int64 from int32, which have one fingerprint
+    typed = {
+        "name": "typed",
+        "expectations": [{"type": "expect_column_values_to_be_of_type", "kwargs": {"column": "n", "type_": "int64"}}],
+    }
+    n = pd.DataFrame({"city_id": ids, "n": [1, 2, 3, 4, 5]})
+    assert run_suite(n, typed, source="test").success
+    assert not run_suite(n.astype({"n": "int32"}), typed, source="test").success
+    assert len(runs) == 6
