@@ -2,6 +2,7 @@
 
 import errno
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -15,27 +16,55 @@ from .conftest import ROOT, assert_nothing_lost
 
 pytestmark = pytest.mark.slow
 
+# The children run only the step under test: the parent prepares its inputs (fetch, parse,
+# validation, scoring), which a child would otherwise pay for with its own imports of Prefect and GX.
 CHILD_SNAPSHOT = """
-import sys
-from tasks.cities import load_registry
-from tasks.ingest import ingest
-from tasks.sources import load_sources_config
-cfg = load_sources_config()["curated"]
-cfg = {**cfg, "url": "file://" + sys.argv[1]}
-ingest("curated", cfg, "offline", load_registry())
+import pickle, sys
+from tasks.ingest import snapshot_source
+snapshot_source(**pickle.loads(open(sys.argv[1], "rb").read()))
 """
 
 CHILD_PUBLISH = """
-from scoring import load_methodology
+import pickle, sys
 from tasks import release as rel
-from tasks.cities import load_registry
-m = load_methodology().with_choices(topsis_normalization="vector")
-registry = load_registry()
-inputs = rel.gather_inputs(registry, m)
-result = rel.score(inputs, registry, m)
-report = rel.validate_index(rel.index_table(result, registry), registry)
-rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report, today="2026-11-28")
+rel.publish(**pickle.loads(open(sys.argv[1], "rb").read()))
 """
+
+
+def snapshot_inputs(table, tmp_path):
+    """What `ingest` hands to `snapshot_source` for the curated table at `table`, pickled."""
+    from tasks.cities import load_registry
+    from tasks.ingest import check_vintage, fetch_and_parse, tidy_source, validate_source
+    from tasks.sources import load_sources_config
+
+    registry = load_registry()
+    cfg = {**load_sources_config()["curated"], "url": "file://" + str(table)}
+    fetched = fetch_and_parse("curated", cfg, "offline", registry)
+    vintage = check_vintage("curated", cfg, fetched)
+    tidy, extras = tidy_source("curated", cfg, registry, fetched)
+    reports = validate_source("curated", cfg, registry, tidy, extras)
+    assert all(r.success for r in reports)
+    args = {"source": "curated", "cfg": cfg, "tidy": tidy, "extras": extras, "raws": fetched.raws}
+    args |= {"reports": reports, "vintage": vintage, "mode": "offline"}
+    (tmp_path / "snapshot.pickle").write_bytes(pickle.dumps(args))
+    return tmp_path / "snapshot.pickle"
+
+
+def publish_inputs(tmp_path):
+    """What a refresh hands to `release.publish` (scored with vector normalisation), pickled."""
+    from scoring import load_methodology
+    from tasks import release as rel
+    from tasks.cities import load_registry
+
+    m = load_methodology().with_choices(topsis_normalization="vector")
+    registry = load_registry()
+    inputs = rel.gather_inputs(registry, m)
+    result = rel.score(inputs, registry, m)
+    report = rel.validate_index(rel.index_table(result, registry), registry)
+    args = {"result": result, "inputs": inputs, "registry": registry, "methodology": m, "sample": True}
+    args |= {"edition": "2020", "index_report": report, "today": "2026-11-28"}
+    (tmp_path / "publish.pickle").write_bytes(pickle.dumps(args))
+    return tmp_path / "publish.pickle"
 
 
 def run_and_kill(code, args, env, marker, timeout=120):
@@ -81,7 +110,7 @@ def test_sigkill_while_writing_a_snapshot(home, tmp_path):
     snaps_before = sorted(p.name for p in (h / "snapshots" / "curated" / "2020").iterdir())
     rc = run_and_kill(
         CHILD_SNAPSHOT,
-        [str(table)],
+        [str(snapshot_inputs(table, tmp_path))],
         {
             "TALENT_INDEX_HOME": str(h),
             "TALENT_INDEX_PAUSE_AT": "snapshot-before-rename",
@@ -109,7 +138,7 @@ def test_sigkill_while_publishing_a_release(home, tmp_path):
     latest = (h / "releases" / "LATEST").read_text()
     rc = run_and_kill(
         CHILD_PUBLISH,
-        [],
+        [str(publish_inputs(tmp_path))],
         {
             "TALENT_INDEX_HOME": str(h),
             "TALENT_INDEX_PAUSE_AT": "release-files-written",
