@@ -14,6 +14,24 @@ import pytest
 
 from tests.prefect_server import make_shared_folder, shared_server_url, start_shared_server, stop_shared_server
 
+
+def _exit_at_once() -> None:
+    """An xdist worker's last exit handler: once every other one has run, the process ends without
+    the interpreter's finalization, which frees every module and object of the session one by one
+    (seconds, for the last worker, while the whole session waits for it)."""
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    atexit.register(_exit_at_once)  # registered before the others: run after them
+
+
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="talent-index-tests-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
