@@ -7,6 +7,7 @@ import yaml
 
 from scoring import IndexResult, Methodology
 from scoring.audit import audit_2020, city_dimension_scores, variant_comparison
+from scoring.methodology import YAML_LOADER
 from scoring.regression import report_regressions
 from scoring.uncertainty import monte_carlo
 
@@ -16,7 +17,7 @@ PUBLISHED = CONFIG_DIR / "published" / "report_2020.yaml"
 
 
 def load_published() -> dict:
-    return yaml.safe_load(PUBLISHED.read_text(encoding="utf-8"))
+    return yaml.load(PUBLISHED.read_text(encoding="utf-8"), Loader=YAML_LOADER)
 
 
 def real_numbeo_2020(fields=("pollution_index", "climate_index")) -> pd.DataFrame:
