@@ -243,10 +243,11 @@ def test_error_blocks_the_release_and_alerts_once(service):
 
 
 def test_status_shows_the_service_and_its_schedules_with_their_timezone(service):
-    res = subprocess.run(
-        [CLI, "server", "status"], env=service["env"], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert res.returncode == 0, res.stderr
+    from tests.flows.conftest import cli
+
+    # in this process: the command reads the service's state folder and asks the API service.json names
+    res = cli("server", "status", env={"TALENT_INDEX_SERVICE_DIR": service["env"]["TALENT_INDEX_SERVICE_DIR"]})
+    assert res.exit_code == 0, res.output
     for needle in (
         "server",
         "worker",
