@@ -17,7 +17,7 @@ from .conftest import ROOT, assert_nothing_lost
 pytestmark = pytest.mark.slow
 
 # The children run only the step under test: the parent prepares its inputs (fetch, parse,
-# validation, scoring), which a child would otherwise pay for with its own imports of Prefect and GX.
+# validation, scoring), for which a child would otherwise import GX (seconds of CPU) itself.
 CHILD_SNAPSHOT = """
 import pickle, sys
 from tasks.ingest import snapshot_source
