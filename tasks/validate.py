@@ -162,18 +162,18 @@ _VIEWS = {
 
 
 def _docs_site(ctx, docs_dir: Path) -> str:
-    """A Data Docs site writing into `docs_dir`, registered for one render."""
+    """A Data Docs site writing into `docs_dir`, registered for one render (`render_data_docs` deletes
+    it afterwards, so it is never there already)."""
     name = "run-" + hashlib.sha256(str(docs_dir).encode()).hexdigest()[:12]
-    if name not in (ctx.get_config().data_docs_sites or {}):
-        ctx.add_data_docs_site(
-            site_name=name,
-            site_config={
-                "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": _VIEWS["index"]},
-                "site_section_builders": {s: {"view": _VIEWS["page"]} for s in ("expectations", "validations")},
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            },
-        )
+    ctx.add_data_docs_site(
+        site_name=name,
+        site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": _VIEWS["index"]},
+            "site_section_builders": {s: {"view": _VIEWS["page"]} for s in ("expectations", "validations")},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        },
+    )
     return name
 
 
