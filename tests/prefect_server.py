@@ -6,8 +6,10 @@ the controller stops it when the session ends. It is the server Prefect's test
 harness starts (uvicorn on Prefect's app, a fresh SQLite database, no UI) without three services
 whose records no test here reads: the event persister, automation triggers and the task-run
 recorder (which turns every task run's events into rows). The service tests run their own server
-with every service. A new database is migrated when the server starts, which costs more CPU than
-anything else the server does in a session: once per session, not once per worker."""
+with every service. Its database is restored from the schema Prefect's migrations leave in a new
+one (tests/fixtures/prefect/sqlite-schema.sql, written by scripts/prefect_test_schema.py): migrating
+a new database would cost more CPU than anything else the server does in a session. Prefect still
+runs its migrations when it starts, from the revision the file records."""
 
 from __future__ import annotations
 
@@ -44,8 +46,25 @@ def _healthy(url: str) -> bool:
         return False
 
 
+SCHEMA = Path(__file__).resolve().parent / "fixtures" / "prefect" / "sqlite-schema.sql"
+
+
+def restore_schema(database: Path) -> Path:
+    """A new Prefect database at `database`, restored from the schema file (milliseconds)."""
+    import sqlite3
+
+    con = sqlite3.connect(database)
+    try:
+        con.executescript(SCHEMA.read_text())
+    finally:
+        con.close()
+    return database
+
+
 def _launch(folder: Path) -> dict:
     port = free_port()
+    if not (folder / "prefect.db").exists():
+        restore_schema(folder / "prefect.db")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(
         {
@@ -101,21 +120,11 @@ def shared_server_url() -> str:
         return info["url"]
 
 
-def copy_of_the_database(prefect_home: Path) -> Path:
-    """A Prefect home whose database is a copy of the session server's (already migrated: a
-    temporary server started on it comes up without migrating a new one). SQLite's backup API
-    copies it consistently while the server writes."""
-    import sqlite3
-
-    shared_server_url()
+def migrated_home(prefect_home: Path) -> Path:
+    """A Prefect home whose database is already at Prefect's head revision (restored from the schema
+    file): a temporary server started on it comes up without migrating a new one."""
     prefect_home.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(Path(os.environ[SHARED_ENV]) / "prefect.db")
-    target = sqlite3.connect(prefect_home / "prefect.db")
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
+    restore_schema(prefect_home / "prefect.db")
     return prefect_home
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.prefect_server import copy_of_the_database
+from tests.prefect_server import migrated_home
 
 from .conftest import ROOT, assert_nothing_lost
 
@@ -72,8 +72,8 @@ def test_sigterm_stops_cleanly_says_what_it_interrupted_and_leaves_no_process(
     env.pop("PREFECT_API_URL", None)
     if server == "real":
         env["PREFECT_API_URL"] = request.getfixturevalue("prefect_harness")
-    else:  # its database a copy of an already migrated one (a new one is migrated at start, for seconds)
-        env["PREFECT_HOME"] = str(copy_of_the_database(tmp_path / "prefect-home"))
+    else:  # its database already migrated (a new one is migrated at start, for seconds)
+        env["PREFECT_HOME"] = str(migrated_home(tmp_path / "prefect-home"))
     args = [CLI, "refresh", "--offline"] + (["--source", "numbeo"] if step == "numbeo" else ["--source", "hurun"])
     if step == "release":  # a change, so that a new release is written (and interrupted)
         env["TALENT_INDEX_METHODOLOGY"] = str(tmp_path / "m.yaml")
