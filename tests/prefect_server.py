@@ -97,8 +97,8 @@ def _wait_until_healthy(folder: Path, info: dict, timeout: float) -> None:
 
 def start_shared_server() -> None:
     """Start the session's server without waiting for it (a worker that collected tests needing it
-    does so before its first test: the server's start, mostly migrating its new database, then
-    overlaps the tests that need none)."""
+    does so before its first test: the server's start, mostly importing Prefect, then overlaps the
+    tests that need none)."""
     folder = make_shared_folder()
     with open(folder / "prefect-server.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
