@@ -155,6 +155,14 @@ VARIANTS = [
 ]
 
 
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rho: Pearson's correlation of the ranks (ties get their mean rank)."""
+    ra, rb = a.rank(method="average"), b.rank(method="average")
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def variant_comparison(values: pd.DataFrame, directions, printed: pd.Series, low=50.0, high=100.0) -> pd.DataFrame:
     """Which normalisation variant reproduces the printed scores of one dimension best.
 
@@ -174,7 +182,8 @@ def variant_comparison(values: pd.DataFrame, directions, printed: pd.Series, low
         else:
             w = entropy_weights(X if entropy_input == "raw" else minmax_normalize(X, directions))
         s = pd.Series(rescale_50_100(topsis(X, w, directions, norm), low, high), index=values.index)
-        rho = s[common].corr(printed[common], method="spearman")
+        both = pd.concat({"ours": s[common], "printed": printed[common]}, axis=1).dropna()
+        rho = spearman(both["ours"], both["printed"])
         mae = float((s[common] - printed[common]).abs().mean())
         rows.append(
             {

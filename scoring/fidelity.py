@@ -10,10 +10,9 @@ coverage as tables.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from .audit import DIMENSIONS, city_dimension_scores
+from .audit import DIMENSIONS, city_dimension_scores, spearman
 
 STATUSES = ("real", "proxy", "illustrative", "imputed")
 COLUMNS = [
@@ -24,14 +23,6 @@ COLUMNS = [
     "largest_differences",
     *[f"share_{s}" for s in STATUSES],
 ]
-
-
-def spearman(a: pd.Series, b: pd.Series) -> float:
-    """Spearman's rho: Pearson's correlation of the ranks (ties get their mean rank)."""
-    ra, rb = a.rank(method="average"), b.rank(method="average")
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def printed_scores(pub: dict) -> pd.DataFrame:

@@ -39,25 +39,32 @@ def ols_band(x: pd.Series, y: pd.Series, level: float = 0.95, grid: int = 50) ->
         raise ValueError(f"regression of {y.name} on {x.name} needs at least 3 cities with both values, got {n}")
     if df["x"].nunique() < 2:
         raise ValueError(f"regression of {y.name} on {x.name}: {x.name} does not vary")
-    from scipy import stats  # here: importing it costs about as much as the rest of the flows' imports
+    from scipy.special import stdtr, stdtrit  # Student's t CDF and quantile, without all of scipy.stats
 
     X, Y = df["x"].to_numpy(float), df["y"].to_numpy(float)
-    res = stats.linregress(X, Y)
-    resid = Y - (res.intercept + res.slope * X)
+    dx, dy = X - X.mean(), Y - Y.mean()
+    sxx, sxy, syy = (dx**2).sum(), (dx * dy).sum(), (dy**2).sum()
+    slope = sxy / sxx
+    intercept = Y.mean() - slope * X.mean()
+    r = 0.0 if syy == 0 else float(np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0))
+    tiny = 1e-20  # as scipy.stats.linregress: |r| = 1 gives p = 0, not a division by zero
+    t_slope = r * np.sqrt((n - 2) / ((1.0 - r + tiny) * (1.0 + r + tiny)))
+    p_value = 2 * stdtr(n - 2, -abs(t_slope))  # two-sided test of a zero slope
+    resid = Y - (intercept + slope * X)
     s = np.sqrt((resid**2).sum() / (n - 2))
     xs = np.linspace(X.min(), X.max(), grid)
-    fit = res.intercept + res.slope * xs
-    se = s * np.sqrt(1 / n + (xs - X.mean()) ** 2 / ((X - X.mean()) ** 2).sum())
-    t = stats.t.ppf(0.5 + level / 2, n - 2)
+    fit = intercept + slope * xs
+    se = s * np.sqrt(1 / n + (xs - X.mean()) ** 2 / sxx)
+    t = stdtrit(n - 2, 0.5 + level / 2)
     line = pd.DataFrame({"x": xs, "fit": fit, "lower": fit - t * se, "upper": fit + t * se})
     return Regression(
         x_name=str(x.name),
         y_name=str(y.name),
         n=n,
-        slope=float(res.slope),
-        intercept=float(res.intercept),
-        p_value=float(res.pvalue),
-        r_squared=float(res.rvalue**2),
+        slope=float(slope),
+        intercept=float(intercept),
+        p_value=float(p_value),
+        r_squared=r**2,
         line=line,
         points=df.reset_index(),
     )
