@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
+import importlib.util
 import json
 import logging
 import os
 import re
+import sys
 import threading
+import types
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -128,9 +132,48 @@ def load_suite(name: str, directory: Path | None = None) -> dict:
         raise PipelineError(f"expectation suite {path} is not valid JSON: {exc}") from exc
 
 
+class _LoadedOnFirstUse(types.ModuleType):
+    """Stands in sys.modules for a module not loaded yet: the first attribute it lacks loads the real
+    module, which replaces it there (and whose attributes it takes on)."""
+
+    def __getattr__(self, attr: str):
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        real = importlib.import_module(name)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
+
+
+def load_on_first_use(name: str) -> None:
+    """`import name` (and `from parent import name`) give a stand-in until an attribute of the module
+    is used; nothing changes if it is loaded already."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    module = _LoadedOnFirstUse(name)
+    module.__spec__ = spec
+    module.__file__ = spec.origin
+    if spec.submodule_search_locations is not None:  # a package: its submodules import on their own
+        module.__path__ = list(spec.submodule_search_locations)
+    sys.modules[name] = module
+
+
+def _import_gx() -> None:
+    """Import Great Expectations, on first use (it costs seconds). GX imports scipy.stats and altair
+    as it loads, for one expectation (the KL divergence), which uses them only when it runs and which
+    no suite here has: they load when something uses them, not with GX."""
+    for name in ("scipy.stats", "altair"):
+        load_on_first_use(name)
+    import great_expectations  # noqa: F401
+
+
 @lru_cache(maxsize=1)
 def _context():
-    import great_expectations as gx  # lazy: the import costs seconds
+    _import_gx()
+    import great_expectations as gx
 
     ctx = gx.get_context(mode="ephemeral")
     try:
@@ -245,6 +288,7 @@ def run_suite(
     folder, rendered by `render_data_docs(docs_dir)` once all validations of the run are done
     (each render rebuilds the site's whole index, so once per run rather than per validation);
     `run_name` names the validation's run there (e.g. "numbeo, edition 2020")."""
+    _import_gx()
     from great_expectations.core import ExpectationSuite
 
     spec = copy.deepcopy(suite)

@@ -134,3 +134,28 @@ def test_a_second_pass_runs_the_failing_expectations_only_and_a_repeated_validat
     assert run_suite(n, typed, source="test").success
     assert not run_suite(n.astype({"n": "int32"}), typed, source="test").success
     assert len(runs) == 6
+
+
+def test_a_module_loaded_on_first_use_runs_when_an_attribute_is_used(tmp_path, monkeypatch):
+    import sys
+
+    from tasks.validate import load_on_first_use
+
+    (tmp_path / "probe_pkg").mkdir()
+    (tmp_path / "probe_pkg" / "__init__.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('ran').touch()\nVALUE = 42\n"
+    )
+    (tmp_path / "probe_pkg" / "sub.py").write_text("SUB = 7\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_on_first_use("probe_pkg")
+    import probe_pkg
+    import probe_pkg.sub  # a submodule imports without its package running
+
+    assert not (tmp_path / "probe_pkg" / "ran").exists() and probe_pkg.sub.SUB == 7
+    assert probe_pkg.VALUE == 42  # the first attribute it lacks: the package runs
+    assert (tmp_path / "probe_pkg" / "ran").exists()
+    real = sys.modules["probe_pkg"]
+    assert real is not probe_pkg and type(real).__name__ == "module" and real.VALUE == 42
+    load_on_first_use("probe_pkg")  # loaded already: left as it is
+    assert sys.modules.pop("probe_pkg") is real
+    sys.modules.pop("probe_pkg.sub")
