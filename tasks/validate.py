@@ -132,15 +132,19 @@ def load_suite(name: str, directory: Path | None = None) -> dict:
         raise PipelineError(f"expectation suite {path} is not valid JSON: {exc}") from exc
 
 
+_STAND_IN_LOCK = threading.Lock()
+
+
 class _LoadedOnFirstUse(types.ModuleType):
     """Stands in sys.modules for a module not loaded yet: the first attribute it lacks loads the real
     module, which replaces it there (and whose attributes it takes on)."""
 
     def __getattr__(self, attr: str):
         name = self.__name__
-        if sys.modules.get(name) is self:
-            del sys.modules[name]
-        real = importlib.import_module(name)
+        with _STAND_IN_LOCK:  # takes out this stand-in only, never the real module another thread put there
+            if sys.modules.get(name) is self:
+                del sys.modules[name]
+        real = importlib.import_module(name)  # the import system's own lock: loaded once
         self.__dict__.update(real.__dict__)
         return getattr(real, attr)
 
@@ -162,7 +166,7 @@ def load_on_first_use(name: str) -> None:
 
 
 def _import_gx() -> None:
-    """Import Great Expectations, on first use (it costs seconds). GX imports scipy.stats and altair
+    """Import Great Expectations, on first use (a long import). GX imports scipy.stats and altair
     as it loads, for one expectation (the KL divergence), which uses them only when it runs and which
     no suite here has: they load when something uses them, not with GX."""
     for name in ("scipy.stats", "altair"):

@@ -50,7 +50,7 @@ SCHEMA = Path(__file__).resolve().parent / "fixtures" / "prefect" / "sqlite-sche
 
 
 def restore_schema(database: Path) -> Path:
-    """A new Prefect database at `database`, restored from the schema file (milliseconds)."""
+    """A new Prefect database at `database`, restored from the schema file."""
     import sqlite3
 
     con = sqlite3.connect(database)

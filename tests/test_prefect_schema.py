@@ -1,7 +1,7 @@
 """The tests' Prefect servers start on a database restored from tests/fixtures/prefect/sqlite-schema.sql
 (tests/prefect_server.py). It must be at the head of the installed Prefect's SQLite migrations: after
 an upgrade of Prefect, this fails until `.venv/bin/python scripts/prefect_test_schema.py` writes it
-again (Prefect would still migrate it when a server starts, but for seconds, in every session)."""
+again (Prefect would still migrate it when a server starts, at that cost in every session)."""
 
 from __future__ import annotations
 
