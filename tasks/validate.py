@@ -165,8 +165,9 @@ def load_on_first_use(name: str) -> None:
     sys.modules[name] = module
 
 
+@lru_cache(maxsize=1)
 def _import_gx() -> None:
-    """Import Great Expectations, on first use (a long import). GX imports scipy.stats and altair
+    """Import Great Expectations, once, on first use (a long import). GX imports scipy.stats and altair
     as it loads, for one expectation (the KL divergence), which uses them only when it runs and which
     no suite here has: they load when something uses them, not with GX."""
     for name in ("scipy.stats", "altair"):
