@@ -54,6 +54,12 @@ def expand_secrets(url: str, source: str, where: str | None = None) -> str:
     return _SECRET.sub(sub, url)
 
 
+def pause(seconds: float) -> None:
+    """How the fetcher waits (rate limit, backoff): looked up at each Fetcher's creation, so that a
+    test of the online path can make waiting instant without changing any setting."""
+    time.sleep(seconds)
+
+
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "date", "content-length", "retry-after")
 DEFAULT_UA = "city-talent-index/0.1 (+https://example.org/city-talent-index; data-team@example.org)"
@@ -76,6 +82,7 @@ class HttpPolicy:
     total_timeout_s: float = 120.0  # a slow drip of bytes may not take longer than this
     headers: dict = field(default_factory=dict)  # extra request headers; "${VAR}" filled from the environment
     reuse_within_s: float = 6 * 3600  # a response stored this recently is reused without a request
+    auth_hint: str = ""  # what an HTTP 401 or 403 means for this source (e.g. which token to renew)
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> HttpPolicy:
@@ -196,7 +203,7 @@ class Fetcher:
     edition: str | None = None  # offline: the edition whose recordings are replayed
     recordings: Recordings | None = None
     session: requests.Session | None = None
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = field(default_factory=lambda: pause)
     clock: Callable[[], float] = time.monotonic
     reuse_raw: bool = True
     requests_made: int = 0
@@ -213,8 +220,9 @@ class Fetcher:
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
 
     # ------------------------------------------------------------------ public
-    def get(self, url: str, *, recording_name: str | None = None) -> RawRecord:
-        """Fetch (or replay) one URL and store the body as a raw snapshot."""
+    def get(self, url: str, *, recording_name: str | None = None, headers: dict | None = None) -> RawRecord:
+        """Fetch (or replay) one URL and store the body as a raw snapshot. `headers`: sent with this
+        request only, beside the source's own (e.g. the Referer an API expects)."""
         if url.startswith("file:"):
             return self._read_local(url)
         if self.mode == "offline":
@@ -225,7 +233,7 @@ class Fetcher:
                 url,
                 f"cannot fetch this URL in {self.mode} mode: only the bundled recordings provide it (use --offline)",
             )
-        body, rec = self._fetch_online(url)
+        body, rec = self._fetch_online(url, headers or {})
         if self.mode == "record" and not rec.reused:
             (self.recordings or Recordings(edition=self.edition)).add(
                 self.source, url, body, rec.status, rec.headers, recording_name or rec.sha256[:16]
@@ -344,7 +352,7 @@ class Fetcher:
         rp = self._robots[base]
         return rp is None or rp.can_fetch(self.policy.user_agent, url)
 
-    def _fetch_online(self, url: str) -> tuple[bytes, RawRecord]:
+    def _fetch_online(self, url: str, extra_headers: dict) -> tuple[bytes, RawRecord]:
         p = self.policy
         if not _domain_ok(url, p.allowed_domains):
             raise FetchError(self.source, url, f"host is not one of this source's domains {list(p.allowed_domains)}")
@@ -354,7 +362,7 @@ class Fetcher:
             return previous.read(), previous
         if p.obey_robots and not self._robots_allows(url):
             raise FetchError(self.source, url, "robots.txt disallows this URL for our user agent")
-        headers = {k: expand_secrets(v, self.source, where=url) for k, v in p.headers.items()}
+        headers = {k: expand_secrets(v, self.source, where=url) for k, v in {**p.headers, **extra_headers}.items()}
         if previous:
             if previous.headers.get("etag"):
                 headers["If-None-Match"] = previous.headers["etag"]
@@ -393,7 +401,8 @@ class Fetcher:
             if resp.status_code in (404, 410):
                 raise NotPublished(self.source, url, f"HTTP {resp.status_code} {resp.reason} (not retried)")
             if resp.status_code >= 400:
-                raise FetchError(self.source, url, f"HTTP {resp.status_code} {resp.reason} (not retried)")
+                hint = f": {p.auth_hint}" if p.auth_hint and resp.status_code in (401, 403) else ""
+                raise FetchError(self.source, url, f"HTTP {resp.status_code} {resp.reason} (not retried){hint}")
             ctype = resp.headers.get("Content-Type", "")
             if p.content_types and not any(ctype.lower().startswith(t) for t in p.content_types):
                 raise FetchError(

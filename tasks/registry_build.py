@@ -26,28 +26,11 @@ from pathlib import Path
 import pandas as pd
 
 from .cities import REQUIRED, normalise_name
+from .countries import country_iso2, country_name
 from .errors import PipelineError
 
 COLUMNS = [*REQUIRED, "report_tier_2020"]
 REVIEW_COLUMNS = ["source", "line", "name", "country", "decision", "chosen", "candidates", "why"]
-# Country names the sources print that ISO 3166 (pycountry) does not know by that name.
-COUNTRY_ALIASES = {
-    "u.s.": "US",
-    "us": "US",
-    "u.s.a.": "US",
-    "uk": "GB",
-    "great britain": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "turkey": "TR",
-    "ivory coast": "CI",
-    "kosovo": "XK",
-    "russia": "RU",
-    "macedonia": "MK",
-    "czechia": "CZ",
-    "swaziland": "SZ",
-    "burma": "MM",
-}
 # A source may list a city under the sovereign state while GeoNames files it under its own code
 # (GaWC lists Hong Kong under China).
 ALSO_IN = {"CN": ("HK", "MO", "TW")}
@@ -130,42 +113,6 @@ def hurun_list(body: bytes, location: str) -> list[Listed]:
 
 
 # --- countries and places ------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def country_iso2(name: str) -> str | None:
-    """ISO 3166 alpha-2 of a country name as a source prints it, or None when unknown."""
-    import pycountry
-
-    text = str(name or "").strip()
-    if not text:
-        return None
-    tries = [text]
-    m = re.match(r"^(.*?)\s*\((.*)\)\s*$", text)  # 'Hong Kong (China)': the territory, then the state
-    if m:
-        tries += [m.group(1), m.group(2)]
-    for t in tries:
-        alias = COUNTRY_ALIASES.get(normalise_name(t))
-        if alias:
-            return alias
-        try:
-            return pycountry.countries.lookup(t).alpha_2
-        except LookupError:
-            continue
-    try:
-        found = pycountry.countries.search_fuzzy(text)
-    except LookupError:
-        return None
-    return found[0].alpha_2 if len(found) == 1 else None
-
-
-def country_name(iso2: str) -> str:
-    import pycountry
-
-    c = pycountry.countries.get(alpha_2=iso2)
-    if c is None:
-        return iso2
-    return getattr(c, "common_name", None) or c.name
 
 
 _NOT_KEY = re.compile(r"[^a-z0-9 ]")
@@ -530,10 +477,18 @@ def _drop_shared_names(base: pd.DataFrame, rows: list[dict], review: list[dict])
             r[column] = ";".join(kept)
 
 
-def read_list(kind: str, path: Path) -> list[Listed]:
-    try:
-        body = path.read_bytes()
-    except OSError as exc:
-        raise PipelineError(f"cannot read the {kind} list {path}: {exc.strerror}") from None
+def read_list(kind: str, path: Path | list[Path]) -> list[Listed]:
+    """One source's list from a saved file; for Hurun, several files are the pages of one list as its
+    API answered them (read as one JSON array of pages, checked as a download is)."""
+    paths = path if isinstance(path, list) else [path]
+    bodies = []
+    for p in paths:
+        try:
+            bodies.append(p.read_bytes())
+        except OSError as exc:
+            raise PipelineError(f"cannot read the {kind} list {p}: {exc.strerror}") from None
+    if len(bodies) > 1 and kind != "hurun":
+        raise PipelineError(f"the {kind} list is one file; got {len(bodies)}")
+    body = bodies[0] if len(bodies) == 1 else b"[" + b",".join(b.strip() for b in bodies) + b"]"
     reader = {"numbeo": numbeo_list, "gawc": gawc_list, "hurun": hurun_list}[kind]
-    return reader(body, str(path))
+    return reader(body, " + ".join(map(str, paths)))

@@ -36,7 +36,7 @@ class Fetcher:
     def __init__(self, missing: set[str]):
         self.missing = missing
 
-    def get(self, url: str) -> Raw:
+    def get(self, url: str, headers: dict | None = None) -> Raw:
         if url in self.missing:
             raise NotPublished("toy", url, "HTTP 404 Not Found (not retried)")
         return Raw(url.encode())

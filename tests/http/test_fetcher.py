@@ -367,3 +367,19 @@ def test_online_run_after_an_offline_replay_fetches_for_real(server, data_home, 
     f, _ = fetcher(server, data_home)
     live = f.get(url)
     assert server.hits["/page"] == 1 and not live.reused and live.read() == b"<html>live</html>"
+
+
+def test_a_refused_download_says_what_the_source_configures_for_it_and_extra_headers_are_sent(server, data_home):
+    server.add("/robots.txt", {"status": 404})
+    server.add("/tile.h5", {"status": 401, "body": b"no"})
+    server.add("/api", {"body": b"{}"})
+    f, _ = fetcher(server, data_home, auth_hint="Earthdata token missing or expired (EARTHDATA_TOKEN)")
+    with pytest.raises(
+        FetchError,
+        match=r"HTTP 401 Unauthorized \(not retried\): Earthdata token missing or expired \(EARTHDATA_TOKEN\)",
+    ):
+        f.get(server.base + "/tile.h5")
+    f.get(server.base + "/api", headers={"Referer": "https://x/rank", "X-Requested-With": "XMLHttpRequest"})
+    seen = server.headers_seen["/api"][-1]
+    assert seen["Referer"] == "https://x/rank" and seen["X-Requested-With"] == "XMLHttpRequest"
+    assert "Referer" not in server.headers_seen["/tile.h5"][-1]  # only the request that asked for them
