@@ -20,13 +20,14 @@ import math
 import sys
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.sources import load_sources_config, numbeo  # noqa: E402
+from tasks.sources import load_sources_config, load_sources_raw, numbeo  # noqa: E402
 
 RECORDINGS = ROOT / "data" / "recordings"
 REC = RECORDINGS
@@ -160,54 +161,74 @@ def numbeo_price_pages(values, cities, cfg, index):
         )
 
 
-def hurun(values, cities, cfg, index):
+# Chinese names of the sample's headquarters outside the registry, and of the countries
+SAMPLE_ZH = {"San Francisco": "旧金山", "Palo Alto": "帕罗奥图", "Mumbai": "孟买", "Bangalore": "班加罗尔"}
+
+
+def hurun(values, cities, cfg, index, lists):
+    """The list as hurun.net serves it: the rank page (its <select> offering the lists published up
+    to this one) and the JSON API's pages of `page_limit` rows. The number of companies per city
+    follows values.csv; names, valuations and ids are illustrative."""
+    from tasks.sources.hurun import COUNTRY_ZH, render_answers
+
     rng = np.random.default_rng(2020)
-    country = {c["city_id"]: c["country"] for c in cities}
+    zh_country = {iso: zh for zh, iso in reversed(COUNTRY_ZH.items())}
+    iso = {c["city_id"]: c["iso2"] for c in cities}
     name = {c["city_id"]: c["hurun_names"].split(";")[0] for c in cities}
-    extra_country = {
-        "San Francisco": "United States",
-        "Palo Alto": "United States",
-        "Mumbai": "India",
-        "Bangalore": "India",
-    }
+    name_zh = {c["city_id"]: c["name_zh"] for c in cities}
+    extra_country = {"San Francisco": "US", "Palo Alto": "US", "Mumbai": "IN", "Bangalore": "IN"}
     industries = ["Fintech", "E-commerce", "AI", "Logistics", "Health tech", "Software", "Education"]
-    year = cfg["edition"]
+    year = cfg["list_year"]
     companies = []
     for (record, city), fields in values.items():
         if record != f"hurun:global-unicorn-index:{year}":
             continue
         n = int(float(fields["unicorns"]["value"]))
         hq = name.get(city, city)
+        code = iso.get(city) or extra_country[city]
+        hq_cn = f"{zh_country[code]}-{name_zh.get(city) or SAMPLE_ZH[city]}"
         for k in range(n):
             companies.append(
                 (
                     round(float(rng.uniform(1.0, 15.0)), 1),
                     f"Sample Unicorn {hq} {k + 1:02d}",
                     hq,
-                    country.get(city, extra_country.get(city, "")),
-                    industries[k % len(industries)],
+                    hq_cn,
+                    industries[k % 7],
                 )
             )
     companies.sort(key=lambda c: (-c[0], c[1]))
-    trs = "\n".join(
-        f"<tr><td>{i}</td><td>{html.escape(co)}</td><td>{val:.1f}</td><td>{html.escape(hq)}</td>"
-        f"<td>{html.escape(ct)}</td><td>{ind}</td></tr>"
-        for i, (val, co, hq, ct, ind) in enumerate(companies, start=1)
-    )
-    body = (
-        f"<h1>Hurun Global Unicorn Index {year}</h1>\n<p>SAMPLE: company names and valuations are "
-        "illustrative; the number of companies per city follows data/sample/values.csv.</p>\n"
-        f"<p>This sample list holds {len(companies)} companies.</p>\n"
-        '<table class="table">\n<thead><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th>'
-        f"<th>Headquarters</th><th>Country</th><th>Industry</th></tr></thead>\n<tbody>\n{trs}\n</tbody>\n</table>"
-    )
-    add(
-        index,
-        "hurun",
-        cfg["url"],
-        f"global-unicorn-index-{year}.html",
-        page(f"Hurun Global Unicorn Index {year}", body),
-    )
+    rows = [
+        {
+            "Year": int(year),
+            "Ranking": i,
+            "Wealth_USD": val,
+            "Wealth": round(val * 70),
+            "ComName_En": co,
+            "ComHeadquarters_En": hq,
+            "ComHeadquarters_Cn": hq_cn,
+            "Industry_En": ind,
+            "ID": int(year) * 10000 + i,
+            "ListID": int(year),
+        }
+        for i, (val, co, hq, hq_cn, ind) in enumerate(companies, start=1)
+    ]
+    offered = [
+        (f"{k} Global Unicorn Index", v["num"])
+        for k, v in sorted(lists.items(), reverse=True)
+        if str(v["year"]) <= year
+    ]
+    for url, (body, ctype) in render_answers(cfg, rows, offered).items():
+        if "HsRankDetailsList" in url:
+            fname = f"api-{cfg['num']}-{parse_qs(urlsplit(url).query)['offset'][0]}.json"
+        else:
+            fname = f"rank-page-{cfg['num']}.html"
+            body = body.replace(
+                b"<select",
+                b"<p>SAMPLE recording: the list's companies are illustrative; the number of companies per city "
+                b"follows data/sample/values.csv.</p>\n<select",
+            )
+        add(index, "hurun", url, fname, body, ctype)
 
 
 def gawc(values, cities, cfg, index):
@@ -447,7 +468,7 @@ def main():
         numbeo_ranking(values, cities, cfg["numbeo"], index)
         numbeo_city_pages(values, cities, cfg["numbeo"], index)
         numbeo_price_pages(values, cities, cfg["numbeo"], index)
-        hurun(values, cities, cfg["hurun"], index)
+        hurun(values, cities, cfg["hurun"], index, load_sources_raw()["hurun"]["lists"])
         gawc(values, cities, cfg["gawc"], index)
         night_lights(values, cities, cfg["night_lights"], index)
         curated(values, cities, cfg["curated"])

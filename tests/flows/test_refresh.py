@@ -141,25 +141,25 @@ def test_an_older_home_with_absolute_paths_is_refused_until_migrated(home_copy):
 
 
 def test_a_vintage_fallback_is_refused_then_published_and_listed(home_copy, tmp_path):
-    """The 2020 Hurun page states another year: refused with the expected and found vintage; with
-    --allow-vintage-fallback the release lists it in its manifest and report."""
+    """The 2020 GaWC tier page states another edition: refused with the expected and found vintage;
+    with --allow-vintage-fallback the release lists it in its manifest and report."""
     rec = tmp_path / "rec"
     shutil.copytree(ROOT / "data" / "recordings", rec)
-    page = rec / "2020" / "hurun" / "global-unicorn-index-2020.html"
-    page.write_text(page.read_text().replace("Hurun Global Unicorn Index 2020", "Hurun Global Unicorn Index 2019"))
+    page = rec / "2020" / "gawc" / "world2020t.html"
+    page.write_text(page.read_text().replace("The World According to GaWC 2020", "The World According to GaWC 2018"))
     env = {"TALENT_INDEX_RECORDINGS": str(rec)}
     before = latest(home_copy)
-    refused = cli("refresh", "--offline", "--source", "hurun", env=env)
+    refused = cli("refresh", "--offline", "--source", "gawc", env=env)
     assert refused.exit_code == 1
-    assert "[source hurun] edition 2020: expected vintage 2020, found 2019" in refused.output
+    assert "[source gawc] edition 2020: expected vintage 2020, found 2018" in refused.output
     assert latest(home_copy) == before
-    allowed = cli("refresh", "--offline", "--source", "hurun", "--allow-vintage-fallback", env=env)
+    allowed = cli("refresh", "--offline", "--source", "gawc", "--allow-vintage-fallback", env=env)
     assert allowed.exit_code == 0, allowed.output
-    assert "vintage fallback: hurun: expected 2020, used 2019" in allowed.output
+    assert "vintage fallback: gawc: expected 2020, used 2018" in allowed.output
     m = manifest(home_copy, latest(home_copy))
-    assert [(f["source"], f["expected"], f["found"]) for f in m["vintage_fallbacks"]] == [("hurun", "2020", "2019")]
+    assert [(f["source"], f["expected"], f["found"]) for f in m["vintage_fallbacks"]] == [("gawc", "2020", "2018")]
     html = (home_copy / "releases" / latest(home_copy) / "report" / "index.html").read_text()
-    assert 'id="vintage-fallbacks"' in html and "hurun uses 2019 where its policy expects 2020" in html
+    assert 'id="vintage-fallbacks"' in html and "gawc uses 2018 where its policy expects 2020" in html
 
 
 MODULE = '''

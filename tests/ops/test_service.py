@@ -159,9 +159,16 @@ def recordings_copy(service, name: str) -> Path:
 
 def test_warning_publishes_and_alerts_once(service):
     rec = recordings_copy(service, "warning-rec")
-    page = rec / "2020" / "hurun" / "global-unicorn-index-2020.html"
-    html = page.read_text()
-    page.write_text(html.replace("<td>Beijing</td>", "<td></td>", 1))  # a company without headquarters
+    page = rec / "2020" / "hurun" / "api-WE53FEER-0.json"
+    text = page.read_text()
+    # a company without headquarters (neither field)
+    page.write_text(
+        text.replace(
+            '"Beijing", "hs_Rank_Unicorn_ComHeadquarters_Cn": "中国-北京"',
+            '"", "hs_Rank_Unicorn_ComHeadquarters_Cn": ""',
+            1,
+        )
+    )
     # a run that published with warnings is visibly different from a clean one
     assert run_deployment(service, rec, ["hurun"]) == "Completed with warnings", service["last_message"]
     data = Path(service["env"]["TALENT_INDEX_HOME"])
@@ -257,6 +264,8 @@ def test_status_shows_the_service_and_its_schedules_with_their_timezone(service)
         "quarterly-numbeo-refresh",
         "0 3 1 10 * (Asia/Shanghai)",
         "Asia/Shanghai",
+        "next scheduled run: ",  # its preflight: what each source of that run would read
+        "https://www.numbeo.com/quality-of-life/rankings",
     ):
         assert needle in res.stdout, (needle, res.stdout)
     # a run is one interpreter, the checkout's environment's engine (no workspace supervisor first)

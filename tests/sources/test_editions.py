@@ -34,16 +34,17 @@ def test_policies_of_the_shipped_configuration(raw):
 def test_a_policy_without_the_edition_says_which_editions_it_knows(raw):
     with pytest.raises(
         EditionError,
-        match=r"no list URL for edition 2031 \(editions known: 2019, 2020\); add the "
-        r"list's page under hurun.editions.2031.url",
+        match=r"no list of year 2031 \(lists known: 2019, 2020, 2021, 2022-H1, 2023, 2024, 2025, 2026\); find its "
+        r"num with `talent-index sources discover hurun` and add it under hurun.lists",
     ):
         resolve_source("hurun", raw["hurun"], "2031")
+    without_2024 = {**raw["gawc"], "editions": {k: v for k, v in raw["gawc"]["editions"].items() if k != "2024"}}
     with pytest.raises(
         EditionError,
         match=r"edition 2031 needs GaWC 2024 \(the newest published up to 2031\), but "
         r"gawc.editions has no pages for it \(known: 2018, 2020\)",
     ):
-        resolve_source("gawc", raw["gawc"], "2031")
+        resolve_source("gawc", without_2024, "2031")
     with pytest.raises(EditionError, match=r"no GaWC edition published up to 2010"):
         resolve_source("gawc", raw["gawc"], "2010")
     with pytest.raises(EditionError, match="ranking_title has no entry for cadence 'quarterly'"):
