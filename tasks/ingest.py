@@ -25,7 +25,7 @@ from .validate import run_suite as _run_suite
 @dataclass
 class Fetched:
     source: str
-    parsed: dict[Request, object]  # a DataFrame per response, or plain records for per-city pages
+    parsed: dict[Request, object]  # a DataFrame per response, plain records for per-city pages, None: not published
     raws: list[dict]
     requests_made: int
 
@@ -94,7 +94,8 @@ def preflight(source: str, cfg: dict) -> None:
 def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) -> None:
     """Every request the source plans, in rounds. A city's page the source does not publish (404
     or 410) leaves that city's values missing (named in progress and in the validation's 'every
-    registry city present' warning); any other failure stops the source."""
+    registry city present' warning); a request the plan marks `optional` that answers 404 is parsed
+    as None (the plan then asks for something else); any other failure stops the source."""
     not_published: set[Request] = set()
     while True:
         todo = [r for r in spec.plan(cfg, registry, parsed) if r not in parsed and r not in not_published]
@@ -104,9 +105,14 @@ def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) 
             if progress:
                 progress(f"{spec.name}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
             try:
-                raw = fetcher.get(req.url)
+                raw = fetcher.get(req.url, headers=req.meta.get("headers"))
                 parsed[req] = spec.parse(req, raw.read(), registry, cfg)
             except NotPublished as exc:
+                if req.meta.get("optional"):  # the source's plan tries something else (e.g. an older year)
+                    parsed[req] = None
+                    if progress:
+                        progress(f"{spec.name}: {req.url} not published ({exc.detail})")
+                    continue
                 if not req.city_id:
                     raise
                 not_published.add(req)
@@ -141,13 +147,19 @@ def check_vintage(source: str, cfg: dict, fetched: Fetched, allow_fallback: bool
     policy = vintage_policy(cfg)
     found = spec.found_vintage(cfg, fetched.parsed)
     ok = policy.matches(found)
-    record = {
+    record: dict[str, object] = {
         "edition": str(cfg.get("edition")),
         "expected": policy.describe(),
         "found": found,
         "ok": ok,
         "note": policy.note,
     }
+    notes = spec.vintage_notes(cfg, fetched.parsed)
+    if notes:  # e.g. GaWC 2024's tiers with the 2020 connectivity data set
+        record["notes"] = notes
+    carried = spec.carried_forward(cfg, fetched.parsed)
+    if carried:  # e.g. curated rows carried forward from the previous edition's table
+        record["carried_forward"] = carried
     if not ok and not allow_fallback:
         raise VintageMismatch(
             f"[source {source}] edition {cfg.get('edition')}: expected vintage {policy.describe()}, "
@@ -377,6 +389,8 @@ def snapshot_source(
             "vintage": vintage.get("found"),
             "expected_vintage": vintage.get("expected"),
             "vintage_ok": bool(vintage.get("ok")),
+            "vintage_notes": vintage.get("notes") or [],
+            "carried_forward": vintage.get("carried_forward") or [],
             "mode": mode or (raws[0]["mode"] if raws else None),
             "run_id": run_id,
             "accessed_at": min((r["fetched_at"] for r in raws), default=None),

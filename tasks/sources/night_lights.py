@@ -7,7 +7,9 @@ centre (64-vertex polygon); the boundary version and pixel counts go into the sn
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -22,11 +24,19 @@ BOUNDARY_VERSION = "circle-64-v1"
 FILL_VALUES = (65535.0,)
 
 
+# The layer the Black Marble user guide (Table 9) and NASA's own client (worldbank/blackmarblepy)
+# read from VNP46A4: near-nadir, snow-free composite, uint16 radiance x 0.1 nW/cm2/sr, fill 65535;
+# its `_Quality` layer: 0 good, 1 poor (<= 3 observations), 2 gap-filled, 255 fill. HDF5 names the
+# group "Data Fields" (GDAL's flattened metadata writes "Data_Fields"; both are looked up).
 VNP46A4_LAYER = "HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields/NearNadir_Composite_Snow_Free"
 VNP46A4_QUALITY = VNP46A4_LAYER + "_Quality"
+VNP46A4_GROUPS = ("HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields", "HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data_Fields")
 VNP46A4_FILL = 65535
 VNP46A4_SCALE = 0.1
 TILE_DEG = 10.0
+TOKEN_HINT = "Earthdata token missing, expired or licence not accepted (EARTHDATA_TOKEN)"
+# VNP46A4.A2024001.h29v05.002.2025123123456.h5: year, tile, collection version, production time
+_FILE_NAME = re.compile(r"^VNP46A4\.A(\d{4})001\.(h\d\dv\d\d)\.(\d{3})\.(\d{13})\.h5$")
 
 
 def tiles_for_bbox(west: float, south: float, east: float, north: float) -> list[str]:
@@ -54,46 +64,101 @@ def composite_year(cfg: dict) -> str:
     return str(cfg.get("composite_year") or cfg.get("edition"))
 
 
+def composite_years(cfg: dict) -> list[str]:
+    """The composite years a plan looks for, newest first: the policy's year, then up to
+    `max_years_back` older ones (using one of those is a vintage fallback)."""
+    year = int(composite_year(cfg))
+    return [str(year - k) for k in range(int(cfg.get("max_years_back", 0)) + 1)]
+
+
+def listing_requests(cfg: dict, year: str) -> list[Request]:
+    """The listings of one composite year, in the order they are tried (LAADS' v2 details API, then
+    the archive's JSON); each may answer 404 (the year is not published yet, or that API is gone)."""
+    urls = cfg.get("listing_urls") or [cfg["listing_url"]]
+    return [Request("vnp46a4-listing", str(u).format(year=year), meta={"optional": True, "year": year}) for u in urls]
+
+
 def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
     """`format: vnl-clip` (the sample: one small GeoTIFF per city) or `format: vnp46a4` (Black
-    Marble annual HDF5 tiles from LAADS: first the directory listing, then every tile a city needs)."""
+    Marble annual HDF5 tiles from LAADS: the listing of the newest composite year the policy allows
+    that LAADS holds, then every tile a city needs)."""
     year = composite_year(cfg)
     if cfg.get("format", "vnl-clip") == "vnl-clip":
         tmpl = cfg["clip_url_template"]
         return [Request("night-lights-clip", tmpl.format(city_id=cid, year=year), cid) for cid in registry.ids]
-    listing = Request("vnp46a4-listing", cfg["listing_url"].format(year=year))
-    if listing not in done:
-        return [listing]
+    listing = None
+    tried = []
+    for y in composite_years(cfg):
+        for req in listing_requests(cfg, y):
+            if req not in done:
+                return [req]
+            tried.append(req.url)
+            if done[req] is not None and len(done[req]):
+                listing = req
+                break
+        if listing is not None:
+            break
+    if listing is None:
+        raise SourceError(
+            SOURCE,
+            f"no VNP46A4 composite listed for {', '.join(composite_years(cfg))} (each listing answered 404 or "
+            f"listed no file): {'; '.join(tried)}",
+            location=tried[0],
+        )
     files = done[listing]
     needed = sorted({t for ts in city_tiles(registry).values() for t in ts})
     missing = [t for t in needed if t not in files.index]
     if missing:
         raise SourceError(SOURCE, f"the VNP46A4 listing has no file for tiles {missing}", location=listing.url)
-    base = listing.url.removesuffix(".json")  # .../2020/001.json lists the files under .../2020/001/
-    return [Request("vnp46a4-tile", f"{base}/{files.loc[t, 'name']}", meta={"tile": t}) for t in needed]
+    year = listing.meta["year"]
+    template = cfg.get("file_url") or listing.url.removesuffix(".json") + "/{name}"
+    return [
+        Request(
+            "vnp46a4-tile",
+            str(template).format(year=year, name=files.loc[t, "name"]),
+            meta={"tile": t, "year": year, "listing": listing.url},
+        )
+        for t in needed
+    ]
 
 
-def parse_listing(body: bytes, url: str) -> pd.DataFrame:
-    """LAADS directory listing (JSON) -> tile -> file name."""
-    import json
-    import re
-
+def parse_listing(body: bytes, url: str, version: str | None = None) -> pd.DataFrame:
+    """A LAADS listing (v2 details API or archive JSON: a `content` list of entries with `name`) ->
+    tile -> file name of the composite. An empty listing (a year not produced yet) is an empty
+    table; entries none of which is a VNP46A4 file of collection `version` are an error (a layout
+    change). Two files for one tile (a reprocessing): the newest production time is used and the
+    other is listed under `superseded`."""
     try:
         doc = json.loads(body)
     except ValueError as exc:
-        raise SourceError(SOURCE, "expected a JSON directory listing", location=url) from exc
+        head = body[:200].lstrip()[:1]
+        what = "an HTML page" if head == b"<" else "text that is not JSON"
+        raise SourceError(SOURCE, f"expected a JSON directory listing, found {what}", location=url) from exc
     entries = doc.get("content", doc) if isinstance(doc, dict) else doc
-    rows = []
+    if not isinstance(entries, list):
+        raise SourceError(SOURCE, "expected a JSON listing with a `content` list of files", location=url)
+    rows, versions = [], set()
     for e in entries:
         name = e.get("name", "") if isinstance(e, dict) else str(e)
-        m = re.search(r"\.(h\d\dv\d\d)\.", name)
-        if m and name.endswith(".h5"):
-            rows.append({"tile": m.group(1), "name": name})
-    if not rows:
+        m = _FILE_NAME.match(name)
+        if not m:
+            continue
+        versions.add(m.group(3))
+        if version is None or m.group(3) == version:
+            rows.append({"tile": m.group(2), "name": name, "year": m.group(1), "produced": m.group(4)})
+    if entries and not rows:
+        found = f" (found collection versions {sorted(versions)})" if versions else ""
         raise SourceError(
-            SOURCE, "expected VNP46A4 .h5 files named ...hXXvYY... in the listing, found none", location=url
+            SOURCE,
+            f"expected VNP46A4 .h5 files named VNP46A4.AYYYY001.hXXvYY.{version or 'NNN'}.<time>.h5 in the "
+            f"listing, found none{found}",
+            location=url,
         )
-    return pd.DataFrame(rows).drop_duplicates("tile").set_index("tile")
+    df = pd.DataFrame(rows, columns=["tile", "name", "year", "produced"]).sort_values(["tile", "produced"])
+    newest = df.drop_duplicates("tile", keep="last").set_index("tile")
+    older = df[~df["name"].isin(newest["name"])].groupby("tile")["name"].agg(";".join)
+    newest["superseded"] = older.reindex(newest.index).fillna("")
+    return newest
 
 
 def _tile_window(h5, tile: str, geometry: dict, accepted_quality) -> dict | None:
@@ -126,22 +191,63 @@ def _tile_window(h5, tile: str, geometry: dict, accepted_quality) -> dict | None
     }
 
 
-def _open_tile(src, tile: str, location: str, city: str | None = None):
+class _Tile:
+    """An open VNP46A4 tile: its radiance and quality layers, wherever the file's group is named."""
+
+    def __init__(self, h5, rad, qual):
+        self.h5, self.rad, self.qual = h5, rad, qual
+
+    def __getitem__(self, key):  # the layers by their canonical names
+        return self.rad if key == VNP46A4_LAYER else self.qual if key == VNP46A4_QUALITY else self.h5[key]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.h5.close()
+
+    def close(self):
+        self.h5.close()
+
+
+def _open_tile(src, tile: str, location: str, city: str | None = None) -> _Tile:
+    """Open a tile and check its radiance layer is what the reader assumes (scale and fill where
+    the file states them): a product change fails loudly instead of scaling sums wrongly."""
     import io
 
     import h5py
 
+    layer = VNP46A4_LAYER.rsplit("/", 1)[1]
     try:
         h5 = h5py.File(io.BytesIO(src) if isinstance(src, bytes) else src, "r")
-        h5[VNP46A4_LAYER], h5[VNP46A4_QUALITY]
-        return h5
-    except (OSError, KeyError) as exc:
+    except OSError as exc:
+        raise SourceError(
+            SOURCE, f"expected a VNP46A4 HDF5 tile {tile} with layer {layer!r}: {exc}", location=location, city=city
+        ) from exc
+    group = next((g for g in VNP46A4_GROUPS if g in h5 and layer in h5[g]), None)
+    if group is None or f"{layer}_Quality" not in h5[group]:
+        h5.close()
         raise SourceError(
             SOURCE,
-            f"expected a VNP46A4 HDF5 tile {tile} with layer {VNP46A4_LAYER!r}: {exc}",
+            f"expected a VNP46A4 HDF5 tile {tile} with layer {layer!r} and its _Quality under one of "
+            f"{list(VNP46A4_GROUPS)}",
             location=location,
             city=city,
-        ) from exc
+        )
+    rad = h5[group][layer]
+    for attr, expected in (("scale_factor", VNP46A4_SCALE), ("_FillValue", VNP46A4_FILL)):
+        if attr in rad.attrs:
+            stated = float(np.ravel(rad.attrs[attr])[0])
+            if not math.isclose(stated, expected, rel_tol=1e-6):
+                h5.close()
+                raise SourceError(
+                    SOURCE,
+                    f"tile {tile}: the layer states {attr} {stated:g}, the reader assumes {expected:g} (the product changed)",
+                    location=location,
+                    city=city,
+                    field=layer,
+                )
+    return _Tile(h5, rad, h5[group][f"{layer}_Quality"])
 
 
 def _finish(parts: list[dict]) -> dict:
@@ -318,8 +424,15 @@ def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = N
 
 def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame:
     if req.kind == "vnp46a4-listing":
-        return parse_listing(body, req.url)
+        return parse_listing(body, req.url, (cfg or {}).get("file_version"))
     if req.kind == "vnp46a4-tile":
+        if body[:512].lstrip()[:1] == b"<":  # LAADS answers a download it does not authorise with its login page
+            raise SourceError(
+                SOURCE,
+                f"{TOKEN_HINT}: the tile download answered an HTML page, not an HDF5 file",
+                location=req.url,
+                field=str(req.meta.get("tile", "")),
+            )
         # zonal sums need every tile of a city (see tidy): keep a reference to the tile in the raw
         # store, never the body, so memory stays bounded by one window at a time
         from ..storage import raw_object
@@ -349,8 +462,6 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
 
 def listing_year(files: pd.DataFrame) -> str | None:
     """The composite year in VNP46A4 file names (VNP46A4.A2019001.h29v05...)."""
-    import re
-
     years = {m.group(1) for n in files["name"] for m in [re.search(r"\.A(\d{4})\d{3}\.", n)] if m}
     return ";".join(sorted(years)) or None
 
@@ -410,7 +521,7 @@ class NightLights(Source):
         for req, rec in parsed.items():
             if req.kind == "night-lights-clip":
                 years.add(rec.get("year") or composite_year(cfg))  # a clip without a YEAR tag: its URL's year
-            elif req.kind == "vnp46a4-listing":
+            elif req.kind == "vnp46a4-listing" and rec is not None and len(rec):
                 years.add(listing_year(rec) or composite_year(cfg))
         return ";".join(sorted(years)) or None
 

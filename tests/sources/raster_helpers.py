@@ -42,13 +42,13 @@ def write_vnp46a4_recordings(rec, registry, cfg: dict, n: int = 240, seed: int |
     rng = np.random.default_rng(seed) if seed is not None else None
     needed = sorted({t for ts in nl.city_tiles(registry).values() for t in ts})
     year = nl.composite_year(cfg)
-    listing_url = cfg["listing_url"].format(year=year)
+    listing_url = nl.listing_requests(cfg, year)[0].url
     folder = rec / str(cfg.get("edition", "2020"))
     (folder / "night_lights").mkdir(parents=True, exist_ok=True)
-    names = {t: f"VNP46A4.A{year}001.{t}.001.2021125000000.h5" for t in needed}
+    names = {t: f"VNP46A4.A{year}001.{t}.002.2025125000000.h5" for t in needed}
     index = {listing_url: {"source": "night_lights", "file": "night_lights/listing.json", "status": 200, "headers": {}}}
     (folder / "night_lights" / "listing.json").write_text(
-        json.dumps({"content": [{"name": v} for v in names.values()]})
+        json.dumps({"content": [{"name": v, "size": 1} for v in names.values()]})
     )
     for _t, name in names.items():
         if rng is None:
@@ -59,7 +59,7 @@ def write_vnp46a4_recordings(rec, registry, cfg: dict, n: int = 240, seed: int |
                 rng.choice([0, 1, 2, 255], size=(n, n), p=[0.7, 0.1, 0.15, 0.05]),
             )
         (folder / "night_lights" / name).write_bytes(tile_bytes(rad, qual))
-        index[listing_url.rsplit("/", 1)[0] + "/001/" + name] = {
+        index[cfg["file_url"].format(year=year, name=name)] = {
             "source": "night_lights",
             "file": f"night_lights/{name}",
             "status": 200,

@@ -1,6 +1,7 @@
 """Black Marble VNP46A4 HDF5 tiles: generated tiles with known sums, across a tile edge."""
 
 import io
+import json
 
 import h5py
 import numpy as np
@@ -114,3 +115,97 @@ def test_tile_by_tile_equals_city_by_city(tmp_path, registry):
         got = {k: by_city[cid][k] for k in expected}
         assert got == expected, cid
         assert expected["pixels_valid"] > 0
+
+
+def _name(year, tile, version="002", produced="2025125000000"):
+    return f"VNP46A4.A{year}001.{tile}.{version}.{produced}.h5"
+
+
+def test_listing_two_files_for_one_tile_keeps_the_newest_production_and_names_the_other():
+    body = json.dumps(
+        {
+            "content": [
+                {"name": _name(2024, "h29v05", produced="2025010000000")},
+                {"name": _name(2024, "h29v05", produced="2025300000000")},
+                {"name": _name(2024, "h29v04")},
+                {"name": "VNP46A4.A2024001.h29v04.002.2025125000000.h5.met"},
+            ]
+        }
+    ).encode()
+    files = nl.parse_listing(body, "listing", "002")
+    assert files.loc["h29v05", "name"] == _name(2024, "h29v05", produced="2025300000000")
+    assert files.loc["h29v05", "superseded"] == _name(2024, "h29v05", produced="2025010000000")
+    assert files.loc["h29v04", "superseded"] == "" and len(files) == 2
+
+
+def test_listing_of_another_collection_or_not_json_is_an_error_and_an_empty_one_is_no_year():
+    old = json.dumps({"content": [{"name": _name(2024, "h29v05", version="001")}]}).encode()
+    with pytest.raises(
+        SourceError,
+        match=r"expected VNP46A4 .h5 files named .*\.002\..* found none \(found collection versions \['001'\]\)",
+    ):
+        nl.parse_listing(old, "listing", "002")
+    with pytest.raises(SourceError, match="expected a JSON directory listing, found an HTML page"):
+        nl.parse_listing(b"<html><title>Earthdata Login</title></html>", "listing", "002")
+    assert nl.parse_listing(b'{"content": []}', "listing", "002").empty
+
+
+def test_the_plan_tries_v2_then_the_archive_then_older_years(registry):
+    from tasks.sources import load_sources_raw, resolve_source
+
+    small = Registry(registry.table.loc[["beijing"]])
+    cfg = resolve_source("night_lights", load_sources_raw()["night_lights"], "2026", mode="online")
+    assert nl.composite_years(cfg) == ["2025", "2024", "2023"]
+    done: dict = {}
+    asked = []
+    for _ in range(4):  # 2025: v2 404, archive 404; 2024: v2 empty, archive listed
+        (req,) = nl.plan(cfg, small, done)
+        asked.append(req.url.replace("https://ladsweb.modaps.eosdis.nasa.gov/", ""))
+        done[req] = None if len(asked) < 3 else pd.DataFrame() if len(asked) == 3 else None
+    assert asked == [
+        "api/v2/content/details/allData/5200/VNP46A4/2025/001",
+        "archive/allData/5200/VNP46A4/2025/001.json",
+        "api/v2/content/details/allData/5200/VNP46A4/2024/001",
+        "archive/allData/5200/VNP46A4/2024/001.json",
+    ]
+    listed = nl.parse_listing(
+        json.dumps({"content": [{"name": _name(2024, "h29v04")}, {"name": _name(2024, "h29v05")}]}).encode(), "l", "002"
+    )
+    done[req] = listed
+    tiles = nl.plan(cfg, small, done)
+    assert [t.url for t in tiles] == [
+        f"https://ladsweb.modaps.eosdis.nasa.gov/archive/allData/5200/VNP46A4/2024/001/{_name(2024, t)}"
+        for t in ("h29v04", "h29v05")
+    ]
+    parsed = {**done, **{t: pd.DataFrame() for t in tiles}}
+    assert nl.SPEC.found_vintage(cfg, parsed) == "2024"  # a vintage fallback: the policy expects 2025
+    for req in list(done):
+        done[req] = None
+    with pytest.raises(
+        SourceError, match=r"no VNP46A4 composite listed for 2025, 2024, 2023 \(each listing answered 404"
+    ):
+        nl.plan(cfg, small, {**done, **{r: None for y in ("2023",) for r in nl.listing_requests(cfg, y)}})
+
+
+def test_a_tile_whose_product_changed_or_an_html_answer_is_refused(registry):
+    rad, qual = np.full((N, N), 10), np.zeros((N, N))
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h5:
+        d = h5.create_dataset(nl.VNP46A4_LAYER, data=rad.astype("uint16"))
+        d.attrs["scale_factor"] = 0.01
+        h5.create_dataset(nl.VNP46A4_QUALITY, data=qual.astype("uint8"))
+    with pytest.raises(SourceError, match=r"tile h29v05: the layer states scale_factor 0.01, the reader assumes 0.1"):
+        nl.vnp46a4_zonal({"h29v05": buf.getvalue()}, nl.circle(116.4, 35.0, 20))
+    underscored = io.BytesIO()  # the group as GDAL names it ("Data_Fields") is read as well
+    with h5py.File(underscored, "w") as h5:
+        h5.create_dataset(nl.VNP46A4_LAYER.replace("Data Fields", "Data_Fields"), data=rad.astype("uint16"))
+        h5.create_dataset(nl.VNP46A4_QUALITY.replace("Data Fields", "Data_Fields"), data=qual.astype("uint8"))
+    stats = nl.vnp46a4_zonal({"h29v05": underscored.getvalue()}, nl.circle(116.4, 35.0, 20))
+    assert stats["sum"] == pytest.approx(stats["pixels_valid"] * 1.0) and stats["pixels_valid"] > 0
+    req = nl.Request("vnp46a4-tile", "https://x/t.h5", meta={"tile": "h29v05"})
+    with pytest.raises(
+        SourceError,
+        match=r"\[source night_lights, https://x/t.h5, field h29v05\] Earthdata token missing, expired or licence "
+        r"not accepted \(EARTHDATA_TOKEN\): the tile download answered an HTML page",
+    ):
+        nl.parse(req, b"<!DOCTYPE html><html><title>Earthdata Login</title></html>", registry)
