@@ -195,6 +195,18 @@ def gather_inputs(
         assert found is not None  # every path without an ingest left through `continue` above
         entry, info = found
         snaps[source], ingests[source] = info, entry
+        for group in entry.get("carried_forward") or []:  # values the source's data itself carries forward
+            fallbacks.append(
+                {
+                    "source": source,
+                    "expected": _expected_vintage(source, edition, cadence),
+                    "found": str(group.get("vintage", "")),
+                    "edition_used": str(group["from_edition"]),
+                    "reason": f"{len(group['values'])} values carried forward from the edition {group['from_edition']} "
+                    f"table: {', '.join(group['values'][:5])}{' …' if len(group['values']) > 5 else ''}",
+                    "values": group["values"],
+                }
+            )
         if required:
             frames.append(read_snapshot(info).assign(source=source))
     if problems:
@@ -599,6 +611,7 @@ def _manifest_input(source: str, info: dict, entry: dict) -> dict:
         "edition": info["edition"],
         "vintage": entry.get("vintage", info["edition"]),
         "expected_vintage": entry.get("expected_vintage", info["edition"]),
+        "vintage_notes": entry.get("vintage_notes") or [],
         "ingested_at": entry.get("time", info["created_at"]),
         "ingest_mode": entry.get("mode"),
         "fetched_at": entry.get("accessed_at") or min((r["fetched_at"] for r in raws), default=info["created_at"]),

@@ -297,6 +297,31 @@ class Source:
         the data can say it)."""
         return str((cfg.get("vintage_policy") or {}).get("expected", cfg.get("edition")))
 
+    def vintage_notes(self, cfg: dict, parsed: dict) -> list[str]:
+        """What a reader must know about the vintage beyond expected and found (e.g. a table of an
+        older edition used because the edition has none): kept in the ingest log, the manifest and
+        the report."""
+        return []
+
+    def carried_forward(self, cfg: dict, parsed: dict) -> list[dict]:
+        """Values the data carries forward from an older edition (`{"from_edition", "vintage",
+        "values": ["city:indicator", ...]}` per group): published, and listed in the release as
+        vintage fallbacks."""
+        return []
+
+    def missing_file_hint(self, cfg: dict) -> str:
+        """How to make a local file the configuration names but that does not exist (preflight)."""
+        return ""
+
+    def discover(self, cfg: dict, fetch) -> pd.DataFrame:
+        """What the source offers that the configuration may not know yet (`talent-index sources
+        discover`); `fetch(url) -> bytes` gets a page through the polite fetcher."""
+        raise NotImplementedError(f"source {self.name} has nothing to discover")
+
+    def discover_url(self, cfg: dict) -> str:
+        """The page `discover` reads (a saved copy of it can be given instead)."""
+        raise NotImplementedError(f"source {self.name} has nothing to discover")
+
     # --- fetch and parse
     def plan(self, cfg: dict, registry, done: dict) -> list[Request]:
         raise NotImplementedError
@@ -307,6 +332,10 @@ class Source:
     def parse_file(self, kind: str, body: bytes, location: str, registry):
         """The CLI's `parse KIND FILE`: one parser on a saved response, as a DataFrame."""
         return self.parse(Request(kind, location), body, registry, {})
+
+    def parse_file_notes(self, kind: str, table, registry) -> list[str]:
+        """Lines the CLI's `parse` prints on stderr beside the table (e.g. counts per index city)."""
+        return []
 
     def parse_context(self):
         import contextlib

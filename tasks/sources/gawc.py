@@ -16,6 +16,8 @@ from .base import (
     SuiteSpec,
     VintagePolicy,
     check_not_blocked,
+    html_tree,
+    node_text,
     parse_number,
     read_sheet,
     soup,
@@ -56,19 +58,35 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
 
 
 def stated_edition(doc) -> str | None:
-    """ "The World According to GaWC 2020" -> "2020" (title or first heading)."""
+    """ "The World According to GaWC 2020" / "World Cities 2024" -> the year (title or first heading)."""
     for el in [doc.title, doc.find("h1")]:
-        m = re.search(r"GaWC\s+((?:19|20)\d{2})\b", el.get_text(" ", strip=True) if el else "")
+        text = el.get_text(" ", strip=True) if el else ""
+        m = re.search(r"(?:GaWC|World Cities)\s+((?:19|20)\d{2})\b", text, flags=re.IGNORECASE)
         if m:
             return m.group(1)
     return None
 
 
-def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.DataFrame:
-    """Cities under tier headings -> tier, city, city_id (document order)."""
-    doc = soup(body, SOURCE, url)
-    for s in doc(["script", "style"]):
-        s.decompose()
+def tier_lists(body: bytes, url: str) -> list[tuple[str, list[str]]]:
+    """The site's format since 2024: each tier heading (h2-h6, or a paragraph holding only the tier)
+    followed by a <ul> of cities -> [(tier, names)]; empty when the page has none."""
+    doc = html_tree(body, SOURCE, url)
+    out = []
+    for el in doc.iter("h1", "h2", "h3", "h4", "h5", "h6", "p", "strong", "b", "dt", "div"):
+        text = node_text(el)
+        tier = tier_of(text) if len(text) < 40 else None
+        if tier is None:
+            continue
+        nxt = el.getnext()
+        while nxt is not None and not isinstance(nxt.tag, str):  # comments between heading and list
+            nxt = nxt.getnext()
+        if nxt is not None and nxt.tag in ("ul", "ol"):
+            out.append((tier, [node_text(li) for li in nxt.iterchildren("li")]))
+    return out
+
+
+def _tiers_in_text(doc) -> list[dict]:
+    """The older pages: tier headings, each followed by names in paragraphs or lines."""
     rows, tier = [], None
     for text in doc.stripped_strings:
         t = tier_of(text)
@@ -81,12 +99,42 @@ def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.D
             name = name.strip(" ,")
             if name and len(name) < 60:
                 rows.append({"tier": tier, "city": name})
+    return rows
+
+
+def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.DataFrame:
+    """Cities under tier headings -> tier, city, city_id (document order). Either format: tier
+    headings followed by <ul> lists (the site since 2024), or headings followed by lines of names
+    (the older pages). A registry city listed under two different tiers is an error naming both
+    (which one holds is not ours to guess); a name listed twice under one tier counts once."""
+    lists = tier_lists(body, url)
+    doc = soup(body, SOURCE, url)
+    if lists:
+        rows = [{"tier": t, "city": n.strip(" ,")} for t, names in lists for n in names if n.strip(" ,")]
+    else:
+        for s in doc(["script", "style"]):
+            s.decompose()
+        rows = _tiers_in_text(doc)
     if not rows:
         check_not_blocked(doc, SOURCE, url, "cities listed under GaWC tier headings")
         raise SourceError(SOURCE, f"expected cities under tier headings {TIERS[:3]}…, found none", location=url)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows).drop_duplicates(["tier", "city"], ignore_index=True)
     df["city_id"] = [registry.match("gawc", c) if registry else None for c in df["city"]]
+    both = df.dropna(subset=["city_id"]).groupby("city_id", sort=False)["tier"].agg(list)
+    twice = both[both.map(len) > 1]
+    if len(twice):
+        cid, tiers = twice.index[0], twice.iloc[0]
+        names = df.loc[df["city_id"] == cid, "city"].tolist()
+        raise SourceError(
+            SOURCE,
+            f"{' / '.join(dict.fromkeys(names))} is listed under two tiers ({' and '.join(tiers)}): expected one tier "
+            "per city",
+            location=url,
+            city=cid,
+            field="tier",
+        )
     df.attrs["stated_edition"] = stated_edition(doc)
+    df.attrs["format"] = "lists" if lists else "text"
     return df
 
 
@@ -168,6 +216,7 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
             c = conn.dropna(subset=["city_id"]).drop_duplicates("city_id").set_index("city_id")
             out[name] = c[col].reindex(out.index)
     out["edition"] = str(cfg.get("gawc_edition", cfg.get("edition")))  # GaWC's own edition
+    out["connectivity_edition"] = str(cfg["connectivity_edition"]) if conn is not None else None
     out["report_tier_2020"] = registry.table["report_tier_2020"].reindex(out.index)
     return out.reset_index()
 
@@ -215,7 +264,30 @@ class GaWC(Source):
                 f"but gawc.editions has no pages for it (known: {', '.join(sorted(editions))})",
                 location="data/sources.yaml",
             )
-        return {**cfg, **editions[g], "gawc_edition": g}, VintagePolicy(g, note=f"newest GaWC edition <= {edition}")
+        resolved = {**cfg, **editions[g], "gawc_edition": g}
+        source_of_connectivity = str(resolved.get("connectivity_from") or g)
+        if source_of_connectivity != g:  # no data set of this edition: an older one's, named everywhere
+            older_pages = editions.get(source_of_connectivity) or {}
+            if not older_pages.get("connectivity_url"):
+                raise EditionError(
+                    SOURCE,
+                    f"gawc.editions.{g}.connectivity_from names GaWC {source_of_connectivity}, which has no "
+                    "connectivity_url",
+                    location="data/sources.yaml",
+                )
+            resolved["connectivity_url"] = older_pages["connectivity_url"]
+        if resolved.get("connectivity_url"):
+            resolved["connectivity_edition"] = source_of_connectivity
+        return resolved, VintagePolicy(g, note=f"newest GaWC edition <= {edition}")
+
+    def vintage_notes(self, cfg, parsed):
+        g = str(cfg.get("gawc_edition", cfg.get("edition")))
+        conn = cfg.get("connectivity_edition")
+        if conn and conn != g:
+            return [f"connectivity: GaWC {conn} data set (GaWC {g} published tiers only)"]
+        if not conn:
+            return [f"connectivity: none (GaWC {g} has no connectivity data set configured)"]
+        return []
 
     def found_vintage(self, cfg, parsed):
         tiers = next((df for r, df in parsed.items() if r.kind == "gawc-tiers"), None)

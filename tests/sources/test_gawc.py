@@ -1,5 +1,7 @@
 """GaWC tier page and connectivity dataset."""
 
+from pathlib import Path
+
 import pytest
 
 from tasks.errors import SourceError
@@ -63,4 +65,45 @@ def test_tier_differences_against_the_report(registry):
     d = gawc.tier_differences(meta)
     assert d.to_dict(orient="records") == [
         {"city_id": "guangzhou", "tier_printed_in_report": "Alpha", "tier_ingested": "Alpha-", "edition": "2020"}
+    ]
+
+
+WORLD_2024 = Path(__file__).resolve().parent.parent / "fixtures" / "gawc" / "world-cities-2024.html"
+
+
+def test_the_2024_site_tier_headings_followed_by_lists(registry):
+    df = gawc.parse_tiers(WORLD_2024.read_bytes(), "world-cities-2024", registry)
+    assert df.attrs == {"stated_edition": "2024", "format": "lists"}
+    t = df.dropna(subset=["city_id"]).set_index("city_id")["tier"]
+    assert len(t) == 30 and t["london"] == "Alpha++" and t["guangzhou"] == "Alpha" and t["berlin"] == "Alpha-"
+    assert t["washington-dc"] == "Alpha-" and t["xian"] == "Gamma+"
+    assert "Contact" not in set(df["city"]) and "Home" not in set(df["city"])  # menus and footers are no tiers
+    assert df.set_index("city").loc["London (Ontario)", "tier"] == "Sufficiency"
+
+
+def test_an_index_city_under_two_tiers_is_an_error_naming_both(registry):
+    page = WORLD_2024.read_text().replace("<li>Xi'an</li>", "<li>Xi'an</li><li>Berlin</li>")
+    with pytest.raises(
+        SourceError,
+        match=r"\[source gawc, p, city berlin, field tier\] Berlin is listed under two tiers \(Alpha- and Gamma\+\)",
+    ):
+        gawc.parse_tiers(page.encode(), "p", registry)
+    again = WORLD_2024.read_text().replace("<li>Zurich</li>", "<li>Zurich</li><li>Zurich</li>")
+    assert (gawc.parse_tiers(again.encode(), "p", registry)["city_id"] == "zurich").sum() == 1  # same tier twice: once
+
+
+def test_editions_2024_on_use_the_2024_tiers_and_the_2020_connectivity_named():
+    from tasks.sources import load_sources_raw, resolve_source, source_spec
+
+    raw = load_sources_raw()["gawc"]
+    cfg = resolve_source("gawc", raw, "2026")
+    assert cfg["tiers_url"] == "https://gawc.lboro.ac.uk/gawc-worlds/the-world-according-to-gawc/world-cities-2024/"
+    assert cfg["connectivity_url"].endswith("/da31/da31.xlsx") and cfg["connectivity_edition"] == "2020"
+    assert cfg["vintage_policy"]["expected"] == "2024"
+    spec = source_spec("gawc")
+    assert spec.vintage_notes(cfg, {}) == ["connectivity: GaWC 2020 data set (GaWC 2024 published tiers only)"]
+    assert spec.vintage_notes(resolve_source("gawc", raw, "2020"), {}) == []
+    assert resolve_source("gawc", raw, "2023")["gawc_edition"] == "2020"  # no 2022 page known
+    assert spec.vintage_notes(resolve_source("gawc", raw, "2019"), {}) == [
+        "connectivity: none (GaWC 2018 has no connectivity data set configured)"
     ]
