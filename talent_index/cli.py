@@ -286,10 +286,14 @@ def parse(
     except ValueError as exc:
         fail(exc)
     try:
-        df = source_spec(kinds[kind][0]).parse_file(kind, body, str(file), load_registry())
+        spec, registry = source_spec(kinds[kind][0]), load_registry()
+        df = spec.parse_file(kind, body, str(file), registry)
+        notes = spec.parse_file_notes(kind, df, registry)
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     sys.stdout.write(df.to_csv(index=False))
+    for line in notes:
+        err.print(escape(line), highlight=False, soft_wrap=True)
 
 
 @releases_app.command("list")
@@ -361,6 +365,9 @@ def releases_show(
             f"[yellow]vintage fallback:[/] {escape(f['source'])}: expected {escape(str(f['expected']))}, "
             f"used {escape(str(f['found']))} ({escape(f['reason'])})"
         )
+    for i in manifest["inputs"]:
+        for note in i.get("vintage_notes") or []:
+            out.print(f"vintage note: {escape(i['source'])}: {escape(note)}")
     out.print(
         "dimension weights ("
         + manifest["dimension_weights"]["mode"]
@@ -509,6 +516,135 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     )
 
 
+@curated_app.command("template")
+def curated_template(
+    edition: str = typer.Option(..., "--edition", help="The edition the new table is for (a year)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Where to write it (default: the file the configuration names for the edition)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+):
+    """Start the curated table of a new edition from the newest one: every row carried forward with
+    its own publication and vintage and marked `carried_from`, for a person to update. A release
+    built on carried rows lists each as a vintage fallback."""
+    import io
+
+    import pandas as pd
+
+    from tasks.editions import check_edition
+    from tasks.sources import curated, load_sources_raw, resolve_source
+    from tasks.sources.base import read_capped
+    from tasks.storage import atomic_write_text
+
+    try:
+        edition = check_edition(edition)
+        raw = load_sources_raw()["curated"]
+        from_edition, source_path = curated.newest_table_before(raw, edition)
+        target = output or Path(str(resolve_source("curated", raw, edition)["url"]).removeprefix("file:"))
+        if target.exists() and not force:
+            raise ValueError(f"{target} exists: choose another --output, or --force to replace it")
+        if target.resolve() == Path(source_path).resolve():
+            raise ValueError(f"{target} is the table it is made from")
+        body = read_capped(source_path, MAX_FILE_BYTES, "curated table")
+        curated.parse_table(body, source_path)  # a table that does not pass is not carried forward
+        as_typed = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+        carried = curated.carry_forward(as_typed, from_edition)
+        atomic_write_text(target, carried.to_csv(index=False))
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    out.print(
+        f"{target}: {len(carried)} rows of the edition {from_edition} table ({source_path}) carried forward, each with "
+        f"its own publication and vintage and carried_from={from_edition}. Update the values you can (clear "
+        f"carried_from on each row you update or confirm), then `talent-index curated check {target}`."
+    )
+
+
+sources_app = typer.Typer(no_args_is_help=True, help="The sources: what a run would read, and what they offer.")
+app.add_typer(sources_app, name="sources")
+
+
+def print_preflight(plans, title: str) -> None:
+    t = Table("source", "vintage", "reads first", "missing", title=title, show_lines=True)
+    for col in t.columns:
+        col.overflow = "fold"
+    for p in plans:  # SourcePlan.as_dict() each
+        reads = "\n".join(p["reads"]) + (f"\n… +{p['more']} more" if p["more"] else "")
+        vintage = p["vintage"] + (f"\n{p['note']}" if p["note"] else "") + "".join(f"\n{n}" for n in p["notes"])
+        t.add_row(
+            escape(p["source"]),
+            escape(vintage),
+            escape(reads),
+            "[red]" + escape("\n".join(p["missing"])) + "[/]" if p["missing"] else "[green]nothing[/]",
+        )
+    out.print(t)
+    out.print("[dim]reads first: the requests a run starts with; the others follow from their answers[/]")
+
+
+@sources_app.command("check")
+def sources_check(
+    edition: str = typer.Option("auto", help="A year, or 'auto' (this year; quarterly: the latest release's)."),
+    cadence: str = typer.Option("annual", help="'annual' or 'quarterly'."),
+    offline: bool = typer.Option(False, "--offline", help="Check what an offline run would replay instead."),
+    source: list[str] | None = typer.Option(None, "--source", "-s", help="Only these sources (repeatable)."),
+):
+    """Preflight, without a request: each source's policy for the edition, the vintage it will read,
+    its first URLs or files, and what is missing (a secret, a URL, a curated file). Exit 1 when a run
+    could not publish."""
+    from tasks.editions import resolve_edition
+    from tasks.preflight import preflight
+
+    mode = "offline" if offline else "online"
+    try:
+        edition = resolve_edition(edition, mode, cadence)
+        plans = [p.as_dict() for p in preflight(edition, cadence, mode, source)]
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    print_preflight(plans, f"edition {edition} ({cadence}, {mode}): what each source would read")
+    blocked = [p["source"] for p in plans if not p["ready"]]
+    if blocked:
+        fail(RuntimeError(f"edition {edition} could not be published: {', '.join(blocked)} cannot run (see above)"))
+    out.print(f"edition {edition}: every source can run")
+
+
+@sources_app.command("discover")
+def sources_discover(
+    source: str = typer.Argument(..., help="The source (hurun: the lists its rank page offers)."),
+    file: Path | None = typer.Option(None, "--file", help="A saved copy of the page instead of fetching it."),
+):
+    """What a source offers that the configuration may not know yet (Hurun: every list with its num)."""
+    from tasks.http import Fetcher, HttpPolicy
+    from tasks.sources import load_sources_raw, source_spec
+    from tasks.sources.base import read_capped
+
+    try:
+        raw = load_sources_raw()
+        if source not in raw:
+            raise ValueError(f"unknown source {source!r}; configured: {sorted(raw)}")
+        cfg = raw[source]
+        spec = source_spec(source, cfg)
+        if file is not None:
+            body = read_capped(file, MAX_FILE_BYTES, "saved page")
+            found = spec.discover(cfg, lambda url: body)
+        else:
+            fetcher = Fetcher(
+                source=source, mode="online", policy=HttpPolicy.from_config(cfg.get("http")), reuse_raw=False
+            )
+            found = spec.discover(cfg, lambda url: fetcher.get(url).read())
+    except Exception as exc:  # noqa: BLE001
+        fail(exc)
+    t = Table(*found.columns, title=f"{source}: offered ({file or spec.discover_url(cfg)})")
+    for row in found.astype(str).itertuples(index=False):
+        t.add_row(*(escape(v) for v in row))
+    out.print(t)
+    if "configured" in found.columns:
+        new = found[found["configured"] == ""]
+        for r in new.itertuples():
+            out.print(
+                f"not configured: {escape(r.label)} — add under {source}.lists: "
+                f'"{r.year}": {{num: {r.num}, year: {r.year}, kind: {r.kind}, known_from: "sources discover"}}'
+            )
+
+
 cities_app = typer.Typer(no_args_is_help=True, help="The city registry.")
 app.add_typer(cities_app, name="cities")
 
@@ -517,7 +653,11 @@ app.add_typer(cities_app, name="cities")
 def cities_build(
     numbeo: Path = typer.Option(..., "--numbeo", help="A saved Numbeo ranking page (the registry's city list)."),
     gawc: Path | None = typer.Option(None, "--gawc", help="A GaWC connectivity sheet (XLSX or CSV)."),
-    hurun: Path | None = typer.Option(None, "--hurun", help="A Hurun unicorn list (HTML, CSV or XLSX)."),
+    hurun: list[Path] | None = typer.Option(
+        None,
+        "--hurun",
+        help="A Hurun unicorn list: a saved API answer (repeat --hurun for each page of one list), HTML, CSV or XLSX.",
+    ),
     base: Path | None = typer.Option(None, "--base", help="A registry whose rows are kept as they are."),
     output: Path = typer.Option(..., "--output", "-o", help="The registry to write (never --base)."),
     review: Path | None = typer.Option(
@@ -544,7 +684,7 @@ def cities_build(
         review = review or output.with_name(output.stem + ".review.csv")
         if base is not None and output.resolve() == base.resolve():
             raise ValueError(f"--output {output} is the --base registry: write the new registry elsewhere")
-        if min_sources < 1 or min_sources > 1 + (gawc is not None) + (hurun is not None):
+        if min_sources < 1 or min_sources > 1 + (gawc is not None) + bool(hurun):
             raise ValueError(f"--min-sources {min_sources}: expected 1 to the number of lists given")
         base_rows = None
         if base is not None:
@@ -555,7 +695,7 @@ def cities_build(
         t0 = time.perf_counter()
         lists = [read_list("numbeo", numbeo)]
         lists += [read_list("gawc", gawc)] if gawc else []
-        lists += [read_list("hurun", hurun)] if hurun else []
+        lists += [read_list("hurun", list(hurun))] if hurun else []
         with err.status("matching names with GeoNames…"):
             res = build_registry(
                 lists,
@@ -675,6 +815,19 @@ def server_status():
     for dep in st["deployments"]:
         d.add_row(dep["name"], dep["schedule"], dep["next runs"], dep["last run"])
     out.print(d)
+    if st.get("preflight"):
+        pf = st["preflight"]
+        print_preflight(
+            pf["plans"],
+            f"next scheduled run: {pf['deployment']} at {pf['at']}, edition {pf['edition']}",
+        )
+        blocked = [p["source"] for p in pf["plans"] if not p["ready"]]
+        if blocked:
+            err.print(
+                "[yellow]warning:[/] "
+                + escape(f"that run could not publish as configured today: {', '.join(blocked)} (see above)"),
+                highlight=False,
+            )
     down = [n for n, p in st["processes"].items() if not p["alive"]]
     if down:
         fail(

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -328,7 +329,7 @@ def status() -> dict:
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    deployments = []
+    deployments: list[dict[str, Any]] = []
     with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
         pools = [p.name for p in client.read_work_pools()]
         for d in client.read_deployments():
@@ -346,9 +347,15 @@ def status() -> dict:
                 (getattr(s.schedule, "cron", None) or str(s.schedule), getattr(s.schedule, "timezone", None))
                 for s in d.schedules
             ]
+            when = upcoming[0].expected_start_time if upcoming else None
+            if when is None and sched and sched[0][0]:
+                when = next(iter(_cron_dates(sched, 1) or []), None)
             deployments.append(
                 {
                     "name": d.name,
+                    "next_at": when,
+                    "timezone": sched[0][1] if sched else None,
+                    "parameters": dict(d.parameters or {}),
                     "schedule": "; ".join(f"{c} ({tz or 'UTC'})" for c, tz in sched) or "none",
                     "next runs": ", ".join(
                         _local(r.expected_start_time, sched[0][1] if sched else None) for r in upcoming[:2]
@@ -362,7 +369,36 @@ def status() -> dict:
                     else "none",
                 }
             )
-    return {**info, "processes": procs, "pools": pools, "deployments": deployments}
+    timed = [d for d in deployments if d["next_at"] is not None]
+    nxt = min(timed, key=lambda d: d["next_at"]) if timed else None
+    preflight = None
+    if nxt:  # in the service's data home (the quarterly edition is the latest release's there)
+        saved = os.environ.get("TALENT_INDEX_HOME")
+        os.environ["TALENT_INDEX_HOME"] = info.get("data_home") or str(data_home_default())
+        try:
+            preflight = next_run_preflight(nxt["name"], nxt["parameters"], nxt["next_at"], nxt["timezone"])
+        finally:
+            if saved is None:
+                os.environ.pop("TALENT_INDEX_HOME", None)
+            else:
+                os.environ["TALENT_INDEX_HOME"] = saved
+    for dep in deployments:
+        dep.pop("next_at"), dep.pop("timezone"), dep.pop("parameters")
+    return {**info, "processes": procs, "pools": pools, "deployments": deployments, "preflight": preflight}
+
+
+def _cron_dates(sched: list, n: int = 2) -> list | None:
+    """The next `n` fire times of the first cron schedule; None when it cannot be read."""
+    from prefect.server.schemas.schedules import CronSchedule
+
+    try:
+        dates: Any = CronSchedule(cron=sched[0][0], timezone=sched[0][1] or "UTC").get_dates(n)
+        if inspect.iscoroutine(dates):  # sync_compatible hands back a coroutine next to a running loop
+            with ThreadPoolExecutor(1) as pool:
+                dates = pool.submit(asyncio.run, dates).result()
+    except Exception:  # noqa: BLE001 - a schedule we cannot read: say so
+        return None
+    return list(dates)
 
 
 def _next_from_cron(sched: list) -> str:
@@ -370,16 +406,49 @@ def _next_from_cron(sched: list) -> str:
     only, so an annual schedule often has none yet)."""
     if not sched or not sched[0][0]:
         return "none scheduled"
-    from prefect.server.schemas.schedules import CronSchedule
-
-    try:
-        dates: Any = CronSchedule(cron=sched[0][0], timezone=sched[0][1] or "UTC").get_dates(2)
-        if inspect.iscoroutine(dates):  # sync_compatible hands back a coroutine next to a running loop
-            with ThreadPoolExecutor(1) as pool:
-                dates = pool.submit(asyncio.run, dates).result()
-    except Exception:  # noqa: BLE001 - a schedule we cannot read: say so
+    dates = _cron_dates(sched)
+    if dates is None:
         return "?"
     return ", ".join(_local(d, sched[0][1]) for d in dates) + " (not created yet)"
+
+
+def data_home_default() -> Path:
+    from .settings import data_home
+
+    return data_home()
+
+
+def next_run_preflight(name: str, parameters: dict, when, tz: str | None) -> dict:
+    """The preflight (tasks.preflight) of a deployment's next run: the edition it would publish at
+    `when`, each source's plan for it."""
+    from .preflight import edition_of_run, preflight
+
+    tzinfo = ZoneInfo(tz) if tz else ZoneInfo("UTC")
+    edition = edition_of_run(parameters, when.astimezone(tzinfo).year)
+    try:
+        plans = [
+            p.as_dict()
+            for p in preflight(
+                edition,
+                parameters.get("cadence", "annual"),
+                parameters.get("mode", "online"),
+                parameters.get("sources"),
+            )
+        ]
+    except PipelineError as exc:
+        plans = [
+            {
+                "source": "(all)",
+                "vintage": "",
+                "note": "",
+                "reads": [],
+                "more": 0,
+                "missing": [str(exc)],
+                "notes": [],
+                "ready": False,
+            }
+        ]
+    return {"deployment": name, "at": _local(when, tz), "edition": edition, "plans": plans}
 
 
 def _local(when, tz: str | None) -> str:

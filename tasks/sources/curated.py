@@ -31,7 +31,7 @@ COLUMNS = [
     "status",
     "note",
 ]
-OPTIONAL = ["stands_for", "transform"]
+OPTIONAL = ["stands_for", "transform", "carried_from"]  # carried_from: the edition whose table a row was copied from
 STATUSES = ("real", "proxy", "illustrative")
 INDICATORS = [
     "economic_sustainability",
@@ -101,6 +101,65 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
     return parse_table(body, req.url)
 
 
+CARRIED_NOTE = "carried forward from the edition {edition} table: update the value or confirm it and clear carried_from"
+
+
+def carry_forward(table: pd.DataFrame, from_edition: str) -> pd.DataFrame:
+    """The rows of an edition's table (read as text, so that every cell is copied as typed) as the
+    template of a newer one: every value kept with its own
+    publication and vintage, marked `carried_from` (a row already carried keeps the edition it
+    first came from) so that a release built on it lists each as a vintage fallback."""
+    out = table.copy()
+    for col in OPTIONAL:
+        if col not in out.columns:
+            out[col] = ""
+    fresh = out["carried_from"].str.strip() == ""
+    out.loc[fresh, "carried_from"] = str(from_edition)
+    out["note"] = [
+        n if n.startswith("carried forward") else (CARRIED_NOTE.format(edition=c) + (f"; {n}" if n else ""))
+        for n, c in zip(out["note"], out["carried_from"], strict=True)
+    ]
+    return out
+
+
+def newest_table_before(raw: dict, edition: str, years_back: int = 10) -> tuple[str, str]:
+    """(edition, path) of the newest curated table of an edition before `edition` that exists, its
+    path from the configuration's `url` (a local `file:` table)."""
+    from ..preflight import _local_path
+
+    tried = []
+    for year in range(int(edition) - 1, int(edition) - 1 - years_back, -1):
+        url = str(raw["url"]).format(edition=year)
+        if not url.startswith("file:"):
+            raise SourceError(SOURCE, f"the curated table is not a local file ({url}): make its template by hand")
+        path = _local_path(url)
+        if path.is_file():
+            return str(year), str(path)
+        tried.append(str(path))
+    raise SourceError(
+        SOURCE, f"no curated table of the {years_back} editions before {edition} (looked for {tried[0]} … {tried[-1]})"
+    )
+
+
+def carried_groups(table: pd.DataFrame, registry: Registry | None = None) -> list[dict]:
+    """The carried rows of a table by the edition they came from: {from_edition, vintage (the newest
+    publication year among them), values ["city:indicator", ...]}."""
+    rows = table[table["carried_from"].str.strip() != ""]
+    if registry is not None:
+        rows = rows[rows["city_id"].isin(registry.ids)]
+    out = []
+    for edition, g in rows.groupby("carried_from", sort=True):
+        years = pd.to_numeric(g["edition"].str[:4], errors="coerce").dropna()
+        out.append(
+            {
+                "from_edition": str(edition),
+                "vintage": str(int(years.max())) if len(years) else "",
+                "values": [f"{r.city_id}:{r.indicator}" for r in g.itertuples()],
+            }
+        )
+    return out
+
+
 UNITS = {
     "economic_sustainability": "index (0-1)",
     "rd_intensity": "% of GDP",
@@ -160,6 +219,17 @@ class Curated(Source):
             return None
         years = pd.to_numeric(table["edition"].str[:4], errors="coerce").dropna()
         return str(int(years.max())) if len(years) else None
+
+    def missing_file_hint(self, cfg):
+        path = str(cfg["url"]).removeprefix("file:")
+        return (
+            f"start it from the newest curated table with `talent-index curated template --edition {cfg['edition']} "
+            f"-o {path}`, update the values you can, then `talent-index curated check {path}`"
+        )
+
+    def carried_forward(self, cfg, parsed):
+        table = next(iter(parsed.values()), None)
+        return carried_groups(table) if table is not None else []
 
     def plan(self, cfg, registry, done):
         return plan(cfg, registry, done)
