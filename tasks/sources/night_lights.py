@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,6 +19,14 @@ import pandas as pd
 from ..cities import Registry
 from ..errors import SourceError
 from .base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
+
+# rasterio's rasterize (geometry_mask) builds an in-memory dataset and reads its transform before
+# setting it; on a worker thread this warns "Dataset has no geotransform" about that internal dataset
+# (rasterio/rasterio#2497 and others), never about a raster we read. Only that call site is silenced:
+# a real file without georeferencing warns from rasterio.open, not from rasterio.features.
+warnings.filterwarnings(
+    "ignore", message="Dataset has no geotransform", category=UserWarning, module=r"rasterio\.features"
+)
 
 SOURCE = "night_lights"
 BOUNDARY_VERSION = "circle-64-v1"
