@@ -19,6 +19,24 @@ class MethodologyError(ValueError):
 
 
 @dataclass(frozen=True)
+class ProxySource:
+    """Where an indicator's proxy comes from: a figure another source supplies (`indicator` of
+    `source`), transformed and labelled. `use`: `per_city` (a city without a real or proxy value of
+    its own takes the proxy; same unit), or `when_no_real_value` (a figure of another unit: it stands
+    for the whole indicator, and only when the indicator's own source supplied no real value; cities
+    without it are missing). `multiply`: a unit change (per 1,000 x 10 = per 10,000); `money`: the
+    figure is an amount in the currency its unit names, converted to billion US$ at `exchange_rates`."""
+
+    source: str
+    indicator: str
+    use: str = "per_city"
+    multiply: float = 1.0
+    money: bool = False
+    stands_for: str = ""  # may name {boundary}, {name}, {year}
+    transform: str = ""
+
+
+@dataclass(frozen=True)
 class Indicator:
     id: str
     dimension: str
@@ -28,6 +46,7 @@ class Indicator:
     unit: str
     source: str
     proxies: bool | None = None  # None: the methodology's default
+    proxy: ProxySource | None = None  # a proxy fed by another source
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,8 @@ class Methodology:
     path: str = ""
     overrides: dict = field(default_factory=dict)
     proxies_default: bool = True
+    exchange_rates: dict = field(default_factory=dict)  # currency -> year -> units per US$
+    exchange_rates_source: str = ""
 
     @property
     def indicators(self) -> list[Indicator]:
@@ -70,6 +91,16 @@ class Methodology:
         a refused proxy is treated as missing (imputed or dropped by the missing-values policy)."""
         own = self.indicator(indicator_id).proxies
         return self.proxies_default if own is None else own
+
+    def proxy_sources(self) -> list[str]:
+        """Sources that feed an indicator's proxy (in order of first use)."""
+        return list(dict.fromkeys(i.proxy.source for i in self.indicators if i.proxy is not None))
+
+    def per_usd(self, currency: str, year: str) -> float | None:
+        """Units of `currency` per US$ in `year` (1 for US$), None when not configured."""
+        if currency == "USD":
+            return 1.0
+        return (self.exchange_rates.get(currency) or {}).get(str(year))
 
     def indicator(self, indicator_id: str) -> Indicator:
         for i in self.indicators:
@@ -141,6 +172,62 @@ def _check(m: Methodology, where: str) -> None:
         bad(f"dimension_weights.published sum to {total:.4f}, expected 1")
 
 
+PROXY_KEYS = {"source", "indicator", "use", "multiply", "money", "stands_for", "transform"}
+
+
+def _proxy_source(value, where: str) -> ProxySource | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise MethodologyError(f"{where}.proxy: expected a mapping (source, indicator, ...), found {value!r}")
+    unknown = sorted(set(value) - PROXY_KEYS)
+    if unknown:
+        raise MethodologyError(f"{where}.proxy: unknown key {unknown[0]!r}; known: {sorted(PROXY_KEYS)}")
+    for key in ("source", "indicator"):
+        if not isinstance(value.get(key), str) or not value[key]:
+            raise MethodologyError(f"{where}.proxy.{key}: expected a name, found {value.get(key)!r}")
+    use = value.get("use", "per_city")
+    if use not in ("per_city", "when_no_real_value"):
+        raise MethodologyError(f"{where}.proxy.use: expected per_city or when_no_real_value, found {use!r}")
+    try:
+        multiply = float(value.get("multiply", 1.0))
+    except (TypeError, ValueError):
+        raise MethodologyError(f"{where}.proxy.multiply: expected a number, found {value['multiply']!r}") from None
+    money = value.get("money", False)
+    if not isinstance(money, bool):
+        raise MethodologyError(f"{where}.proxy.money: expected true or false, found {money!r}")
+    return ProxySource(
+        source=value["source"],
+        indicator=value["indicator"],
+        use=use,
+        multiply=multiply,
+        money=money,
+        stands_for=str(value.get("stands_for", "")),
+        transform=str(value.get("transform", "")),
+    )
+
+
+def _exchange_rates(value, where: str) -> tuple[dict, str]:
+    """`proxies.exchange_rates`: {source: text, per_usd: {CUR: {year: rate}}}."""
+    if value is None:
+        return {}, ""
+    if not isinstance(value, dict) or not isinstance(value.get("per_usd"), dict) or not value.get("source"):
+        raise MethodologyError(f"{where}.exchange_rates: expected source (where the rates come from) and per_usd")
+    rates: dict = {}
+    for cur, by_year in value["per_usd"].items():
+        if not isinstance(by_year, dict):
+            raise MethodologyError(
+                f"{where}.exchange_rates.per_usd.{cur}: expected year: rate pairs, found {by_year!r}"
+            )
+        for year, rate in by_year.items():
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+                raise MethodologyError(
+                    f"{where}.exchange_rates.per_usd.{cur}.{year}: expected a positive number, found {rate!r}"
+                )
+            rates.setdefault(str(cur), {})[str(year)] = float(rate)
+    return rates, str(value["source"])
+
+
 def _proxies(value, where: str) -> bool | None:
     if value is None:
         return None
@@ -182,11 +269,13 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
                         unit=str(i.get("unit", "")),
                         source=i["source"],
                         proxies=_proxies(i.get("proxies"), f"{path}: indicator {i['id']!r}"),
+                        proxy=_proxy_source(i.get("proxy"), f"{path}: dimensions.{d['id']}.indicators.{i['id']}"),
                     )
                 )
             dims.append(
                 Dimension(id=d["id"], name_en=d["name_en"], name_zh=d.get("name_zh", ""), indicators=tuple(inds))
             )
+        rates, rates_source = _exchange_rates((doc.get("proxies") or {}).get("exchange_rates"), f"{path}: proxies")
         m = Methodology(
             version=str(doc["version"]),
             edition=str(doc.get("edition", "")),
@@ -201,6 +290,8 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
             missing_policy=doc["missing_values"]["policy"],
             proxies_default=bool(_proxies((doc.get("proxies") or {}).get("default", "allowed"), f"{path}: proxies")),
             dimensions=tuple(dims),
+            exchange_rates=rates,
+            exchange_rates_source=rates_source,
             sha256=hashlib.sha256(raw_bytes).hexdigest(),
             path=str(path),
         )

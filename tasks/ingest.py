@@ -157,9 +157,9 @@ def check_vintage(source: str, cfg: dict, fetched: Fetched, allow_fallback: bool
     notes = spec.vintage_notes(cfg, fetched.parsed)
     if notes:  # e.g. GaWC 2024's tiers with the 2020 connectivity data set
         record["notes"] = notes
-    carried = spec.carried_forward(cfg, fetched.parsed)
-    if carried:  # e.g. curated rows carried forward from the previous edition's table
-        record["carried_forward"] = carried
+    older = spec.fallback_values(cfg, fetched.parsed)
+    if older:  # e.g. curated rows carried forward from the previous edition's table
+        record["fallback_values"] = older
     if not ok and not allow_fallback:
         raise VintageMismatch(
             f"[source {source}] edition {cfg.get('edition')}: expected vintage {policy.describe()}, "
@@ -187,7 +187,8 @@ def wide(tidy: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     if "indicator" not in tidy.columns:
         return tidy
     w = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first")
-    w = w.reindex(pd.Index(registry.ids, name="city_id").union(w.index))
+    # an indicator no city has a value of (every row `missing`) keeps its column
+    w = w.reindex(index=pd.Index(registry.ids, name="city_id").union(w.index), columns=tidy["indicator"].unique())
     return w.reset_index()
 
 
@@ -390,7 +391,7 @@ def snapshot_source(
             "expected_vintage": vintage.get("expected"),
             "vintage_ok": bool(vintage.get("ok")),
             "vintage_notes": vintage.get("notes") or [],
-            "carried_forward": vintage.get("carried_forward") or [],
+            "fallback_values": vintage.get("fallback_values") or [],
             "mode": mode or (raws[0]["mode"] if raws else None),
             "run_id": run_id,
             "accessed_at": min((r["fetched_at"] for r in raws), default=None),

@@ -24,6 +24,7 @@ from scoring import IndexResult, Methodology, score_index
 
 from .cities import Registry
 from .errors import PipelineError, StorageError, VintageMismatch
+from .proxies import apply_proxies
 from .report.changes import changes_markdown, diff_releases
 from .report.html import build_report
 from .settings import PROJECT_ROOT, data_home, safe_id
@@ -108,8 +109,8 @@ class Inputs:
 
 
 def indicator_sources(methodology: Methodology) -> list[str]:
-    """Sources the methodology's indicators come from, in order of first use."""
-    return list(dict.fromkeys(i.source for i in methodology.indicators))
+    """Sources the methodology's indicators (and their proxies) come from, in order of first use."""
+    return list(dict.fromkeys([i.source for i in methodology.indicators] + methodology.proxy_sources()))
 
 
 def metadata_sources() -> list[str]:
@@ -195,16 +196,16 @@ def gather_inputs(
         assert found is not None  # every path without an ingest left through `continue` above
         entry, info = found
         snaps[source], ingests[source] = info, entry
-        for group in entry.get("carried_forward") or []:  # values the source's data itself carries forward
+        for group in entry.get("fallback_values") or []:  # values the source's data itself holds from older vintages
+            values = group["values"]
             fallbacks.append(
                 {
                     "source": source,
                     "expected": _expected_vintage(source, edition, cadence),
                     "found": str(group.get("vintage", "")),
-                    "edition_used": str(group["from_edition"]),
-                    "reason": f"{len(group['values'])} values carried forward from the edition {group['from_edition']} "
-                    f"table: {', '.join(group['values'][:5])}{' …' if len(group['values']) > 5 else ''}",
-                    "values": group["values"],
+                    "edition_used": str(group.get("edition_used", "")),
+                    "reason": f"{group['reason']}: {', '.join(values[:5])}{' …' if len(values) > 5 else ''}",
+                    "values": values,
                 }
             )
         if required:
@@ -214,19 +215,24 @@ def gather_inputs(
             f"edition {edition} cannot be published as labelled (use --allow-vintage-fallback "
             "to publish with the fallbacks listed):\n  " + "\n  ".join(problems)
         )
-    tidy = pd.concat(frames, ignore_index=True)
+    everything = pd.concat(frames, ignore_index=True)
+    everything = everything[everything["city_id"].isin(registry.ids)].copy()
+    # graded: the source said how good the value is (else it is taken as real; the bundled sample's
+    # values.csv grades those in a sample release's coverage)
+    everything["graded"] = everything["status"].notna() if "status" in everything else False
+    for col in [*STATUS_COLUMNS, "boundary"]:  # a source that does not grade its values publishes real ones
+        default = "real" if col == "status" else ""
+        everything[col] = everything[col].fillna(default) if col in everything else default
     source_of = {i.id: i.source for i in methodology.indicators}
-    tidy = tidy[tidy["indicator"].map(source_of) == tidy["source"]]
+    tidy = apply_proxies(
+        everything[everything["indicator"].map(source_of) == everything["source"]], everything, methodology
+    )
     missing = sorted(set(source_of) - set(tidy["indicator"]))
     if missing:
         raise PipelineError(
             "indicators not supplied by the source the methodology names "
             f"(indicator: source): { ({k: source_of[k] for k in missing}) }"
         )
-    tidy = tidy[tidy["city_id"].isin(registry.ids)].copy()
-    for col in STATUS_COLUMNS:  # a source that does not grade its values publishes real ones
-        default = "real" if col == "status" else ""
-        tidy[col] = tidy[col].fillna(default) if col in tidy else default
     refused = (tidy["status"] == "proxy") & ~tidy["indicator"].map(methodology.allows_proxy)
     tidy.loc[refused, "value"] = float("nan")  # treated as missing: the missing-values policy applies
     tidy.loc[refused, "status"] = "proxy refused"
@@ -240,7 +246,7 @@ def gather_inputs(
     values = values.reindex(index=registry.ids, columns=list(source_of))
     values.index.name = "city_id"
     gawc_meta = read_snapshot(snaps["gawc"]) if "gawc" in snaps else None
-    prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location", *STATUS_COLUMNS]]
+    prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location", *STATUS_COLUMNS, "graded"]]
     return Inputs(
         values=values,
         snapshots=snaps,
@@ -405,21 +411,22 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
     for col in STATUS_COLUMNS:
         if col not in prov:
             prov = prov.assign(**{col: "real" if col == "status" else ""})
-    if sample_status is not None:  # the bundled sample says per value what it is (values.csv)
-        cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
-            prov.drop(columns=STATUS_COLUMNS), on=["city_id", "indicator"], how="left"
+    cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
+        prov, on=["city_id", "indicator"], how="left"
+    )
+    cov["status"] = cov["status"].fillna("real")
+    cov["vintage"] = cov["edition"]
+    if sample_status is not None:  # the bundled sample says per value what it is (values.csv)...
+        sample = sample_status.set_index(["city_id", "indicator"]).reindex(
+            pd.MultiIndex.from_frame(cov[["city_id", "indicator"]])
         )
-        cov = cov.merge(sample_status, on=["city_id", "indicator"], how="left")
-        refused = set(prov.loc[prov["status"] == "proxy refused", ["city_id", "indicator"]].itertuples(index=False))
-        cov.loc[[k in refused for k in cov[["city_id", "indicator"]].itertuples(index=False)], "status"] = (
-            "proxy refused"
-        )
-    else:
-        cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
-            prov, on=["city_id", "indicator"], how="left"
-        )
-        cov["status"] = cov["status"].fillna("real")
-        cov["vintage"] = cov["edition"]
+        # ...for the values whose source does not grade them itself (a source's own grade, a proxy
+        # fed by a source and a refused proxy are what the gathered rows say)
+        ungraded = (~cov["graded"].fillna(False).astype(bool)).to_numpy() & sample["status"].notna().to_numpy()
+        for col in ("status", "stands_for", "transform", "vintage"):
+            cov.loc[ungraded, col] = sample[col].to_numpy()[ungraded]
+        cov["value_provenance"] = sample["value_provenance"].to_numpy()
+        cov["value_provenance"] = cov["value_provenance"].fillna(cov["location"])
     cov.loc[cov["imputed"], "status"] = "imputed"
     return cov
 

@@ -303,10 +303,11 @@ class Source:
         the report."""
         return []
 
-    def carried_forward(self, cfg: dict, parsed: dict) -> list[dict]:
-        """Values the data carries forward from an older edition (`{"from_edition", "vintage",
-        "values": ["city:indicator", ...]}` per group): published, and listed in the release as
-        vintage fallbacks."""
+    def fallback_values(self, cfg: dict, parsed: dict) -> list[dict]:
+        """Values older than the edition's policy wants that the data still holds (rows carried
+        forward from an older edition's table, a country figure older than the policy's limit):
+        published, and listed in the release as vintage fallbacks. Each group: `{"reason",
+        "vintage", "edition_used", "values": ["city:indicator", ...]}`."""
         return []
 
     def missing_file_hint(self, cfg: dict) -> str:
