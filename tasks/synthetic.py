@@ -43,10 +43,10 @@ def write_recordings(
     from rasterio.io import MemoryFile
     from rasterio.transform import from_origin
 
-    from .sources import hurun, load_sources_config, numbeo
+    from .sources import hurun, load_sources_config, numbeo, wdi
 
     rec = root / "recordings" / edition
-    for d in ("numbeo", "hurun", "gawc", "night_lights"):
+    for d in ("numbeo", "hurun", "gawc", "night_lights", "wdi"):
         (rec / d).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     n = len(reg)
@@ -59,6 +59,7 @@ def write_recordings(
     lat, lon = reg["lat"].astype(float).to_numpy(), reg["lon"].astype(float).to_numpy()
     raw = yaml.safe_load((CONFIG_DIR / "sources.yaml").read_text())
     raw["curated"]["url"] = f"file://{root / 'curated.csv'}"
+    raw["night_lights"]["offline"] = {"format": "vnl-clip"}  # generated clips (the bundled sample has none)
     (root / "sources.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     cfg = load_sources_config(edition=edition)
     index: dict[str, dict] = {}
@@ -154,6 +155,15 @@ def write_recordings(
                 mem.read(),
                 "image/tiff",
             )
+    from .cities import Registry
+
+    figures = {}
+    for series, spec in cfg["wdi"]["series"].items():
+        lo, hi = spec.get("bounds", [0, 10])
+        for three in wdi.countries(Registry(reg.set_index("city_id"))):
+            figures[(series, three)] = [(int(edition) - 1, round(float(rng.uniform(lo, hi / 3)), 2))]
+    for url, (body, ctype) in wdi.render_answers(cfg["wdi"], Registry(reg.set_index("city_id")), figures).items():
+        add("wdi", url, f"wdi-{len(index)}.json", body, ctype)
     with open(root / "curated.csv", "w") as f:
         f.write("city_id,indicator,value,unit,publication,edition,table_or_page,date_entered,status,note\n")
         for i in range(n):
@@ -164,5 +174,6 @@ def write_recordings(
                     f'{ids[i]},{ind},{rng.uniform(lo, hi):.3f},"{unit}",generated,{int(edition) - 1},,2026-11-26,'
                     "illustrative,\n"
                 )
+            f.write(f'{ids[i]},gdp,,"billion USD",generated,{int(edition) - 1},,2026-11-26,missing,\n')
     (rec / "index.json").write_text(json.dumps(index))
     return root

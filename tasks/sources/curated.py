@@ -31,8 +31,12 @@ COLUMNS = [
     "status",
     "note",
 ]
-OPTIONAL = ["stands_for", "transform", "carried_from"]  # carried_from: the edition whose table a row was copied from
-STATUSES = ("real", "proxy", "illustrative")
+# carried_from: the edition whose table a row was copied from; boundary: what the figure covers
+# (city, metro, region, country), named where a proxy or the report says what it stands for
+OPTIONAL = ["stands_for", "transform", "carried_from", "boundary"]
+# missing: no figure typed (the row keeps the table complete; the indicator's proxy source or the
+# missing-values policy applies)
+STATUSES = ("real", "proxy", "illustrative", "missing")
 INDICATORS = [
     "economic_sustainability",
     "rd_intensity",
@@ -41,6 +45,7 @@ INDICATORS = [
     "international_students",
     "social_security_index",
     "physician_density",
+    "gdp",  # not an index indicator: the figure the night-light indicator's proxy reads
 ]
 
 
@@ -142,19 +147,21 @@ def newest_table_before(raw: dict, edition: str, years_back: int = 10) -> tuple[
 
 
 def carried_groups(table: pd.DataFrame, registry: Registry | None = None) -> list[dict]:
-    """The carried rows of a table by the edition they came from: {from_edition, vintage (the newest
-    publication year among them), values ["city:indicator", ...]}."""
+    """The carried rows of a table by the edition they came from: {reason, vintage (the newest
+    publication year among them), edition_used, values ["city:indicator", ...]}."""
     rows = table[table["carried_from"].str.strip() != ""]
     if registry is not None:
         rows = rows[rows["city_id"].isin(registry.ids)]
     out = []
     for edition, g in rows.groupby("carried_from", sort=True):
         years = pd.to_numeric(g["edition"].str[:4], errors="coerce").dropna()
+        values = [f"{r.city_id}:{r.indicator}" for r in g.itertuples()]
         out.append(
             {
-                "from_edition": str(edition),
+                "reason": f"{len(values)} values carried forward from the edition {edition} table",
                 "vintage": str(int(years.max())) if len(years) else "",
-                "values": [f"{r.city_id}:{r.indicator}" for r in g.itertuples()],
+                "edition_used": str(edition),
+                "values": values,
             }
         )
     return out
@@ -168,14 +175,27 @@ UNITS = {
     "international_students": "students",
     "social_security_index": "score (0-100)",
     "physician_density": "per 10,000 people",
+    # an amount of money as published: read with its unit and converted at the methodology's
+    # exchange rates where a proxy uses it
+    "gdp": ("100 million CNY", "thousand USD", "billion EUR", "billion USD"),
 }
 
 
 def unit_mismatches(table: pd.DataFrame) -> list[str]:
     """Rows whose unit is not the unit of their indicator (e.g. a share typed in as a fraction)."""
-    bad = table[table["unit"] != table["indicator"].map(UNITS)]
+    ok = [r.unit in u if isinstance(u := UNITS.get(r.indicator), tuple) else r.unit == u for r in table.itertuples()]
+    bad = table[[not k for k in ok]]
     return [
         f"{r.city_id}:{r.indicator} unit {r.unit!r} (expected {UNITS.get(r.indicator)!r})" for r in bad.itertuples()
+    ]
+
+
+def missing_mismatches(table: pd.DataFrame) -> list[str]:
+    """Rows whose status says missing but hold a value, or hold no value without saying missing."""
+    empty = table["value"].isna()
+    return [
+        f"{r.city_id}:{r.indicator} status {r.status!r} with {'no value' if pd.isna(r.value) else 'a value'}"
+        for r in table[empty != (table["status"] == "missing")].itertuples()
     ]
 
 
@@ -195,8 +215,9 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
             "status": t["status"],
             "stands_for": t["stands_for"],
             "transform": t["transform"],
+            "boundary": t["boundary"],
         }
-    )[TIDY_COLUMNS + STATUS_COLUMNS].reset_index(drop=True)
+    )[[*TIDY_COLUMNS, *STATUS_COLUMNS, "boundary"]].reset_index(drop=True)
 
 
 class Curated(Source):
@@ -227,7 +248,7 @@ class Curated(Source):
             f"-o {path}`, update the values you can, then `talent-index curated check {path}`"
         )
 
-    def carried_forward(self, cfg, parsed):
+    def fallback_values(self, cfg, parsed):
         table = next(iter(parsed.values()), None)
         return carried_groups(table) if table is not None else []
 
@@ -252,7 +273,10 @@ class Curated(Source):
     def extra_checks(self, spec, cfg, registry, tidy, extras, previous):
         if spec.table != "table":
             return []
-        return [extra_check("unit_matches_indicator", "error", unit_mismatches(extras["table"]), column="unit")]
+        return [
+            extra_check("unit_matches_indicator", "error", unit_mismatches(extras["table"]), column="unit"),
+            extra_check("missing_rows_hold_no_value", "error", missing_mismatches(extras["table"]), column="status"),
+        ]
 
 
 SPEC = Curated()

@@ -92,6 +92,8 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
     Marble annual HDF5 tiles from LAADS: the listing of the newest composite year the policy allows
     that LAADS holds, then every tile a city needs)."""
     year = composite_year(cfg)
+    if cfg.get("format") == "none":  # no composite read: the methodology's proxy stands in
+        return []
     if cfg.get("format", "vnl-clip") == "vnl-clip":
         tmpl = cfg["clip_url_template"]
         return [Request("night-lights-clip", tmpl.format(city_id=cid, year=year), cid) for cid in registry.ids]
@@ -490,6 +492,19 @@ def _bbox(geom: dict) -> tuple[float, float, float, float]:
 
 
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
+    if cfg.get("format") == "none":  # every city missing: the indicator's proxy, else the missing-values policy
+        return pd.DataFrame(
+            {
+                "city_id": registry.ids,
+                "indicator": "night_lights",
+                "value": np.nan,
+                "unit": "nW/cm2/sr (sum)",
+                "edition": composite_year(cfg),
+                "name_in_source": [registry.get(c)["name_en"] for c in registry.ids],
+                "location": "none",
+                "status": "missing",
+            }
+        )
     rows = [
         (
             rec["city_id"],
@@ -513,7 +528,9 @@ class NightLights(Source):
     name = SOURCE
     suites = (SuiteSpec("night_lights"),)
     sample_fields = {"night_lights": ["peak_radiance"]}
-    required = {"format": "vnp46a4 (Black Marble tiles from LAADS) or vnl-clip (one GeoTIFF per city)"}
+    required = {
+        "format": "vnp46a4 (Black Marble tiles from LAADS), vnl-clip (one GeoTIFF per city) or none (no composite read)"
+    }
     parallel = True
 
     def edition_config(self, cfg, edition, cadence):
@@ -523,9 +540,24 @@ class NightLights(Source):
             year = int(edition) + int(cfg.get("year_offset", -1))
         except ValueError:
             raise EditionError(SOURCE, f"edition {edition!r} is not a year", location="data/sources.yaml") from None
+        if cfg.get("format") == "none":
+            return {**cfg, "composite_year": str(year)}, VintagePolicy("none", note="no composite read")
         return {**cfg, "composite_year": str(year)}, VintagePolicy(str(year), note="annual composite")
 
+    def vintage_notes(self, cfg, parsed):
+        if cfg.get("format") == "none":
+            return [
+                f"no night-light composite read (format none; the composite of {composite_year(cfg)} would be "
+                "read online): the indicator's proxy in the methodology stands in"
+            ]
+        return []
+
+    def suites_for(self, cfg):
+        return () if cfg.get("format") == "none" else self.suites
+
     def found_vintage(self, cfg, parsed):
+        if cfg.get("format") == "none":
+            return "none"
         years = set()
         for req, rec in parsed.items():
             if req.kind == "night-lights-clip":
