@@ -52,4 +52,4 @@ recordings: .venv/.installed
 
 # Remove run-time data (raw responses, snapshots, releases, per-run Data Docs) of this checkout.
 clean-data:
-	rm -rf data/raw data/snapshots data/releases data/runs data/.refresh.lock
+	rm -rf data/raw data/snapshots data/releases data/runs data/.refresh.lock data/FORMAT.json

@@ -16,7 +16,6 @@ import csv
 import html
 import io
 import json
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -315,54 +314,46 @@ def reproducible_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def night_lights(values, cities, cfg, index):
-    import rasterio
-    from rasterio.io import MemoryFile
-    from rasterio.transform import from_origin
+def wdi(values, cities, cfg, index):
+    """The World Bank API's answers for the edition's request (every registry country, the policy's
+    years), made from the real country figures in values.csv (one year per country and series: the
+    rest of what the API holds is not in the sample)."""
+    from tasks.cities import load_registry
+    from tasks.sources.wdi import render_answers
 
-    res = 15 / 3600  # 15 arc-seconds
-    size = 192
-    year = cfg["composite_year"]
-    for c in cities:
-        f = values[(f"night_lights:vnl-clip:{year}", c["city_id"])]
-        peak, sigma_km = float(f["peak_radiance"]["value"]), float(f["sigma_km"]["value"])
-        lat, lon = float(c["lat"]), float(c["lon"])
-        west, north = lon - size / 2 * res, lat + size / 2 * res
-        ys = north - (np.arange(size) + 0.5) * res
-        xs = west + (np.arange(size) + 0.5) * res
-        X, Y = np.meshgrid(xs, ys)
-        dx = (X - lon) * 111.32 * math.cos(math.radians(lat))
-        dy = (Y - lat) * 110.574
-        data = (peak * np.exp(-(dx**2 + dy**2) / (2 * sigma_km**2)) + 0.3).round(1).astype("float32")
-        data[:4, :4] = -999.0  # a nodata corner, masked by the zonal statistics
-        profile = {
-            "driver": "GTiff",
-            "width": size,
-            "height": size,
-            "count": 1,
-            "dtype": "float32",
-            "crs": "EPSG:4326",
-            "transform": from_origin(west, north, res, res),
-            "nodata": -999.0,
-            "compress": "deflate",
-            "tiled": True,
-            "blockxsize": 64,
-            "blockysize": 64,
-        }
-        with MemoryFile() as mem:
-            with mem.open(**profile) as ds:
-                ds.update_tags(SAMPLE="illustrative radiance; see data/sample/values.csv", YEAR=year)
-                ds.write(data, 1)
-            body = mem.read()
-        url = cfg["clip_url_template"].format(city_id=c["city_id"], year=year)
-        add(index, "night_lights", url, f"vnl-{year}-{c['city_id']}.tif", body, content_type="image/tiff")
-    assert rasterio
+    figures = {}
+    for (record, three), fields in values.items():
+        if record.startswith("wdi:"):
+            for series, r in fields.items():
+                figures[(series, three)] = [(r["vintage"], float(r["value"]))]
+    for n, (url, (body, ctype)) in enumerate(render_answers(cfg, load_registry(), figures).items()):
+        name = f"{n:02d}-" + url.split("/indicator/")[1].split("?")[0].replace(".", "-").lower() + ".json"
+        add(index, "wdi", url, name, body, ctype)
+
+
+CURATED_HEADER = [
+    "city_id",
+    "indicator",
+    "value",
+    "unit",
+    "publication",
+    "edition",
+    "table_or_page",
+    "date_entered",
+    "status",
+    "note",
+    "stands_for",
+    "transform",
+    "boundary",
+]
 
 
 def curated(values, cities, cfg):
     """The curated table of edition E: real and proxy values with their publication (the part of the
     provenance before '; read from ') and page or path (after it), what a proxy stands in for and how it was
-    transformed; illustrative placeholders named as such."""
+    transformed, the boundary a figure covers; illustrative placeholders named as such; a row with
+    status `missing` where values.csv has nothing (the methodology's proxy source, e.g. the World
+    Bank's country figure, or the missing-values policy applies)."""
     from tasks.sources.curated import UNITS
 
     edition = cfg["edition"]
@@ -375,30 +366,30 @@ def curated(values, cities, cfg):
         "international_students": "World Cities Culture Forum",
         "social_security_index": "INSEAD Global Talent Competitiveness Index",
         "physician_density": "INSEAD Global Talent Competitiveness Index",
+        "gdp": "Statistical bulletins (city GDP), US BEA and Eurostat (metro GDP)",
     }
+
+    def entered(ind: str, r: dict) -> str:
+        # the IOM shares were typed in first, the figures of source_facts_more next, the city facts last
+        if ind in ("gdp", "international_students") or (ind == "foreign_born_share" and r["vintage"] != "2014"):
+            return "2026-12-04"
+        return "2026-11-26" if ind == "foreign_born_share" else "2026-11-30"
+
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(
-        [
-            "city_id",
-            "indicator",
-            "value",
-            "unit",
-            "publication",
-            "edition",
-            "table_or_page",
-            "date_entered",
-            "status",
-            "note",
-            "stands_for",
-            "transform",
-        ]
-    )
+    w.writerow(CURATED_HEADER)
     for c in cities:
         fields = values[(f"curated:report-indicators:{edition}", c["city_id"])]
         for ind, pub in publications.items():
-            r = fields[ind]
-            if r["status"] in ("real", "proxy"):
+            unit = UNITS[ind] if isinstance(UNITS[ind], str) else ""
+            r = fields.get(ind)
+            if r is None:
+                w.writerow(
+                    [c["city_id"], ind, "", unit or UNITS[ind][0], pub, ed, "", "2026-12-04", "missing",
+                     "no figure typed: the methodology's proxy source or the missing-values policy applies",
+                     "", "", ""]
+                )  # fmt: skip
+            elif r["status"] in ("real", "proxy"):
                 publication, _, page = r["provenance"].partition("; read from ")
                 if not page:  # a one-part provenance: the whole of it is the publication
                     publication, page = r["provenance"].split(" (", 1)[0], r["provenance"]
@@ -407,16 +398,16 @@ def curated(values, cities, cfg):
                         c["city_id"],
                         ind,
                         r["value"],
-                        UNITS[ind],
+                        r.get("unit") or unit,
                         publication,
                         r["vintage"],
                         page,
-                        # the IOM shares were typed in first; the figures of source_facts_more later
-                        "2026-11-26" if ind == "foreign_born_share" else "2026-11-30",
+                        entered(ind, r),
                         r["status"],
                         r["provenance"],
                         r.get("stands_for", ""),
                         r.get("transform", ""),
+                        r.get("boundary", ""),
                     ]
                 )
             else:
@@ -425,13 +416,14 @@ def curated(values, cities, cfg):
                         c["city_id"],
                         ind,
                         r["value"],
-                        UNITS[ind],
+                        unit,
                         pub,
                         ed,
                         "",
                         "2026-11-26",
                         "illustrative",
                         "illustrative placeholder, not transcribed from the publication",
+                        "",
                         "",
                         "",
                     ]
@@ -470,7 +462,7 @@ def main():
         numbeo_price_pages(values, cities, cfg["numbeo"], index)
         hurun(values, cities, cfg["hurun"], index, load_sources_raw()["hurun"]["lists"])
         gawc(values, cities, cfg["gawc"], index)
-        night_lights(values, cities, cfg["night_lights"], index)
+        wdi(values, cities, cfg["wdi"], index)
         curated(values, cities, cfg["curated"])
         del index["__edition__"]
         (REC / edition / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")

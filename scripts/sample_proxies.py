@@ -35,6 +35,8 @@ FIELDS = [
     "provenance",
     "stands_for",
     "transform",
+    "unit",  # a figure whose unit is not the indicator's one (GDP as published)
+    "boundary",  # what a figure covers: city, metro, region, country
 ]
 
 
@@ -53,6 +55,8 @@ def rank_index(v: float, n: int) -> float:
 # indicator of the sample -> the figures that may fill it, best first: (facts indicator, level,
 # vintages in order of preference, status, what it stands in for, transform text, transform)
 RULES: dict[str, list[tuple]] = {
+    # country figures of the World Bank (physicians, R&D / GDP, education / government spending) come
+    # from the `wdi` source (scripts/sample_sources.py): a city's own figure only here
     "physician_density": [
         (
             "physicians_per_1000",
@@ -63,38 +67,9 @@ RULES: dict[str, list[tuple]] = {
             "per 1,000 x 10 = per 10,000",
             per_10000,
         ),
-        (
-            "physicians_per_1000",
-            "country",
-            ["2019", "2018"],
-            "proxy",
-            "the city's physicians per 10,000 people: its country's figure",
-            "per 1,000 x 10 = per 10,000",
-            per_10000,
-        ),
     ],
     "rd_intensity": [
         ("rd_spending_pct_gdp", "city", ["2019"], "real", "", "", None),
-        (
-            "rd_spending_pct_gdp",
-            "country",
-            ["2019"],
-            "proxy",
-            "the city's R&D spending / GDP: its country's figure",
-            "",
-            None,
-        ),
-    ],
-    "education_spending_share": [
-        (
-            "public_education_spending_pct_govt_expenditure",
-            "country",
-            ["2019"],
-            "proxy",
-            "education spending / the city's fiscal spending: the country's share of general government expenditure",
-            "",
-            None,
-        ),
     ],
     "social_security_index": [
         (
