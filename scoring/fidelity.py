@@ -1,7 +1,7 @@
 """Distance of a release to the figures the 2020 report printed: per scope (the final score and
 each dimension), the cities both have, Spearman's rho of the scores, the mean absolute difference in
-points, the largest differences, and the share of real / proxy / illustrative / imputed inputs
-behind the scope.
+points, the largest differences, the share of real / proxy / illustrative / imputed inputs behind
+the scope, and per indicator how many of its values are each.
 
 Pure functions: the printed figures come in as the transcription `data/published/report_2020.yaml`
 (`scoring.audit.city_dimension_scores` reads its dimension figures), the release's scores and
@@ -22,6 +22,7 @@ COLUMNS = [
     "mae",
     "largest_differences",
     *[f"share_{s}" for s in STATUSES],
+    "inputs_by_indicator",
 ]
 
 
@@ -30,6 +31,16 @@ def printed_scores(pub: dict) -> pd.DataFrame:
     final = pd.Series({c: float(v[1]) for c, v in pub["final"].items()}, name="final")
     dims = city_dimension_scores(pub)
     return pd.concat([final, dims], axis=1)
+
+
+def inputs_by_indicator(coverage: pd.DataFrame) -> str:
+    """'night_lights: 24 proxy, 6 imputed; economic_sustainability: 20 proxy, 10 illustrative': what
+    each indicator of a scope stands on (why a dimension is near or far from the print)."""
+    parts = []
+    for ind, g in coverage.groupby("indicator", sort=False):
+        counts = g["status"].value_counts()
+        parts.append(f"{ind}: " + ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if s in counts))
+    return "; ".join(parts)
 
 
 def fidelity_table(ours: pd.DataFrame, printed: pd.DataFrame, coverage: pd.DataFrame, largest: int = 3) -> pd.DataFrame:
@@ -59,6 +70,7 @@ def fidelity_table(ours: pd.DataFrame, printed: pd.DataFrame, coverage: pd.DataF
                     for c in diff.index[:largest]
                 ),
                 **{f"share_{s}": round(float(shares.get(s, 0.0)), 4) for s in STATUSES},
+                "inputs_by_indicator": inputs_by_indicator(behind),
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -511,7 +511,8 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     if n_err:
         fail(RuntimeError(f"{file}: {n_err} failed checks; fix them before committing the table"))
     out.print(
-        f"{file}: {len(table)} values for {table['city_id'].nunique()} cities pass "
+        f"{file}: {len(table)} rows ({int(table['value'].notna().sum())} values, "
+        f"{int((table['status'] == 'missing').sum())} marked missing) for {table['city_id'].nunique()} cities pass "
         f"{sum(len(r.results) for r in reports)} checks"
     )
 
@@ -900,7 +901,13 @@ def fidelity(
     if as_csv:
         sys.stdout.write(table.to_csv(index=False))
         return
-    _print_frame(table, f"Release {path.name} against {info['compared_with']}")
+    _print_frame(
+        table.drop(columns=["inputs_by_indicator"], errors="ignore"),
+        f"Release {path.name} against {info['compared_with']}",
+    )
+    for f in table.itertuples():
+        if f.scope != "final" and isinstance(getattr(f, "inputs_by_indicator", None), str):
+            out.print(f"{escape(f.scope)}: {escape(f.inputs_by_indicator)}", highlight=False)
     final = table[table["scope"] == "final"]
     if len(final):
         f = final.iloc[0]

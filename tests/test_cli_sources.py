@@ -12,7 +12,10 @@ runner = CliRunner()
 def test_the_preflight_of_2026_names_every_source_and_what_is_missing(monkeypatch):
     monkeypatch.delenv("EARTHDATA_TOKEN", raising=False)
     plans = {p.source: p for p in preflight("2026")}
-    assert list(plans) == ["numbeo", "hurun", "gawc", "night_lights", "curated"]
+    assert list(plans) == ["numbeo", "hurun", "gawc", "night_lights", "wdi", "curated"]
+    assert plans["wdi"].vintage == "<= 2025" and plans["wdi"].reads[0].startswith(
+        "https://api.worldbank.org/v2/country/all/indicator/SH.MED.PHYS.ZS?format=json&date=2013:2025"
+    )
     assert plans["numbeo"].reads == ["https://www.numbeo.com/quality-of-life/rankings.jsp?title=2026"]
     assert plans["hurun"].reads == [
         "https://www.hurun.net/en-US/Rank/HsRankDetails?num=E9A16F3H&pagetype=unicorn",
@@ -30,7 +33,7 @@ def test_the_preflight_of_2026_names_every_source_and_what_is_missing(monkeypatc
         "`talent-index curated template --edition 2026 -o data/curated/report_indicators_2026.csv`, update the values "
         "you can, then `talent-index curated check data/curated/report_indicators_2026.csv`"
     )
-    assert [p for p in plans.values() if p.ready] == [plans["numbeo"], plans["hurun"], plans["gawc"]]
+    assert [p for p in plans.values() if p.ready] == [plans["numbeo"], plans["hurun"], plans["gawc"], plans["wdi"]]
     res = runner.invoke(app, ["sources", "check", "--edition", "2026"])
     assert res.exit_code == 1
     assert "edition 2026 could not be published: night_lights, curated cannot run" in " ".join(res.output.split())
@@ -50,7 +53,7 @@ def test_curated_template_carries_every_row_forward_with_its_own_vintage(tmp_pat
     assert res.exit_code == 0, res.output
     new = pd.read_csv(out, dtype=str, keep_default_na=False)
     old = pd.read_csv("data/curated/report_indicators_2020.csv", dtype=str, keep_default_na=False)
-    assert len(new) == len(old) == 210 and set(new["carried_from"]) == {"2020"}
+    assert len(new) == len(old) == 240 and set(new["carried_from"]) == {"2020"}
     same = ["city_id", "indicator", "value", "unit", "publication", "edition", "status"]
     assert new[same].equals(old[same])  # values and their own vintage kept
     assert new["note"].str.startswith("carried forward from the edition 2020 table").all()

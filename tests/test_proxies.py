@@ -22,7 +22,8 @@ def test_sample_values_are_real_proxy_or_illustrative_and_every_proxy_has_its_so
     v = sample_values()
     assert set(v["status"]) == {"real", "proxy", "illustrative"}
     counts = v[v["edition"] == "2020"]["status"].value_counts().to_dict()
-    assert counts == {"real": 386, "illustrative": 316, "proxy": 121}
+    assert counts == {"real": 463, "illustrative": 215, "proxy": 56}
+    assert counts["illustrative"] / sum(counts.values()) < 0.30
     proxies = v[v["status"] == "proxy"]
     assert (proxies["stands_for"].str.len() > 10).all()
     # every proxy names where it was read: repository@commit:path, or a page
@@ -30,31 +31,61 @@ def test_sample_values_are_real_proxy_or_illustrative_and_every_proxy_has_its_so
     assert (proxies["vintage"] != "").all()
 
 
-def test_city_figures_win_over_country_ones():
-    s = sample_status("2020").set_index(["city_id", "indicator"])
-    assert s.loc[("beijing", "rd_intensity"), "status"] == "real"  # the city's own 2019 R&D intensity
-    assert s.loc[("hangzhou", "rd_intensity"), "status"] == "proxy"  # China's
-    assert "country" in s.loc[("hangzhou", "rd_intensity"), "stands_for"]
+def test_country_figures_are_the_wdi_sources_and_city_figures_win(home, registry):
+    """The World Bank's figures are the `wdi` source's (one per country and series), not typed into
+    the curated table: the release makes the proxies from them where a city has no figure of its own."""
+    from tasks import release as rel
+
     v = sample_values().set_index(["edition", "city_id", "field"])
-    assert float(v.loc[("2020", "beijing", "rd_intensity"), "value"]) == 6.31
-    assert float(v.loc[("2020", "hangzhou", "rd_intensity"), "value"]) == pytest.approx(2.20144, abs=1e-4)
-    # per 1,000 to per 10,000; a rank to a 0-1 index (Shenzhen 4th of 1006)
-    assert float(v.loc[("2020", "paris", "physician_density"), "value"]) == pytest.approx(32.735)
-    assert float(v.loc[("2020", "shenzhen", "economic_sustainability"), "value"]) == pytest.approx(
-        1 - 3 / 1005, abs=1e-4
-    )
+    assert float(v.loc[("2020", "CHN", "rd_pct_gdp"), "value"]) == pytest.approx(2.20144)
+    assert ("2020", "hangzhou", "rd_intensity") not in v.index  # no hand-typed country figure any more
+    assert float(v.loc[("2020", "beijing", "rd_intensity"), "value"]) == 6.31  # the city's own 2019 figure
+    inputs = rel.gather_inputs(registry, load_methodology(), edition="2020")
+    prov = inputs.provenance.set_index(["city_id", "indicator"])
+    assert prov.loc[("beijing", "rd_intensity"), "status"] == "real"  # city figures win
+    assert prov.loc[("hangzhou", "rd_intensity"), ["status", "source"]].tolist() == ["proxy", "wdi"]
+    assert "country" in prov.loc[("hangzhou", "rd_intensity"), "stands_for"]
+    assert inputs.values.loc["hangzhou", "rd_intensity"] == pytest.approx(2.20144)
+    # per 1,000 to per 10,000 (France 3.2735 in 2019); a rank to a 0-1 index (Shenzhen 4th of 1006)
+    assert inputs.values.loc["paris", "physician_density"] == pytest.approx(32.735)
+    assert prov.loc[("paris", "physician_density"), "transform"] == "per 1,000 x 10 = per 10,000"
+    assert inputs.values.loc["shenzhen", "economic_sustainability"] == pytest.approx(1 - 3 / 1005, abs=1e-4)
+    s = sample_status("2020").set_index(["city_id", "indicator"])
     assert s.loc[("shanghai", "social_security_index"), "status"] == "illustrative"  # no OECD figure for China
+
+
+def test_gdp_stands_for_night_lights_in_us_dollars_at_the_configured_rate(home, registry):
+    """The sample reads no night-light composite: the city's or metro's GDP, converted to billion US$
+    at the World Bank rate of its own year, stands for the whole indicator; a city without one is
+    missing (imputed), never an illustrative radiance beside dollars."""
+    from tasks import release as rel
+
+    inputs = rel.gather_inputs(registry, load_methodology(), edition="2020")
+    prov = inputs.provenance.set_index(["city_id", "indicator"])
+    nl = inputs.values["night_lights"]
+    assert nl.loc["beijing"] == pytest.approx(33105.97e8 / 6.61595717735439 / 1e9)  # 2018, CNY
+    assert nl.loc["paris"] == pytest.approx(685.7 / 0.903421436257263)  # 2016, EUR
+    assert nl.loc["new-york"] == pytest.approx(1812.674554)  # 2018, thousand US$
+    assert set(nl[nl.isna()].index) == {"london", "toronto", "singapore", "tokyo", "zurich", "oslo"}
+    assert prov.loc[("beijing", "night_lights"), "stands_for"] == "night-time light sum: GDP of the city"
+    assert prov.loc[("paris", "night_lights"), "stands_for"] == "night-time light sum: GDP of the metro"
+    assert prov.loc[("paris", "night_lights"), "transform"] == (
+        "685.70 billion EUR (2016) converted at 0.9034 EUR per US$ (2016) to billion US$"
+    )
+    statuses = prov.xs("night_lights", level="indicator")["status"].value_counts().to_dict()
+    assert statuses == {"proxy": 24, "missing": 6}
 
 
 def test_recorded_curated_table_matches_the_sample():
     table = pd.read_csv(CONFIG_DIR / "curated" / "report_indicators_2020.csv", dtype=str, keep_default_na=False)
     s = sample_status("2020")
-    merged = table.merge(s, on=["city_id", "indicator"], suffixes=("", "_sample"))
-    assert len(merged) == 210 and (merged["status"] == merged["status_sample"]).all()
-    assert (
-        merged.loc[merged["status"] == "proxy", "stands_for"]
-        == merged.loc[merged["status"] == "proxy", "stands_for_sample"]
-    ).all()
+    merged = table.merge(s, on=["city_id", "indicator"], how="left", suffixes=("", "_sample"))
+    assert len(table) == 240 == 30 * 8  # every city and indicator (and the GDP the night-light proxy reads)
+    typed = merged[merged["status"] != "missing"]
+    assert (typed["status"] == typed["status_sample"]).all()
+    assert merged.loc[merged["status"] == "missing", "status_sample"].isna().all()  # nothing typed, nothing sampled
+    proxies = merged[merged["status"] == "proxy"]
+    assert len(proxies) > 30 and (proxies["stands_for"] == proxies["stands_for_sample"]).all()
 
 
 def test_a_proxy_without_what_it_stands_for_is_refused():
@@ -80,7 +111,7 @@ def test_methodology_proxy_setting(tmp_path):
         load_methodology(bad)
     own = tmp_path / "own.yaml"
     own.write_text(
-        text.replace("unit: per 10000, source: curated}", "unit: per 10000, source: curated, proxies: refused}")
+        text.replace("unit: per 10000, source: curated,", "unit: per 10000, source: curated, proxies: refused,")
     )
     m2 = load_methodology(own)
     assert not m2.allows_proxy("physician_density") and m2.allows_proxy("rd_intensity")
@@ -89,7 +120,8 @@ def test_methodology_proxy_setting(tmp_path):
 def refusing(tmp_path, indicator_line_end: str):
     text = (CONFIG_DIR.parent / "scoring" / "methodology.yaml").read_text()
     path = tmp_path / "refusing.yaml"
-    path.write_text(text.replace(indicator_line_end, indicator_line_end[:-1] + ", proxies: refused}"))
+    assert indicator_line_end in text
+    path.write_text(text.replace(indicator_line_end, indicator_line_end[:-1] + ", proxies: refused,"))
     return load_methodology(path)
 
 
@@ -103,7 +135,7 @@ def test_refused_proxies_are_scored_as_missing(home, tmp_path, registry):
     from tasks import release as rel
 
     allowed = load_methodology()
-    refused = refusing(tmp_path, "unit: per 10000, source: curated}")
+    refused = refusing(tmp_path, "unit: per 10000, source: curated,")
     a = rel.gather_inputs(registry, allowed, edition="2020")
     r = rel.gather_inputs(registry, refused, edition="2020")
     assert a.values.loc["paris", "physician_density"] == pytest.approx(32.735)
@@ -116,8 +148,8 @@ def test_refused_proxies_are_scored_as_missing(home, tmp_path, registry):
     assert cov.loc[("paris", "physician_density"), "status"] == "imputed"
     assert cov.loc[("beijing", "physician_density"), "status"] == "real"
     cov_a = rel.coverage_table(rel.score(a, registry, allowed), a, None)
-    assert (cov_a["status"] == "proxy").sum() == 121
-    assert (cov["status"] == "proxy").sum() == 121 - 29
+    assert (cov_a["status"] == "proxy").sum() == 165
+    assert (cov["status"] == "proxy").sum() == 165 - 29
     assert cov_a.loc[cov_a["status"] == "proxy", "stands_for"].str.len().min() > 10
 
 
@@ -127,7 +159,9 @@ def test_an_indicator_left_without_values_is_named(home, tmp_path, registry):
 
     refused = dataclasses.replace(load_methodology(), proxies_default=False)
     with pytest.raises(
-        PipelineError, match=r"indicator education_spending_share: every value is a proxy and the methodology refuses"
+        PipelineError,
+        match=r"indicator education_spending_share, international_students, night_lights: every value is a proxy and "
+        r"the methodology refuses",
     ):
         rel.gather_inputs(registry, refused, edition="2020")
 

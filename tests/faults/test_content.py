@@ -94,23 +94,38 @@ def test_numbeo_ranking_fault(name, mutate, error, needles, home, recordings_cop
     assert_nothing_lost(h, before)
 
 
-def test_nan_value_warns_and_is_imputed_in_the_release(home, tmp_path):
+def test_a_value_left_empty_is_an_error_unless_the_row_says_missing(home, tmp_path):
+    """An empty cell of a real row is a typing slip (an error naming city and indicator); a row that
+    says `missing` holds no value on purpose: the World Bank's country figure stands in where the
+    methodology names it as the proxy, the missing-values policy otherwise."""
     from scoring import load_methodology
     from tasks import release as rel
 
     h, before = home
     src = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "curated" / "report_indicators_2020.csv"
     table = tmp_path / "curated.csv"
-    table.write_text(re.sub(r"(?m)^(berlin,rd_intensity,)[^,]*,", r"\1,", src.read_text()))
+    table.write_text(re.sub(r"(?m)^(beijing,rd_intensity,)[^,]*,", r"\1,", src.read_text()))
     cfg = load_sources_config()["curated"]
-    result = ingest("curated", {**cfg, "url": f"file://{table}"}, "offline", load_registry())
-    warned = {(w.expectation, w.column): w.offending for w in result.warnings}
-    assert warned[("expect_column_values_to_not_be_null", "rd_intensity")] == ["berlin"]
-    m = load_methodology()
-    scored = rel.score(rel.gather_inputs(load_registry(), m), load_registry(), m)
-    row = scored.indicators.set_index(["city_id", "indicator"]).loc[("berlin", "rd_intensity")]
-    assert row["imputed"] and any("rd_intensity: 1 cities missing (berlin)" in w for w in scored.warnings)
+    with pytest.raises(
+        DataQualityError,
+        match=r"missing_rows_hold_no_value\(status\): offending rows beijing:rd_intensity status 'real' with no value",
+    ):
+        ingest("curated", {**cfg, "url": f"file://{table}"}, "offline", load_registry())
     assert_nothing_lost(h, before)
+    text = re.sub(r"(?m)^(beijing,rd_intensity,)[^,]*,(.*?),real,", r"\1,\2,missing,", src.read_text())
+    table.write_text(text)
+    result = ingest("curated", {**cfg, "url": f"file://{table}"}, "offline", load_registry())
+    assert result.warnings == []  # a value that became missing is not a value that moved
+    m = load_methodology()
+    inputs = rel.gather_inputs(load_registry(), m)
+    prov = inputs.provenance.set_index(["city_id", "indicator"])
+    assert prov.loc[("beijing", "rd_intensity"), "status"] == "proxy"  # China's figure (WDI)
+    assert prov.loc[("beijing", "rd_intensity"), "source"] == "wdi"
+    assert inputs.values.loc["beijing", "rd_intensity"] == pytest.approx(2.20144)
+    scored = rel.score(inputs, load_registry(), m)
+    row = scored.indicators.set_index(["city_id", "indicator"]).loc[("oslo", "international_students")]
+    assert row["imputed"]  # no QS rank for Oslo: missing, imputed
+    assert any("international_students: 16 cities missing" in w for w in scored.warnings)
 
 
 def test_numbeo_value_missing_falls_back_to_the_city_page(home, recordings_copy):
@@ -142,7 +157,7 @@ def test_tenfold_outlier_within_range_warns(home, recordings_copy):
     for i, line in enumerate(text):
         if line.startswith("berlin,international_students,"):
             parts = line.split(",")
-            parts[2] = str(int(parts[2]) * 10)
+            parts[2] = str(float(parts[2]) * 10)
             text[i] = ",".join(parts)
     table.write_text("\n".join(text) + "\n")
     result = ingest("curated", {**cfg, "url": f"file://{table}"}, "offline", load_registry())
@@ -160,7 +175,7 @@ def test_city_missing_from_one_source_warns_and_is_imputed(home, tmp_path):
     # a registry of any size: a city a table lacks is a warning, and its values are imputed
     done = ingest("curated", {**cfg, "url": f"file://{table}"}, "offline", load_registry())
     warned = {(c.expectation, str(c.observed)) for r in done.reports for c in r.warnings}
-    assert ("expect_table_row_count_to_equal", "203") in warned
+    assert ("expect_table_row_count_to_equal", "232") in warned  # 30 cities x 8 rows, Oslo's gone
     present = [c for r in done.reports for c in r.warnings if c.expectation == "every_registry_city_present"]
     assert [c.offending for c in present] == [["oslo"]]
     assert "oslo" not in set(done.tidy["city_id"])

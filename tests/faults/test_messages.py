@@ -191,7 +191,7 @@ def test_the_shipped_online_configuration_needs_the_earthdata_token_before_any_r
     monkeypatch.delenv("EARTHDATA_TOKEN", raising=False)
     cfg = load_sources_config(edition="2020", mode="online")["night_lights"]
     assert cfg["format"] == "vnp46a4" and "/allData/5200/VNP46A4/" in cfg["listing_urls"][0]
-    assert load_sources_config(edition="2020")["night_lights"]["format"] == "vnl-clip"  # offline: the sample
+    assert load_sources_config(edition="2020")["night_lights"]["format"] == "none"  # offline: the sample has none
     with pytest.raises(
         FetchError,
         match=r"EARTHDATA_TOKEN is not set: every request carries the header "
@@ -203,9 +203,9 @@ def test_the_shipped_online_configuration_needs_the_earthdata_token_before_any_r
 
 def test_an_unfetchable_scheme_online_fails_at_once(monkeypatch, data_home):
     monkeypatch.setenv("EARTHDATA_TOKEN", "t" * 12)
-    cfg = load_sources_config(edition="2020")["night_lights"]  # the sample's sample:// clips
+    cfg = load_sources_config(edition="2020")["night_lights"]  # generated clips' sample:// URLs
     with pytest.raises(FetchError, match=r"sample://night_lights/2019/\S+ cannot fetch this URL in online mode"):
-        fetch_and_parse("night_lights", {**cfg, "mode": "online"}, "online", load_registry())
+        fetch_and_parse("night_lights", {**cfg, "format": "vnl-clip", "mode": "online"}, "online", load_registry())
 
 
 def test_json_loads_of_a_manifest_never_reaches_the_user(home):

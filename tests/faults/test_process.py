@@ -92,12 +92,7 @@ def run_and_kill(code, args, env, marker, timeout=120):
 def changed_curated(tmp_path):
     src = ROOT / "data" / "curated" / "report_indicators_2020.csv"
     lines = src.read_text().splitlines()
-    lines = [
-        ln.replace("berlin,physician_density,", "berlin,physician_density,1", 1)
-        if ln.startswith("berlin,physician_density,")
-        else ln
-        for ln in lines
-    ]
+    lines = [ln.replace("berlin,gdp,", "berlin,gdp,1", 1) if ln.startswith("berlin,gdp,") else ln for ln in lines]
     out = tmp_path / "curated.csv"
     out.write_text("\n".join(lines) + "\n")
     return out

@@ -21,7 +21,8 @@ POLICY_2019 = {
     "numbeo": ("2019", "2019"),
     "hurun": ("2019", "2019"),
     "gawc": ("2018", "2018"),
-    "night_lights": ("2018", "2018"),
+    "night_lights": ("none", "none"),  # the sample holds no composite: the GDP proxy
+    "wdi": ("<= 2018", "2018"),
     "curated": ("<= 2019", "2018"),
 }
 
@@ -44,7 +45,7 @@ def test_the_2020_release_holds_30_cities_and_its_inputs(backfilled):
     assert idx.set_index("city_id").loc["beijing", "name_zh"] == "北京"
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["sample"] is True and "not an official" in manifest["notice"]
-    assert {i["source"] for i in manifest["inputs"]} == {"numbeo", "hurun", "gawc", "night_lights", "curated"}
+    assert {i["source"] for i in manifest["inputs"]} == {"numbeo", "hurun", "gawc", "night_lights", "wdi", "curated"}
     from tasks.storage import sha256_file
 
     for i in manifest["inputs"]:
@@ -54,7 +55,8 @@ def test_the_2020_release_holds_30_cities_and_its_inputs(backfilled):
         "numbeo": ("2020", "2020"),
         "hurun": ("2020", "2020"),
         "gawc": ("2020", "2020"),
-        "night_lights": ("2019", "2019"),
+        "night_lights": ("none", "none"),
+        "wdi": ("<= 2019", "2019"),
         "curated": ("<= 2020", "2020"),  # its newest publication: the CASS 2020-2021 ranks (Paris, Brussels)
     }
     assert manifest["methodology"]["version"] == "1.0.0" and len(manifest["methodology"]["sha256"]) == 64

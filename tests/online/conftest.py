@@ -2,7 +2,8 @@
 hosts and paths: robots.txt of every host, Numbeo's 2026 ranking and city pages, Hurun's rank page
 (setting a cookie) and its paged JSON API (answering only with that cookie and the site's XHR
 headers), GaWC's 2024 page and the 2020 connectivity sheet, LAADS' v2 listing of the 2025 VNP46A4
-composite and its HDF5 tiles (behind a bearer token; any other token gets Earthdata's login page).
+composite and its HDF5 tiles (behind a bearer token; any other token gets Earthdata's login page),
+the World Bank's API for the three WDI series.
 
 The pages are made from the bundled 2020 recordings and test fixtures (every value as labelled
 there: real, proxy or illustrative); what differs for 2026 is what the sources' URLs and pages
@@ -121,6 +122,23 @@ def _laads(net: Internet, cfg: dict, registry) -> list[str]:
     return needed
 
 
+def _wdi(net: Internet, cfg: dict, registry) -> None:
+    """The World Bank API's answers for edition 2026's request, holding the country figures of the
+    2020 recordings (their own years, 2018-2019: older than the policy's limit for 2026, so the
+    release lists them as vintage fallbacks)."""
+    from tasks.sources import wdi
+
+    figures: dict = {}
+    index = json.loads((REC / "index.json").read_text())
+    for url, entry in index.items():
+        if entry["source"] == "wdi":
+            name = next(n for n, s in cfg["series"].items() if f"/indicator/{s['code']}?" in url)
+            for r in wdi.parse_page((REC / entry["file"]).read_bytes(), url).itertuples():
+                figures.setdefault((name, r.iso3), []).append((r.year, r.value))
+    for url, (body, ctype) in wdi.render_answers(cfg, registry, figures).items():
+        net.add(url, Answer(body=body, content_type=ctype))
+
+
 @pytest.fixture(scope="module")
 def internet(tmp_path_factory, registry):
     """The loopback internet with edition 2026 of every source, serving while the module runs;
@@ -136,6 +154,7 @@ def internet(tmp_path_factory, registry):
     url, body = _recorded("da31.xlsx")
     net.add(url, Answer(body=body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
     net.tiles = _laads(net, cfg["night_lights"], registry)
+    _wdi(net, cfg["wdi"], registry)
     for host in sorted(net.hosts):
         net.add(f"https://{host}/robots.txt", Answer(body=ROBOTS, content_type="text/plain"))
     stop = net.serve()

@@ -64,15 +64,21 @@ def test_the_annual_flow_publishes_edition_2026_online(published, internet):
         "hurun": ("2026", "2026", "online"),
         "gawc": ("2024", "2024", "online"),
         "night_lights": ("2025", "2025", "online"),
+        "wdi": ("<= 2025", "2019", "online"),
         "curated": ("<= 2026", "2020", "online"),
     }
     assert inputs["gawc"]["vintage_notes"] == ["connectivity: GaWC 2020 data set (GaWC 2024 published tiers only)"]
     # the curated table of 2026 is the 2020 one carried forward: every value listed as a fallback
     carried = [f for f in m["vintage_fallbacks"] if f["source"] == "curated"]
-    assert len(carried) == 1 and carried[0]["edition_used"] == "2020" and len(carried[0]["values"]) == 30 * 7
+    assert len(carried) == 1 and carried[0]["edition_used"] == "2020" and len(carried[0]["values"]) == 30 * 8
+    # the World Bank's figures (2018-2019) are older than the policy's limit for 2026 (2020): listed too
+    (old,) = [f for f in m["vintage_fallbacks"] if f["source"] == "wdi"]
+    assert old["reason"].startswith("48 country figures older than 2020 (max_age 5)") and len(old["values"]) == 48
+    hits = [s for s in internet.seen if s.host == "api.worldbank.org" and s.path != "/robots.txt"]
+    assert len(hits) == 3 and all("/country/all/indicator/" in s.path and "date=2013:2025" in s.path for s in hits)
     report = (home / "releases" / rel["release_id"] / "report" / "index.html").read_text()
     assert "connectivity: GaWC 2020 data set (GaWC 2024 published tiers only)" in report
-    assert "210 values carried forward from the edition 2020 table" in report
+    assert "240 values carried forward from the edition 2020 table" in report
     # Hurun: the rank page first (its cookie), then every page of the API with the site's headers
     pages = [HURUN_API.format(o) for o in range(0, LIVE_TOTAL, 200)]
     assert len(pages) == 9

@@ -20,7 +20,9 @@ def test_policies_of_the_shipped_configuration(raw):
             got[(name, edition)] = (cfg["vintage_policy"]["expected"], cfg["vintage_policy"]["rule"])
     assert got[("numbeo", "2019")] == ("2019", "equal")
     assert got[("gawc", "2019")] == ("2018", "equal") and got[("gawc", "2021")] == ("2020", "equal")
-    assert got[("night_lights", "2020")] == ("2019", "equal")
+    assert got[("night_lights", "2020")] == ("none", "equal")  # offline: the sample reads no composite
+    online = resolve_source("night_lights", raw["night_lights"], "2020", mode="online")["vintage_policy"]
+    assert (online["expected"], online["rule"]) == ("2019", "equal")
     assert got[("curated", "2021")] == ("2021", "at_most")
     n = resolve_source("numbeo", raw["numbeo"], "2021")
     assert n["ranking_title"] == "2021"

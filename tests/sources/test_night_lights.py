@@ -70,15 +70,44 @@ def test_boundary_partly_outside_the_raster():
     assert stats["sum"] == 2.0 * within
 
 
-def test_recorded_clip_parses_for_every_city(registry):
+def test_recorded_clips_parse_for_every_city(registry, tmp_path, monkeypatch, data_home):
+    """`format: vnl-clip`, replayed: one generated GeoTIFF per city around its centre (value 2.0)."""
+    import json
+
     from tasks.ingest import fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config
 
-    cfg = load_sources_config()["night_lights"]
+    cfg = {**load_sources_config()["night_lights"], "format": "vnl-clip"}
+    rec = tmp_path / "rec" / "2020"
+    (rec / "night_lights").mkdir(parents=True)
+    index = {}
+    for cid in registry.ids:
+        c = registry.get(cid)
+        body = geotiff(np.full((240, 240), 2.0), c["lon"] - 120 * RES, c["lat"] + 120 * RES)
+        (rec / "night_lights" / f"{cid}.tif").write_bytes(body)
+        url = cfg["clip_url_template"].format(year=cfg["composite_year"], city_id=cid)
+        index[url] = {"source": "night_lights", "file": f"night_lights/{cid}.tif", "status": 200, "headers": {}}
+    (rec / "index.json").write_text(json.dumps(index))
+    monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(tmp_path / "rec"))
     fetched = fetch_and_parse("night_lights", cfg, "offline", registry)
     tidy, extras = tidy_source("night_lights", cfg, registry, fetched)
-    assert len(tidy) == 30 and (tidy["value"] > 0).all()
+    stats = extras["zonal_stats"].set_index("city_id")
+    assert len(tidy) == 30 and (tidy["value"] == 2.0 * stats["pixels_valid"].reindex(tidy["city_id"]).to_numpy()).all()
+    assert (stats["pixels_valid"] > 100).all()
     assert (extras["zonal_stats"]["boundary_version"] == night_lights.BOUNDARY_VERSION).all()
+
+
+def test_the_sample_reads_no_composite_every_city_missing(registry):
+    from tasks.ingest import check_vintage, fetch_and_parse, tidy_source
+    from tasks.sources import load_sources_config, source_spec
+
+    cfg = load_sources_config(edition="2020")["night_lights"]
+    fetched = fetch_and_parse("night_lights", cfg, "offline", registry)
+    assert fetched.parsed == {} and fetched.requests_made == 0
+    tidy, _ = tidy_source("night_lights", cfg, registry, fetched)
+    assert len(tidy) == 30 and tidy["value"].isna().all() and set(tidy["status"]) == {"missing"}
+    assert check_vintage("night_lights", cfg, fetched)["notes"][0].startswith("no night-light composite read")
+    assert source_spec("night_lights").suites_for(cfg) == ()
 
 
 def test_many_polygons_in_block_order_give_each_polygon_its_own_sums(tmp_path):
