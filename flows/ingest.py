@@ -207,6 +207,11 @@ def ingest_flow(source: str):
         from tasks.editions import resolve_edition
 
         cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence, mode)
+        cfg = core.without_secrets(cfg, allow_vintage_fallback)
+        if cfg.get("secrets_missing"):
+            report(
+                f"{source}: {', '.join(cfg['secrets_missing'])} not set: read as {cfg['without_secrets']} (a vintage fallback)"
+            )
         report(f"{source}: fetching ({mode}, edition {cfg['edition']})")
         # as_is(): the parsed responses, tables and raw lists are large (10,000 cities: 20,000 items);
         # Prefect would otherwise walk every element looking for futures (seconds per task)

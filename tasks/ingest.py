@@ -73,22 +73,46 @@ def fetch_and_parse(
     return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
 
 
-def preflight(source: str, cfg: dict) -> None:
-    """Before any request: every secret the source's requests carry (`${VAR}` in its headers) is set."""
+def missing_secrets(cfg: dict) -> list[tuple[str, str, str]]:
+    """(variable, header, value) of every secret the source's requests carry (`${VAR}` in its
+    headers) that the environment does not set."""
     import os
     import re
 
+    return [
+        (var, header, value)
+        for header, value in (cfg.get("http", {}).get("headers") or {}).items()
+        for var in re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", str(value))
+        if not os.environ.get(var)
+    ]
+
+
+def without_secrets(cfg: dict, allow_vintage_fallback: bool) -> dict:
+    """A source with `without_secrets:` settings whose secrets are not set, online in a run that
+    allows vintage fallbacks: those settings (night lights: no composite read, so the methodology's
+    GDP proxy stands in). Its policy stays the real one, so what it reads then is a vintage fallback,
+    listed in the release; without the permission, the missing secret stops the source as ever."""
+    if cfg.get("mode", "offline") == "offline" or not allow_vintage_fallback or not cfg.get("without_secrets"):
+        return cfg
+    missing = missing_secrets(cfg)
+    if not missing:
+        return cfg
+    return {**cfg, **cfg["without_secrets"], "secrets_missing": sorted({m[0] for m in missing})}
+
+
+def preflight(source: str, cfg: dict) -> None:
+    """Before any request: every secret the source's requests carry (`${VAR}` in its headers) is set."""
     from .sources import sources_path
 
-    for header, value in (cfg.get("http", {}).get("headers") or {}).items():
-        for var in re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", str(value)):
-            if not os.environ.get(var):
-                raise FetchError(
-                    source,
-                    str(sources_path()),
-                    f"{var} is not set: every request carries the header {header}: {value} (a secret: "
-                    f"set it in the environment or a Prefect Secret block); nothing was fetched",
-                )
+    if cfg.get("secrets_missing"):  # read without them (`without_secrets`): nothing it requests carries them
+        return
+    for var, header, value in missing_secrets(cfg):
+        raise FetchError(
+            source,
+            str(sources_path()),
+            f"{var} is not set: every request carries the header {header}: {value} (a secret: "
+            f"set it in the environment or a Prefect Secret block); nothing was fetched",
+        )
 
 
 def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) -> None:
@@ -404,6 +428,7 @@ def ingest(
     source: str, cfg: dict, mode: str, registry: Registry, progress=None, allow_vintage_fallback: bool = False
 ) -> Ingested:
     """The whole ingestion of one source; raises DataQualityError when an `error` check fails."""
+    cfg = without_secrets({**cfg, "mode": mode}, allow_vintage_fallback)
     fetched = fetch_and_parse(source, cfg, mode, registry, progress)
     vintage = check_vintage(source, cfg, fetched, allow_vintage_fallback)
     tidy, extras = tidy_source(source, cfg, registry, fetched)

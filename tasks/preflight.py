@@ -76,7 +76,11 @@ def plan_source(name: str, raw: dict, edition: str, cadence: str, mode: str, reg
         secrets.update(_SECRET.findall(req.url))
     for var in sorted(secrets):
         if mode != "offline" and not os.environ.get(var):
-            out.missing.append(f"{var} is not set (a secret its requests carry: environment or Prefect Secret block)")
+            instead = cfg.get("without_secrets")
+            out.missing.append(
+                f"{var} is not set (a secret its requests carry: environment or Prefect Secret block)"
+                + (f"; with --allow-vintage-fallback it is read as {instead} instead" if instead else "")
+            )
     seen = list(dict.fromkeys(r.url for r in first))
     out.reads, out.more = seen[:SHOWN_URLS], max(0, len(seen) - SHOWN_URLS)
     for url in seen:

@@ -167,6 +167,9 @@ def gather_inputs(
     for source in sources + [m for m in metadata_sources() if m not in sources]:
         required = source in sources
         found = latest_ingest(source, edition=edition, as_of=as_of)
+        # what this edition's ingest expected (its settings may have differed from the policy resolved
+        # now: online, without a secret), before `found` may become an older edition's ingest below
+        own_expected = found[0].get("expected_vintage") if found else None
         reason = None
         if found is None:
             older = list(_older_editions(source, edition))
@@ -178,7 +181,7 @@ def gather_inputs(
         elif not found[0].get("vintage_ok", True):
             reason = f"the ingest of edition {edition} found vintage {found[0].get('vintage')}"
         if reason is not None:
-            expected = _expected_vintage(source, edition, cadence)
+            expected = own_expected or _expected_vintage(source, edition, cadence)
             got = found[0].get("vintage") if found else None
             if found is None or not allow_vintage_fallback:
                 if required or found is not None:  # a metadata source may be missing altogether
@@ -201,7 +204,7 @@ def gather_inputs(
             fallbacks.append(
                 {
                     "source": source,
-                    "expected": _expected_vintage(source, edition, cadence),
+                    "expected": entry.get("expected_vintage") or _expected_vintage(source, edition, cadence),
                     "found": str(group.get("vintage", "")),
                     "edition_used": str(group.get("edition_used", "")),
                     "reason": f"{group['reason']}: {', '.join(values[:5])}{' …' if len(values) > 5 else ''}",

@@ -25,7 +25,8 @@ def test_the_preflight_of_2026_names_every_source_and_what_is_missing(monkeypatc
         "connectivity: GaWC 2020 data set (GaWC 2024 published tiers only)"
     ]
     assert plans["night_lights"].vintage == "2025" and plans["night_lights"].missing == [
-        "EARTHDATA_TOKEN is not set (a secret its requests carry: environment or Prefect Secret block)"
+        "EARTHDATA_TOKEN is not set (a secret its requests carry: environment or Prefect Secret block); with "
+        "--allow-vintage-fallback it is read as {'format': 'none'} instead"
     ]
     (curated,) = plans["curated"].missing
     assert curated.endswith(

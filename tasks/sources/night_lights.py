@@ -546,9 +546,14 @@ class NightLights(Source):
 
     def vintage_notes(self, cfg, parsed):
         if cfg.get("format") == "none":
+            why = (
+                f"{', '.join(cfg['secrets_missing'])} not set and the run allows vintage fallbacks"
+                if cfg.get("secrets_missing")
+                else "format none"
+            )
             return [
-                f"no night-light composite read (format none; the composite of {composite_year(cfg)} would be "
-                "read online): the indicator's proxy in the methodology stands in"
+                f"no night-light composite read ({why}; the composite of {composite_year(cfg)} would be read "
+                "with the token): the indicator's proxy in the methodology stands in"
             ]
         return []
 

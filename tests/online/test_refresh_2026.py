@@ -163,3 +163,25 @@ def test_sources_discover_hurun_reads_the_rank_pages_select(online, data_home, t
     assert 'not configured: 2027 Global Unicorn Index — add under hurun.lists: "2027": {num: NEW27X, year: 2027' in (
         " ".join(res.output.split())
     )
+
+
+def test_without_the_token_a_run_allowing_fallbacks_reads_no_composite_and_gdp_stands_in(
+    published, online, monkeypatch, tmp_path
+):
+    home = copy_home(published[0], tmp_path / "home", drop_raw="night_lights")
+    monkeypatch.delenv("EARTHDATA_TOKEN")
+    tiles_before = sum(s.path.endswith(".h5") for s in online.seen)
+    result = run(home, monkeypatch, sources=["night_lights"], allow_vintage_fallback=True)
+    rel = result["release"]
+    m = json.loads((home / "releases" / rel["release_id"] / "manifest.json").read_text())
+    (lights,) = [f for f in m["vintage_fallbacks"] if f["source"] == "night_lights"]
+    assert (lights["expected"], lights["found"]) == ("2025", "none")
+    (note,) = next(i for i in m["inputs"] if i["source"] == "night_lights")["vintage_notes"]
+    assert note.startswith(
+        "no night-light composite read (EARTHDATA_TOKEN not set and the run allows vintage fallbacks"
+    )
+    import pandas as pd
+
+    ind = pd.read_parquet(home / "releases" / rel["release_id"] / "indicators.parquet")
+    assert ind[ind["indicator"] == "night_lights"]["status"].value_counts().to_dict() == {"proxy": 24, "imputed": 6}
+    assert sum(s.path.endswith(".h5") for s in online.seen) == tiles_before  # not a request without the token

@@ -106,7 +106,9 @@ def test_the_sample_reads_no_composite_every_city_missing(registry):
     assert fetched.parsed == {} and fetched.requests_made == 0
     tidy, _ = tidy_source("night_lights", cfg, registry, fetched)
     assert len(tidy) == 30 and tidy["value"].isna().all() and set(tidy["status"]) == {"missing"}
-    assert check_vintage("night_lights", cfg, fetched)["notes"][0].startswith("no night-light composite read")
+    assert check_vintage("night_lights", cfg, fetched)["notes"][0].startswith(
+        "no night-light composite read (format none"
+    )
     assert source_spec("night_lights").suites_for(cfg) == ()
 
 

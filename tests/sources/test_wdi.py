@@ -46,7 +46,10 @@ def test_the_policy_reads_the_years_up_to_the_one_before_the_edition(cfg, regist
         "&per_page=1000&page=1"
     )
     only = {**cfg, "countries": "registry"}
-    assert "/country/AUT;BEL;CAN;CHE;CHN;DEU;DNK;ESP;FIN;FRA;GBR;JPN;NOR;SGP;SWE;USA/" in wdi.plan(only, registry, {})[0].url
+    assert (
+        "/country/AUT;BEL;CAN;CHE;CHN;DEU;DNK;ESP;FIN;FRA;GBR;JPN;NOR;SGP;SWE;USA/"
+        in wdi.plan(only, registry, {})[0].url
+    )
 
 
 def test_each_country_gets_its_newest_non_null_value_up_to_the_policys_year(cfg, registry):
@@ -90,7 +93,10 @@ def test_pages_are_requested_until_pages_and_must_fit_together(cfg, registry):
             b'[{"message": [{"id": "120", "key": "Invalid value", "value": "The provided parameter value is not valid"}]}]',
             r"\[source wdi, u\] the API refused the request \(120 Invalid value: The provided parameter value is not valid\)",
         ),
-        (b"<html><title>Service unavailable</title></html>", r"expected the API's JSON \[metadata, rows\], found an HTML page"),
+        (
+            b"<html><title>Service unavailable</title></html>",
+            r"expected the API's JSON \[metadata, rows\], found an HTML page",
+        ),
         (b'{"total": 3}', r"found another structure"),
         (b'[{"page": 1}, []]', r"expected page, pages, per_page and total in the metadata"),
     ],
@@ -116,7 +122,9 @@ def test_null_for_every_year_and_old_values_are_named_not_guessed(cfg, registry)
     from tasks.ingest import validate_source
 
     empty = wdi.parse_page(answer([row("CHN", 2019, None), row("CHN", 2018, None)]), "u", "physicians_per_1000")
-    old = wdi.parse_page(answer([row("FRA", 2009, 3.3, code="GB.XPD.RSDV.GD.ZS", name="R&D (% of GDP)")]), "v", "rd_pct_gdp")
+    old = wdi.parse_page(
+        answer([row("FRA", 2009, 3.3, code="GB.XPD.RSDV.GD.ZS", name="R&D (% of GDP)")]), "v", "rd_pct_gdp"
+    )
     parsed = {
         Request("wdi-indicator", "u", meta={"series": "physicians_per_1000", "page": 1}): empty,
         Request("wdi-indicator", "v", meta={"series": "rd_pct_gdp", "page": 1}): old,
