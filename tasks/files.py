@@ -37,19 +37,41 @@ def file_url(path: Path) -> str:
     return path.as_uri()
 
 
+def served_file(home: Path, url_path: str) -> Path | None:
+    """The file a URL path names, when it lies, after every symlink is resolved, inside the data
+    home's releases/ or a run's Data Docs (runs/<run>/data-docs/); else None. A symlink inside a
+    release that points elsewhere (/etc/passwd, the snapshots) is refused like the path itself."""
+    parts = [p for p in unquote(urlsplit(url_path).path).split("/") if p and p not in (".", "..")]
+    if not parts or parts[0] not in SERVED:
+        return None
+    if parts[0] == "releases":
+        root = home / "releases"
+    elif len(parts) >= 3 and parts[2] == "data-docs":
+        root = home / "runs" / parts[1] / "data-docs"
+    else:
+        return None
+    try:
+        target = Path(home, *parts).resolve(strict=True)
+        allowed = root.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        return None
+    if not target.is_relative_to(allowed) or not target.is_file():
+        return None
+    return target
+
+
 class ReadOnlyHandler(SimpleHTTPRequestHandler):
-    """GET and HEAD of files under releases/ and runs/ only; directory listings are off."""
+    """GET and HEAD of files under releases/ and the runs' Data Docs only (after resolving
+    symlinks); directory listings are off."""
 
     def translate_path(self, path: str) -> str:
-        parts = [p for p in unquote(urlsplit(path).path).split("/") if p and p not in (".", "..")]
-        if not parts or parts[0] not in SERVED:
-            return ""  # refused below
-        return str(Path(self.directory, *parts))
+        target = served_file(Path(self.directory), path)
+        return str(target) if target else ""  # refused below
 
     def send_head(self):
         target = self.translate_path(self.path)
-        if not target or Path(target).is_dir():
-            self.send_error(404, "only files of releases/ and runs/ are served")
+        if not target:
+            self.send_error(404, "only files of releases/ and the runs' Data Docs are served")
             return None
         return super().send_head()
 
@@ -57,9 +79,17 @@ class ReadOnlyHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class FilesServer(ThreadingHTTPServer):
+    """A thread per client; a listen backlog for a page's worth of parallel requests (socketserver's
+    default of 5 drops connections when a browser or a crawler asks for many files at once)."""
+
+    request_queue_size = 512
+    daemon_threads = True
+
+
 def serve(home: Path, port: int, host: str = "127.0.0.1") -> None:
-    handler = functools.partial(ReadOnlyHandler, directory=str(home))
-    with ThreadingHTTPServer((host, port), handler) as httpd:
+    handler = functools.partial(ReadOnlyHandler, directory=str(home.resolve()))
+    with FilesServer((host, port), handler) as httpd:
         httpd.serve_forever()
 
 
