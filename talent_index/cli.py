@@ -431,18 +431,12 @@ def report(
     from tasks.release import read_latest_id, read_manifest, require_intact
     from tasks.report.changes import diff_releases
     from tasks.report.html import build_report
-    from tasks.settings import data_home
+    from tasks.settings import refuse_protected
 
     try:
         path = require_intact(release_id or read_latest_id() or "")  # every file it reads, checked first
         manifest = read_manifest(path)
-        output = output.resolve()
-        for tree in ("releases", "snapshots", "raw"):
-            if output.is_relative_to((data_home() / tree).resolve()):
-                raise ValueError(
-                    f"{output} is inside the data home's {tree}/, which are never modified: "
-                    "write the report somewhere else"
-                )
+        output = refuse_protected(output, "--output")
         prev = manifest.get("previous_release")
         changes = None
         if prev:
@@ -533,6 +527,7 @@ def curated_template(
     import pandas as pd
 
     from tasks.editions import check_edition
+    from tasks.settings import refuse_protected
     from tasks.sources import curated, load_sources_raw, resolve_source
     from tasks.sources.base import read_capped
     from tasks.storage import atomic_write_text
@@ -542,6 +537,7 @@ def curated_template(
         raw = load_sources_raw()["curated"]
         from_edition, source_path = curated.newest_table_before(raw, edition)
         target = output or Path(str(resolve_source("curated", raw, edition)["url"]).removeprefix("file:"))
+        refuse_protected(target, "--output")
         if target.exists() and not force:
             raise ValueError(f"{target} exists: choose another --output, or --force to replace it")
         if target.resolve() == Path(source_path).resolve():
@@ -679,10 +675,13 @@ def cities_build(
     import pandas as pd
 
     from tasks.registry_build import COLUMNS, Radius, build_registry, read_list
+    from tasks.settings import refuse_protected
     from tasks.storage import atomic_write_text
 
     try:
         review = review or output.with_name(output.stem + ".review.csv")
+        refuse_protected(output, "--output")
+        refuse_protected(review, "--review")
         if base is not None and output.resolve() == base.resolve():
             raise ValueError(f"--output {output} is the --base registry: write the new registry elsewhere")
         if min_sources < 1 or min_sources > 1 + (gawc is not None) + bool(hurun):
@@ -708,17 +707,29 @@ def cities_build(
                 progress=lambda m: err.print(escape(m)),
                 only_listed_by="numbeo" if numbeo_cities_only else None,
             )
+        from tasks import csvsafe
         from tasks.cities import load_registry
 
-        text = res.registry.to_csv(index=False)
+        # the review first: it explains what was decided, also when the registry cannot be written
+        atomic_write_text(review, csvsafe.to_csv(res.review, index=False))
+        if res.registry.empty:
+            raise ValueError(
+                f"{output}: no name of the lists matched a GeoNames city ({res.stats['listed']} listed, "
+                f"{res.stats['unmatched']} unmatched): nothing written; why each was left out is in {review}"
+            )
+        text = csvsafe.to_csv(res.registry, index=False)
         staged = output.with_name(f".{output.name}.{os.getpid()}.tmp")
         try:
             staged.write_text(text, encoding="utf-8")
             load_registry(staged)  # what is written must load as a registry
+        except ValueError as exc:
+            raise ValueError(
+                f"{output}: the registry built would not load ({str(exc).replace(str(staged), str(output))}); "
+                f"nothing written to it; the review rows are in {review}"
+            ) from None
         finally:
             staged.unlink(missing_ok=True)
         atomic_write_text(output, text)
-        atomic_write_text(review, res.review.to_csv(index=False))
         elapsed = time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001
         fail(exc)
@@ -932,10 +943,13 @@ def uncertainty(
     from scoring import load_methodology
     from scoring.uncertainty import monte_carlo
     from tasks.release import read_latest_id, require_intact
+    from tasks.settings import refuse_protected
 
     try:
         if draws < 1:
             raise ValueError(f"--draws {draws}: expected a positive number of draws")
+        if output:
+            refuse_protected(output, "--output")
         path = require_intact(release_id or read_latest_id() or "", ["indicators.parquet"])
         ind = pd.read_parquet(path / "indicators.parquet")
         values = ind.assign(value=ind["value"].where(~ind["imputed"])).pivot(
@@ -952,7 +966,9 @@ def uncertainty(
     _print_frame(res.shares, "First-order share of the rank variance")
     err.print(f"{res.draws} draws in {elapsed:.3f} s")
     if output:
-        table.to_csv(output, index=False)
+        from tasks.storage import atomic_write_text
+
+        atomic_write_text(output, table.to_csv(index=False))
 
 
 _EXIT_STATUS = 1  # an uncaught exception ends with status 1, as Python's own exit does

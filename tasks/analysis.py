@@ -11,6 +11,7 @@ from scoring.methodology import YAML_LOADER
 from scoring.regression import report_regressions
 from scoring.uncertainty import monte_carlo
 
+from . import csvsafe
 from .settings import CONFIG_DIR
 
 PUBLISHED = CONFIG_DIR / "published" / "report_2020.yaml"
@@ -78,7 +79,7 @@ def fidelity_files(edition: str, table: pd.DataFrame, coverage: pd.DataFrame) ->
     if str(edition) != str(pub["edition"]):
         return {}
     fid = fidelity_table(table.set_index("city_id"), printed_scores(pub), coverage)
-    return {f"fidelity_{edition}.csv": fid.to_csv(index=False).encode()}
+    return {f"fidelity_{edition}.csv": csvsafe.to_csv(fid, index=False).encode()}
 
 
 def printed_editions() -> list[str]:

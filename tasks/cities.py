@@ -103,6 +103,9 @@ def _load(path: str) -> Registry:
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise ValueError(f"city registry {path} lacks columns {missing}")
+    from .csvsafe import unescape_frame
+
+    df = unescape_frame(df)  # a name written inert for spreadsheets ('=...) is matched as the source prints it
     if df.empty:
         raise ValueError(f"city registry {path} has no cities (only a header): add at least 3 rows to score")
     dup = df["city_id"][df["city_id"].duplicated()].tolist()

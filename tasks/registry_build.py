@@ -208,7 +208,7 @@ def numbeo_slug(city: str) -> str:
     """The path segment Numbeo builds from a city's name: spaces to hyphens, apostrophes dropped
     ('New York' -> 'New-York', "Xi'an" -> 'Xian')."""
     s = unicodedata.normalize("NFKD", city).encode("ascii", "ignore").decode()
-    return re.sub(r"\s+", "-", s.replace("'", "").strip())
+    return re.sub(r"\s+", "-", s.replace("'", "").strip().lstrip("=+-@").strip())
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> float:
@@ -355,10 +355,12 @@ def build_registry(
     # new rows, most listed and most populous first so that ids are stable and the bigger city keeps the plain id
     ordered = sorted(places.values(), key=lambda p: (-len(p.listed), -p.population, p.geonameid))
     # Numbeo's own disambiguation: of two listed cities called the same, the bigger keeps the plain slug
+    # (the same once a parenthesis is left out: "Halle (Saale)" and "Halle" both print as Halle)
     by_city_part: dict[str, list[Place]] = {}
     for pl in sorted(places.values(), key=lambda p: -p.population):
         if pl.listed.get("numbeo"):
-            by_city_part.setdefault(_ascii_key(pl.listed["numbeo"][0].city), []).append(pl)
+            plain = re.sub(r"\s*\(.*\)\s*$", "", pl.listed["numbeo"][0].city)
+            by_city_part.setdefault(_ascii_key(plain), []).append(pl)
     qualified = {id(pl) for group in by_city_part.values() for pl in group[1:]}
     base_slugs = {str(x).lower() for x in base["numbeo_slug"] if str(x)}
     for pl in ordered:
@@ -443,9 +445,33 @@ def build_registry(
 
 def _drop_shared_names(base: pd.DataFrame, rows: list[dict], review: list[dict]) -> None:
     """A name a source prints may stand for one registry city only (the registry matches names
-    without countries): a Hurun or GaWC 'London' stays with the base row or the bigger city
-    (rows come biggest first) and leaves the later one, with a review row."""
-    for column, source in (("gawc_names", "gawc"), ("hurun_names", "hurun")):
+    without countries, and refuses a registry where one does not): a Hurun or GaWC 'London' stays
+    with the base row or the bigger city (rows come biggest first) and leaves the later one, with a
+    review row; a Numbeo slug both would get makes the later one's `<slug>-<Country>`, as Numbeo
+    writes namesakes, and a Numbeo name printed for both stays with the first."""
+    taken = {normalise_name(str(v)): cid for cid, v in zip(base["city_id"], base["numbeo_slug"], strict=True) if v}
+    for r in rows:
+        key = normalise_name(r["numbeo_slug"])
+        if key and key in taken and taken[key] != r["city_id"]:
+            qualified = numbeo_slug(f"{r['name_en']} {r['country']}")
+            review.append(
+                {
+                    "source": "numbeo",
+                    "line": "",
+                    "name": r["numbeo_name"],
+                    "country": r["country"],
+                    "decision": "numbeo-slug",
+                    "chosen": qualified,
+                    "candidates": r["numbeo_slug"],
+                    "why": f"slug {r['numbeo_slug']!r} is {taken[key]}'s; this city's is assumed {qualified!r}, as "
+                    "Numbeo names namesakes (check the city page)",
+                }
+            )
+            r["numbeo_slug"] = qualified
+            key = normalise_name(qualified)
+        if key:
+            taken[key] = r["city_id"]
+    for column, source in (("numbeo_name", "numbeo"), ("gawc_names", "gawc"), ("hurun_names", "hurun")):
         owner = {
             normalise_name(n): cid
             for cid, v in zip(base["city_id"], base[column], strict=True)

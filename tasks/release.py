@@ -22,6 +22,7 @@ import pandas as pd
 
 from scoring import IndexResult, Methodology, score_index
 
+from . import csvsafe
 from .cities import Registry
 from .errors import PipelineError, StorageError, VintageMismatch
 from .proxies import apply_proxies
@@ -513,7 +514,7 @@ def publish(
     coverage = coverage_table(result, inputs, sample_status)
     files: dict[str, bytes] = {
         "index.parquet": parquet_bytes(table),
-        "index.csv": table.to_csv(index=False, float_format="%.4f").encode(),
+        "index.csv": csvsafe.to_csv(table, index=False, float_format="%.4f").encode(),
         "indicators.parquet": parquet_bytes(
             result.indicators.merge(
                 coverage[["city_id", "indicator", "status"]], on=["city_id", "indicator"], how="left"
@@ -521,7 +522,7 @@ def publish(
         ),
         "indicator_weights.csv": result.indicator_weights.to_csv(index=False).encode(),
         "clusters.csv": result.clusters.to_csv(index=False, float_format="%.4f").encode(),
-        "coverage.csv": coverage.to_csv(index=False).encode(),
+        "coverage.csv": csvsafe.to_csv(coverage, index=False).encode(),
         "history.parquet": parquet_bytes(history_table(edition, rid, table, methodology.dimension_ids)),
     }
     if methodology.path and Path(methodology.path).exists():
@@ -529,7 +530,7 @@ def publish(
     tier_diff = None
     if inputs.gawc_meta is not None:
         tier_diff = tier_differences(inputs.gawc_meta)
-        files["gawc_tier_differences.csv"] = tier_diff.to_csv(index=False).encode()
+        files["gawc_tier_differences.csv"] = csvsafe.to_csv(tier_diff, index=False).encode()
     from .analysis import fidelity_files, printed_editions
 
     fidelity = fidelity_files(edition, table, coverage)

@@ -22,6 +22,25 @@ def recordings_dir() -> Path:
     return Path(os.environ.get("TALENT_INDEX_RECORDINGS", CONFIG_DIR / "recordings")).resolve()
 
 
+PROTECTED = ("releases", "snapshots", "raw")  # written by publishing and ingesting only
+
+
+def refuse_protected(path: str | Path, what: str = "output") -> Path:
+    """`path`, resolved, unless it lies inside the data home's releases/, snapshots/ or raw/ (or is
+    the data home's LATEST pointer or log): only publishing and ingesting write there; a command's
+    output that landed there would replace a published file (`releases verify` then fails) or the
+    LATEST pointer. The error names the tree and what to do."""
+    target = Path(path).resolve()
+    home = data_home()
+    for tree in PROTECTED:
+        if target.is_relative_to((home / tree).resolve()):
+            raise ValueError(
+                f"{what} {path} is inside the data home's {tree}/ ({home / tree}), which only publishing and "
+                "ingesting write: write it somewhere else"
+            )
+    return target
+
+
 def safe_id(value: str, what: str) -> str:
     """Validate an id before it becomes part of a path (no traversal, no separators)."""
     if not isinstance(value, str) or not _SAFE_ID.match(value) or ".." in value:

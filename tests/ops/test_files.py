@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+
 import pytest
 import requests
 

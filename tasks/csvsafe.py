@@ -1,0 +1,54 @@
+"""CSV files people open in a spreadsheet: a cell a spreadsheet would evaluate as a formula (text
+beginning with =, +, -, @, a tab or a carriage return: the OWASP rule) is written with a leading
+apostrophe, which spreadsheets show as text and do not evaluate. Numbers (-74.006) are numbers, not
+formulas, and stay as they are.
+
+What must stay byte-identical to the source (the name Numbeo prints, which the registry matches
+pages by) is stored escaped in the CSV and read back unescaped by `unescape`: the registry loader
+does, so matching sees the printed name and the person reviewing the file sees inert text.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+def escape(value):
+    """A text cell a spreadsheet would evaluate, made inert ("'=HYPERLINK(...)"); anything else as is."""
+    if isinstance(value, str) and value.startswith(TRIGGERS) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def unescape(value):
+    """What `escape` wrote, read back as the source printed it."""
+    escaped = isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1:].startswith(TRIGGERS)
+    return value[1:] if escaped and not _NUMBER.match(value[1:]) else value
+
+
+def escape_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell (and the column names) escaped; numeric columns untouched."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(escape)
+    out.columns = [escape(str(c)) for c in out.columns]
+    return out
+
+
+def unescape_frame(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(unescape)
+    return out
+
+
+def to_csv(df: pd.DataFrame, **kwargs) -> str:
+    """`df.to_csv` for a file people open: formula-like text cells escaped."""
+    return escape_frame(df).to_csv(**kwargs)

@@ -1,0 +1,111 @@
+"""`cities build` (and every command with an output file) never writes into a data home's releases/
+or snapshots/, writes CSV cells a spreadsheet would evaluate as inert text, and always writes a
+registry its own loader accepts (namesakes disambiguated as Numbeo does), or says why not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from talent_index.cli import app
+from tasks import csvsafe
+
+from .test_registry_build import ranking_page
+
+runner = CliRunner()
+
+
+def test_formula_cells_are_escaped_and_read_back_as_printed():
+    assert csvsafe.escape('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
+    for cell in ("+1 555", "-cmd", "@SUM(A1)", "\tx", "\rx"):
+        assert csvsafe.escape(cell) == "'" + cell and csvsafe.unescape(csvsafe.escape(cell)) == cell
+    for value in ("-74.0060", "+3", "-1e5", "Paris", "", "'quoted", 12.5, None):
+        assert csvsafe.escape(value) == value  # numbers are numbers, plain text stays
+    frame = pd.DataFrame({"name": ["=cmd|' /C calc'!A0", "Oslo"], "lon": [-74.006, 10.75]})
+    text = csvsafe.to_csv(frame, index=False)
+    assert text.splitlines()[1] == "'=cmd|' /C calc'!A0,-74.006"
+
+
+@pytest.fixture
+def home_with_release(baseline, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    shutil.copytree(baseline, home)
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(home))
+    return home
+
+
+def test_no_command_writes_into_the_releases_or_snapshots(home_with_release, tmp_path):
+    home = home_with_release
+    rid = (home / "releases" / "LATEST").read_text().strip()
+    before = {p: p.read_bytes() for p in (home / "releases").rglob("*") if p.is_file()}
+    ranking = tmp_path / "ranking.html"
+    ranking.write_bytes(ranking_page(["Paris, France", "Oslo, Norway"]))
+    targets = {
+        "cities build": (["cities", "build", "--numbeo", str(ranking), "-o"], home / "releases" / rid / "index.csv"),
+        "cities build (LATEST)": (["cities", "build", "--numbeo", str(ranking), "-o"], home / "releases" / "LATEST"),
+        "curated template": (["curated", "template", "--edition", "2026", "-o"], home / "snapshots" / "c.csv"),
+        "uncertainty": (["uncertainty", "--draws", "16", "-o"], home / "releases" / rid / "uncertainty.csv"),
+        "report": (["report", "-o"], home / "releases" / rid / "report"),
+    }
+    for what, (args, target) in targets.items():
+        res = runner.invoke(app, [*args, str(target)])
+        tree = target.relative_to(home).parts[0]
+        assert res.exit_code == 1, (what, res.output)
+        assert f"is inside the data home's {tree}/" in " ".join(res.output.split()), (what, res.output)
+    review = runner.invoke(
+        app, ["cities", "build", "--numbeo", str(ranking), "-o", str(tmp_path / "r.csv"), "--review", str(home / "raw" / "x")]
+    )
+    assert review.exit_code == 1 and "--review" in review.output
+    after = {p: p.read_bytes() for p in (home / "releases").rglob("*") if p.is_file()}
+    assert after == before
+    assert runner.invoke(app, ["releases", "verify", rid]).exit_code == 0
+
+
+def test_namesakes_get_numbeos_own_slugs_and_the_registry_loads(tmp_path):
+    """'Halle (Saale), Germany' and 'Halle, Belgium' both print as Halle: the bigger keeps the plain
+    slug, the other is Halle-Belgium, and the registry written loads."""
+    from tasks.cities import load_registry
+
+    ranking = tmp_path / "ranking.html"
+    ranking.write_bytes(ranking_page(["Halle (Saale), Germany", "Halle, Belgium", "Paris, France"]))
+    out = tmp_path / "reg.csv"
+    res = runner.invoke(app, ["cities", "build", "--numbeo", str(ranking), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    reg = load_registry(out).table
+    slugs = dict(zip(reg["numbeo_name"], reg["numbeo_slug"], strict=True))
+    assert slugs["Halle (Saale), Germany"] == "Halle" and slugs["Halle, Belgium"] == "Halle-Belgium"
+    review = pd.read_csv(tmp_path / "reg.review.csv", dtype=str, keep_default_na=False)
+    assert "Halle-Belgium" in set(review.loc[review["decision"] == "numbeo-slug", "chosen"])
+
+
+def test_a_hostile_name_is_inert_in_the_files_and_matched_as_printed(tmp_path):
+    from tasks.cities import load_registry
+
+    ranking = tmp_path / "ranking.html"
+    ranking.write_bytes(ranking_page(["=Paris, France", "Oslo, Norway"]))
+    out = tmp_path / "reg.csv"
+    res = runner.invoke(app, ["cities", "build", "--numbeo", str(ranking), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "'=Paris, France" in text and ",=Paris" not in text  # what a spreadsheet shows as text
+    reg = load_registry(out)
+    assert reg.match("numbeo", "=Paris, France") == "paris"  # matched as Numbeo prints it
+    assert reg.get("paris")["numbeo_slug"] == "Paris"  # a slug never starts with a formula character
+
+
+def test_no_name_matching_says_why_and_where(tmp_path):
+    ranking = tmp_path / "ranking.html"
+    ranking.write_bytes(ranking_page(["Qqqxyzzy, Atlantis", "Zzzvbnm, Lemuria"]))
+    out = tmp_path / "reg.csv"
+    res = runner.invoke(app, ["cities", "build", "--numbeo", str(ranking), "-o", str(out)])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1
+    assert f"{out}: no name of the lists matched a GeoNames city (2 listed, 2 unmatched): nothing written" in text
+    assert ".tmp" not in text and not out.exists()
+    review = pd.read_csv(tmp_path / "reg.review.csv", dtype=str, keep_default_na=False)
+    assert len(review) == 2 and set(review["decision"]) <= {"unmatched", "unknown-country"}
+    json.dumps(review.to_dict())  # the review explains every name
