@@ -268,9 +268,15 @@ def _older_editions(source: str, edition: str) -> list[str]:
     return [e for e in ingested_editions(source) if e < edition]
 
 
-def inputs_fingerprint(inputs: Inputs, methodology: Methodology, code: str, registry: Registry) -> str:
-    """Identity of a release: its edition, input snapshots, fallbacks, city registry, methodology and code."""
+def inputs_fingerprint(
+    inputs: Inputs, methodology: Methodology, code: str, registry: Registry, history: dict[str, str] | None = None
+) -> str:
+    """Identity of a release: its edition, input snapshots, fallbacks, city registry, methodology and
+    code, and the other editions' releases its history holds (`history`: edition -> release id; a
+    release whose history would now hold more is another release, so a backfill never leaves LATEST
+    with a partial history)."""
     parts = [f"edition:{inputs.edition}"]
+    parts += [f"history:{e}:{rid}" for e, rid in sorted((history or {}).items())]
     parts += [f"{s}:{i['content_fingerprint']}" for s, i in sorted(inputs.snapshots.items())]
     parts += [f"fallback:{json.dumps(f, sort_keys=True)}" for f in inputs.fallbacks]
     parts.append(f"registry:{frame_fingerprint(registry.table.reset_index())}")
@@ -500,7 +506,8 @@ def publish(
         raise PipelineError(f"release edition {edition} but its inputs were gathered for edition {inputs.edition}")
     inputs.edition = edition
     code = code_version()
-    fingerprint = inputs_fingerprint(inputs, methodology, code, registry)
+    history = {e: rid for e, rid in latest_by_edition().items() if e != edition}
+    fingerprint = inputs_fingerprint(inputs, methodology, code, registry, history)
     existing = find_release(fingerprint)
     if existing and not verify_release(existing["release_id"]):
         _append_release_log({"release_id": existing["release_id"], "edition": edition, "reused": True})

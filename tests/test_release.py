@@ -182,3 +182,31 @@ def test_report_in_headless_chromium(home, tmp_path, chromium_path):
     )
     assert res.returncode == 0 and shot.stat().st_size > 50_000
     print(f"screenshot of the report: {shot}")
+
+
+def test_an_edition_republished_after_an_older_one_carries_the_whole_history(baseline, tmp_path, monkeypatch):
+    """A home holding a 2020 release gets 2019 published (a backfill's first step); publishing 2020
+    again from the same inputs is then another release, whose history holds both editions (reusing
+    the first 2020 release would leave LATEST's history without 2019)."""
+    from tasks.cities import load_registry
+
+    home = tmp_path / "home"
+    shutil.copytree(baseline, home)
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(home))
+    registry, m = load_registry(), load_methodology()
+    first = (home / "releases" / "LATEST").read_text().strip()
+
+    def publish(edition):
+        inputs = rel.gather_inputs(registry, m, edition="2020")
+        inputs.edition = edition  # an older edition's release, from the same figures (no 2019 ingest needed)
+        result = rel.score(inputs, registry, m)
+        table = rel.index_table(result, registry)
+        return rel.publish(result, inputs, registry, m, sample=True, index_report=rel.validate_index(table, registry))
+
+    assert publish("2019")["edition"] == "2019"
+    again = publish("2020")
+    assert not again["reused"] and again["release_id"] != first
+    assert (home / "releases" / "LATEST").read_text().strip() == again["release_id"]
+    hist = pd.read_parquet(home / "releases" / again["release_id"] / "history.parquet")
+    assert hist.groupby("edition").size().to_dict() == {"2019": 30, "2020": 30}
+    assert publish("2020")["reused"]  # nothing changed since: the same release
