@@ -240,10 +240,13 @@ app.add_typer(home_app, name="home")
 @home_app.command("migrate")
 def home_migrate():
     """Rewrite a data home written by an older version: relative paths, ingest and release logs."""
-    from tasks.home import migrate
+    from tasks.home import home_format, migrate
+    from tasks.settings import data_home
     from tasks.storage import refresh_lock
 
     try:
+        if home_format(data_home()) is None:  # before the lock, which would create the folder
+            migrate()  # says there is nothing to migrate
         with refresh_lock():
             lines = migrate()
     except Exception as exc:  # noqa: BLE001

@@ -66,6 +66,11 @@ def migrate(home: Path | None = None) -> list[str]:
     Parquet, raw objects and release files are not touched (their checksums stay valid)."""
     home = home or data_home()
     fmt = home_format(home)
+    if fmt is None:
+        raise StorageError(
+            f"{home} holds no data home (no snapshots/, no releases/, no {FORMAT_FILE}): nothing to migrate; "
+            "check TALENT_INDEX_HOME"
+        )
     if fmt == HOME_FORMAT:
         return [f"{home} is already in format {HOME_FORMAT}: nothing to do"]
     done = []

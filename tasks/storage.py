@@ -385,12 +385,35 @@ def read_ingest_log(source: str) -> tuple[list[dict], list[str]]:
         try:
             e = json.loads(raw)
             if not isinstance(e, dict) or "snapshot_id" not in e or "edition" not in e:
-                raise ValueError("not an ingest entry")
+                raise ValueError("not an ingest entry: expected snapshot_id and edition")
+            safe_id(str(e["snapshot_id"]), "snapshot id")
+            safe_id(str(e["edition"]), "edition")
         except ValueError as exc:
-            problems.append(f"{path} line {n}: skipped, not a complete ingest entry ({exc})")
+            problems.append(
+                f"{path} line {n}: skipped ({exc}); the snapshots are untouched: delete or correct that line "
+                "(each line is one ingest as JSON) to silence this"
+            )
             continue
         entries.append(e)
+    for p in problems:
+        _name_once(p)
     return entries, problems
+
+
+_NAMED: set[str] = set()
+
+
+def _name_once(problem: str) -> None:
+    """Say once per process what was skipped (a log line and the run's progress), never silently."""
+    if problem in _NAMED:
+        return
+    _NAMED.add(problem)
+    import logging
+
+    logging.getLogger("talent_index").warning(problem)
+    from .progress import report
+
+    report(f"warning: {problem}")
 
 
 def latest_ingest(source: str, edition: str | None = None, as_of: str | None = None) -> tuple[dict, dict] | None:

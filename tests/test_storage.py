@@ -100,6 +100,47 @@ def test_a_torn_last_line_of_the_ingest_log_is_skipped_and_kept(data_home):
     assert [e["edition"] for e in read_ingest_log("hurun")[0]] == ["2020", "2021"]
 
 
+def test_a_bad_ingest_log_line_is_skipped_and_named_with_how_to_repair_it(data_home):
+    """A line naming a snapshot outside the snapshots' folder, or not JSON: the line is skipped (the
+    other ingests still count) and named once, with the file, the line and what to do."""
+    from tasks.progress import set_reporter
+
+    snap = write_snapshot("hurun", "2020", pd.DataFrame({"city_id": ["x"], "value": [1.0]}), {})
+    append_ingest("hurun", {"snapshot_id": snap["snapshot_id"], "edition": "2020"})
+    log = data_home / "snapshots" / "hurun" / "ingests.jsonl"
+    log.write_bytes(log.read_bytes() + b'{"snapshot_id": "../../etc", "edition": "2020"}\nnot json\n')
+    said = []
+    set_reporter(lambda m, transient: said.append(m))
+    try:
+        entries, problems = read_ingest_log("hurun")
+        assert latest_snapshot("hurun", "2020")["snapshot_id"] == snap["snapshot_id"]  # the good line counts
+    finally:
+        set_reporter(None)
+    assert [e["snapshot_id"] for e in entries] == [snap["snapshot_id"]]
+    assert problems == [
+        f"{log} line 2: skipped (invalid snapshot id '../../etc': use letters, digits, '.', '_' and '-' only); the "
+        "snapshots are untouched: delete or correct that line (each line is one ingest as JSON) to silence this",
+        f"{log} line 3: skipped (Expecting value: line 1 column 1 (char 0)); the snapshots are untouched: delete or "
+        "correct that line (each line is one ingest as JSON) to silence this",
+    ]
+    assert said == [f"warning: {p}" for p in problems]  # named once, however often the log is read
+
+
+def test_home_migrate_refuses_a_path_that_holds_no_data_home(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from talent_index.cli import app
+
+    typo = tmp_path / "dta"
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(typo))
+    res = CliRunner().invoke(app, ["home", "migrate"])
+    assert res.exit_code == 1
+    assert f"{typo} holds no data home (no snapshots/, no releases/, no FORMAT.json): nothing to migrate" in (
+        " ".join(res.output.split())
+    )
+    assert not typo.exists()
+
+
 def test_damaged_snapshot_is_detected(data_home):
     df = pd.DataFrame({"city_id": ["a"], "value": [1.0]})
     info = write_snapshot("hurun", "2020", df, {})
