@@ -38,9 +38,15 @@ SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on now."""
+    """A loopback port nobody listens on now, once a connection to it has gone through: a sandbox
+    whose loopback interface is down binds fine but connects nowhere ("Network is unreachable"),
+    which this says at once instead of a server start that never answers."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        with socket.socket() as probe:
+            probe.settimeout(2)
+            probe.connect(sock.getsockname())
         return sock.getsockname()[1]
 
 
@@ -75,6 +81,15 @@ class TemporaryServer:
         return self
 
     def _start(self) -> None:
+        try:
+            self._start_server()
+        except Exception as exc:  # noqa: BLE001 - said by join() in one line, never a thread's traceback
+            self.error = (
+                f"Prefect's temporary server could not start ({type(exc).__name__}: {exc}); is the loopback "
+                "interface up? Set PREFECT_API_URL to a running Prefect server instead"
+            )
+
+    def _start_server(self) -> None:
         from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, get_current_settings
 
         env = {

@@ -41,3 +41,21 @@ def test_runs_report_to_it_without_heartbeats_and_dask_still_needs_a_real_server
     with real, on_the_temporary_server(None):  # a real server: left as it is
         require_real_server("tcp://127.0.0.1:8786")
         assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 30
+
+
+def test_a_server_that_cannot_start_at_all_is_one_line_not_a_thread_traceback(monkeypatch, capfd):
+    """No loopback interface (a sandbox's `unshare -rn`): binding a port fails inside the starting
+    thread; join() says so in one line instead of the thread dying and the runs hanging."""
+
+    def no_loopback():
+        raise OSError(99, "Cannot assign requested address")
+
+    monkeypatch.setattr("tasks.prefect_api.free_port", no_loopback)
+    server = TemporaryServer().start()
+    with pytest.raises(PipelineError) as info:
+        server.join()
+    assert str(info.value) == (
+        "Prefect's temporary server could not start (OSError: [Errno 99] Cannot assign requested address); is the "
+        "loopback interface up? Set PREFECT_API_URL to a running Prefect server instead"
+    )
+    assert "Traceback" not in capfd.readouterr().err
