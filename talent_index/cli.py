@@ -42,8 +42,24 @@ def fail(exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import version
+
+    from tasks.release import code_version
+
+    out.print(f"talent-index {version('city-talent-index')} (code {code_version()})")
+    raise typer.Exit(0)
+
+
 @app.callback()
-def main_options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and the code's commit, then exit."
+    ),
+):
     STATE["debug"] = debug
 
 

@@ -57,7 +57,17 @@ def test_no_command_writes_into_the_releases_or_snapshots(home_with_release, tmp
         assert res.exit_code == 1, (what, res.output)
         assert f"is inside the data home's {tree}/" in " ".join(res.output.split()), (what, res.output)
     review = runner.invoke(
-        app, ["cities", "build", "--numbeo", str(ranking), "-o", str(tmp_path / "r.csv"), "--review", str(home / "raw" / "x")]
+        app,
+        [
+            "cities",
+            "build",
+            "--numbeo",
+            str(ranking),
+            "-o",
+            str(tmp_path / "r.csv"),
+            "--review",
+            str(home / "raw" / "x"),
+        ],
     )
     assert review.exit_code == 1 and "--review" in review.output
     after = {p: p.read_bytes() for p in (home / "releases").rglob("*") if p.is_file()}

@@ -88,3 +88,11 @@ def test_the_installed_command_keeps_exit_status_and_output_when_it_skips_teardo
     assert bad.returncode == 1 and "cannot read" in bad.stderr
     usage = subprocess.run([exe, "parse"], capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and "Missing argument" in usage.stderr
+
+
+def test_version_names_the_package_and_the_commit():
+    import re
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert re.fullmatch(r"talent-index 0\.1\.0 \(code ([0-9a-f]{12}(\+dirty)?)\)\n", res.stdout), res.stdout

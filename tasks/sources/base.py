@@ -46,11 +46,30 @@ class Request:
 
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024  # a workbook's members, uncompressed
 MAX_SHEET_CELLS = 5_000_000
+MAX_SHEET_ROWS = 200_000  # far above any list we read (GaWC: ~700 cities; a Hurun export: ~1,600 rows)
+
+
+def _count_sheet(fh, limit_rows: int, limit_cells: int) -> tuple[int, int]:
+    """Rows and cells of a sheet's XML, counted on the stream, stopping once past a limit."""
+    rows = cells = 0
+    tail = b""
+    while chunk := fh.read(1 << 20):
+        data = tail + chunk
+        rows += len(re.findall(rb"<row[\s>/]", data))
+        cells += len(re.findall(rb"<c[\s>/]", data))
+        tail = data[-8:]  # a tag cut between chunks is counted in the next one...
+        rows -= len(re.findall(rb"<row[\s>/]", tail))  # ...so not here
+        cells -= len(re.findall(rb"<c[\s>/]", tail))
+        if rows > limit_rows or cells > limit_cells:
+            break
+    return rows + len(re.findall(rb"<row[\s>/]", tail)), cells + len(re.findall(rb"<c[\s>/]", tail))
 
 
 def check_workbook(body: bytes, source: str, location: str, max_unpacked: int = MAX_UNPACKED_BYTES) -> None:
-    """Refuse an xlsx that would unpack to more than `max_unpacked` bytes or whose sheets claim more
-    than MAX_SHEET_CELLS cells, before any reader expands it (a small file can hold a huge sheet)."""
+    """Refuse an xlsx that would unpack to more than `max_unpacked` bytes, or whose sheets claim or
+    hold more than MAX_SHEET_CELLS cells or MAX_SHEET_ROWS rows, before any reader expands it (a
+    small file can hold a huge sheet; a sheet without a <dimension> claims nothing, so its rows and
+    cells are counted on the stream)."""
     import zipfile
 
     try:
@@ -78,6 +97,16 @@ def check_workbook(body: bytes, source: str, location: str, max_unpacked: int = 
                                 f"than the {MAX_SHEET_CELLS:,} cells we read",
                                 location=location,
                             )
+                    with z.open(m) as fh:
+                        rows, cells = _count_sheet(fh, MAX_SHEET_ROWS, MAX_SHEET_CELLS)
+                    if rows > MAX_SHEET_ROWS or cells > MAX_SHEET_CELLS:
+                        raise SourceError(
+                            source,
+                            f"the sheet {m.filename} holds more than {min(rows, MAX_SHEET_ROWS + 1) - 1:,} rows or "
+                            f"{min(cells, MAX_SHEET_CELLS + 1) - 1:,} cells (counted, not claimed): at most "
+                            f"{MAX_SHEET_ROWS:,} rows and {MAX_SHEET_CELLS:,} cells are read",
+                            location=location,
+                        )
     except zipfile.BadZipFile as exc:
         raise SourceError(
             source, f"expected an xlsx workbook, found a damaged zip ({exc})", location=location
@@ -387,5 +416,17 @@ class Source:
         return None
 
 
+CONFIG_FILE = "data/sources.yaml"  # what a source names as its configuration; the file in use replaces it
+
+
 class EditionError(SourceError):
-    """A source's edition policy has nothing for the edition asked for."""
+    """A source's edition policy has nothing for the edition asked for (or its configuration is
+    not what the policy needs). Named after the configuration file actually in use
+    (TALENT_INDEX_SOURCES), not the default one."""
+
+    def __init__(self, source: str, message: str, *, location: str | None = CONFIG_FILE, **kwargs):
+        if location == CONFIG_FILE:
+            from . import sources_path
+
+            location = str(sources_path())
+        super().__init__(source, message, location=location, **kwargs)

@@ -128,5 +128,7 @@ def test_report_refuses_to_write_into_a_release_or_snapshot(home):
     rid = latest(h)
     for target in (h / "releases" / rid / "report", h / "releases" / "other" / "report", h / "snapshots" / "x"):
         res = runner.invoke(app, ["report", "-o", str(target)])
-        assert res.exit_code == 1 and "which only publishing and ingesting write" in " ".join(res.output.split()), res.output
+        assert res.exit_code == 1 and "which only publishing and ingesting write" in " ".join(res.output.split()), (
+            res.output
+        )
     assert_nothing_lost(h, before)

@@ -167,6 +167,36 @@ def test_a_workbook_that_would_unpack_too_far_is_refused_before_reading(tmp_path
     assert res.exit_code == 1 and needle in res.output and str(book) in res.output
 
 
+def test_a_sheet_without_a_dimension_has_its_rows_counted_before_reading(tmp_path):
+    """No <dimension> claims a size: the rows are counted on the XML stream and a junk sheet of
+    250,000 rows is refused before pandas would expand it."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["Rank", "City", "Country", "GNC_abs", "GNC_rel(%)"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    junk = b"".join(
+        b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>x</t></is></c></row>' % (n, n) for n in range(2, 250_002)
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for m in src.infolist():
+            data = src.read(m.filename)
+            if m.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<dimension ref="A1:E1"/>', b"").replace(b"</sheetData>", junk + b"</sheetData>")
+            z.writestr(m, data)
+    book = tmp_path / "junk.xlsx"
+    book.write_bytes(out.getvalue())
+    assert book.stat().st_size < 2_000_000  # a small file; unpacked, well under the 100 MB cap
+    res = runner.invoke(app, ["parse", "gawc-connectivity", str(book)])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and str(book) in text
+    assert "the sheet xl/worksheets/sheet1.xml holds more than 200,000 rows or" in text
+    assert "(counted, not claimed): at most 200,000 rows and 5,000,000 cells are read" in text
+
+
 def test_parse_reads_a_bounded_number_of_bytes(monkeypatch):
     monkeypatch.setattr("talent_index.cli.MAX_FILE_BYTES", 1_000_000)
     res = runner.invoke(app, ["parse", "hurun-list", "/dev/zero"])

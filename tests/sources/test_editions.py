@@ -77,3 +77,17 @@ def test_quarterly_auto_refreshes_the_edition_of_the_latest_release(monkeypatch)
     assert editions.resolve_edition("auto", "online", cadence="quarterly") == "2019"
     monkeypatch.setattr(editions, "latest_release_edition", lambda: None)
     assert editions.resolve_edition("auto", "online", cadence="quarterly") == editions.this_year()
+
+
+def test_an_edition_error_names_the_configuration_file_in_use(tmp_path, monkeypatch):
+    import shutil
+
+    from tasks.sources import sources_path
+
+    mine = tmp_path / "my-sources.yaml"
+    shutil.copy(sources_path(), mine)
+    monkeypatch.setenv("TALENT_INDEX_SOURCES", str(mine))
+    with pytest.raises(EditionError) as info:
+        resolve_source("hurun", load_sources_raw()["hurun"], "2031")
+    assert str(info.value).startswith(f"[source hurun, {mine}] no list of year 2031")
+    assert "data/sources.yaml" not in str(info.value)
