@@ -113,7 +113,8 @@ def test_a_bad_ingest_log_line_is_skipped_and_named_with_how_to_repair_it(data_h
     set_reporter(lambda m, transient: said.append(m))
     try:
         entries, problems = read_ingest_log("hurun")
-        assert latest_snapshot("hurun", "2020")["snapshot_id"] == snap["snapshot_id"]  # the good line counts
+        latest = latest_snapshot("hurun", "2020")
+        assert latest is not None and latest["snapshot_id"] == snap["snapshot_id"]  # the good line counts
     finally:
         set_reporter(None)
     assert [e["snapshot_id"] for e in entries] == [snap["snapshot_id"]]
