@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tasks.sources import curated as curated_source  # noqa: E402
 from tasks.sources import load_sources_config, load_sources_raw, numbeo  # noqa: E402
 
 RECORDINGS = ROOT / "data" / "recordings"
@@ -331,21 +332,8 @@ def wdi(values, cities, cfg, index):
         add(index, "wdi", url, name, body, ctype)
 
 
-CURATED_HEADER = [
-    "city_id",
-    "indicator",
-    "value",
-    "unit",
-    "publication",
-    "edition",
-    "table_or_page",
-    "date_entered",
-    "status",
-    "note",
-    "stands_for",
-    "transform",
-    "boundary",
-]
+# the curated table's columns (tasks/sources/curated.py), with the optional ones the sample fills
+CURATED_HEADER = [*curated_source.COLUMNS, "stands_for", "transform", "boundary"]
 
 
 def curated(values, cities, cfg):
