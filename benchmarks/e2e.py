@@ -25,10 +25,10 @@ from common import CACHE, GENERATED, ROOT, stats
 
 
 def generate(n: int, root: Path) -> Path:
-    """A registry of n generated cities and recordings of every source for them (tasks.synthetic)."""
+    """A registry of n generated cities and recordings of every source for them (tasks.registry.synthetic)."""
     import pandas as pd
 
-    from tasks.synthetic import write_recordings
+    from tasks.registry.synthetic import write_recordings
 
     if (root / "done").exists():
         return root
@@ -74,7 +74,7 @@ class LoopbackServer:
     `talent-index server up/down` (pid and log in benchmarks/.cache/prefect-server/)."""
 
     def __enter__(self):
-        from tasks import ops
+        from tasks.service import ops
 
         os.environ["TALENT_INDEX_SERVICE_DIR"] = str(CACHE / "prefect-server")
         self.url = f"http://127.0.0.1:{_free_port()}/api"
@@ -100,7 +100,7 @@ class LoopbackServer:
         return self
 
     def __exit__(self, *exc):
-        from tasks import ops
+        from tasks.service import ops
 
         ops._stop("server", timeout=60)
 

@@ -14,9 +14,9 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks import ingest as core
-from tasks.cities import load_registry
+from tasks.ingest import core
 from tasks.progress import report, report_transient
+from tasks.registry.cities import load_registry
 from tasks.sources import load_sources_raw, resolve_source, source_spec
 from tasks.timing import timed
 from tasks.validate import ValidationReport
@@ -113,7 +113,7 @@ def validate(source: str, cfg: dict, tidy_table: pd.DataFrame, extras: dict) -> 
     docs = _docs_dir()
     with timed("work", "gx"):
         reports = core.validate_source(source, cfg, load_registry(), tidy_table, extras, docs_dir=docs)
-    from tasks.files import file_url
+    from tasks.service.files import file_url
 
     page = next((r.docs_page for r in reports if r.docs_page), None)
     create_link_artifact(
@@ -173,7 +173,7 @@ def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
     the release is out, naming it)."""
     from prefect.events import emit_event
 
-    from tasks.run_summary import warning_events
+    from tasks.service.run_summary import warning_events
 
     for payload in warning_events({source: [r.as_dict() for r in reports]}, None, run_context or {}):
         emit_event(
@@ -204,7 +204,7 @@ def ingest_flow(source: str):
         cadence: str = "annual",
         allow_vintage_fallback: bool = False,
     ) -> dict:
-        from tasks.editions import resolve_edition
+        from tasks.store.editions import resolve_edition
 
         cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence, mode)
         cfg = core.without_secrets(cfg, allow_vintage_fallback)

@@ -8,12 +8,12 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from scoring import IndexResult, load_methodology
-from tasks import release as rel
-from tasks.analysis import release_analyses
-from tasks.cities import load_registry
 from tasks.progress import report
-from tasks.run_summary import ranking_rows
-from tasks.sample import sample_status
+from tasks.publish import release as rel
+from tasks.publish.analysis import release_analyses
+from tasks.publish.sample import sample_status
+from tasks.registry.cities import load_registry
+from tasks.service.run_summary import ranking_rows
 from tasks.timing import timed
 
 from .quoting import as_is

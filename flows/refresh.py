@@ -6,10 +6,10 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from tasks.errors import PipelineError
-from tasks.prefect_api import require_real_server
 from tasks.progress import report
+from tasks.service.prefect_api import require_real_server
 from tasks.sources import CADENCES, all_sources
-from tasks.storage import refresh_lock, remove_stale_temporaries
+from tasks.store.storage import refresh_lock, remove_stale_temporaries
 
 from .ingest import as_root_run, data_docs, ingest_flow
 from .publish import publish
@@ -90,8 +90,8 @@ def refresh(
     if cadence not in CADENCES:
         raise PipelineError(f"unknown cadence {cadence!r}; expected one of {CADENCES}")
     context = _run_context()
-    from tasks.editions import resolve_edition
-    from tasks.home import require_current_format
+    from tasks.store.editions import resolve_edition
+    from tasks.store.home import require_current_format
 
     configured = all_sources()
     chosen = list(sources or configured)
@@ -166,7 +166,7 @@ def _docs_url(index: str | None):
     """page of this run's Data Docs (relative to its folder) -> a URL a person can open."""
     from pathlib import Path
 
-    from tasks.files import file_url
+    from tasks.service.files import file_url
 
     def url(page: str | None) -> str:
         if not index:
@@ -180,7 +180,7 @@ def _quality_artifact(reports: dict, failed: dict, docs_index: str | None) -> No
     """One data-quality table across sources on the parent run."""
     from prefect.artifacts import create_table_artifact
 
-    from tasks.run_summary import quality_rows
+    from tasks.service.run_summary import quality_rows
 
     rows = quality_rows(reports, failed, _docs_url(docs_index))
     n_err = sum(1 for r in rows if r["severity"] == "error")
@@ -199,7 +199,7 @@ def _label_failure(failed: dict, docs_index: str | None) -> None:
     from prefect.client.orchestration import get_client
     from prefect.runtime import flow_run
 
-    from tasks.run_summary import failure_labels
+    from tasks.service.run_summary import failure_labels
     from tasks.settings import data_home
 
     if not flow_run.id:
@@ -215,8 +215,8 @@ def _release_artifacts(release: dict, n_warnings: int) -> None:
     import pandas as pd
     from prefect.artifacts import create_link_artifact, create_table_artifact
 
-    from tasks.files import file_url
-    from tasks.run_summary import ranking_rows
+    from tasks.service.files import file_url
+    from tasks.service.run_summary import ranking_rows
 
     path = Path(release["path"])
     table = pd.read_parquet(path / "index.parquet").head(30)
@@ -240,7 +240,7 @@ def _emit_warnings(reports: dict, release_id: str | None, context: dict, docs_in
     release that went out with them."""
     from prefect.events import emit_event
 
-    from tasks.run_summary import warning_events
+    from tasks.service.run_summary import warning_events
     from tasks.settings import data_home
 
     for payload in warning_events(reports, release_id, context, _docs_url(docs_index), str(data_home())):

@@ -319,7 +319,7 @@ def wdi(values, cities, cfg, index):
     """The World Bank API's answers for the edition's request (every registry country, the policy's
     years), made from the real country figures in values.csv (one year per country and series: the
     rest of what the API holds is not in the sample)."""
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
     from tasks.sources.wdi import render_answers
 
     figures = {}

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.browser import chromium, headless_args  # noqa: E402
-from tasks.ops import state_dir  # noqa: E402
+from tasks.service.browser import chromium, headless_args  # noqa: E402
+from tasks.service.ops import state_dir  # noqa: E402
 
 
 def shoot(browser: str, url: str, out: Path, size: str = "1440,1000") -> None:

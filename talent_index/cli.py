@@ -47,7 +47,7 @@ def _version(value: bool) -> None:
         return
     from importlib.metadata import version
 
-    from tasks.release import code_version
+    from tasks.publish.release import code_version
 
     out.print(f"talent-index {version('city-talent-index')} (code {code_version()})")
     raise typer.Exit(0)
@@ -101,7 +101,7 @@ def refresh(
     mode = chosen[0] if chosen else "offline"
 
     if dask:  # before anything starts: the night-light subflow would only find out after the others
-        from tasks.prefect_api import require_real_server
+        from tasks.service.prefect_api import require_real_server
 
         try:
             require_real_server(dask)
@@ -127,7 +127,7 @@ def refresh(
 
         set_reporter(show)
         try:
-            from tasks.prefect_api import on_the_temporary_server, start_temporary_server
+            from tasks.service.prefect_api import on_the_temporary_server, start_temporary_server
 
             server = start_temporary_server()  # comes up while the flows are imported
             from flows.refresh import refresh as refresh_flow
@@ -185,7 +185,7 @@ def _print_release(rel: dict | None) -> None:
 
 def _editions(spec: str) -> list[str]:
     """'2019,2020' or '2018-2020' -> ['2018', '2019', '2020']."""
-    from tasks.editions import check_edition
+    from tasks.store.editions import check_edition
 
     out: list[str] = []
     for part in [p.strip() for p in spec.split(",") if p.strip()]:
@@ -219,14 +219,14 @@ def backfill(
     mode = "online" if online else "offline"
     try:
         years = _editions(editions)
-        from tasks.editions import resolve_edition
+        from tasks.store.editions import resolve_edition
 
         for e in years:  # every edition must exist before the first one is published
             resolve_edition(e, mode)
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
-    from tasks.prefect_api import on_the_temporary_server, start_temporary_server
+    from tasks.service.prefect_api import on_the_temporary_server, start_temporary_server
 
     server = start_temporary_server()  # comes up while the flows are imported
     from flows.refresh import refresh as refresh_flow
@@ -256,9 +256,9 @@ app.add_typer(home_app, name="home")
 @home_app.command("migrate")
 def home_migrate():
     """Rewrite a data home written by an older version: relative paths, ingest and release logs."""
-    from tasks.home import home_format, migrate
     from tasks.settings import data_home
-    from tasks.storage import refresh_lock
+    from tasks.store.home import home_format, migrate
+    from tasks.store.storage import refresh_lock
 
     try:
         if home_format(data_home()) is None:  # before the lock, which would create the folder
@@ -287,7 +287,7 @@ def parse(
     file: Path = typer.Argument(..., help="A saved response."),
 ):
     """Run one parser on a saved response and print the parsed table as CSV on stdout."""
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
     from tasks.sources import source_spec
 
     try:
@@ -318,7 +318,7 @@ def parse(
 @releases_app.command("list")
 def releases_list():
     """All releases, oldest first; LATEST is marked."""
-    from tasks.release import latest_by_edition, read_latest_id, releases_dir, scan_releases
+    from tasks.publish.release import latest_by_edition, read_latest_id, releases_dir, scan_releases
 
     rels, damaged = scan_releases()
     for rid, why in damaged:
@@ -355,7 +355,7 @@ def releases_show(
     """A release's manifest summary and its ranking."""
     import pandas as pd
 
-    from tasks.release import read_latest_id, read_manifest, require_intact
+    from tasks.publish.release import read_latest_id, read_manifest, require_intact
 
     try:
         rid = release_id or read_latest_id() or ""
@@ -411,7 +411,7 @@ def releases_show(
 @releases_app.command("verify")
 def releases_verify(release_id: str | None = typer.Argument(None, help="Release id (default: LATEST).")):
     """Check every file of a release against the sha256 in its manifest."""
-    from tasks.release import read_latest_id, verify_release
+    from tasks.publish.release import read_latest_id, verify_release
 
     try:
         rid = release_id or read_latest_id()
@@ -430,7 +430,7 @@ def releases_diff(
     old: str = typer.Argument(..., help="Older release id."), new: str = typer.Argument(..., help="Newer release id.")
 ):
     """Rank and score changes per city, new and dropped cities, changed inputs (as Markdown)."""
-    from tasks.release import require_intact
+    from tasks.publish.release import require_intact
     from tasks.report.changes import changes_markdown, diff_releases
 
     try:
@@ -447,7 +447,7 @@ def report(
 ):
     """Rebuild a release's HTML report into another folder (releases themselves are never modified)."""
     from scoring import load_methodology
-    from tasks.release import read_latest_id, read_manifest, require_intact
+    from tasks.publish.release import read_latest_id, read_manifest, require_intact
     from tasks.report.changes import diff_releases
     from tasks.report.html import build_report
     from tasks.settings import refuse_protected
@@ -491,11 +491,11 @@ app.add_typer(curated_app, name="curated")
 @curated_app.command("check")
 def curated_check(file: Path = typer.Argument(..., help="A curated CSV to validate before committing it.")):
     """Validate a curated table: columns, provenance of every value, units, ranges, completeness."""
-    from tasks.cities import load_registry
-    from tasks.editions import default_edition
-    from tasks.ingest import validate_source
+    from tasks.ingest.core import validate_source
+    from tasks.registry.cities import load_registry
     from tasks.sources import curated, load_sources_raw, resolve_source
     from tasks.sources.base import Request, read_capped
+    from tasks.store.editions import default_edition
 
     try:
         body = read_capped(file, MAX_FILE_BYTES, "curated table")
@@ -545,11 +545,11 @@ def curated_template(
 
     import pandas as pd
 
-    from tasks.editions import check_edition
     from tasks.settings import refuse_protected
     from tasks.sources import curated, load_sources_raw, resolve_source
     from tasks.sources.base import read_capped
-    from tasks.storage import atomic_write_text
+    from tasks.store.editions import check_edition
+    from tasks.store.storage import atomic_write_text
 
     try:
         edition = check_edition(edition)
@@ -606,8 +606,8 @@ def sources_check(
     """Preflight, without a request: each source's policy for the edition, the vintage it will read,
     its first URLs or files, and what is missing (a secret, a URL, a curated file). Exit 1 when a run
     could not publish."""
-    from tasks.editions import resolve_edition
-    from tasks.preflight import preflight
+    from tasks.ingest.preflight import preflight
+    from tasks.store.editions import resolve_edition
 
     mode = "offline" if offline else "online"
     try:
@@ -693,9 +693,9 @@ def cities_build(
     decision in the review file."""
     import pandas as pd
 
-    from tasks.registry_build import COLUMNS, Radius, build_registry, read_list
+    from tasks.registry.build import COLUMNS, Radius, build_registry, read_list
     from tasks.settings import refuse_protected
-    from tasks.storage import atomic_write_text
+    from tasks.store.storage import atomic_write_text
 
     try:
         review = review or output.with_name(output.stem + ".review.csv")
@@ -707,7 +707,7 @@ def cities_build(
             raise ValueError(f"--min-sources {min_sources}: expected 1 to the number of lists given")
         base_rows = None
         if base is not None:
-            from tasks.cities import load_registry
+            from tasks.registry.cities import load_registry
 
             load_registry(base)  # a broken base is refused with its own message
             base_rows = pd.read_csv(base, dtype=str, keep_default_na=False).reindex(columns=COLUMNS).fillna("")
@@ -727,7 +727,7 @@ def cities_build(
                 only_listed_by="numbeo" if numbeo_cities_only else None,
             )
         from tasks import csvsafe
-        from tasks.cities import load_registry
+        from tasks.registry.cities import load_registry
 
         # the review first: it explains what was decided, also when the registry cannot be written
         atomic_write_text(review, csvsafe.to_csv(res.review, index=False))
@@ -789,7 +789,7 @@ def server_up(
 ):
     """Start the server, create the work pool, deploy prefect.yaml, apply the automations, start a
     worker and the files server."""
-    from tasks import ops
+    from tasks.service import ops
 
     try:
         info = ops.up(
@@ -816,7 +816,7 @@ def server_up(
 @server_app.command("down")
 def server_down():
     """Stop the worker, the files server, then the server."""
-    from tasks import ops
+    from tasks.service import ops
 
     for line in ops.down():
         out.print(line)
@@ -825,7 +825,7 @@ def server_down():
 @server_app.command("status")
 def server_status():
     """Server, worker, pool, deployments with their schedules and next runs, the last run of each."""
-    from tasks import ops
+    from tasks.service import ops
 
     try:
         st = ops.status()
@@ -876,7 +876,7 @@ app.add_typer(automations_app, name="automations")
 def automations_apply(notify: str = typer.Option("webhook", help="'webhook' or 'slack'.")):
     """Upsert the automations by name on the server PREFECT_API_URL points to (unchanged ones are
     left alone, keeping their ids and the proactive window)."""
-    from tasks.alerts import apply_automations
+    from tasks.service.alerts import apply_automations
 
     try:
         done = apply_automations(notify)
@@ -888,7 +888,7 @@ def automations_apply(notify: str = typer.Option("webhook", help="'webhook' or '
 @app.command("audit-2020")
 def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the checks as CSV.")):
     """Recompute what the 2020 report's own figures allow; list agreements and discrepancies."""
-    from tasks.analysis import audit_tables
+    from tasks.publish.analysis import audit_tables
 
     try:
         checks, variants = audit_tables()
@@ -913,7 +913,7 @@ def fidelity(
     """Distance of a release to the published index of its edition: Spearman's rho and mean absolute
     difference per scope (final score, each dimension), the largest differences, and the share of
     real / proxy / illustrative / imputed inputs behind each scope."""
-    from tasks.release import read_latest_id, read_manifest, read_release_file, release_path
+    from tasks.publish.release import read_latest_id, read_manifest, read_release_file, release_path
 
     try:
         path = release_path(release_id or read_latest_id() or "")
@@ -961,7 +961,7 @@ def uncertainty(
 
     from scoring import load_methodology
     from scoring.uncertainty import monte_carlo
-    from tasks.release import read_latest_id, require_intact
+    from tasks.publish.release import read_latest_id, require_intact
     from tasks.settings import refuse_protected
 
     try:
@@ -985,7 +985,7 @@ def uncertainty(
     _print_frame(res.shares, "First-order share of the rank variance")
     err.print(f"{res.draws} draws in {elapsed:.3f} s")
     if output:
-        from tasks.storage import atomic_write_text
+        from tasks.store.storage import atomic_write_text
 
         atomic_write_text(output, table.to_csv(index=False))
 
@@ -1024,7 +1024,7 @@ def _interrupted(term: bool) -> None:
     from tasks.progress import last_step
 
     try:
-        from tasks.release import read_latest_id
+        from tasks.publish.release import read_latest_id
 
         latest = read_latest_id()
     except Exception:  # noqa: BLE001 - a message, whatever the state of the data home

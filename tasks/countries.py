@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .cities import normalise_name
+from tasks.registry.cities import normalise_name
 
 # Country names the sources print that ISO 3166 (pycountry) does not know by that name.
 COUNTRY_ALIASES = {

@@ -25,9 +25,17 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .errors import FetchError, NotPublished, ReplayMissingError
-from .settings import PROJECT_ROOT, recordings_dir
-from .storage import RawRecord, atomic_write_bytes, atomic_write_json, find_raw, sha256_bytes, store_raw, utc_now
+from tasks.errors import FetchError, NotPublished, ReplayMissingError
+from tasks.settings import PROJECT_ROOT, recordings_dir
+from tasks.store.storage import (
+    RawRecord,
+    atomic_write_bytes,
+    atomic_write_json,
+    find_raw,
+    sha256_bytes,
+    store_raw,
+    utc_now,
+)
 
 MODES = ("online", "offline", "record")
 _SECRET = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -136,7 +144,7 @@ class Recordings:
     to that folder) and its recorded metadata."""
 
     def __init__(self, root: Path | None = None, edition: str | None = None):
-        from .editions import default_edition, recorded_editions
+        from tasks.store.editions import default_edition, recorded_editions
 
         self.base = Path(root) if root else recordings_dir()
         self.edition = str(edition or (recorded_editions(self.base) or [default_edition()])[-1])
@@ -246,7 +254,7 @@ class Fetcher:
         path = Path(url[len("file://") :] if url.startswith("file://") else url[len("file:") :])
         if not path.is_absolute():
             path = PROJECT_ROOT / path
-        from .sources.base import read_capped
+        from tasks.sources.base import read_capped
 
         try:
             body = read_capped(path, self.policy.max_bytes)

@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import DataQualityError, PipelineError
-from .settings import EXPECTATIONS_DIR, PROJECT_ROOT
+from tasks.errors import DataQualityError, PipelineError
+from tasks.settings import EXPECTATIONS_DIR, PROJECT_ROOT
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 _LOCK = threading.Lock()

@@ -153,7 +153,7 @@ def recordings():
 
 @pytest.fixture(scope="session")
 def registry():
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
 
     return load_registry()
 
@@ -187,9 +187,9 @@ def baseline(tmp_path_factory):
 def ingest_and_publish(registry, m, cfg, analyses: bool = False, today: str | None = None) -> dict:
     """Every source of edition 2020 ingested offline into TALENT_INDEX_HOME, then a release
     published (without Prefect); its manifest."""
-    from tasks import release as rel
-    from tasks.analysis import release_analyses
-    from tasks.ingest import ingest
+    from tasks.ingest.core import ingest
+    from tasks.publish import release as rel
+    from tasks.publish.analysis import release_analyses
 
     for s in cfg:
         ingest(s, cfg[s], "offline", registry)
@@ -210,7 +210,7 @@ def ingest_and_publish(registry, m, cfg, analyses: bool = False, today: str | No
 
 def _build_baseline(home: Path) -> None:
     from scoring import load_methodology
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
     from tasks.sources import load_sources_config
 
     with pytest.MonkeyPatch.context() as mp:
@@ -223,7 +223,7 @@ def _build_baseline(home: Path) -> None:
 def chromium_path() -> str:
     """Chromium for the browser checks: CI must have it (.ci/run installs Debian's), elsewhere the
     test is skipped without it."""
-    from tasks.browser import chromium
+    from tasks.service.browser import chromium
 
     browser = chromium()
     if not browser:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 # light to import (this runs at collection): the server is started as the CLI starts its temporary one
-from tasks.prefect_api import SERVER_ENV, free_port, server_command
+from tasks.service.prefect_api import SERVER_ENV, free_port, server_command
 
 SHARED_ENV = "TALENT_INDEX_TEST_SHARED"  # the session's shared folder (set by the controller)
 

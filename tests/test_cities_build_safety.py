@@ -78,7 +78,7 @@ def test_no_command_writes_into_the_releases_or_snapshots(home_with_release, tmp
 def test_namesakes_get_numbeos_own_slugs_and_the_registry_loads(tmp_path):
     """'Halle (Saale), Germany' and 'Halle, Belgium' both print as Halle: the bigger keeps the plain
     slug, the other is Halle-Belgium, and the registry written loads."""
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
 
     ranking = tmp_path / "ranking.html"
     ranking.write_bytes(ranking_page(["Halle (Saale), Germany", "Halle, Belgium", "Paris, France"]))
@@ -93,7 +93,7 @@ def test_namesakes_get_numbeos_own_slugs_and_the_registry_loads(tmp_path):
 
 
 def test_a_hostile_name_is_inert_in_the_files_and_matched_as_printed(tmp_path):
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
 
     ranking = tmp_path / "ranking.html"
     ranking.write_bytes(ranking_page(["=Paris, France", "Oslo, Norway"]))

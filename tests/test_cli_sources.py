@@ -4,7 +4,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from talent_index.cli import app
-from tasks.preflight import preflight
+from tasks.ingest.preflight import preflight
 
 runner = CliRunner()
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pandas as pd
 
-from tasks.browser import headless_args
+from tasks.service.browser import headless_args
 from tasks.validate import VENDORED, render_data_docs, run_suite
 
 SUITE = {

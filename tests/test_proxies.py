@@ -13,7 +13,7 @@ import pytest
 from scoring import load_methodology
 from scoring.methodology import MethodologyError
 from tasks.errors import SourceError
-from tasks.sample import sample_status, sample_values
+from tasks.publish.sample import sample_status, sample_values
 from tasks.settings import CONFIG_DIR
 from tasks.sources.curated import parse_table
 
@@ -34,7 +34,7 @@ def test_sample_values_are_real_proxy_or_illustrative_and_every_proxy_has_its_so
 def test_country_figures_are_the_wdi_sources_and_city_figures_win(home, registry):
     """The World Bank's figures are the `wdi` source's (one per country and series), not typed into
     the curated table: the release makes the proxies from them where a city has no figure of its own."""
-    from tasks import release as rel
+    from tasks.publish import release as rel
 
     v = sample_values().set_index(["edition", "city_id", "field"])
     assert float(v.loc[("2020", "CHN", "rd_pct_gdp"), "value"]) == pytest.approx(2.20144)
@@ -58,7 +58,7 @@ def test_gdp_stands_for_night_lights_in_us_dollars_at_the_configured_rate(home, 
     """The sample reads no night-light composite: the city's or metro's GDP, converted to billion US$
     at the World Bank rate of its own year, stands for the whole indicator; a city without one is
     missing (imputed), never an illustrative radiance beside dollars."""
-    from tasks import release as rel
+    from tasks.publish import release as rel
 
     inputs = rel.gather_inputs(registry, load_methodology(), edition="2020")
     prov = inputs.provenance.set_index(["city_id", "indicator"])
@@ -132,7 +132,7 @@ def home(baseline, tmp_path, monkeypatch):
 
 
 def test_refused_proxies_are_scored_as_missing(home, tmp_path, registry):
-    from tasks import release as rel
+    from tasks.publish import release as rel
 
     allowed = load_methodology()
     refused = refusing(tmp_path, "unit: per 10000, source: curated,")
@@ -154,8 +154,8 @@ def test_refused_proxies_are_scored_as_missing(home, tmp_path, registry):
 
 
 def test_an_indicator_left_without_values_is_named(home, tmp_path, registry):
-    from tasks import release as rel
     from tasks.errors import PipelineError
+    from tasks.publish import release as rel
 
     refused = dataclasses.replace(load_methodology(), proxies_default=False)
     with pytest.raises(
@@ -167,7 +167,7 @@ def test_an_indicator_left_without_values_is_named(home, tmp_path, registry):
 
 
 def test_values_that_changed_status_are_not_compared_as_moved():
-    from tasks.ingest import compared, layout_changes
+    from tasks.ingest.core import compared, layout_changes
 
     cities = [f"c{i}" for i in range(10)]
     old = pd.DataFrame({"city_id": cities, "indicator": "x", "value": range(10), "status": "illustrative"})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.registry_build import Radius, build_registry, country_iso2, haversine_km, numbeo_slug, read_list
+from tasks.registry.build import Radius, build_registry, country_iso2, haversine_km, numbeo_slug, read_list
 from tasks.settings import CONFIG_DIR
 
 from .conftest import ingest_and_publish
@@ -169,11 +169,11 @@ def test_command_writes_atomically_and_never_over_the_base(tmp_path):
 
 def test_a_release_and_report_on_a_built_registry_of_two_hundred_cities(tmp_path, monkeypatch):
     """The registry the command builds from the 295 names, generated recordings for its cities
-    (tasks.synthetic, values illustrative), every source ingested and a release published."""
+    (tasks.registry.synthetic, values illustrative), every source ingested and a release published."""
     from scoring import load_methodology
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
+    from tasks.registry.synthetic import write_recordings
     from tasks.sources import load_sources_config
-    from tasks.synthetic import write_recordings
 
     names = [n for n in NAMES.read_text(encoding="utf-8").splitlines() if n and not n.startswith("#")]
     (tmp_path / "ranking.html").write_bytes(ranking_page(names))
@@ -237,7 +237,7 @@ def test_an_offline_refresh_on_the_bundled_example(tmp_path, monkeypatch):
     import shutil
 
     from scoring import load_methodology
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
     from tasks.sources import load_sources_config, numbeo
 
     recordings = tmp_path / "recordings"
@@ -288,6 +288,6 @@ def test_a_name_two_cities_share_in_a_list_stays_with_one(tmp_path):
     shared = res.review[res.review["decision"] == "shared-name"]
     assert shared[["source", "name", "chosen"]].values.tolist() == [["hurun", "London", "london"]]
     res.registry.to_csv(tmp_path / "reg.csv", index=False)
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
 
     assert len(load_registry(tmp_path / "reg.csv").ids) == 2  # it loads: no name stands for two cities

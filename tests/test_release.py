@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from scoring import load_methodology
-from tasks import release as rel
-from tasks.analysis import release_analyses
-from tasks.browser import headless_args
-from tasks.cities import Registry
 from tasks.errors import StorageError
+from tasks.publish import release as rel
+from tasks.publish.analysis import release_analyses
+from tasks.registry.cities import Registry
+from tasks.service.browser import headless_args
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 SECTIONS = [
@@ -188,7 +188,7 @@ def test_an_edition_republished_after_an_older_one_carries_the_whole_history(bas
     """A home holding a 2020 release gets 2019 published (a backfill's first step); publishing 2020
     again from the same inputs is then another release, whose history holds both editions (reusing
     the first 2020 release would leave LATEST's history without 2019)."""
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
 
     home = tmp_path / "home"
     shutil.copytree(baseline, home)

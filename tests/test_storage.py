@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tasks.errors import StorageError
-from tasks.storage import (
+from tasks.store.storage import (
     RawRecord,
     append_ingest,
     atomic_write_bytes,

@@ -13,9 +13,8 @@ import pandas as pd
 from jinja2 import Environment, Template, select_autoescape
 
 from scoring import Methodology
-
-from ..storage import atomic_write_bytes
-from . import charts
+from tasks.report import charts
+from tasks.store.storage import atomic_write_bytes
 
 TEMPLATE = (Path(__file__).with_name("template.html")).read_text(encoding="utf-8")
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import yaml
 
 from scoring.methodology import YAML_LOADER
-
-from ..errors import PipelineError
-from ..settings import CONFIG_DIR
-from .base import EditionError, Source, VintagePolicy
+from tasks.errors import PipelineError
+from tasks.settings import CONFIG_DIR
+from tasks.sources.base import EditionError, Source, VintagePolicy
 
 CADENCES = ("annual", "quarterly")
 
@@ -118,7 +117,7 @@ def load_sources_config(
     path: str | Path | None = None, edition: str | None = None, cadence: str = "annual", mode: str = "offline"
 ) -> dict[str, dict]:
     """Every source's configuration resolved for one edition (default: the newest recorded one)."""
-    from ..editions import default_edition
+    from tasks.store.editions import default_edition
 
     edition = str(edition or default_edition())
     return {name: resolve_source(name, cfg, edition, cadence, mode) for name, cfg in load_sources_raw(path).items()}

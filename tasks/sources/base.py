@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from bs4 import BeautifulSoup
 
-from ..errors import SourceError
+from tasks.errors import SourceError
 
 TIDY_COLUMNS = ["city_id", "indicator", "value", "unit", "edition", "name_in_source", "location"]
 # Optional in a tidy table: how good each value is (real | proxy | illustrative; a source that does not
@@ -426,7 +426,7 @@ class EditionError(SourceError):
 
     def __init__(self, source: str, message: str, *, location: str | None = CONFIG_FILE, **kwargs):
         if location == CONFIG_FILE:
-            from . import sources_path
+            from tasks.sources import sources_path
 
             location = str(sources_path())
         super().__init__(source, message, location=location, **kwargs)

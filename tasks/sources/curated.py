@@ -13,10 +13,10 @@ import io
 
 import pandas as pd
 
-from ..cities import Registry
-from ..errors import SourceError
-from ..validate import extra_check
-from .base import STATUS_COLUMNS, TIDY_COLUMNS, Request, Source, SuiteSpec, VintagePolicy
+from tasks.errors import SourceError
+from tasks.registry.cities import Registry
+from tasks.sources.base import STATUS_COLUMNS, TIDY_COLUMNS, Request, Source, SuiteSpec, VintagePolicy
+from tasks.validate import extra_check
 
 SOURCE = "curated"
 COLUMNS = [
@@ -130,7 +130,7 @@ def carry_forward(table: pd.DataFrame, from_edition: str) -> pd.DataFrame:
 def newest_table_before(raw: dict, edition: str, years_back: int = 10) -> tuple[str, str]:
     """(edition, path) of the newest curated table of an edition before `edition` that exists, its
     path from the configuration's `url` (a local `file:` table)."""
-    from ..preflight import _local_path
+    from tasks.ingest.preflight import _local_path
 
     tried = []
     for year in range(int(edition) - 1, int(edition) - 1 - years_back, -1):

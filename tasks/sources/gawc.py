@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..cities import Registry
-from ..errors import SourceError
-from .base import (
+from tasks.errors import SourceError
+from tasks.registry.cities import Registry
+from tasks.sources.base import (
     EditionError,
     Request,
     Source,

@@ -17,11 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
-from ..cities import Registry, normalise_name
-from ..countries import country_iso2, country_name
-from ..errors import SourceError
-from ..validate import extra_check
-from .base import (
+from tasks.countries import country_iso2, country_name
+from tasks.errors import SourceError
+from tasks.registry.cities import Registry, normalise_name
+from tasks.sources.base import (
     TIDY_COLUMNS,
     EditionError,
     Request,
@@ -35,6 +34,7 @@ from .base import (
     read_sheet,
     soup,
 )
+from tasks.validate import extra_check
 
 SOURCE = "hurun"
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..cities import Registry
-from ..errors import SourceError
-from .base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
+from tasks.errors import SourceError
+from tasks.registry.cities import Registry
+from tasks.sources.base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
 
 # rasterio's rasterize (geometry_mask) builds an in-memory dataset and reads its transform before
 # setting it; on a worker thread this warns "Dataset has no geotransform" about that internal dataset
@@ -446,7 +446,7 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
             )
         # zonal sums need every tile of a city (see tidy): keep a reference to the tile in the raw
         # store, never the body, so memory stays bounded by one window at a time
-        from ..storage import raw_object
+        from tasks.store.storage import raw_object
 
         return pd.DataFrame([{"tile": req.meta["tile"], "path": str(raw_object(SOURCE, body))}])
     # a clip: one record, not a one-row DataFrame (which costs more than the zonal sum itself)

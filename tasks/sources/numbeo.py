@@ -13,10 +13,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import numpy as np
 import pandas as pd
 
-from ..cities import Registry, normalise_name
-from ..errors import SourceError
-from ..validate import extra_check
-from .base import (
+from tasks.errors import SourceError
+from tasks.registry.cities import Registry, normalise_name
+from tasks.sources.base import (
     TIDY_COLUMNS,
     EditionError,
     Request,
@@ -32,6 +31,7 @@ from .base import (
     snake,
     soup,
 )
+from tasks.validate import extra_check
 
 SOURCE = "numbeo"
 

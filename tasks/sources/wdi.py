@@ -16,10 +16,10 @@ from functools import lru_cache
 
 import pandas as pd
 
-from ..cities import Registry
-from ..errors import SourceError
-from ..validate import extra_check
-from .base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
+from tasks.errors import SourceError
+from tasks.registry.cities import Registry
+from tasks.sources.base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
+from tasks.validate import extra_check
 
 SOURCE = "wdi"
 ROW_COLUMNS = ["series", "code", "country", "iso3", "year", "value", "unit", "indicator_name", "location"]

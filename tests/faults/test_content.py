@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from tasks.cities import Registry, load_registry
 from tasks.errors import DataQualityError, FetchError, SourceError
-from tasks.ingest import ingest
+from tasks.ingest.core import ingest
+from tasks.registry.cities import Registry, load_registry
 from tasks.sources import load_sources_config
 
 from .conftest import assert_nothing_lost
@@ -99,7 +99,7 @@ def test_a_value_left_empty_is_an_error_unless_the_row_says_missing(home, tmp_pa
     says `missing` holds no value on purpose: the World Bank's country figure stands in where the
     methodology names it as the proxy, the missing-values policy otherwise."""
     from scoring import load_methodology
-    from tasks import release as rel
+    from tasks.publish import release as rel
 
     h, before = home
     src = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "curated" / "report_indicators_2020.csv"

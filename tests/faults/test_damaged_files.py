@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from talent_index.cli import app
-from tasks.cities import load_registry
-from tasks.ingest import ingest
+from tasks.ingest.core import ingest
+from tasks.registry.cities import load_registry
 from tasks.sources import load_sources_config
-from tasks.storage import resolve_stored, sha256_file
+from tasks.store.storage import resolve_stored, sha256_file
 
 from .conftest import assert_nothing_lost
 
@@ -32,7 +32,7 @@ def bit_rot(path, at=40):
 
 def publish(today="2026-12-02", **choices):
     from scoring import load_methodology
-    from tasks import release as rel
+    from tasks.publish import release as rel
 
     m, registry = load_methodology().with_choices(**choices) if choices else load_methodology(), load_registry()
     inputs = rel.gather_inputs(registry, m, edition="2020")

@@ -110,9 +110,9 @@ def test_sigterm_stops_cleanly_says_what_it_interrupted_and_leaves_no_process(
 def test_published_files_follow_the_umask(home):
     """0644 files and 0755 folders under umask 022 (mkstemp and mkdtemp alone give 0600 and 0700)."""
     from scoring import load_methodology
-    from tasks import release as rel
-    from tasks.cities import load_registry
-    from tasks.ingest import ingest
+    from tasks.ingest.core import ingest
+    from tasks.publish import release as rel
+    from tasks.registry.cities import load_registry
     from tasks.sources import load_sources_config
 
     h, _ = home

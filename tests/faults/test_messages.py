@@ -10,9 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from talent_index.cli import app
-from tasks.cities import load_registry
 from tasks.errors import FetchError, PipelineError, SourceError
-from tasks.ingest import fetch_and_parse, ingest
+from tasks.ingest.core import fetch_and_parse, ingest
+from tasks.registry.cities import load_registry
 from tasks.sources import load_sources_config, load_sources_raw
 
 from .conftest import ROOT, assert_nothing_lost

@@ -3,10 +3,10 @@ the message (source and URL), and nothing earlier lost."""
 
 import pytest
 
-from tasks.cities import load_registry
 from tasks.errors import FetchError
 from tasks.http import Fetcher, HttpPolicy
-from tasks.ingest import fetch_and_parse, ingest
+from tasks.ingest.core import fetch_and_parse, ingest
+from tasks.registry.cities import load_registry
 from tasks.sources import load_sources_config
 
 from .conftest import ROOT, assert_nothing_lost

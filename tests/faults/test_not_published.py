@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.errors import FetchError, NotPublished
-from tasks.ingest import _fetch_rounds
+from tasks.ingest.core import _fetch_rounds
 from tasks.sources.base import Request
 
 

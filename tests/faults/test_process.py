@@ -20,21 +20,21 @@ pytestmark = pytest.mark.slow
 # validation, scoring), for which a child would otherwise import GX (seconds of CPU) itself.
 CHILD_SNAPSHOT = """
 import pickle, sys
-from tasks.ingest import snapshot_source
+from tasks.ingest.core import snapshot_source
 snapshot_source(**pickle.loads(open(sys.argv[1], "rb").read()))
 """
 
 CHILD_PUBLISH = """
 import pickle, sys
-from tasks import release as rel
+from tasks.publish import release as rel
 rel.publish(**pickle.loads(open(sys.argv[1], "rb").read()))
 """
 
 
 def snapshot_inputs(table, tmp_path):
     """What `ingest` hands to `snapshot_source` for the curated table at `table`, pickled."""
-    from tasks.cities import load_registry
-    from tasks.ingest import check_vintage, fetch_and_parse, tidy_source, validate_source
+    from tasks.ingest.core import check_vintage, fetch_and_parse, tidy_source, validate_source
+    from tasks.registry.cities import load_registry
     from tasks.sources import load_sources_config
 
     registry = load_registry()
@@ -53,8 +53,8 @@ def snapshot_inputs(table, tmp_path):
 def publish_inputs(tmp_path):
     """What a refresh hands to `release.publish` (scored with vector normalisation), pickled."""
     from scoring import load_methodology
-    from tasks import release as rel
-    from tasks.cities import load_registry
+    from tasks.publish import release as rel
+    from tasks.registry.cities import load_registry
 
     m = load_methodology().with_choices(topsis_normalization="vector")
     registry = load_registry()
@@ -119,7 +119,7 @@ def test_sigkill_while_writing_a_snapshot(home, tmp_path):
     assert finals == [n for n in snaps_before if not n.startswith(".")]  # no new final snapshot
     assert any(n.startswith(".") for n in after)  # the temporary folder the kill left behind
     assert_nothing_lost(h, before)
-    from tasks.storage import remove_stale_temporaries
+    from tasks.store.storage import remove_stale_temporaries
 
     removed = remove_stale_temporaries(h)
     assert removed and not any(
@@ -149,8 +149,8 @@ def test_sigkill_while_publishing_a_release(home, tmp_path):
 
 def test_full_disk_while_publishing(home, monkeypatch):
     from scoring import load_methodology
-    from tasks import release as rel
-    from tasks.cities import load_registry
+    from tasks.publish import release as rel
+    from tasks.registry.cities import load_registry
 
     h, before = home
     calls = {"n": 0}
@@ -159,7 +159,7 @@ def test_full_disk_while_publishing(home, monkeypatch):
     def filling_up(path, data):
         calls["n"] += 1
         if calls["n"] == 4:
-            from tasks.storage import StorageError as SE
+            from tasks.store.storage import StorageError as SE
 
             raise SE(f"cannot write {path}: disk full; nothing was changed under that name")
         return real(path, data)
@@ -177,7 +177,7 @@ def test_full_disk_while_publishing(home, monkeypatch):
 
 
 def test_real_enospc_is_reported_as_disk_full(tmp_path, monkeypatch):
-    from tasks import storage
+    from tasks.store import storage
 
     def no_space(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -198,7 +198,7 @@ def test_two_refreshes_at_once(home, tmp_path, edition):
             sys.executable,
             "-c",
             (
-                "import pathlib, sys, time\nfrom tasks.storage import refresh_lock\n"
+                "import pathlib, sys, time\nfrom tasks.store.storage import refresh_lock\n"
                 "with refresh_lock():\n    pathlib.Path(sys.argv[1]).write_text('x')\n    time.sleep(60)\n"
             ),
             str(marker),
@@ -224,9 +224,9 @@ def test_two_refreshes_at_once(home, tmp_path, edition):
 def test_rerun_after_a_failure_reuses_what_was_fetched(home, server):
     """GaWC online against a local server: the dataset fails, the tier page succeeded; the rerun
     does not fetch the tier page again."""
-    from tasks.cities import load_registry
     from tasks.http import Fetcher, HttpPolicy
-    from tasks.ingest import fetch_and_parse
+    from tasks.ingest.core import fetch_and_parse
+    from tasks.registry.cities import load_registry
     from tasks.sources import load_sources_config
 
     h, before = home

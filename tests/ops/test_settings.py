@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tasks.errors import PipelineError
-from tasks.ops import _env, database_choice, redact_url
+from tasks.service.ops import _env, database_choice, redact_url
 from tasks.settings import PROJECT_ROOT
 
 PG = "postgresql+asyncpg://ti:s3cret-pw@127.0.0.1:5432/prefect"
@@ -72,7 +72,7 @@ def test_processes_other_than_the_server_never_get_the_credentials(monkeypatch):
 def test_automations_are_upserted_by_name(prefect_harness, tmp_path, monkeypatch):
     from prefect.client.orchestration import get_client
 
-    from tasks.alerts import AUTOMATIONS_FILE, apply_automations
+    from tasks.service.alerts import AUTOMATIONS_FILE, apply_automations
 
     monkeypatch.setenv("TALENT_INDEX_WEBHOOK_URL", "http://127.0.0.1:9/hook")
     doc = yaml.safe_load(AUTOMATIONS_FILE.read_text())
@@ -102,7 +102,7 @@ def test_automations_are_upserted_by_name(prefect_harness, tmp_path, monkeypatch
 def test_an_automation_is_the_same_whatever_order_its_sets_come_in():
     """The server hands a trigger's `expect` back in its own order (a set): seen as the same
     automation, not one to update (which restarted the proactive window at random)."""
-    from tasks.alerts import _canonical
+    from tasks.service.alerts import _canonical
 
     ours = {"trigger": {"expect": ["prefect.flow-run.Completed", "prefect.flow-run.Completed with warnings"]}}
     server = {"trigger": {"expect": ["prefect.flow-run.Completed with warnings", "prefect.flow-run.Completed"]}}
@@ -117,7 +117,7 @@ def test_a_stopped_process_counts_as_gone_while_it_waits_to_be_reaped(tmp_path):
     import time
     from pathlib import Path
 
-    from tasks.ops import _alive
+    from tasks.service.ops import _alive
 
     # `sleep 0.1` becomes a child of the shell, which then becomes `sleep 30` and never reaps it
     parent = subprocess.Popen(["sh", "-c", "sleep 0.1 & exec sleep 30"])

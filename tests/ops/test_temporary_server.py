@@ -1,4 +1,4 @@
-"""The temporary Prefect server the CLI starts without PREFECT_API_URL (tasks/prefect_api.py); its
+"""The temporary Prefect server the CLI starts without PREFECT_API_URL (tasks/service/prefect_api.py); its
 start, and its child going away on SIGTERM, run end to end in tests/faults/test_interrupt_and_modes.py."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from tasks.errors import PipelineError
-from tasks.prefect_api import TemporaryServer, on_the_temporary_server, require_real_server
+from tasks.service.prefect_api import TemporaryServer, on_the_temporary_server, require_real_server
 
 
 def test_a_server_that_does_not_come_up_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr("tasks.prefect_api.sys.executable", "/bin/false")  # exits at once, status 1
+    monkeypatch.setattr("tasks.service.prefect_api.sys.executable", "/bin/false")  # exits at once, status 1
     server = TemporaryServer().start()
     with pytest.raises(PipelineError) as info:
         server.join()
@@ -50,7 +50,7 @@ def test_a_server_that_cannot_start_at_all_is_one_line_not_a_thread_traceback(mo
     def no_loopback():
         raise OSError(99, "Cannot assign requested address")
 
-    monkeypatch.setattr("tasks.prefect_api.free_port", no_loopback)
+    monkeypatch.setattr("tasks.service.prefect_api.free_port", no_loopback)
     server = TemporaryServer().start()
     with pytest.raises(PipelineError) as info:
         server.join()

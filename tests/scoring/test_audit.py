@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks.analysis import audit_tables
+from tasks.publish.analysis import audit_tables
 
 
 @pytest.fixture(scope="module")

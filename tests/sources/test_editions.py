@@ -56,7 +56,7 @@ def test_a_policy_without_the_edition_says_which_editions_it_knows(raw):
 
 
 def test_auto_and_explicit_editions(monkeypatch, tmp_path):
-    from tasks import editions
+    from tasks.store import editions
 
     assert editions.recorded_editions() == ["2019", "2020"]
     assert editions.resolve_edition("auto", "offline") == "2020"
@@ -71,7 +71,7 @@ def test_auto_and_explicit_editions(monkeypatch, tmp_path):
 
 
 def test_quarterly_auto_refreshes_the_edition_of_the_latest_release(monkeypatch):
-    from tasks import editions
+    from tasks.store import editions
 
     monkeypatch.setattr(editions, "latest_release_edition", lambda: "2019")
     assert editions.resolve_edition("auto", "online", cadence="quarterly") == "2019"

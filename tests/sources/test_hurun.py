@@ -230,7 +230,7 @@ def test_missing_column_names_the_alternatives(registry):
 
 
 def test_stated_count_is_read_and_checked(registry, data_home):
-    from tasks.ingest import fetch_and_parse, tidy_source, validate_source
+    from tasks.ingest.core import fetch_and_parse, tidy_source, validate_source
     from tasks.sources import load_sources_config
 
     cfg = load_sources_config()["hurun"]

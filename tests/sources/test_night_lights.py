@@ -74,7 +74,7 @@ def test_recorded_clips_parse_for_every_city(registry, tmp_path, monkeypatch, da
     """`format: vnl-clip`, replayed: one generated GeoTIFF per city around its centre (value 2.0)."""
     import json
 
-    from tasks.ingest import fetch_and_parse, tidy_source
+    from tasks.ingest.core import fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config
 
     cfg = {**load_sources_config()["night_lights"], "format": "vnl-clip"}
@@ -98,7 +98,7 @@ def test_recorded_clips_parse_for_every_city(registry, tmp_path, monkeypatch, da
 
 
 def test_the_sample_reads_no_composite_every_city_missing(registry):
-    from tasks.ingest import check_vintage, fetch_and_parse, tidy_source
+    from tasks.ingest.core import check_vintage, fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config, source_spec
 
     cfg = load_sources_config(edition="2020")["night_lights"]

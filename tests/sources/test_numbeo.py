@@ -140,7 +140,7 @@ def test_renamed_price_label_alias_and_unknown_layout(recordings):
 
 
 def test_tidy_uses_city_pages_for_cities_missing_from_the_ranking(registry):
-    from tasks.ingest import fetch_and_parse, tidy_source
+    from tasks.ingest.core import fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config
 
     cfg = load_sources_config()["numbeo"]
@@ -159,7 +159,7 @@ def test_price_in_another_currency_is_an_error_naming_city_and_field(registry, r
     import json
     import shutil
 
-    from tasks.ingest import fetch_and_parse, tidy_source
+    from tasks.ingest.core import fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config
 
     rec = tmp_path / "rec"
@@ -175,7 +175,7 @@ def test_price_in_another_currency_is_an_error_naming_city_and_field(registry, r
 
 
 def test_suites_pass_on_the_recordings_and_flag_a_vanished_city(registry, data_home, recordings, tmp_path, monkeypatch):
-    from tasks.ingest import ingest
+    from tasks.ingest.core import ingest
     from tasks.sources import load_sources_config
 
     cfg = load_sources_config()["numbeo"]

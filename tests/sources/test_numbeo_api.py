@@ -43,7 +43,7 @@ def _api_recordings(tmp_path, registry, cfg):
 
 
 def test_api_mode_through_the_subflow_core(tmp_path, registry, data_home, monkeypatch):
-    from tasks.ingest import fetch_and_parse, tidy_source
+    from tasks.ingest.core import fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config
 
     cfg = load_sources_config()["numbeo"]
@@ -72,7 +72,7 @@ def test_the_api_serves_current_figures_so_an_annual_edition_refuses_it(tmp_path
     """The API has no January edition: with the annual policy (ranking of year E) its figures are
     the wrong vintage, refused unless the run allows a fallback, which is then recorded."""
     from tasks.errors import VintageMismatch
-    from tasks.ingest import ingest
+    from tasks.ingest.core import ingest
     from tasks.sources import load_sources_config
 
     monkeypatch.setenv("NUMBEO_API_KEY", "k" * 12)

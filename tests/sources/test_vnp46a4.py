@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.cities import Registry
 from tasks.errors import SourceError
+from tasks.registry.cities import Registry
 from tasks.sources import night_lights as nl
 
 from .raster_helpers import centres_inside, tile_bytes, write_vnp46a4_recordings
@@ -70,7 +70,7 @@ def test_missing_tile_and_wrong_file_are_clear_errors():
 
 def test_vnp46a4_mode_through_the_subflow_core(tmp_path, data_home, monkeypatch, registry):
     """Offline replay of a listing and generated tiles for three cities, via the same plan/parse/tidy."""
-    from tasks.ingest import fetch_and_parse, tidy_source
+    from tasks.ingest.core import fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config
 
     small = Registry(registry.table.loc[["beijing", "tianjin", "london"]])

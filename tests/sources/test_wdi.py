@@ -119,7 +119,7 @@ def test_a_figure_of_another_unit_or_series_is_refused():
 
 
 def test_null_for_every_year_and_old_values_are_named_not_guessed(cfg, registry):
-    from tasks.ingest import validate_source
+    from tasks.ingest.core import validate_source
 
     empty = wdi.parse_page(answer([row("CHN", 2019, None), row("CHN", 2018, None)]), "u", "physicians_per_1000")
     old = wdi.parse_page(
@@ -146,7 +146,7 @@ def test_null_for_every_year_and_old_values_are_named_not_guessed(cfg, registry)
 
 
 def test_a_value_outside_the_configured_bounds_is_an_error(cfg, registry):
-    from tasks.ingest import validate_source
+    from tasks.ingest.core import validate_source
 
     page = wdi.parse_page(answer([row("CHN", 2019, 22.0)]), "u", "physicians_per_1000")
     parsed = {Request("wdi-indicator", "u", meta={"series": "physicians_per_1000", "page": 1}): page}

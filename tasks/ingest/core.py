@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .cities import Registry
-from .errors import FetchError, NotPublished, PipelineError, SourceError, VintageMismatch, with_city
-from .http import Fetcher, HttpPolicy
-from .sources import source_spec, vintage_policy
-from .sources.base import Request, Source
-from .storage import append_ingest, read_snapshot, utc_now, write_snapshot
-from .validate import ValidationReport, extra_check, load_suite
-from .validate import run_suite as _run_suite
+from tasks.errors import FetchError, NotPublished, PipelineError, SourceError, VintageMismatch, with_city
+from tasks.http import Fetcher, HttpPolicy
+from tasks.registry.cities import Registry
+from tasks.sources import source_spec, vintage_policy
+from tasks.sources.base import Request, Source
+from tasks.store.storage import append_ingest, read_snapshot, utc_now, write_snapshot
+from tasks.validate import ValidationReport, extra_check, load_suite
+from tasks.validate import run_suite as _run_suite
 
 
 @dataclass
@@ -102,7 +102,7 @@ def without_secrets(cfg: dict, allow_vintage_fallback: bool) -> dict:
 
 def preflight(source: str, cfg: dict) -> None:
     """Before any request: every secret the source's requests carry (`${VAR}` in its headers) is set."""
-    from .sources import sources_path
+    from tasks.sources import sources_path
 
     if cfg.get("secrets_missing"):  # read without them (`without_secrets`): nothing it requests carries them
         return
@@ -249,7 +249,7 @@ def previous_snapshot(source: str, edition: str) -> PreviousSnapshot | None:
     """What an ingest is compared with: the latest intact ingest of the same edition, else of the
     newest earlier edition (a new year's data is checked against last year's). A damaged snapshot
     is never compared with (the ingest that repairs it must not depend on it)."""
-    from .storage import read_ingest_log, snapshot_damage, snapshot_info
+    from tasks.store.storage import read_ingest_log, snapshot_damage, snapshot_info
 
     entries, _ = read_ingest_log(source)
     same = [e for e in entries if str(e["edition"]) == str(edition)]
@@ -391,7 +391,7 @@ def snapshot_source(
     failed = [r for r in reports if not r.success]
     if failed:
         raise PipelineError(f"refusing to snapshot {source}: suite {failed[0].suite} failed")
-    from .home import require_current_format
+    from tasks.store.home import require_current_format
 
     require_current_format()  # never mix relative paths into a home written with absolute ones
     spec = source_spec(source, cfg)

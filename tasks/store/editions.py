@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import PipelineError
-from .settings import recordings_dir
+from tasks.errors import PipelineError
+from tasks.settings import recordings_dir
 
 _YEAR = re.compile(r"^(19|20)\d{2}$")
 
@@ -39,7 +39,7 @@ def check_edition(edition: str) -> str:
 
 
 def latest_release_edition() -> str | None:
-    from .release import latest_release_manifest
+    from tasks.publish.release import latest_release_manifest
 
     manifest = latest_release_manifest()
     return str(manifest["edition"]) if manifest else None

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from .errors import PipelineError
-from .secrets import redact
-from .settings import PROJECT_ROOT
+from tasks.errors import PipelineError
+from tasks.secrets import redact
+from tasks.settings import PROJECT_ROOT
 
 POOL = "talent-index"
 
@@ -211,7 +211,7 @@ def up(
             f"(pid file {state_dir() / 'server.pid'}); run `talent-index server down` first"
         )
     if notify:  # before anything starts
-        from .alerts import NOTIFY_ENV
+        from tasks.service.alerts import NOTIFY_ENV
 
         var = NOTIFY_ENV.get(notify)
         if var is None or not os.environ.get(var):
@@ -222,7 +222,7 @@ def up(
     database_url, db_record = database_choice(database_url, database_url_file, new_database)
     try:
         env = _env(api_url, withhold=database_url)
-        from .settings import data_home
+        from tasks.settings import data_home
 
         files_url = (files_url or f"http://127.0.0.1:{files_port}").rstrip("/")
         env["TALENT_INDEX_FILES_URL"] = files_url
@@ -245,7 +245,7 @@ def up(
             progress(f"starting the files server on 127.0.0.1:{files_port} (releases and Data Docs at {files_url})")
             _start(
                 "files",
-                [sys.executable, "-m", "tasks.files", "--home", str(data_home()), "--port", str(files_port)],
+                [sys.executable, "-m", "tasks.service.files", "--home", str(data_home()), "--port", str(files_port)],
                 env,
             )
             progress("deploying prefect.yaml (annual-full-refresh, quarterly-numbeo-refresh)")
@@ -253,7 +253,7 @@ def up(
             applied: dict[str, str] = {}
             if notify:
                 progress(f"applying automations (notify: {notify})")
-                from .alerts import apply_automations
+                from tasks.service.alerts import apply_automations
 
                 applied = apply_automations(notify)
     except BaseException:
@@ -413,15 +413,15 @@ def _next_from_cron(sched: list) -> str:
 
 
 def data_home_default() -> Path:
-    from .settings import data_home
+    from tasks.settings import data_home
 
     return data_home()
 
 
 def next_run_preflight(name: str, parameters: dict, when, tz: str | None) -> dict:
-    """The preflight (tasks.preflight) of a deployment's next run: the edition it would publish at
+    """The preflight (tasks.ingest.preflight) of a deployment's next run: the edition it would publish at
     `when`, each source's plan for it."""
-    from .preflight import edition_of_run, preflight
+    from tasks.ingest.preflight import edition_of_run, preflight
 
     tzinfo = ZoneInfo(tz) if tz else ZoneInfo("UTC")
     edition = edition_of_run(parameters, when.astimezone(tzinfo).year)

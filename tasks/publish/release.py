@@ -21,17 +21,16 @@ from pathlib import Path
 import pandas as pd
 
 from scoring import IndexResult, Methodology, score_index
-
-from . import csvsafe
-from .cities import Registry
-from .errors import PipelineError, StorageError, VintageMismatch
-from .proxies import apply_proxies
-from .report.changes import changes_markdown, diff_releases
-from .report.html import build_report
-from .settings import PROJECT_ROOT, data_home, safe_id
-from .sources.base import STATUS_COLUMNS
-from .sources.gawc import tier_differences
-from .storage import (
+from tasks import csvsafe
+from tasks.errors import PipelineError, StorageError, VintageMismatch
+from tasks.publish.proxies import apply_proxies
+from tasks.registry.cities import Registry
+from tasks.report.changes import changes_markdown, diff_releases
+from tasks.report.html import build_report
+from tasks.settings import PROJECT_ROOT, data_home, safe_id
+from tasks.sources.base import STATUS_COLUMNS
+from tasks.sources.gawc import tier_differences
+from tasks.store.storage import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -44,7 +43,7 @@ from .storage import (
     sha256_file,
     utc_now,
 )
-from .validate import ValidationReport, load_suite, run_suite
+from tasks.validate import ValidationReport, load_suite, run_suite
 
 SAMPLE_NOTICE = (
     "SAMPLE RELEASE — built from the bundled offline recordings, in which many values are "
@@ -116,13 +115,13 @@ def indicator_sources(methodology: Methodology) -> list[str]:
 
 def metadata_sources() -> list[str]:
     """Configured sources that describe cities without feeding an indicator (GaWC)."""
-    from .sources import all_sources
+    from tasks.sources import all_sources
 
     return [n for n, spec in all_sources().items() if not spec.feeds_indicators]
 
 
 def _expected_vintage(source: str, edition: str, cadence: str) -> str:
-    from .sources import load_sources_raw, resolve_source, vintage_policy
+    from tasks.sources import load_sources_raw, resolve_source, vintage_policy
 
     try:
         raw = load_sources_raw()
@@ -132,7 +131,7 @@ def _expected_vintage(source: str, edition: str, cadence: str) -> str:
 
 
 def newest_ingested_edition(sources: list[str]) -> str | None:
-    from .storage import ingested_editions
+    from tasks.store.storage import ingested_editions
 
     eds = sorted({e for s in sources for e in ingested_editions(s)})
     return eds[-1] if eds else None
@@ -152,7 +151,7 @@ def gather_inputs(
     A source with no ingest of the edition, or whose ingested vintage is not what its policy
     expects, is refused (one line per source) unless `allow_vintage_fallback`: then the latest
     ingest of the newest earlier edition is used and the fallback is recorded."""
-    from .storage import latest_ingest
+    from tasks.store.storage import latest_ingest
 
     sources = indicator_sources(methodology)
     edition = str(edition or newest_ingested_edition(sources) or "")
@@ -263,7 +262,7 @@ def gather_inputs(
 
 
 def _older_editions(source: str, edition: str) -> list[str]:
-    from .storage import ingested_editions
+    from tasks.store.storage import ingested_editions
 
     return [e for e in ingested_editions(source) if e < edition]
 
@@ -498,7 +497,7 @@ def publish(
     `extra_files` maps file names to bytes, or is a callable returning that mapping (called only
     when a new release is actually written).
     """
-    from .home import require_current_format
+    from tasks.store.home import require_current_format
 
     require_current_format()
     edition = str(edition or inputs.edition)
@@ -538,7 +537,7 @@ def publish(
     if inputs.gawc_meta is not None:
         tier_diff = tier_differences(inputs.gawc_meta)
         files["gawc_tier_differences.csv"] = csvsafe.to_csv(tier_diff, index=False).encode()
-    from .analysis import fidelity_files, printed_editions
+    from tasks.publish.analysis import fidelity_files, printed_editions
 
     fidelity = fidelity_files(edition, table, coverage)
     files.update(fidelity)
@@ -586,7 +585,7 @@ def publish(
         "gawc_tier_differences": [] if tier_diff is None else tier_diff.to_dict(orient="records"),
         "files": {},
     }
-    from .progress import report
+    from tasks.progress import report
 
     report(f"writing release {rid}")
     tmp = make_temp_dir(f".{rid}.", root)

@@ -4,8 +4,8 @@ The parent flow turns these into Prefect artifacts, events and labels."""
 
 from __future__ import annotations
 
-from .errors import DataQualityError
-from .secrets import redact
+from tasks.errors import DataQualityError
+from tasks.secrets import redact
 
 MAX_SHOWN = 20
 

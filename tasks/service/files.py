@@ -3,7 +3,7 @@ HTTP next to the service (`talent-index server up` starts this server on loopbac
 
 Without a server (a refresh from the command line), links are file:// URIs of this machine.
 
-    python -m tasks.files --home DATA_HOME --port 4201
+    python -m tasks.service.files --home DATA_HOME --port 4201
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from .settings import data_home
+from tasks.settings import data_home
 
 SERVED = ("releases", "runs")  # nothing else of the data home (raw responses, snapshots) is served
 FILES_URL_ENV = "TALENT_INDEX_FILES_URL"

@@ -14,8 +14,7 @@ import pandas as pd
 
 from scoring import Methodology
 from scoring.methodology import Indicator, ProxySource
-
-from .errors import PipelineError
+from tasks.errors import PipelineError
 
 _SCALES = {"": 1.0, "thousand": 1e3, "million": 1e6, "billion": 1e9}
 _MONEY = re.compile(r"^(?:(\d[\d,]*)\s+)?(thousand|million|billion)?\s*([A-Z]{3})$")

@@ -9,9 +9,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .cities import load_registry
-from .errors import PipelineError
-from .settings import PROJECT_ROOT
+from tasks.errors import PipelineError
+from tasks.registry.cities import load_registry
+from tasks.settings import PROJECT_ROOT
 
 _SECRET = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 SHOWN_URLS = 3
@@ -52,7 +52,7 @@ def _local_path(url: str):
 
 
 def plan_source(name: str, raw: dict, edition: str, cadence: str, mode: str, registry) -> SourcePlan:
-    from .sources import resolve_source, source_spec
+    from tasks.sources import resolve_source, source_spec
 
     out = SourcePlan(name)
     try:
@@ -88,7 +88,7 @@ def plan_source(name: str, raw: dict, edition: str, cadence: str, mode: str, reg
             hint = spec.missing_file_hint(cfg)
             out.missing.append(f"{_local_path(url)} does not exist" + (f": {hint}" if hint else ""))
     if mode == "offline":
-        from .http import Recordings
+        from tasks.http import Recordings
 
         rec = Recordings(edition=edition)
         absent = [u for u in seen if not u.startswith("file:") and rec.get(u) is None]
@@ -104,7 +104,7 @@ def preflight(
     edition: str, cadence: str = "annual", mode: str = "online", sources: list[str] | None = None
 ) -> list[SourcePlan]:
     """Every (or each chosen) configured source's plan for `edition`; nothing is fetched."""
-    from .sources import load_sources_raw
+    from tasks.sources import load_sources_raw
 
     raw = load_sources_raw()
     unknown = [s for s in sources or [] if s not in raw]
@@ -117,7 +117,7 @@ def preflight(
 def edition_of_run(parameters: dict, year: int) -> str:
     """The edition a deployment's run at `year` would publish (its `edition` parameter; `auto`: the
     year of the run, or for the quarterly cadence the edition of the latest release)."""
-    from .editions import latest_release_edition
+    from tasks.store.editions import latest_release_edition
 
     edition = str(parameters.get("edition") or "auto")
     if edition != "auto":

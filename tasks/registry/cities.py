@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .settings import CONFIG_DIR
+from tasks.settings import CONFIG_DIR
 
 REGISTRY_PATH = CONFIG_DIR / "cities.csv"
 REQUIRED = [
@@ -103,7 +103,7 @@ def _load(path: str) -> Registry:
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise ValueError(f"city registry {path} lacks columns {missing}")
-    from .csvsafe import unescape_frame
+    from tasks.csvsafe import unescape_frame
 
     df = unescape_frame(df)  # a name written inert for spreadsheets ('=...) is matched as the source prints it
     if df.empty:
@@ -111,7 +111,7 @@ def _load(path: str) -> Registry:
     dup = df["city_id"][df["city_id"].duplicated()].tolist()
     if dup:
         raise ValueError(f"city registry {path} has duplicate city ids {dup}")
-    from .settings import safe_id
+    from tasks.settings import safe_id
 
     for cid in df["city_id"]:
         try:

@@ -10,9 +10,8 @@ from scoring.audit import audit_2020, city_dimension_scores, variant_comparison
 from scoring.methodology import YAML_LOADER
 from scoring.regression import report_regressions
 from scoring.uncertainty import monte_carlo
-
-from . import csvsafe
-from .settings import CONFIG_DIR
+from tasks import csvsafe
+from tasks.settings import CONFIG_DIR
 
 PUBLISHED = CONFIG_DIR / "published" / "report_2020.yaml"
 

@@ -7,9 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import StorageError
-from .settings import data_home
-from .storage import HOME_FORMAT, atomic_write_bytes, atomic_write_json, ingest_log_path, list_snapshots, utc_now
+from tasks.errors import StorageError
+from tasks.settings import data_home
+from tasks.store.storage import (
+    HOME_FORMAT,
+    atomic_write_bytes,
+    atomic_write_json,
+    ingest_log_path,
+    list_snapshots,
+    utc_now,
+)
 
 FORMAT_FILE = "FORMAT.json"
 

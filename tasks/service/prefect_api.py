@@ -16,7 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import PipelineError
+from tasks.errors import PipelineError
 
 
 def require_real_server(address: str) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import StorageError
-from .settings import data_home, recordings_dir, safe_id
+from tasks.errors import StorageError
+from tasks.settings import data_home, recordings_dir, safe_id
 
 HOME_FORMAT = 2  # 2: every stored path is relative to the data home (or the recordings root)
 
@@ -411,7 +411,7 @@ def _name_once(problem: str) -> None:
     import logging
 
     logging.getLogger("talent_index").warning(problem)
-    from .progress import report
+    from tasks.progress import report
 
     report(f"warning: {problem}")
 

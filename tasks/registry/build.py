@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cities import REQUIRED, normalise_name
-from .countries import country_iso2, country_name
-from .errors import PipelineError
+from tasks.countries import country_iso2, country_name
+from tasks.errors import PipelineError
+from tasks.registry.cities import REQUIRED, normalise_name
 
 COLUMNS = [*REQUIRED, "report_tier_2020"]
 REVIEW_COLUMNS = ["source", "line", "name", "country", "decision", "chosen", "candidates", "why"]
@@ -79,7 +79,7 @@ class Radius:
 
 def numbeo_list(body: bytes, location: str) -> list[Listed]:
     """'City, Country' or 'City, ST, United States' cells of a Numbeo ranking page."""
-    from .sources.numbeo import parse_rankings
+    from tasks.sources.numbeo import parse_rankings
 
     out = []
     for i, cell in enumerate(parse_rankings(body, location)["city"], start=1):
@@ -91,7 +91,7 @@ def numbeo_list(body: bytes, location: str) -> list[Listed]:
 
 
 def gawc_list(body: bytes, location: str) -> list[Listed]:
-    from .sources.gawc import parse_connectivity
+    from tasks.sources.gawc import parse_connectivity
 
     t = parse_connectivity(body, location)
     return [Listed("gawc", i, r.city, r.city, str(r.country or "")) for i, r in enumerate(t.itertuples(), start=1)]
@@ -99,7 +99,7 @@ def gawc_list(body: bytes, location: str) -> list[Listed]:
 
 def hurun_list(body: bytes, location: str) -> list[Listed]:
     """Each headquarters city of the list once (the first company's line)."""
-    from .sources.hurun import parse_list
+    from tasks.sources.hurun import parse_list
 
     t = parse_list(body, location)
     out, seen = [], set()
@@ -238,7 +238,7 @@ def build_registry(
 ) -> BuildResult:
     """One registry row per GeoNames place listed by at least `min_sources` of the lists (and by the
     source `only_listed_by`, when given), base rows kept as they are, first; and the review rows."""
-    from .cities import Registry
+    from tasks.registry.cities import Registry
 
     radius = radius or Radius()
     gaz = gazetteer or cached_gazetteer(min_population)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import PipelineError
-from .settings import PROJECT_ROOT
+from tasks.errors import PipelineError
+from tasks.settings import PROJECT_ROOT
 
 AUTOMATIONS_FILE = PROJECT_ROOT / "ops" / "automations.yaml"
 BLOCK_NAME = "talent-index-alerts"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .settings import CONFIG_DIR
+from tasks.settings import CONFIG_DIR
 
 # Ranges of the quality-of-life ranking's columns, in their order (numbeo.SECTIONS)
 RANGES = [(80, 190), (30, 130), (20, 85), (40, 80), (25, 130), (4, 45), (20, 55), (15, 90), (40, 98)]
@@ -43,7 +43,7 @@ def write_recordings(
     from rasterio.io import MemoryFile
     from rasterio.transform import from_origin
 
-    from .sources import hurun, load_sources_config, numbeo, wdi
+    from tasks.sources import hurun, load_sources_config, numbeo, wdi
 
     rec = root / "recordings" / edition
     for d in ("numbeo", "hurun", "gawc", "night_lights", "wdi"):
@@ -155,7 +155,7 @@ def write_recordings(
                 mem.read(),
                 "image/tiff",
             )
-    from .cities import Registry
+    from tasks.registry.cities import Registry
 
     figures = {}
     for series, spec in cfg["wdi"]["series"].items():
