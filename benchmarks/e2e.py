@@ -25,10 +25,10 @@ from common import CACHE, GENERATED, ROOT, stats
 
 
 def generate(n: int, root: Path) -> Path:
-    """A registry of n generated cities and recordings of every source for them (tasks.registry.synthetic)."""
+    """A registry of n generated cities and recordings of every source for them (tasks.sources.synthetic)."""
     import pandas as pd
 
-    from tasks.registry.synthetic import write_recordings
+    from tasks.sources.synthetic import write_recordings
 
     if (root / "done").exists():
         return root

@@ -693,8 +693,9 @@ def cities_build(
     decision in the review file."""
     import pandas as pd
 
-    from tasks.registry.build import COLUMNS, Radius, build_registry, read_list
+    from tasks.registry.build import Radius, build_registry, registry_columns
     from tasks.settings import refuse_protected
+    from tasks.sources import all_sources, read_city_list
     from tasks.store.storage import atomic_write_text
 
     try:
@@ -710,11 +711,12 @@ def cities_build(
             from tasks.registry.cities import load_registry
 
             load_registry(base)  # a broken base is refused with its own message
-            base_rows = pd.read_csv(base, dtype=str, keep_default_na=False).reindex(columns=COLUMNS).fillna("")
+            base_rows = pd.read_csv(base, dtype=str, keep_default_na=False)
+        columns = registry_columns(list(all_sources().values()), base_rows)  # every configured source's columns
         t0 = time.perf_counter()
-        lists = [read_list("numbeo", numbeo)]
-        lists += [read_list("gawc", gawc)] if gawc else []
-        lists += [read_list("hurun", list(hurun))] if hurun else []
+        lists = [read_city_list("numbeo", numbeo)]
+        lists += [read_city_list("gawc", gawc)] if gawc else []
+        lists += [read_city_list("hurun", list(hurun))] if hurun else []
         with err.status("matching names with GeoNames…"):
             res = build_registry(
                 lists,
@@ -725,6 +727,7 @@ def cities_build(
                 domestic=domestic.upper(),
                 progress=lambda m: err.print(escape(m)),
                 only_listed_by="numbeo" if numbeo_cities_only else None,
+                columns=columns,
             )
         from tasks import csvsafe
         from tasks.registry.cities import load_registry

@@ -103,7 +103,7 @@ def test_a_hostile_name_is_inert_in_the_files_and_matched_as_printed(tmp_path):
     text = out.read_text()
     assert "'=Paris, France" in text and ",=Paris" not in text  # what a spreadsheet shows as text
     reg = load_registry(out)
-    assert reg.match("numbeo", "=Paris, France") == "paris"  # matched as Numbeo prints it
+    assert reg.match("numbeo_name", "=Paris, France") == "paris"  # matched as Numbeo prints it
     assert reg.get("paris")["numbeo_slug"] == "Paris"  # a slug never starts with a formula character
 
 

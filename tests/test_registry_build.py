@@ -9,8 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.registry.build import Radius, build_registry, country_iso2, haversine_km, numbeo_slug, read_list
+from tasks.registry.build import Radius, build_registry, haversine_km, registry_columns
+from tasks.registry.countries import country_iso2
 from tasks.settings import CONFIG_DIR
+from tasks.sources import all_sources, read_city_list
+from tasks.sources.numbeo import numbeo_slug
 
 from .conftest import ingest_and_publish
 
@@ -40,9 +43,9 @@ def ranking_page(names: list[str]) -> bytes:
 @pytest.fixture(scope="module")
 def bundled():
     lists = [
-        read_list("numbeo", REC / "numbeo" / "quality-of-life-rankings-2020.html"),
-        read_list("gawc", REC / "gawc" / "connectivity-2020.xlsx"),
-        read_list("hurun", HURUN_PAGES),
+        read_city_list("numbeo", REC / "numbeo" / "quality-of-life-rankings-2020.html"),
+        read_city_list("gawc", REC / "gawc" / "connectivity-2020.xlsx"),
+        read_city_list("hurun", HURUN_PAGES),
     ]
     return build_registry(lists)
 
@@ -60,8 +63,8 @@ def test_the_thirty_cities_come_out_of_the_bundled_lists(bundled):
         assert set(filter(None, r["gawc_names"].split(";"))) <= set(b["gawc_names"].split(";")), cid
         assert r["gawc_names"], cid
         assert set(filter(None, r["hurun_names"].split(";"))) <= set(b["hurun_names"].split(";")), cid
-    ranking = read_list("numbeo", REC / "numbeo" / "quality-of-life-rankings-2020.html")
-    assert (built["numbeo_name"] != "").sum() == len(ranking) == 22  # every name of the ranking matched
+    ranking = read_city_list("numbeo", REC / "numbeo" / "quality-of-life-rankings-2020.html")
+    assert (built["numbeo_name"] != "").sum() == len(ranking.items) == 22  # every name of the ranking matched
     # London, Canada is listed too: its own id, and the slug Numbeo gives the smaller namesake
     assert built.loc["london-ca", "numbeo_slug"] == "London-Canada"
     review = bundled.review.set_index("name")
@@ -78,7 +81,7 @@ def test_two_hundred_real_names_match_their_country(tmp_path):
     assert len(names) >= 200
     page = tmp_path / "ranking.html"
     page.write_bytes(ranking_page(names))
-    res = build_registry([read_list("numbeo", page)])
+    res = build_registry([read_city_list("numbeo", page)])
     built = res.registry.set_index("numbeo_name")
     matched = [n for n in names if n in built.index]
     assert len(matched) / len(names) >= 0.95, len(matched)
@@ -126,7 +129,7 @@ def test_bad_input_goes_to_review_and_base_rows_win(tmp_path):
     ]
     page = tmp_path / "ranking.html"
     page.write_bytes(ranking_page(names))
-    res = build_registry([read_list("numbeo", page)], base)
+    res = build_registry([read_city_list("numbeo", page)], base)
     out = res.registry
     assert out.iloc[: len(base)].equals(base.reindex(columns=out.columns).fillna(""))  # untouched, first
     decisions = dict(zip(res.review["name"], res.review["decision"], strict=False))
@@ -169,15 +172,16 @@ def test_command_writes_atomically_and_never_over_the_base(tmp_path):
 
 def test_a_release_and_report_on_a_built_registry_of_two_hundred_cities(tmp_path, monkeypatch):
     """The registry the command builds from the 295 names, generated recordings for its cities
-    (tasks.registry.synthetic, values illustrative), every source ingested and a release published."""
+    (tasks.sources.synthetic, values illustrative), every source ingested and a release published."""
     from scoring import load_methodology
     from tasks.registry.cities import load_registry
-    from tasks.registry.synthetic import write_recordings
     from tasks.sources import load_sources_config
+    from tasks.sources.synthetic import write_recordings
 
     names = [n for n in NAMES.read_text(encoding="utf-8").splitlines() if n and not n.startswith("#")]
     (tmp_path / "ranking.html").write_bytes(ranking_page(names))
-    res = build_registry([read_list("numbeo", tmp_path / "ranking.html")])
+    every_source = registry_columns(list(all_sources().values()))  # what `cities build` writes
+    res = build_registry([read_city_list("numbeo", tmp_path / "ranking.html")], columns=every_source)
     res.registry.to_csv(tmp_path / "cities.csv", index=False)
     uncovered = frozenset(["kathmandu", "ulaanbaatar", "tashkent", "muscat", "manama"])
     assert uncovered <= set(res.registry["city_id"])
@@ -218,9 +222,9 @@ EXAMPLE = CONFIG_DIR / "examples" / "cities_numbeo_2020.csv"
 def test_the_bundled_example_is_what_the_command_builds(tmp_path):
     rec = REC
     lists = [
-        read_list("numbeo", rec / "numbeo" / "quality-of-life-rankings-2020.html"),
-        read_list("gawc", rec / "gawc" / "connectivity-2020.xlsx"),
-        read_list("hurun", HURUN_PAGES),
+        read_city_list("numbeo", rec / "numbeo" / "quality-of-life-rankings-2020.html"),
+        read_city_list("gawc", rec / "gawc" / "connectivity-2020.xlsx"),
+        read_city_list("hurun", HURUN_PAGES),
     ]
     built = build_registry(lists, min_sources=2, only_listed_by="numbeo").registry
     bundled = pd.read_csv(EXAMPLE, dtype=str, keep_default_na=False)
@@ -282,7 +286,7 @@ def test_a_name_two_cities_share_in_a_list_stays_with_one(tmp_path):
         "Rank,Company,Valuation (US$bn),City,Country,Industry\n"
         "1,A,10,London,United Kingdom,AI\n2,B,5,London,Canada,AI\n3,C,4,London,United Kingdom,AI\n"
     )
-    res = build_registry([read_list("numbeo", numbeo), read_list("hurun", hurun)])
+    res = build_registry([read_city_list("numbeo", numbeo), read_city_list("hurun", hurun)])
     built = res.registry.set_index("city_id")
     assert (built.loc["london", "hurun_names"], built.loc["london-ca", "hurun_names"]) == ("London", "")
     shared = res.review[res.review["decision"] == "shared-name"]

@@ -57,6 +57,10 @@ def fetch_and_parse(
 ) -> Fetched:
     """Plan, fetch (or replay) and parse every response a source needs, in rounds."""
     spec = source_spec(source, cfg)
+    try:
+        spec.check_registry(registry)
+    except ValueError as exc:
+        raise PipelineError(str(exc)) from None
     if mode != "offline":
         preflight(source, cfg)
     fetcher = fetcher or Fetcher(

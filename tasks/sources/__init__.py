@@ -13,6 +13,7 @@ import yaml
 
 from scoring.methodology import YAML_LOADER
 from tasks.errors import PipelineError
+from tasks.registry.build import CityList
 from tasks.settings import CONFIG_DIR
 from tasks.sources.base import EditionError, Source, VintagePolicy
 
@@ -74,6 +75,20 @@ def source_spec(name: str, cfg: dict | None = None) -> Source:
     return _import_spec(name, str(cfg.get("module") or f"{__name__}.{name}"))
 
 
+def read_city_list(name: str, path: Path | list[Path]) -> CityList:
+    """Source `name`'s own list of cities from saved files (for `talent-index cities build`)."""
+    spec = source_spec(name)
+    paths = path if isinstance(path, list) else [path]
+    bodies = []
+    for p in paths:
+        try:
+            bodies.append(Path(p).read_bytes())
+        except OSError as exc:
+            raise PipelineError(f"cannot read the {name} list {p}: {exc.strerror}") from None
+    location = " + ".join(map(str, paths))
+    return CityList(spec, spec.city_list(spec.city_list_body(bodies, location), location))
+
+
 def all_sources(path: str | Path | None = None) -> dict[str, Source]:
     """Every configured source, in the order of the configuration."""
     return {name: source_spec(name, cfg) for name, cfg in load_sources_raw(path).items()}
@@ -131,6 +146,7 @@ __all__ = [
     "all_sources",
     "load_sources_config",
     "load_sources_raw",
+    "read_city_list",
     "resolve_source",
     "source_spec",
     "sources_path",

@@ -6,12 +6,17 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from bs4 import BeautifulSoup
 
 from tasks.errors import SourceError
+from tasks.registry.cities import Listed
+
+if TYPE_CHECKING:
+    from tasks.registry.build import BuildContext, NewCity
 
 TIDY_COLUMNS = ["city_id", "indicator", "value", "unit", "edition", "name_in_source", "location"]
 # Optional in a tidy table: how good each value is (real | proxy | illustrative; a source that does not
@@ -313,6 +318,34 @@ class Source:
     parallel: bool = False  # True: `work_units` may run on a Dask cluster
     suites_dir: Path | None = None  # where its suites live (default: expectations/)
     required: dict[str, str] = {}  # configuration keys it cannot run without -> what they hold
+    # How it prints city names: the registry column of its spellings (matched by `Registry.match`),
+    # every registry column it reads, and whether its spelling names a new city in `cities build`.
+    name_column: str = ""
+    registry_columns: tuple[str, ...] = ()
+    names_the_city: bool = False
+
+    # --- city names
+    def check_registry(self, registry) -> None:
+        """Refuse a registry without the columns this source reads, before any request."""
+        registry.require(self.registry_columns, f"source {self.name}")
+
+    def city_list(self, body: bytes, location: str) -> list[Listed]:
+        """Every city the source's own list prints, in its order (`talent-index cities build`)."""
+        raise NotImplementedError(f"source {self.name} prints no city list")
+
+    def city_list_body(self, bodies: list[bytes], location: str) -> bytes:
+        """The one body `city_list` reads from the saved files of the list (one file, unless the
+        source serves its list in pages)."""
+        if len(bodies) != 1:
+            raise SourceError(self.name, f"its city list is one file; got {len(bodies)}", location=location)
+        return bodies[0]
+
+    def registry_cells(self, cities: list[NewCity], ctx: BuildContext) -> None:
+        """Fill this source's registry columns of the cities `cities build` adds: by default every
+        spelling it listed for the city, `;`-separated, in `name_column`."""
+        for c in cities:
+            items = c.place.listed.get(self.name) or []
+            c.cells[self.name_column] = ";".join(dict.fromkeys(i.printed for i in items))
 
     # --- editions
     def edition_config(self, cfg: dict, edition: str, cadence: str) -> tuple[dict, VintagePolicy]:

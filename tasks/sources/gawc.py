@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.errors import SourceError
-from tasks.registry.cities import Registry
+from tasks.registry.cities import Listed, Registry
 from tasks.sources.base import (
     EditionError,
     Request,
@@ -119,7 +119,7 @@ def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.D
         check_not_blocked(doc, SOURCE, url, "cities listed under GaWC tier headings")
         raise SourceError(SOURCE, f"expected cities under tier headings {TIERS[:3]}…, found none", location=url)
     df = pd.DataFrame(rows).drop_duplicates(["tier", "city"], ignore_index=True)
-    df["city_id"] = [registry.match("gawc", c) if registry else None for c in df["city"]]
+    df["city_id"] = [registry.match(SPEC.name_column, c) if registry else None for c in df["city"]]
     both = df.dropna(subset=["city_id"]).groupby("city_id", sort=False)["tier"].agg(list)
     twice = both[both.map(len) > 1]
     if len(twice):
@@ -191,7 +191,7 @@ def parse_connectivity(body: bytes, location: str, registry: Registry | None = N
         )
     df = pd.DataFrame(rows)
     df["rank"] = df["rank"].astype("Int64")
-    df.insert(3, "city_id", [registry.match("gawc", c) if registry else None for c in df["city"]])
+    df.insert(3, "city_id", [registry.match(SPEC.name_column, c) if registry else None for c in df["city"]])
     return df
 
 
@@ -231,6 +231,8 @@ def tier_differences(meta: pd.DataFrame) -> pd.DataFrame:
 
 class GaWC(Source):
     name = SOURCE
+    name_column = "gawc_names"
+    registry_columns = ("gawc_names", "report_tier_2020")  # and the tier the 2020 report printed (Table 2)
     parse_kinds = {
         "gawc-tiers": "GaWC 'The World According to GaWC' tier page",
         "gawc-connectivity": "GaWC connectivity dataset (xlsx or CSV)",
@@ -316,6 +318,13 @@ class GaWC(Source):
 
     def extras(self, cfg, registry, parsed, raw_parsed):
         return {r.kind.replace("gawc-", ""): df for r, df in parsed.items()}
+
+    def city_list(self, body: bytes, location: str) -> list[Listed]:
+        """The cities of a connectivity sheet, with the country it prints."""
+        t = parse_connectivity(body, location)
+        return [
+            Listed(self.name, i, r.city, r.city, str(r.country or "")) for i, r in enumerate(t.itertuples(), start=1)
+        ]
 
 
 SPEC = GaWC()

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
-from tasks.countries import country_iso2, country_name
 from tasks.errors import SourceError
-from tasks.registry.cities import Registry, normalise_name
+from tasks.registry.cities import Listed, Registry, normalise_name
+from tasks.registry.countries import country_iso2, country_name
 from tasks.sources.base import (
     TIDY_COLUMNS,
     EditionError,
@@ -241,9 +241,9 @@ def match_headquarters(registry: Registry, en: str, cn: str) -> str | None:
     Chinese names (its country prefix, when printed, must be the city's)."""
     city, country = split_headquarters(en)
     if city:
-        found = registry.match("hurun", city)
+        found = registry.match(SPEC.name_column, city)
         if found is None and country is None:
-            found = registry.match("hurun", en)
+            found = registry.match(SPEC.name_column, en)
         if found is not None:
             home = str(registry.get(found)["iso2"])
             return found if country is None or country_iso2(country, fuzzy=False) == home else None
@@ -550,11 +550,11 @@ def match_city(registry: Registry, city: object, country: object) -> str | None:
     city's country."""
     if not isinstance(city, str) or not city:  # an empty cell (flagged by the suite)
         return None
-    found = registry.match("hurun", city)
+    found = registry.match(SPEC.name_column, city)
     if found or "," not in city:
         return found
     head, tail = (p.strip() for p in city.split(",", 1))
-    found = registry.match("hurun", head)
+    found = registry.match(SPEC.name_column, head)
     if found is None:
         return None
     home = normalise_name(str(registry.get(found)["country"]))
@@ -704,6 +704,8 @@ def newer_lists(offered: pd.DataFrame, cfg: dict) -> list[str]:
 
 class Hurun(Source):
     name = SOURCE
+    name_column = "hurun_names"
+    registry_columns = ("hurun_names",)
     parser_version = "2"
     suites = (SuiteSpec("hurun"), SuiteSpec("hurun_companies", table="companies", key_column="company"))
     parse_kinds = {
@@ -875,6 +877,22 @@ class Hurun(Source):
         ]
         lines += [f"| {r.city} | {r.country} | {r.companies} |" for r in u.head(50).itertuples()]
         return "\n".join(lines)
+
+    def city_list_body(self, bodies: list[bytes], location: str) -> bytes:
+        """Several saved API answers are the pages of one list: read as one JSON array of pages."""
+        return bodies[0] if len(bodies) == 1 else b"[" + b",".join(b.strip() for b in bodies) + b"]"
+
+    def city_list(self, body: bytes, location: str) -> list[Listed]:
+        """Each headquarters city of the list once (the first company's line)."""
+        t = parse_list(body, location)
+        out, seen = [], set()
+        for i, r in enumerate(t.itertuples(), start=1):
+            key = (normalise_name(str(r.city)), normalise_name(str(r.country)))
+            if key in seen or not str(r.city).strip():
+                continue
+            seen.add(key)
+            out.append(Listed(self.name, i, str(r.city), str(r.city), str(r.country or "")))
+        return out
 
 
 SPEC = Hurun()

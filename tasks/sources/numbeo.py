@@ -8,13 +8,15 @@ city cost-of-living page, all cities in one display currency).
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
 import pandas as pd
 
 from tasks.errors import SourceError
-from tasks.registry.cities import Registry, normalise_name
+from tasks.registry.build import BuildContext, NewCity, ascii_key
+from tasks.registry.cities import Listed, Registry, normalise_name
 from tasks.sources.base import (
     TIDY_COLUMNS,
     EditionError,
@@ -260,7 +262,7 @@ def parse_rankings(
     df = pd.DataFrame(records)
     df.attrs["stated_edition"] = stated_edition(doc)
     reg = registry
-    df.insert(2, "city_id", [reg.match("numbeo", c) if reg else None for c in df["city"]])
+    df.insert(2, "city_id", [reg.match(SPEC.name_column, c) if reg else None for c in df["city"]])
     return df
 
 
@@ -491,6 +493,9 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- the declared source
 class Numbeo(Source):
     name = SOURCE
+    name_column = "numbeo_name"
+    registry_columns = ("numbeo_name", "numbeo_slug")
+    names_the_city = True  # its "City, Country" cells name a new registry city
     suites = (SuiteSpec("numbeo"), SuiteSpec("numbeo_ranking", table="ranking", key_column="city"))
     parse_kinds = {
         "numbeo-rankings": "Numbeo ranking page (rankings.jsp / rankings_current.jsp)",
@@ -565,6 +570,94 @@ class Numbeo(Source):
         before = set(previous.read("ranking")["city_id"].dropna())
         now = set(extras["ranking"]["city_id"].dropna())
         return [extra_check("city_still_in_ranking", "warning", sorted(before - now), column="city_id")]
+
+    def city_list(self, body: bytes, location: str) -> list[Listed]:
+        """'City, Country' or 'City, ST, United States' cells of a ranking page."""
+        out = []
+        for i, cell in enumerate(parse_rankings(body, location)["city"], start=1):
+            parts = [p.strip() for p in str(cell).split(",")]
+            city, country = parts[0], parts[-1] if len(parts) > 1 else ""
+            admin1 = parts[1] if len(parts) == 3 else ""
+            out.append(Listed(self.name, i, str(cell), city, country, admin1))
+        return out
+
+    def registry_cells(self, cities: list[NewCity], ctx: BuildContext) -> None:
+        """Its first spelling of each new city, and the city page's slug as Numbeo disambiguates
+        namesakes: of two listed cities called the same, the bigger keeps the plain slug (also once a
+        parenthesis is left out: "Halle (Saale)" and "Halle" both print as Halle); the other's is
+        `<City>-<State or Country>`. Every assumed slug is a review row."""
+        by_city_part: dict[str, list] = {}
+        for pl in sorted(ctx.places, key=lambda p: -p.population):
+            if pl.listed.get(self.name):
+                plain = re.sub(r"\s*\(.*\)\s*$", "", pl.listed[self.name][0].city)
+                by_city_part.setdefault(ascii_key(plain), []).append(pl)
+        qualified = {id(pl) for group in by_city_part.values() for pl in group[1:]}
+        base_slugs = {str(x).lower() for x in ctx.base.get("numbeo_slug", []) if str(x)}
+        for c in cities:
+            items = c.place.listed.get(self.name) or []
+            for extra in items[1:]:
+                ctx.note(
+                    extra,
+                    "two-names-one-city",
+                    f"Numbeo lists this place also as {items[0].printed!r} (line {items[0].line}): "
+                    "the first name is used",
+                )
+            first = items[0] if items else None
+            slug = numbeo_slug(c.display) if first else ""
+            if first and (id(c.place) in qualified or slug.lower() in base_slugs):
+                slug = numbeo_slug(f"{c.display} {first.admin1 or first.country}")
+                ctx.note(
+                    first,
+                    "numbeo-slug",
+                    f"Numbeo lists a bigger city called {c.display!r} (or the base has its slug): slug {slug!r} "
+                    "assumed (check the city page)",
+                    chosen=slug,
+                )
+            elif first and ctx.gazetteer.namesakes(c.place.name, c.place.iso2) > 1:
+                n = ctx.gazetteer.namesakes(c.place.name, c.place.iso2)
+                ctx.note(
+                    first,
+                    "numbeo-slug",
+                    f"{n} places of {c.place.iso2} are called {c.place.name!r}: slug {slug!r} may open another one "
+                    "on numbeo.com; check the city page before the first online run",
+                    chosen=slug,
+                )
+            c.cells["numbeo_name"] = first.printed if first else ""
+            c.cells["numbeo_slug"] = slug
+        # a slug the base or an earlier (bigger) new city has: this one's is `<City>-<Country>`
+        taken = {
+            normalise_name(str(v)): cid
+            for cid, v in zip(ctx.base["city_id"], ctx.base["numbeo_slug"], strict=True)
+            if v
+        }
+        for c in cities:
+            key = normalise_name(c.cells["numbeo_slug"])
+            if key and key in taken and taken[key] != c.row["city_id"]:
+                qualified_slug = numbeo_slug(f"{c.row['name_en']} {c.row['country']}")
+                ctx.review.append(
+                    {
+                        "source": self.name,
+                        "line": "",
+                        "name": c.cells["numbeo_name"],
+                        "country": c.row["country"],
+                        "decision": "numbeo-slug",
+                        "chosen": qualified_slug,
+                        "candidates": c.cells["numbeo_slug"],
+                        "why": f"slug {c.cells['numbeo_slug']!r} is {taken[key]}'s; this city's is assumed "
+                        f"{qualified_slug!r}, as Numbeo names namesakes (check the city page)",
+                    }
+                )
+                c.cells["numbeo_slug"] = qualified_slug
+                key = normalise_name(qualified_slug)
+            if key:
+                taken[key] = c.row["city_id"]
+
+
+def numbeo_slug(city: str) -> str:
+    """The path segment Numbeo builds from a city's name: spaces to hyphens, apostrophes dropped
+    ('New York' -> 'New-York', "Xi'an" -> 'Xian')."""
+    s = unicodedata.normalize("NFKD", city).encode("ascii", "ignore").decode()
+    return re.sub(r"\s+", "-", s.replace("'", "").strip().lstrip("=+-@").strip())
 
 
 SPEC = Numbeo()

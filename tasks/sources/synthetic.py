@@ -1,6 +1,7 @@
 """Generated recordings in the real markup for any registry (every value illustrative): what an
 offline refresh on a registry of any size replays. Used by the end-to-end benchmark and by the
-tests of registries built with `talent-index cities build`.
+tests of registries built with `talent-index cities build`. It writes every source's formats, so it
+lives with the sources (it is no source itself: no `SPEC`).
 
     write_recordings(registry_table, root)   # root/recordings/index.json, root/sources.yaml, root/curated.csv
 """
