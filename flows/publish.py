@@ -7,24 +7,94 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from scoring import IndexResult, load_methodology
+from scoring import IndexResult, Methodology, load_methodology
 from tasks.progress import report
-from tasks.publish import release as rel
 from tasks.publish.analysis import release_analyses
+from tasks.publish.gather import Inputs, gather_inputs
+from tasks.publish.gather import score as score_inputs
+from tasks.publish.publisher import index_table, validate_index
+from tasks.publish.publisher import publish as publish_folder
 from tasks.publish.sample import sample_status
-from tasks.registry.cities import load_registry
+from tasks.registry.cities import Registry, load_registry
+from tasks.report.render import render_release
 from tasks.service.run_summary import ranking_rows
+from tasks.store.releases import read_latest_id, release_path
 from tasks.timing import timed
 
 from .quoting import as_is
 
 
+def publish_scored(
+    result: IndexResult,
+    inputs: Inputs,
+    registry: Registry,
+    methodology: Methodology,
+    *,
+    analyses: bool = True,
+    draws: int | None = None,
+    today: str | None = None,
+) -> tuple[dict, pd.DataFrame]:
+    """Validate the index, then publish the release: its files, the analyses (audit, uncertainty,
+    regressions; `draws` Monte Carlo draws, default by size) and the documents built from its files
+    (CHANGES.md, the report). A release built from offline recordings is a sample. The one sequence
+    the flows and the tests publish with."""
+    table = index_table(result, registry)
+    with timed("gx"):
+        index_report = validate_index(table, registry)
+    index_report.raise_for_errors()
+    sample = any(r.get("mode") == "offline" for s in inputs.snapshots.values() for r in s.get("inputs", []))
+
+    def analysis_files(coverage: pd.DataFrame) -> dict:
+        report("analyses: audit of the 2020 figures, Monte Carlo uncertainty, regressions")
+        return release_analyses(result, methodology, coverage, draws=draws)
+
+    manifest = publish_folder(
+        result,
+        inputs,
+        registry,
+        methodology,
+        sample=sample,
+        edition=inputs.edition,
+        index_report=index_report,
+        extra_files=analysis_files if analyses else None,
+        sample_status=sample_status(inputs.edition) if sample else None,
+        today=today,
+        renderers=(render_release,),
+    )
+    return manifest, table
+
+
+def gather_score_publish(
+    registry: Registry,
+    methodology: Methodology,
+    *,
+    edition: str | None = None,
+    as_of: str | None = None,
+    cadence: str = "annual",
+    allow_vintage_fallback: bool = False,
+    analyses: bool = True,
+    draws: int | None = None,
+    today: str | None = None,
+) -> dict:
+    """Gather the latest ingests of `edition`, score them and publish (without Prefect): the manifest."""
+    inputs = gather_inputs(
+        registry,
+        methodology,
+        edition=edition,
+        as_of=as_of,
+        cadence=cadence,
+        allow_vintage_fallback=allow_vintage_fallback,
+    )
+    result = score_inputs(inputs, registry, methodology)
+    return publish_scored(result, inputs, registry, methodology, analyses=analyses, draws=draws, today=today)[0]
+
+
 @task(cache_policy=NO_CACHE)
 def gather(
     edition: str | None, as_of: str | None = None, cadence: str = "annual", allow_vintage_fallback: bool = False
-) -> rel.Inputs:
+) -> Inputs:
     with timed("work"):
-        return rel.gather_inputs(
+        return gather_inputs(
             load_registry(),
             load_methodology(),
             edition=edition,
@@ -35,46 +105,17 @@ def gather(
 
 
 @task(cache_policy=NO_CACHE)
-def score(inputs: rel.Inputs, methodology_path: str | None = None) -> IndexResult:
+def score(inputs: Inputs, methodology_path: str | None = None) -> IndexResult:
     with timed("work"):
-        return rel.score(inputs, load_registry(), load_methodology(methodology_path))
+        return score_inputs(inputs, load_registry(), load_methodology(methodology_path))
 
 
 @task(cache_policy=NO_CACHE)
 def publish_release(
-    result: IndexResult, inputs: rel.Inputs, methodology_path: str | None = None
+    result: IndexResult, inputs: Inputs, methodology_path: str | None = None
 ) -> tuple[dict, pd.DataFrame]:
     with timed("work"):
-        return _publish_release(result, inputs, methodology_path)
-
-
-def _publish_release(
-    result: IndexResult, inputs: rel.Inputs, methodology_path: str | None = None
-) -> tuple[dict, pd.DataFrame]:
-    registry = load_registry()
-    table = rel.index_table(result, registry)
-    with timed("gx"):
-        index_report = rel.validate_index(table, registry)
-    index_report.raise_for_errors()
-    sample = any(r.get("mode") == "offline" for s in inputs.snapshots.values() for r in s.get("inputs", []))
-    methodology = load_methodology(methodology_path)
-
-    def analyses() -> dict:
-        report("analyses: audit of the 2020 figures, Monte Carlo uncertainty, regressions")
-        return release_analyses(result, methodology)
-
-    manifest = rel.publish(
-        result,
-        inputs,
-        registry,
-        methodology,
-        sample=sample,
-        edition=inputs.edition,
-        index_report=index_report,
-        extra_files=analyses,
-        sample_status=sample_status(inputs.edition) if sample else None,
-    )
-    return manifest, table
+        return publish_scored(result, inputs, load_registry(), load_methodology(methodology_path))
 
 
 @flow(name="publish-release", log_prints=True)
@@ -101,7 +142,7 @@ def publish(
         description=f"Overall ranking of release {manifest['release_id']}"
         + (" (SAMPLE, not an official index)" if manifest["sample"] else ""),
     )
-    path = rel.release_path(manifest["release_id"])
+    path = release_path(manifest["release_id"])
     create_link_artifact(
         key="release-report",
         link=(path / "report" / "index.html").as_uri(),
@@ -116,6 +157,6 @@ def publish(
         "reused": manifest.get("reused", False),
         "sample": manifest["sample"],
         "edition": manifest["edition"],
-        "latest": rel.read_latest_id(),
+        "latest": read_latest_id(),
         "vintage_fallbacks": manifest.get("vintage_fallbacks", []),
     }

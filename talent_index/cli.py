@@ -47,7 +47,7 @@ def _version(value: bool) -> None:
         return
     from importlib.metadata import version
 
-    from tasks.publish.release import code_version
+    from tasks.publish.publisher import code_version
 
     out.print(f"talent-index {version('city-talent-index')} (code {code_version()})")
     raise typer.Exit(0)
@@ -318,7 +318,7 @@ def parse(
 @releases_app.command("list")
 def releases_list():
     """All releases, oldest first; LATEST is marked."""
-    from tasks.publish.release import latest_by_edition, read_latest_id, releases_dir, scan_releases
+    from tasks.store.releases import latest_by_edition, read_latest_id, releases_dir, scan_releases
 
     rels, damaged = scan_releases()
     for rid, why in damaged:
@@ -355,7 +355,7 @@ def releases_show(
     """A release's manifest summary and its ranking."""
     import pandas as pd
 
-    from tasks.publish.release import read_latest_id, read_manifest, require_intact
+    from tasks.store.releases import read_latest_id, read_manifest, require_intact
 
     try:
         rid = release_id or read_latest_id() or ""
@@ -411,7 +411,7 @@ def releases_show(
 @releases_app.command("verify")
 def releases_verify(release_id: str | None = typer.Argument(None, help="Release id (default: LATEST).")):
     """Check every file of a release against the sha256 in its manifest."""
-    from tasks.publish.release import read_latest_id, verify_release
+    from tasks.store.releases import read_latest_id, verify_release
 
     try:
         rid = release_id or read_latest_id()
@@ -430,8 +430,8 @@ def releases_diff(
     old: str = typer.Argument(..., help="Older release id."), new: str = typer.Argument(..., help="Newer release id.")
 ):
     """Rank and score changes per city, new and dropped cities, changed inputs (as Markdown)."""
-    from tasks.publish.release import require_intact
     from tasks.report.changes import changes_markdown, diff_releases
+    from tasks.store.releases import require_intact
 
     try:
         d = diff_releases(require_intact(old, ["index.parquet"]), require_intact(new, ["index.parquet"]))
@@ -446,25 +446,14 @@ def report(
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write the report into."),
 ):
     """Rebuild a release's HTML report into another folder (releases themselves are never modified)."""
-    from scoring import load_methodology
-    from tasks.publish.release import read_latest_id, read_manifest, require_intact
-    from tasks.report.changes import diff_releases
-    from tasks.report.html import build_report
+    from tasks.report.render import render_release
     from tasks.settings import refuse_protected
+    from tasks.store.releases import read_latest_id, require_intact
 
     try:
         path = require_intact(release_id or read_latest_id() or "")  # every file it reads, checked first
-        manifest = read_manifest(path)
         output = refuse_protected(output, "--output")
-        prev = manifest.get("previous_release")
-        changes = None
-        if prev:
-            try:
-                changes = diff_releases(require_intact(prev, ["index.parquet"]), path)
-            except Exception:  # noqa: BLE001 - the previous release may be gone or damaged: no comparison
-                changes = None
-        own = path / "methodology.yaml"
-        written = build_report(path, output, manifest, load_methodology(own if own.exists() else None), changes)
+        written = render_release(path, output)
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     out.print(f"wrote {len(written)} files; open {output / 'index.html'}")
@@ -889,12 +878,29 @@ def automations_apply(notify: str = typer.Option("webhook", help="'webhook' or '
 
 
 @app.command("audit-2020")
-def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the checks as CSV.")):
-    """Recompute what the 2020 report's own figures allow; list agreements and discrepancies."""
-    from tasks.publish.analysis import audit_tables
+def audit_2020_cmd(
+    release_id: str | None = typer.Argument(
+        None,
+        help="A release of the printed edition whose real values the variant comparison scores (default: the latest).",
+    ),
+    as_csv: bool = typer.Option(False, "--csv", help="Print the checks as CSV."),
+):
+    """Recompute what the 2020 report's own figures allow; list agreements and discrepancies, and
+    which method variant reproduces the printed ecology scores on a release's real values."""
+    from scoring import load_methodology
+    from tasks.publish.analysis import audit_checks, load_published, variant_table
+    from tasks.store.releases import latest_by_edition, read_release_file, release_path
 
     try:
-        checks, variants = audit_tables()
+        checks = audit_checks()
+        printed = str(load_published()["edition"])
+        rid = release_id or latest_by_edition().get(printed)
+        variants, why = None, f"no release of edition {printed} to score the variants on (publish one first)"
+        if rid:
+            own = release_path(rid) / "methodology.yaml"
+            coverage = read_release_file(rid, "coverage.csv")
+            variants = variant_table(coverage, load_methodology(own if own.exists() else None))
+            why = f"release {rid} holds too few real values of vintage {printed}"
     except Exception as exc:  # noqa: BLE001
         fail(exc)
     if as_csv:
@@ -905,7 +911,12 @@ def audit_2020_cmd(as_csv: bool = typer.Option(False, "--csv", help="Print the c
     out.print(
         f"{len(checks)} checks: {len(checks) - len(bad)} agree, {len(bad)} discrepancies (reported, not fitted away)"
     )
-    _print_frame(variants, "Which method variant reproduces the printed ecology scores (real Numbeo 2020 data)")
+    if variants is None:
+        out.print(f"variant comparison: {why}")
+    else:
+        _print_frame(
+            variants, f"Which method variant reproduces the printed ecology scores (real values of release {rid})"
+        )
 
 
 @app.command()
@@ -916,7 +927,7 @@ def fidelity(
     """Distance of a release to the published index of its edition: Spearman's rho and mean absolute
     difference per scope (final score, each dimension), the largest differences, and the share of
     real / proxy / illustrative / imputed inputs behind each scope."""
-    from tasks.publish.release import read_latest_id, read_manifest, read_release_file, release_path
+    from tasks.store.releases import read_latest_id, read_manifest, read_release_file, release_path
 
     try:
         path = release_path(release_id or read_latest_id() or "")
@@ -964,8 +975,8 @@ def uncertainty(
 
     from scoring import load_methodology
     from scoring.uncertainty import monte_carlo
-    from tasks.publish.release import read_latest_id, require_intact
     from tasks.settings import refuse_protected
+    from tasks.store.releases import read_latest_id, require_intact
 
     try:
         if draws < 1:
@@ -1027,7 +1038,7 @@ def _interrupted(term: bool) -> None:
     from tasks.progress import last_step
 
     try:
-        from tasks.publish.release import read_latest_id
+        from tasks.store.releases import read_latest_id
 
         latest = read_latest_id()
     except Exception:  # noqa: BLE001 - a message, whatever the state of the data home

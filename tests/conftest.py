@@ -187,25 +187,12 @@ def baseline(tmp_path_factory):
 def ingest_and_publish(registry, m, cfg, analyses: bool = False, today: str | None = None) -> dict:
     """Every source of edition 2020 ingested offline into TALENT_INDEX_HOME, then a release
     published (without Prefect); its manifest."""
+    from flows.publish import gather_score_publish
     from tasks.ingest.core import ingest
-    from tasks.publish import release as rel
-    from tasks.publish.analysis import release_analyses
 
     for s in cfg:
         ingest(s, cfg[s], "offline", registry)
-    inputs = rel.gather_inputs(registry, m, edition="2020")
-    result = rel.score(inputs, registry, m)
-    return rel.publish(
-        result,
-        inputs,
-        registry,
-        m,
-        sample=True,
-        edition="2020",
-        index_report=rel.validate_index(rel.index_table(result, registry), registry),
-        extra_files=(lambda: release_analyses(result, m, draws=160)) if analyses else None,
-        today=today,
-    )
+    return gather_score_publish(registry, m, edition="2020", analyses=analyses, draws=160, today=today)
 
 
 def _build_baseline(home: Path) -> None:

@@ -13,6 +13,8 @@ import pytest
 from scoring import load_methodology
 from scoring.methodology import MethodologyError
 from tasks.errors import SourceError
+from tasks.publish.gather import gather_inputs, score
+from tasks.publish.publisher import coverage_table
 from tasks.publish.sample import sample_status, sample_values
 from tasks.settings import CONFIG_DIR
 from tasks.sources.curated import parse_table
@@ -34,13 +36,12 @@ def test_sample_values_are_real_proxy_or_illustrative_and_every_proxy_has_its_so
 def test_country_figures_are_the_wdi_sources_and_city_figures_win(home, registry):
     """The World Bank's figures are the `wdi` source's (one per country and series), not typed into
     the curated table: the release makes the proxies from them where a city has no figure of its own."""
-    from tasks.publish import release as rel
 
     v = sample_values().set_index(["edition", "city_id", "field"])
     assert float(v.loc[("2020", "CHN", "rd_pct_gdp"), "value"]) == pytest.approx(2.20144)
     assert ("2020", "hangzhou", "rd_intensity") not in v.index  # no hand-typed country figure any more
     assert float(v.loc[("2020", "beijing", "rd_intensity"), "value"]) == 6.31  # the city's own 2019 figure
-    inputs = rel.gather_inputs(registry, load_methodology(), edition="2020")
+    inputs = gather_inputs(registry, load_methodology(), edition="2020")
     prov = inputs.provenance.set_index(["city_id", "indicator"])
     assert prov.loc[("beijing", "rd_intensity"), "status"] == "real"  # city figures win
     assert prov.loc[("hangzhou", "rd_intensity"), ["status", "source"]].tolist() == ["proxy", "wdi"]
@@ -58,9 +59,8 @@ def test_gdp_stands_for_night_lights_in_us_dollars_at_the_configured_rate(home, 
     """The sample reads no night-light composite: the city's or metro's GDP, converted to billion US$
     at the World Bank rate of its own year, stands for the whole indicator; a city without one is
     missing (imputed), never an illustrative radiance beside dollars."""
-    from tasks.publish import release as rel
 
-    inputs = rel.gather_inputs(registry, load_methodology(), edition="2020")
+    inputs = gather_inputs(registry, load_methodology(), edition="2020")
     prov = inputs.provenance.set_index(["city_id", "indicator"])
     nl = inputs.values["night_lights"]
     assert nl.loc["beijing"] == pytest.approx(33105.97e8 / 6.61595717735439 / 1e9)  # 2018, CNY
@@ -132,22 +132,21 @@ def home(baseline, tmp_path, monkeypatch):
 
 
 def test_refused_proxies_are_scored_as_missing(home, tmp_path, registry):
-    from tasks.publish import release as rel
 
     allowed = load_methodology()
     refused = refusing(tmp_path, "unit: per 10000, source: curated,")
-    a = rel.gather_inputs(registry, allowed, edition="2020")
-    r = rel.gather_inputs(registry, refused, edition="2020")
+    a = gather_inputs(registry, allowed, edition="2020")
+    r = gather_inputs(registry, refused, edition="2020")
     assert a.values.loc["paris", "physician_density"] == pytest.approx(32.735)
     assert pd.isna(r.values.loc["paris", "physician_density"])
     assert r.values.loc["beijing", "physician_density"] == pytest.approx(44.4)  # real: kept
     assert (
         r.values.loc["paris", "rd_intensity"] == a.values.loc["paris", "rd_intensity"]
     )  # other indicators keep theirs
-    cov = rel.coverage_table(rel.score(r, registry, refused), r, None).set_index(["city_id", "indicator"])
+    cov = coverage_table(score(r, registry, refused), r, None).set_index(["city_id", "indicator"])
     assert cov.loc[("paris", "physician_density"), "status"] == "imputed"
     assert cov.loc[("beijing", "physician_density"), "status"] == "real"
-    cov_a = rel.coverage_table(rel.score(a, registry, allowed), a, None)
+    cov_a = coverage_table(score(a, registry, allowed), a, None)
     assert (cov_a["status"] == "proxy").sum() == 165
     assert (cov["status"] == "proxy").sum() == 165 - 29
     assert cov_a.loc[cov_a["status"] == "proxy", "stands_for"].str.len().min() > 10
@@ -155,7 +154,6 @@ def test_refused_proxies_are_scored_as_missing(home, tmp_path, registry):
 
 def test_an_indicator_left_without_values_is_named(home, tmp_path, registry):
     from tasks.errors import PipelineError
-    from tasks.publish import release as rel
 
     refused = dataclasses.replace(load_methodology(), proxies_default=False)
     with pytest.raises(
@@ -163,7 +161,7 @@ def test_an_indicator_left_without_values_is_named(home, tmp_path, registry):
         match=r"indicator education_spending_share, international_students, night_lights: every value is a proxy and "
         r"the methodology refuses",
     ):
-        rel.gather_inputs(registry, refused, edition="2020")
+        gather_inputs(registry, refused, edition="2020")
 
 
 def test_values_that_changed_status_are_not_compared_as_moved():

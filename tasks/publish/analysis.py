@@ -1,4 +1,9 @@
-"""Glue between releases and the analyses of `scoring/`: audit, uncertainty, regressions."""
+"""Glue between releases and the analyses of `scoring/`: audit, uncertainty, regressions.
+
+The audit's variant comparison scores one dimension the report printed (`AUDITED_DIMENSION`) under
+each method variant, on the real values a release holds of the printed edition's vintage: a release
+of another edition has none, and carries no variant table (`talent-index audit-2020` then reads
+the latest release of the printed edition)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import yaml
 
 from scoring import IndexResult, Methodology
 from scoring.audit import audit_2020, city_dimension_scores, variant_comparison
+from scoring.fidelity import fidelity_table, printed_scores
 from scoring.methodology import YAML_LOADER
 from scoring.regression import report_regressions
 from scoring.uncertainty import monte_carlo
@@ -14,27 +20,44 @@ from tasks import csvsafe
 from tasks.settings import CONFIG_DIR
 
 PUBLISHED = CONFIG_DIR / "published" / "report_2020.yaml"
+AUDITED_DIMENSION = "ecology"  # the one dimension whose every indicator has real values of 2020
+MIN_CITIES = 3  # fewer real values than this: no variant comparison
 
 
 def load_published() -> dict:
     return yaml.load(PUBLISHED.read_text(encoding="utf-8"), Loader=YAML_LOADER)
 
 
-def real_numbeo_2020(fields=("pollution_index", "climate_index")) -> pd.DataFrame:
-    """The real Numbeo 2020-edition values bundled with the sample (data/sample/values.csv)."""
-    v = pd.read_csv(CONFIG_DIR / "sample" / "values.csv", dtype=str, keep_default_na=False)
-    v = v[(v["edition"] == "2020") & (v["status"] == "real") & (v["vintage"] == "2020") & v["field"].isin(fields)]
-    return v.pivot(index="city_id", columns="field", values="value").astype(float)[list(fields)].dropna()
+def audit_checks() -> pd.DataFrame:
+    """What the report's own printed figures allow to recompute (needs no data)."""
+    return audit_2020(load_published())
 
 
-def audit_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The audit of the printed figures, and the ecology variant comparison on real Numbeo data."""
+def variant_values(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataFrame:
+    """Cities x indicators of the audited dimension: the release's real values whose vintage is the
+    printed edition (a city lacking one of them is left out)."""
     pub = load_published()
-    checks = audit_2020(pub)
-    printed = city_dimension_scores(pub)["ecology"].dropna()
-    variants = variant_comparison(real_numbeo_2020(), [-1, 1], printed)
-    variants.insert(0, "dimension", "ecology")
-    return checks, variants
+    ids = [i.id for i in methodology.indicators if i.dimension == AUDITED_DIMENSION]
+    c = coverage[
+        coverage["indicator"].isin(ids)
+        & (coverage["status"] == "real")
+        & (coverage["vintage"].astype(str) == str(pub["edition"]))
+    ]
+    wide = c.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first")
+    return wide.reindex(columns=ids).dropna().astype(float)
+
+
+def variant_table(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataFrame | None:
+    """Which method variant reproduces the printed scores of the audited dimension best, on the
+    release's real values (None when it has fewer than MIN_CITIES)."""
+    values = variant_values(coverage, methodology)
+    if len(values) < MIN_CITIES:
+        return None
+    directions = [methodology.indicator(i).direction for i in values.columns]
+    printed = city_dimension_scores(load_published())[AUDITED_DIMENSION].dropna()
+    variants = variant_comparison(values, directions, printed)
+    variants.insert(0, "dimension", AUDITED_DIMENSION)
+    return variants
 
 
 def raw_values(result: IndexResult) -> pd.DataFrame:
@@ -49,13 +72,20 @@ def default_draws(n_cities: int) -> int:
     return int(max(160, min(10_000, 20_000_000 // max(n_cities, 1))))
 
 
-def release_analyses(result: IndexResult, methodology: Methodology, draws: int | None = None, seed: int = 2020) -> dict:
+def release_analyses(
+    result: IndexResult,
+    methodology: Methodology,
+    coverage: pd.DataFrame,
+    draws: int | None = None,
+    seed: int = 2020,
+) -> dict:
     """CSV files the release stores beside the index: audit, uncertainty, regressions."""
     files = {}
     draws = draws or default_draws(len(result.index))
-    checks, variants = audit_tables()
-    files["audit_2020.csv"] = checks.to_csv(index=False).encode()
-    files["audit_2020_variants.csv"] = variants.to_csv(index=False).encode()
+    files["audit_2020.csv"] = audit_checks().to_csv(index=False).encode()
+    variants = variant_table(coverage, methodology)
+    if variants is not None:
+        files["audit_2020_variants.csv"] = variants.to_csv(index=False).encode()
     values = raw_values(result)
     mc = monte_carlo(values, methodology, draws=draws, seed=seed)
     files["uncertainty.csv"] = mc.ranks.reset_index().to_csv(index=False, float_format="%.4f").encode()
@@ -72,7 +102,6 @@ def release_analyses(result: IndexResult, methodology: Methodology, draws: int |
 
 def fidelity_files(edition: str, table: pd.DataFrame, coverage: pd.DataFrame) -> dict[str, bytes]:
     """`fidelity_<edition>.csv` when the report printed that edition (2020), else nothing."""
-    from scoring.fidelity import fidelity_table, printed_scores
 
     pub = load_published()
     if str(edition) != str(pub["edition"]):

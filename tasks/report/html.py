@@ -223,7 +223,6 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         .rename("cities")
         .reset_index()
     )
-    night = cov[(cov["source"] == "night_lights") & (cov["status"] == "illustrative")]
     fid_info = meta.get("fidelity") or {}
     fidelity = (
         pd.read_csv(release / fid_info["file"])
@@ -236,9 +235,11 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
     variants = (
         pd.read_csv(release / "audit_2020_variants.csv") if (release / "audit_2020_variants.csv").exists() else None
     )
-    tier_diff = (
-        pd.read_csv(release / "gawc_tier_differences.csv") if (release / "gawc_tier_differences.csv").exists() else None
-    )
+    source_tables = [
+        {**t, "rows": pd.read_csv(release / t["file"], dtype=str, keep_default_na=False).to_dict(orient="records")}
+        for t in meta.get("source_tables") or []
+        if (release / t["file"]).exists()
+    ]
 
     html = _template().render(
         meta=meta,
@@ -259,9 +260,9 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         fidelity=None if fidelity is None else fidelity.to_dict(orient="records"),
         fidelity_info=fid_info,
         proxies=proxies.to_dict(orient="records"),
-        night_illustrative=len(night),
+        notes=meta.get("notes") or [],
         variants=None if variants is None else variants.to_dict(orient="records"),
-        tier_diff=None if tier_diff is None else tier_diff.to_dict(orient="records"),
+        source_tables=source_tables,
         changes=changes,
         weights=weights,
         methodology=methodology,

@@ -302,6 +302,17 @@ class VintagePolicy:
         return f"<= {self.expected}" if self.rule == "at_most" else str(self.expected)
 
 
+@dataclass(frozen=True)
+class ReleaseTable:
+    """A table a source adds to each release built on its snapshot: a CSV file of the release, shown
+    in the report under `title` (`headings`: column -> heading; default the column)."""
+
+    file: str
+    title: str
+    table: pd.DataFrame
+    headings: dict[str, str] = field(default_factory=dict)
+
+
 class Source:
     """What a source module declares: subclass this in `tasks/sources/<name>.py` and expose an
     instance as `SPEC`. Everything else (ingest, flows, CLI, sample status) derives from it.
@@ -447,6 +458,16 @@ class Source:
     def summary_markdown(self, extras: dict) -> str | None:
         """What a data engineer should see beside the data-quality summary (run artifacts)."""
         return None
+
+    # --- what it adds to a release
+    def release_tables(self, snapshot: pd.DataFrame) -> list[ReleaseTable]:
+        """Tables this source adds to every release built on its snapshot (`snapshot`: its table)."""
+        return []
+
+    def release_notes(self, coverage: pd.DataFrame) -> list[str]:
+        """What a reader must know about this source's values in a release (`coverage`: the
+        release's coverage rows of this source), shown in the report beside the coverage table."""
+        return []
 
 
 CONFIG_FILE = "data/sources.yaml"  # what a source names as its configuration; the file in use replaces it

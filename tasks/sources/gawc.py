@@ -11,6 +11,7 @@ from tasks.errors import SourceError
 from tasks.registry.cities import Listed, Registry
 from tasks.sources.base import (
     EditionError,
+    ReleaseTable,
     Request,
     Source,
     SuiteSpec,
@@ -318,6 +319,13 @@ class GaWC(Source):
 
     def extras(self, cfg, registry, parsed, raw_parsed):
         return {r.kind.replace("gawc-", ""): df for r, df in parsed.items()}
+
+    def release_tables(self, snapshot: pd.DataFrame) -> list[ReleaseTable]:
+        """The cities whose ingested tier differs from the tier the 2020 report printed (Table 2)."""
+        headings = {"city_id": "City", "tier_printed_in_report": "Printed in the report"}
+        headings |= {"tier_ingested": "Ingested", "edition": "Edition"}
+        title = "GaWC tiers: ingested edition against the report's Table 2"
+        return [ReleaseTable("gawc_tier_differences.csv", title, tier_differences(snapshot), headings)]
 
     def city_list(self, body: bytes, location: str) -> list[Listed]:
         """The cities of a connectivity sheet, with the country it prints."""

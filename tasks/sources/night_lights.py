@@ -533,6 +533,16 @@ class NightLights(Source):
     }
     parallel = True
 
+    def release_notes(self, coverage: pd.DataFrame) -> list[str]:
+        n = int((coverage["status"] == "illustrative").sum())
+        if not n:
+            return []
+        return [
+            f"Night lights: the {n} values here come from generated rasters (illustrative). A real run needs "
+            "NASA Black Marble VNP46A4 annual tiles (an Earthdata token in EARTHDATA_TOKEN; the shipped online "
+            "configuration) or the EOG VIIRS Nighttime Lights (VNL) annual composites."
+        ]
+
     def edition_config(self, cfg, edition, cadence):
         """Edition E reads the annual composite of year E + `year_offset` (default -1: the lights of
         the year before the edition, the latest complete year when it is compiled)."""

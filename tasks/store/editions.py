@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tasks.errors import PipelineError
 from tasks.settings import recordings_dir
+from tasks.store.releases import latest_release_edition
 
 _YEAR = re.compile(r"^(19|20)\d{2}$")
 
@@ -36,13 +37,6 @@ def check_edition(edition: str) -> str:
     if not _YEAR.match(edition):
         raise PipelineError(f"edition {edition!r}: expected a year such as 2020, or 'auto'")
     return edition
-
-
-def latest_release_edition() -> str | None:
-    from tasks.publish.release import latest_release_manifest
-
-    manifest = latest_release_manifest()
-    return str(manifest["edition"]) if manifest else None
 
 
 def resolve_edition(edition: str | None, mode: str, cadence: str = "annual") -> str:

@@ -99,7 +99,7 @@ def test_a_value_left_empty_is_an_error_unless_the_row_says_missing(home, tmp_pa
     says `missing` holds no value on purpose: the World Bank's country figure stands in where the
     methodology names it as the proxy, the missing-values policy otherwise."""
     from scoring import load_methodology
-    from tasks.publish import release as rel
+    from tasks.publish.gather import gather_inputs, score
 
     h, before = home
     src = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "curated" / "report_indicators_2020.csv"
@@ -117,12 +117,12 @@ def test_a_value_left_empty_is_an_error_unless_the_row_says_missing(home, tmp_pa
     result = ingest("curated", {**cfg, "url": f"file://{table}"}, "offline", load_registry())
     assert result.warnings == []  # a value that became missing is not a value that moved
     m = load_methodology()
-    inputs = rel.gather_inputs(load_registry(), m)
+    inputs = gather_inputs(load_registry(), m)
     prov = inputs.provenance.set_index(["city_id", "indicator"])
     assert prov.loc[("beijing", "rd_intensity"), "status"] == "proxy"  # China's figure (WDI)
     assert prov.loc[("beijing", "rd_intensity"), "source"] == "wdi"
     assert inputs.values.loc["beijing", "rd_intensity"] == pytest.approx(2.20144)
-    scored = rel.score(inputs, load_registry(), m)
+    scored = score(inputs, load_registry(), m)
     row = scored.indicators.set_index(["city_id", "indicator"]).loc[("oslo", "international_students")]
     assert row["imputed"]  # no QS rank for Oslo: missing, imputed
     assert any("international_students: 16 cities missing" in w for w in scored.warnings)

@@ -31,14 +31,11 @@ def bit_rot(path, at=40):
 
 
 def publish(today="2026-12-02", **choices):
+    from flows.publish import gather_score_publish
     from scoring import load_methodology
-    from tasks.publish import release as rel
 
     m, registry = load_methodology().with_choices(**choices) if choices else load_methodology(), load_registry()
-    inputs = rel.gather_inputs(registry, m, edition="2020")
-    result = rel.score(inputs, registry, m)
-    report = rel.validate_index(rel.index_table(result, registry), registry)
-    return rel.publish(result, inputs, registry, m, sample=True, index_report=report, today=today)
+    return gather_score_publish(registry, m, edition="2020", analyses=False, today=today)
 
 
 @pytest.mark.parametrize("damage", ["bit rot", "truncated"])

@@ -109,9 +109,9 @@ def test_sigterm_stops_cleanly_says_what_it_interrupted_and_leaves_no_process(
 
 def test_published_files_follow_the_umask(home):
     """0644 files and 0755 folders under umask 022 (mkstemp and mkdtemp alone give 0600 and 0700)."""
+    from flows.publish import gather_score_publish
     from scoring import load_methodology
     from tasks.ingest.core import ingest
-    from tasks.publish import release as rel
     from tasks.registry.cities import load_registry
     from tasks.sources import load_sources_config
 
@@ -121,10 +121,7 @@ def test_published_files_follow_the_umask(home):
         ingest("curated", load_sources_config(edition="2020")["curated"], "offline", load_registry())
         m = load_methodology().with_choices(zero_rule="shift")
         registry = load_registry()
-        inputs = rel.gather_inputs(registry, m, edition="2020")
-        result = rel.score(inputs, registry, m)
-        report = rel.validate_index(rel.index_table(result, registry), registry)
-        manifest = rel.publish(result, inputs, registry, m, sample=True, index_report=report, today="2026-12-03")
+        manifest = gather_score_publish(registry, m, edition="2020", analyses=False, today="2026-12-03")
     finally:
         os.umask(old)
     folder = h / "releases" / manifest["release_id"]

@@ -26,8 +26,8 @@ snapshot_source(**pickle.loads(open(sys.argv[1], "rb").read()))
 
 CHILD_PUBLISH = """
 import pickle, sys
-from tasks.publish import release as rel
-rel.publish(**pickle.loads(open(sys.argv[1], "rb").read()))
+from tasks.publish.publisher import publish
+publish(**pickle.loads(open(sys.argv[1], "rb").read()))
 """
 
 
@@ -51,18 +51,20 @@ def snapshot_inputs(table, tmp_path):
 
 
 def publish_inputs(tmp_path):
-    """What a refresh hands to `release.publish` (scored with vector normalisation), pickled."""
+    """What a refresh hands to the publisher (scored with vector normalisation), pickled."""
     from scoring import load_methodology
-    from tasks.publish import release as rel
+    from tasks.publish.gather import gather_inputs, score
+    from tasks.publish.publisher import index_table, validate_index
     from tasks.registry.cities import load_registry
+    from tasks.report.render import render_release
 
     m = load_methodology().with_choices(topsis_normalization="vector")
     registry = load_registry()
-    inputs = rel.gather_inputs(registry, m)
-    result = rel.score(inputs, registry, m)
-    report = rel.validate_index(rel.index_table(result, registry), registry)
+    inputs = gather_inputs(registry, m)
+    result = score(inputs, registry, m)
+    report = validate_index(index_table(result, registry), registry)
     args = {"result": result, "inputs": inputs, "registry": registry, "methodology": m, "sample": True}
-    args |= {"edition": "2020", "index_report": report, "today": "2026-11-28"}
+    args |= {"edition": "2020", "index_report": report, "today": "2026-11-28", "renderers": (render_release,)}
     (tmp_path / "publish.pickle").write_bytes(pickle.dumps(args))
     return tmp_path / "publish.pickle"
 
@@ -148,13 +150,15 @@ def test_sigkill_while_publishing_a_release(home, tmp_path):
 
 
 def test_full_disk_while_publishing(home, monkeypatch):
+    from flows.publish import publish_scored
     from scoring import load_methodology
-    from tasks.publish import release as rel
+    from tasks.publish import publisher
+    from tasks.publish.gather import gather_inputs, score
     from tasks.registry.cities import load_registry
 
     h, before = home
     calls = {"n": 0}
-    real = rel.atomic_write_bytes
+    real = publisher.atomic_write_bytes
 
     def filling_up(path, data):
         calls["n"] += 1
@@ -164,14 +168,13 @@ def test_full_disk_while_publishing(home, monkeypatch):
             raise SE(f"cannot write {path}: disk full; nothing was changed under that name")
         return real(path, data)
 
-    monkeypatch.setattr(rel, "atomic_write_bytes", filling_up)
+    monkeypatch.setattr(publisher, "atomic_write_bytes", filling_up)
     m = load_methodology().with_choices(zero_rule="shift")
     registry = load_registry()
-    inputs = rel.gather_inputs(registry, m)
-    result = rel.score(inputs, registry, m)
-    report = rel.validate_index(rel.index_table(result, registry), registry)
+    inputs = gather_inputs(registry, m)
+    result = score(inputs, registry, m)
     with pytest.raises(StorageError, match="disk full.*LATEST still points to 2020-sample-2026-11-26"):
-        rel.publish(result, inputs, registry, m, sample=True, edition="2020", index_report=report, today="2026-11-29")
+        publish_scored(result, inputs, registry, m, analyses=False, today="2026-11-29")
     assert not any(p.name.startswith(".") for p in (h / "releases").iterdir())  # temporary folder removed
     assert_nothing_lost(h, before)
 

@@ -71,7 +71,7 @@ def test_registry_with_a_path_in_a_city_id_is_refused(tmp_path):
 
 
 def test_release_id_cannot_traverse(data_home):
-    from tasks.publish.release import release_path
+    from tasks.store.releases import release_path
 
     with pytest.raises(ValueError, match="invalid release id"):
         release_path("../../etc")
@@ -93,16 +93,36 @@ def test_xlsx_with_an_external_entity_is_refused():
                 assert b"<t>London</t>" in data
                 data = data.replace(b"<t>London</t>", b"<t>&xxe;</t>", 1)
             zout.writestr(item, data)
-    try:
-        df = parse_connectivity(out.getvalue(), "evil.xlsx")
-    except SourceError as exc:
-        assert "could not read it" in str(exc)  # refused: fine
-    else:
-        assert not df["city"].str.contains("root:").any()  # or parsed without expanding the entity
+    # the XML parser under the xlsx reader (defusedxml-style: no DTD entities) refuses the sheet
+    with pytest.raises(SourceError, match=r"\[source gawc, evil.xlsx\] .*could not read it: undefined entity"):
+        parse_connectivity(out.getvalue(), "evil.xlsx")
 
 
-def test_manifest_holds_no_environment_secrets(monkeypatch, tmp_path):
-    monkeypatch.setenv("EARTHDATA_TOKEN", "earth-secret-999")
-    from tasks.publish.release import package_versions
+def test_no_secret_in_the_environment_reaches_a_release(baseline, monkeypatch, tmp_path):
+    """A release published while every secret the service reads is set holds none of them, in any
+    file (manifest, report, CSVs, Parquet)."""
+    import shutil
 
-    assert "earth-secret-999" not in json.dumps(package_versions())
+    from flows.publish import gather_score_publish
+    from scoring import load_methodology
+    from tasks.registry.cities import load_registry
+
+    secrets = {
+        "EARTHDATA_TOKEN": "earth-secret-999",
+        "TALENT_INDEX_WEBHOOK_URL": "https://hooks.example.test/secret-hook-777",
+        "NUMBEO_API_KEY": "numbeo-secret-555",
+    }
+    for k, v in secrets.items():
+        monkeypatch.setenv(k, v)
+    shutil.copytree(baseline, tmp_path / "home")
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(tmp_path / "home"))
+    m = load_methodology().with_choices(zero_rule="shift")  # another release than the baseline's
+    manifest = gather_score_publish(load_registry(), m, edition="2020", analyses=False, today="2026-12-04")
+    folder = tmp_path / "home" / "releases" / manifest["release_id"]
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    assert len(files) > 15 and not manifest["reused"]
+    for f in files:
+        data = f.read_bytes()
+        for value in secrets.values():
+            assert value.encode() not in data, f"{value} found in {f}"
+    assert json.loads((folder / "manifest.json").read_text())["package_versions"]["prefect"] == "3.9.1"

@@ -64,8 +64,8 @@ def real_size_ranking(page: str, extra: int = 205) -> str:
 
 
 def test_a_real_size_ranking_publishes_with_the_non_index_rows_out_of_bounds_as_warnings(home, recordings_copy):
+    from flows.publish import gather_score_publish
     from scoring import load_methodology
-    from tasks.publish import release as rel
 
     h, before = home
     page = recordings_copy / RANKING
@@ -79,10 +79,7 @@ def test_a_real_size_ranking_publishes_with_the_non_index_rows_out_of_bounds_as_
     ]
     assert warned[0].scope.startswith("other cities")
     m, registry = load_methodology(), load_registry()
-    inputs = rel.gather_inputs(registry, m, edition="2020")
-    result = rel.score(inputs, registry, m)
-    report = rel.validate_index(rel.index_table(result, registry), registry)
-    manifest = rel.publish(result, inputs, registry, m, sample=True, index_report=report, today="2026-12-01")
+    manifest = gather_score_publish(registry, m, edition="2020", analyses=False, today="2026-12-01")
     assert not manifest["reused"] and (h / "releases" / "LATEST").read_text().strip() == manifest["release_id"]
 
 

@@ -1,13 +1,20 @@
 """The audit of the 2020 report's printed figures and the variant comparison."""
 
+import pandas as pd
 import pytest
 
-from tasks.publish.analysis import audit_tables
+from scoring import load_methodology
+from tasks.publish.analysis import audit_checks, variant_table
 
 
 @pytest.fixture(scope="module")
-def tables():
-    return audit_tables()
+def tables(baseline):
+    """The checks, and the variants scored on the real 2020 values of the baseline's 2020 release."""
+    release = next(p for p in (baseline / "releases").iterdir() if p.name.startswith("2020-"))
+    variants = variant_table(pd.read_csv(release / "coverage.csv"), load_methodology())
+    assert variants is not None
+    assert (release / "audit_2020_variants.csv").read_text() == variants.to_csv(index=False)  # what it published
+    return audit_checks(), variants
 
 
 def test_weighted_sum_discrepancies_are_reported(tables):
@@ -60,3 +67,30 @@ def test_audit_command(capsys):
     res = CliRunner().invoke(app, ["audit-2020", "--csv"])
     assert res.exit_code == 0
     assert "final = weighted sum of dimension scores,beijing,71.3952,71.92,-0.5248,False" in res.stdout
+
+
+def test_the_variants_need_real_values_of_the_printed_edition(tables):
+    """A release of another edition holds none: no variant table, rather than one on other years."""
+    coverage = pd.DataFrame(
+        {
+            "city_id": ["beijing", "beijing", "shanghai", "shanghai", "london", "london"],
+            "indicator": ["pollution_index", "climate_index"] * 3,
+            "value": [50.0, 60.0, 40.0, 70.0, 30.0, 80.0],
+            "status": "real",
+            "vintage": "2026",
+        }
+    )
+    assert variant_table(coverage, load_methodology()) is None
+    assert variant_table(coverage.assign(vintage="2020"), load_methodology()) is not None
+
+
+def test_audit_command_scores_the_variants_on_the_latest_2020_release(baseline, monkeypatch):
+    from typer.testing import CliRunner
+
+    from talent_index.cli import app
+
+    monkeypatch.setenv("TALENT_INDEX_HOME", str(baseline))  # read only
+    res = CliRunner().invoke(app, ["audit-2020"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "real values of release 2020-sample-2026-11-26" in res.stdout
+    assert "entropy on raw values + min-max TOPSIS" in res.stdout

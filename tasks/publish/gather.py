@@ -1,0 +1,184 @@
+"""Gather the inputs of a release: the latest validated ingest of every source of one edition.
+
+Pure reading: the snapshot store and the sources' configuration; nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from scoring import IndexResult, Methodology, score_index
+from tasks.errors import PipelineError, VintageMismatch
+from tasks.publish.proxies import apply_proxies
+from tasks.registry.cities import Registry
+from tasks.settings import data_home
+from tasks.sources import all_sources, load_sources_raw, resolve_source, vintage_policy
+from tasks.sources.base import STATUS_COLUMNS
+from tasks.store.storage import ingested_editions, latest_ingest, read_snapshot
+
+
+@dataclass
+class Inputs:
+    values: pd.DataFrame  # registry city x indicator
+    snapshots: dict[str, dict]  # source -> snapshot provenance
+    tables: dict[str, pd.DataFrame]  # source -> its snapshot's table (what a source adds to the release reads it)
+    provenance: pd.DataFrame  # city_id, indicator, source, name_in_source, location, edition, status…
+    edition: str = ""
+    ingests: dict[str, dict] = field(default_factory=dict)  # source -> its ingest-log entry
+    fallbacks: list[dict] = field(default_factory=list)  # sources whose vintage is not the policy's
+
+
+def indicator_sources(methodology: Methodology) -> list[str]:
+    """Sources the methodology's indicators (and their proxies) come from, in order of first use."""
+    return list(dict.fromkeys([i.source for i in methodology.indicators] + methodology.proxy_sources()))
+
+
+def metadata_sources() -> list[str]:
+    """Configured sources that describe cities without feeding an indicator (GaWC)."""
+    return [n for n, spec in all_sources().items() if not spec.feeds_indicators]
+
+
+def _expected_vintage(source: str, edition: str, cadence: str) -> str:
+    try:
+        raw = load_sources_raw()
+        return vintage_policy(resolve_source(source, raw[source], edition, cadence)).describe()
+    except (PipelineError, KeyError) as exc:
+        return f"unknown ({exc})"
+
+
+def newest_ingested_edition(sources: list[str]) -> str | None:
+    eds = sorted({e for s in sources for e in ingested_editions(s)})
+    return eds[-1] if eds else None
+
+
+def gather_inputs(
+    registry: Registry,
+    methodology: Methodology,
+    edition: str | None = None,
+    as_of: str | None = None,
+    allow_vintage_fallback: bool = False,
+    cadence: str = "annual",
+) -> Inputs:
+    """The latest ingest of edition `edition` (by ingest order, up to `as_of`) of every source the
+    methodology names, as one indicator table.
+
+    A source with no ingest of the edition, or whose ingested vintage is not what its policy
+    expects, is refused (one line per source) unless `allow_vintage_fallback`: then the latest
+    ingest of the newest earlier edition is used and the fallback is recorded."""
+    sources = indicator_sources(methodology)
+    edition = str(edition or newest_ingested_edition(sources) or "")
+    if not edition:
+        raise PipelineError(
+            f"no validated snapshot of any source under {data_home() / 'snapshots'}: run `talent-index refresh` first"
+        )
+    snaps: dict[str, dict] = {}
+    ingests: dict[str, dict] = {}
+    frames: list[pd.DataFrame] = []
+    tables: dict[str, pd.DataFrame] = {}
+    fallbacks: list[dict] = []
+    problems: list[str] = []
+    for source in sources + [m for m in metadata_sources() if m not in sources]:
+        required = source in sources
+        found = latest_ingest(source, edition=edition, as_of=as_of)
+        # what this edition's ingest expected (its settings may have differed from the policy resolved
+        # now: online, without a secret), before `found` may become an older edition's ingest below
+        own_expected = found[0].get("expected_vintage") if found else None
+        reason = None
+        if found is None:
+            older = list(_older_editions(source, edition))
+            reason = f"no ingest of edition {edition}" + (
+                f" (ingested editions: {', '.join(older)})" if older else " (never ingested)"
+            )
+            if older and allow_vintage_fallback:
+                found = latest_ingest(source, edition=older[-1], as_of=as_of)
+        elif not found[0].get("vintage_ok", True):
+            reason = f"the ingest of edition {edition} found vintage {found[0].get('vintage')}"
+        if reason is not None:
+            expected = own_expected or _expected_vintage(source, edition, cadence)
+            got = found[0].get("vintage") if found else None
+            if found is None or not allow_vintage_fallback:
+                if required or found is not None:  # a metadata source may be missing altogether
+                    problems.append(f"source {source}: expected vintage {expected}, found {got or 'none'} — {reason}")
+                continue
+            fallbacks.append(
+                {
+                    "source": source,
+                    "expected": expected,
+                    "found": got,
+                    "edition_used": str(found[0]["edition"]),
+                    "reason": reason,
+                }
+            )
+        assert found is not None  # every path without an ingest left through `continue` above
+        entry, info = found
+        snaps[source], ingests[source] = info, entry
+        for group in entry.get("fallback_values") or []:  # values the source's data itself holds from older vintages
+            values = group["values"]
+            fallbacks.append(
+                {
+                    "source": source,
+                    "expected": entry.get("expected_vintage") or _expected_vintage(source, edition, cadence),
+                    "found": str(group.get("vintage", "")),
+                    "edition_used": str(group.get("edition_used", "")),
+                    "reason": f"{group['reason']}: {', '.join(values[:5])}{' …' if len(values) > 5 else ''}",
+                    "values": values,
+                }
+            )
+        tables[source] = read_snapshot(info)
+        if required:
+            frames.append(tables[source].assign(source=source))
+    if problems:
+        raise VintageMismatch(
+            f"edition {edition} cannot be published as labelled (use --allow-vintage-fallback "
+            "to publish with the fallbacks listed):\n  " + "\n  ".join(problems)
+        )
+    everything = pd.concat(frames, ignore_index=True)
+    everything = everything[everything["city_id"].isin(registry.ids)].copy()
+    # graded: the source said how good the value is (else it is taken as real; the bundled sample's
+    # values.csv grades those in a sample release's coverage)
+    everything["graded"] = everything["status"].notna() if "status" in everything else False
+    for col in [*STATUS_COLUMNS, "boundary"]:  # a source that does not grade its values publishes real ones
+        default = "real" if col == "status" else ""
+        everything[col] = everything[col].fillna(default) if col in everything else default
+    source_of = {i.id: i.source for i in methodology.indicators}
+    tidy = apply_proxies(
+        everything[everything["indicator"].map(source_of) == everything["source"]], everything, methodology
+    )
+    missing = sorted(set(source_of) - set(tidy["indicator"]))
+    if missing:
+        raise PipelineError(
+            "indicators not supplied by the source the methodology names "
+            f"(indicator: source): { ({k: source_of[k] for k in missing}) }"
+        )
+    refused = (tidy["status"] == "proxy") & ~tidy["indicator"].map(methodology.allows_proxy)
+    tidy.loc[refused, "value"] = float("nan")  # treated as missing: the missing-values policy applies
+    tidy.loc[refused, "status"] = "proxy refused"
+    emptied = sorted(set(tidy.loc[refused, "indicator"]) - set(tidy.loc[tidy["value"].notna(), "indicator"]))
+    if emptied:
+        raise PipelineError(
+            f"indicator {', '.join(emptied)}: every value is a proxy and the methodology refuses proxies for it "
+            f"({methodology.path or 'methodology'}: proxies): allow them, or supply real values"
+        )
+    values = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first", dropna=False)
+    values = values.reindex(index=registry.ids, columns=list(source_of))
+    values.index.name = "city_id"
+    prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location", *STATUS_COLUMNS, "graded"]]
+    return Inputs(
+        values=values,
+        snapshots=snaps,
+        tables=tables,
+        provenance=prov.reset_index(drop=True),
+        edition=edition,
+        ingests=ingests,
+        fallbacks=fallbacks,
+    )
+
+
+def _older_editions(source: str, edition: str) -> list[str]:
+    return [e for e in ingested_editions(source) if e < edition]
+
+
+def score(inputs: Inputs, registry: Registry, methodology: Methodology) -> IndexResult:
+    return score_index(inputs.values, registry.table, methodology)
