@@ -14,10 +14,12 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.errors import PipelineError
 from tasks.ingest import core
 from tasks.progress import report, report_transient
 from tasks.registry.cities import load_registry
 from tasks.sources import load_sources_raw, resolve_source, source_spec
+from tasks.store.editions import resolve_edition
 from tasks.timing import timed
 from tasks.validate import ValidationReport
 
@@ -186,8 +188,6 @@ def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
 def source_config(source: str, edition: str, cadence: str = "annual", mode: str = "offline") -> dict:
     raw = load_sources_raw()
     if source not in raw:
-        from tasks.errors import PipelineError
-
         raise PipelineError(f"unknown source {source!r}; configured: {sorted(raw)}")
     return resolve_source(source, raw[source], edition, cadence, mode)
 
@@ -203,10 +203,12 @@ def ingest_flow(source: str):
         run_context: dict | None = None,
         cadence: str = "annual",
         allow_vintage_fallback: bool = False,
+        cfg: dict | None = None,
     ) -> dict:
-        from tasks.store.editions import resolve_edition
-
-        cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence, mode)
+        """`cfg`: the source's configuration resolved for the run's edition (the parent flow resolves
+        the edition and every source once); run on its own, the flow resolves it."""
+        if cfg is None:
+            cfg = source_config(source, resolve_edition(edition, mode, cadence), cadence, mode)
         cfg = core.without_secrets(cfg, allow_vintage_fallback)
         if cfg.get("secrets_missing"):
             report(

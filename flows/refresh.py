@@ -11,7 +11,7 @@ from tasks.service.prefect_api import require_real_server
 from tasks.sources import CADENCES, all_sources
 from tasks.store.storage import refresh_lock, remove_stale_temporaries
 
-from .ingest import as_root_run, data_docs, ingest_flow
+from .ingest import as_root_run, data_docs, ingest_flow, source_config
 from .publish import publish
 
 
@@ -111,6 +111,10 @@ def refresh(
         for n, source in enumerate(chosen, start=1):
             report(f"[{n}/{len(chosen)}] ingesting {source}")
             subflow = ingest_flow(source)
+            try:
+                cfg = source_config(source, edition, cadence, mode)  # resolved once, passed down
+            except PipelineError:
+                cfg = None  # the subflow resolves it again and fails with the message, as its run's state
             if dask_address and configured[source].parallel:
                 subflow = subflow.with_options(task_runner=dask_task_runner(dask_address))
             state = subflow(
@@ -119,6 +123,7 @@ def refresh(
                 run_context=context,
                 cadence=cadence,
                 allow_vintage_fallback=allow_vintage_fallback,
+                cfg=cfg,
                 return_state=True,
             )
             if state.is_completed():

@@ -1,20 +1,27 @@
-"""The method as configuration: load and check `scoring/methodology.yaml`."""
+"""The method as configuration: load and check `scoring/methodology.yaml`.
+
+The file is read into typed models (`MethodologyFile`, pydantic: a wrong type, a value out of its
+choices or an unknown key is one line naming the file, line and key path), then into the frozen
+`Methodology` the scoring reads."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+from scoring.yamlconfig import YAML_LOADER, ConfigFileError, explain, load_yaml
 
 DEFAULT_PATH = Path(__file__).with_name("methodology.yaml")
-# YAML's safe loader, libyaml's when PyYAML was built with it (same documents and error marks, faster)
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+__all__ = ["YAML_LOADER", "Methodology", "MethodologyError", "load_methodology"]
 
 
-class MethodologyError(ValueError):
+class MethodologyError(ConfigFileError):
     """The methodology file is not what the scoring expects."""
 
 
@@ -172,130 +179,178 @@ def _check(m: Methodology, where: str) -> None:
         bad(f"dimension_weights.published sum to {total:.4f}, expected 1")
 
 
-PROXY_KEYS = {"source", "indicator", "use", "multiply", "money", "stands_for", "transform"}
+# ---------------------------------------------------------------------------- the file's models
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def _proxy_source(value, where: str) -> ProxySource | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise MethodologyError(f"{where}.proxy: expected a mapping (source, indicator, ...), found {value!r}")
-    unknown = sorted(set(value) - PROXY_KEYS)
-    if unknown:
-        raise MethodologyError(f"{where}.proxy: unknown key {unknown[0]!r}; known: {sorted(PROXY_KEYS)}")
-    for key in ("source", "indicator"):
-        if not isinstance(value.get(key), str) or not value[key]:
-            raise MethodologyError(f"{where}.proxy.{key}: expected a name, found {value.get(key)!r}")
-    use = value.get("use", "per_city")
-    if use not in ("per_city", "when_no_real_value"):
-        raise MethodologyError(f"{where}.proxy.use: expected per_city or when_no_real_value, found {use!r}")
-    try:
-        multiply = float(value.get("multiply", 1.0))
-    except (TypeError, ValueError):
-        raise MethodologyError(f"{where}.proxy.multiply: expected a number, found {value['multiply']!r}") from None
-    money = value.get("money", False)
-    if not isinstance(money, bool):
-        raise MethodologyError(f"{where}.proxy.money: expected true or false, found {money!r}")
-    return ProxySource(
-        source=value["source"],
-        indicator=value["indicator"],
-        use=use,
-        multiply=multiply,
-        money=money,
-        stands_for=str(value.get("stands_for", "")),
-        transform=str(value.get("transform", "")),
-    )
+ProxyPolicy = Literal["allowed", "refused"]
 
 
-def _exchange_rates(value, where: str) -> tuple[dict, str]:
-    """`proxies.exchange_rates`: {source: text, per_usd: {CUR: {year: rate}}}."""
-    if value is None:
-        return {}, ""
-    if not isinstance(value, dict) or not isinstance(value.get("per_usd"), dict) or not value.get("source"):
-        raise MethodologyError(f"{where}.exchange_rates: expected source (where the rates come from) and per_usd")
-    rates: dict = {}
-    for cur, by_year in value["per_usd"].items():
-        if not isinstance(by_year, dict):
-            raise MethodologyError(
-                f"{where}.exchange_rates.per_usd.{cur}: expected year: rate pairs, found {by_year!r}"
-            )
-        for year, rate in by_year.items():
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
-                raise MethodologyError(
-                    f"{where}.exchange_rates.per_usd.{cur}.{year}: expected a positive number, found {rate!r}"
-                )
-            rates.setdefault(str(cur), {})[str(year)] = float(rate)
-    return rates, str(value["source"])
+class ProxyModel(_Strict):
+    source: str = Field(min_length=1)
+    indicator: str = Field(min_length=1)
+    use: Literal["per_city", "when_no_real_value"] = "per_city"
+    multiply: float = 1.0
+    money: StrictBool = False
+    stands_for: str = ""
+    transform: str = ""
 
 
-def _proxies(value, where: str) -> bool | None:
-    if value is None:
-        return None
-    if value in ("allowed", "refused"):
-        return value == "allowed"
-    raise MethodologyError(f"{where}: proxies must be 'allowed' or 'refused', found {value!r}")
+class IndicatorModel(_Strict):
+    id: str = Field(min_length=1)
+    name_en: str
+    name_zh: str = ""
+    direction: Literal["+", "-", "\u2212"]
+    unit: str = ""
+    source: str = Field(min_length=1)
+    proxies: ProxyPolicy | None = None
+    proxy: ProxyModel | None = None
+
+    @field_validator("unit", mode="before")
+    @classmethod
+    def _unit_text(cls, v):
+        return "" if v is None else str(v)
+
+
+class DimensionModel(_Strict):
+    id: str = Field(min_length=1)
+    name_en: str
+    name_zh: str = ""
+    indicators: list[IndicatorModel] = Field(min_length=1)
+
+
+class ScaleModel(_Strict):
+    low: float
+    high: float
+
+
+class EntropyModel(_Strict):
+    input: Literal["raw", "minmax"]
+    zero_rule: Literal["zero", "shift", "any_zero_full_information"]
+    epsilon: float = Field(default=1e-4, gt=0)
+
+
+class TopsisModel(_Strict):
+    normalization: Literal["minmax", "vector"]
+
+
+class WeightsModel(_Strict):
+    mode: Literal["published", "computed"]
+    published: dict[str, float]
+
+
+class MissingModel(_Strict):
+    policy: Literal["impute_median", "drop_city"]
+
+
+class RatesModel(_Strict):
+    source: str = Field(min_length=1)
+    per_usd: dict[str, dict[str, float]]
+
+    @field_validator("per_usd", mode="before")
+    @classmethod
+    def _years_as_text(cls, v):
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for cur, years in v.items():
+            if isinstance(years, dict):
+                for year, rate in years.items():
+                    if isinstance(rate, bool):
+                        raise ValueError(f"{cur}.{year}: expected a positive number, found {rate!r}")
+                years = {str(y): r for y, r in years.items()}
+            out[str(cur)] = years
+        return out
+
+    @field_validator("per_usd")
+    @classmethod
+    def _positive(cls, v):
+        for cur, years in v.items():
+            for year, rate in years.items():
+                if rate <= 0:
+                    raise ValueError(f"{cur}.{year}: expected a positive number, found {rate!r}")
+        return v
+
+
+class ProxiesModel(_Strict):
+    default: ProxyPolicy = "allowed"
+    exchange_rates: RatesModel | None = None
+
+
+class MethodologyFile(_Strict):
+    """scoring/methodology.yaml, as written."""
+
+    version: str
+    edition: str = ""
+    name: str = ""
+    name_zh: str = ""
+    scale: ScaleModel
+    entropy: EntropyModel
+    topsis: TopsisModel
+    dimension_weights: WeightsModel
+    missing_values: MissingModel
+    proxies: ProxiesModel = ProxiesModel()
+    dimensions: list[DimensionModel] = Field(min_length=1)
+
+    @field_validator("version", "edition", mode="before")
+    @classmethod
+    def _text(cls, v):
+        return v if isinstance(v, str) else str(v)
 
 
 def load_methodology(path: str | Path | None = None) -> Methodology:
     """The methodology at `path`, else TALENT_INDEX_METHODOLOGY, else scoring/methodology.yaml."""
-    import os
-
     path = Path(path) if path else Path(os.environ.get("TALENT_INDEX_METHODOLOGY") or DEFAULT_PATH)
     try:
-        raw_bytes = path.read_bytes()
-    except OSError as exc:
-        raise MethodologyError(f"cannot read methodology file {path}: {exc.strerror}") from exc
+        doc, raw_bytes = load_yaml(path, "methodology file")
+    except ConfigFileError as exc:
+        raise MethodologyError(str(exc)) from None
     try:
-        doc = yaml.load(raw_bytes, Loader=YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise MethodologyError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        dims = []
-        for d in doc["dimensions"]:
-            inds = []
-            for i in d["indicators"]:
-                direction = {"+": 1, "-": -1, "−": -1}.get(str(i["direction"]).strip())
-                if direction is None:
-                    raise MethodologyError(
-                        f"{path}: indicator {i['id']!r} has direction {i['direction']!r}, expected '+' or '-'"
-                    )
-                inds.append(
-                    Indicator(
-                        id=i["id"],
-                        dimension=d["id"],
-                        name_en=i["name_en"],
-                        name_zh=i.get("name_zh", ""),
-                        direction=direction,
-                        unit=str(i.get("unit", "")),
-                        source=i["source"],
-                        proxies=_proxies(i.get("proxies"), f"{path}: indicator {i['id']!r}"),
-                        proxy=_proxy_source(i.get("proxy"), f"{path}: dimensions.{d['id']}.indicators.{i['id']}"),
-                    )
+        f = MethodologyFile.model_validate(doc)
+    except ValidationError as exc:
+        raise MethodologyError(explain(exc, path, doc, raw_bytes, MethodologyFile)) from None
+    dims = tuple(
+        Dimension(
+            id=d.id,
+            name_en=d.name_en,
+            name_zh=d.name_zh,
+            indicators=tuple(
+                Indicator(
+                    id=i.id,
+                    dimension=d.id,
+                    name_en=i.name_en,
+                    name_zh=i.name_zh,
+                    direction=1 if i.direction == "+" else -1,
+                    unit=i.unit,
+                    source=i.source,
+                    proxies=None if i.proxies is None else i.proxies == "allowed",
+                    proxy=None if i.proxy is None else ProxySource(**i.proxy.model_dump()),
                 )
-            dims.append(
-                Dimension(id=d["id"], name_en=d["name_en"], name_zh=d.get("name_zh", ""), indicators=tuple(inds))
-            )
-        rates, rates_source = _exchange_rates((doc.get("proxies") or {}).get("exchange_rates"), f"{path}: proxies")
-        m = Methodology(
-            version=str(doc["version"]),
-            edition=str(doc.get("edition", "")),
-            scale_low=float(doc["scale"]["low"]),
-            scale_high=float(doc["scale"]["high"]),
-            entropy_input=doc["entropy"]["input"],
-            zero_rule=doc["entropy"]["zero_rule"],
-            epsilon=float(doc["entropy"].get("epsilon", 1e-4)),
-            topsis_normalization=doc["topsis"]["normalization"],
-            weights_mode=doc["dimension_weights"]["mode"],
-            published_weights={k: float(v) for k, v in doc["dimension_weights"]["published"].items()},
-            missing_policy=doc["missing_values"]["policy"],
-            proxies_default=bool(_proxies((doc.get("proxies") or {}).get("default", "allowed"), f"{path}: proxies")),
-            dimensions=tuple(dims),
-            exchange_rates=rates,
-            exchange_rates_source=rates_source,
-            sha256=hashlib.sha256(raw_bytes).hexdigest(),
-            path=str(path),
+                for i in d.indicators
+            ),
         )
-    except (KeyError, TypeError) as exc:
-        raise MethodologyError(f"{path}: missing or malformed key {exc}") from exc
+        for d in f.dimensions
+    )
+    rates = f.proxies.exchange_rates
+    m = Methodology(
+        version=f.version,
+        edition=f.edition,
+        scale_low=f.scale.low,
+        scale_high=f.scale.high,
+        entropy_input=f.entropy.input,
+        zero_rule=f.entropy.zero_rule,
+        epsilon=f.entropy.epsilon,
+        topsis_normalization=f.topsis.normalization,
+        weights_mode=f.dimension_weights.mode,
+        published_weights=dict(f.dimension_weights.published),
+        missing_policy=f.missing_values.policy,
+        proxies_default=f.proxies.default == "allowed",
+        dimensions=dims,
+        exchange_rates={} if rates is None else {c: dict(y) for c, y in rates.per_usd.items()},
+        exchange_rates_source="" if rates is None else rates.source,
+        sha256=hashlib.sha256(raw_bytes).hexdigest(),
+        path=str(path),
+    )
     _check(m, str(path))
     return m

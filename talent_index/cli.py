@@ -296,7 +296,7 @@ def parse(
         fail(exc)
     if kind not in kinds:
         fail(ValueError(f"unknown kind {kind!r}; expected one of: " + ", ".join(kinds)))
-    from tasks.sources.base import read_capped
+    from tasks.settings import read_capped
 
     try:
         body = read_capped(file, MAX_FILE_BYTES, "saved response")
@@ -482,8 +482,9 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     """Validate a curated table: columns, provenance of every value, units, ranges, completeness."""
     from tasks.ingest.core import validate_source
     from tasks.registry.cities import load_registry
+    from tasks.settings import read_capped
     from tasks.sources import curated, load_sources_raw, resolve_source
-    from tasks.sources.base import Request, read_capped
+    from tasks.sources.base import Request
     from tasks.store.editions import default_edition
 
     try:
@@ -534,9 +535,8 @@ def curated_template(
 
     import pandas as pd
 
-    from tasks.settings import refuse_protected
+    from tasks.settings import read_capped, refuse_protected
     from tasks.sources import curated, load_sources_raw, resolve_source
-    from tasks.sources.base import read_capped
     from tasks.store.editions import check_edition
     from tasks.store.storage import atomic_write_text
 
@@ -618,8 +618,8 @@ def sources_discover(
 ):
     """What a source offers that the configuration may not know yet (Hurun: every list with its num)."""
     from tasks.http import Fetcher, HttpPolicy
+    from tasks.settings import read_capped
     from tasks.sources import load_sources_raw, source_spec
-    from tasks.sources.base import read_capped
 
     try:
         raw = load_sources_raw()

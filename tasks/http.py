@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from tasks.errors import FetchError, NotPublished, ReplayMissingError
-from tasks.settings import PROJECT_ROOT, recordings_dir
+from tasks.settings import local_path, read_capped, recordings_dir
 from tasks.store.storage import (
     RawRecord,
     atomic_write_bytes,
@@ -75,6 +75,10 @@ DEFAULT_UA = "city-talent-index/0.1 (+https://example.org/city-talent-index; dat
 
 @dataclass
 class HttpPolicy:
+    """How politely one source is fetched (`http:` of a source in data/sources.yaml)."""
+
+    __pydantic_config__ = {"extra": "forbid"}  # read as typed configuration: an unknown key is an error
+
     user_agent: str = DEFAULT_UA
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
@@ -251,11 +255,7 @@ class Fetcher:
     # ------------------------------------------------------------------ local files and offline
     def _read_local(self, url: str) -> RawRecord:
         """`file:relative/path` (from the checkout) or `file:///abs/path`: curated tables kept in git."""
-        path = Path(url[len("file://") :] if url.startswith("file://") else url[len("file:") :])
-        if not path.is_absolute():
-            path = PROJECT_ROOT / path
-        from tasks.sources.base import read_capped
-
+        path = local_path(url)
         try:
             body = read_capped(path, self.policy.max_bytes)
         except OSError as exc:

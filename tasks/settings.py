@@ -22,6 +22,11 @@ def recordings_dir() -> Path:
     return Path(os.environ.get("TALENT_INDEX_RECORDINGS", CONFIG_DIR / "recordings")).resolve()
 
 
+def sources_path(path: str | Path | None = None) -> Path:
+    """The sources configuration: `path`, else TALENT_INDEX_SOURCES, else data/sources.yaml."""
+    return Path(path) if path else Path(os.environ.get("TALENT_INDEX_SOURCES", CONFIG_DIR / "sources.yaml"))
+
+
 PROTECTED = ("releases", "snapshots", "raw")  # written by publishing and ingesting only
 
 
@@ -39,6 +44,22 @@ def refuse_protected(path: str | Path, what: str = "output") -> Path:
                 "ingesting write: write it somewhere else"
             )
     return target
+
+
+def local_path(url: str) -> Path:
+    """The file a `file:relative/path` (from the checkout) or `file:///abs/path` URL names."""
+    path = Path(url[len("file://") :] if url.startswith("file://") else url[len("file:") :])
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def read_capped(path, limit: int, what: str = "file") -> bytes:
+    """At most `limit` bytes of a file: a larger one (or an endless stream such as /dev/zero) is a
+    clear error, not a MemoryError."""
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: the {what} is larger than the {limit:,} bytes we read")
+    return data
 
 
 def safe_id(value: str, what: str) -> str:

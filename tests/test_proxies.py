@@ -107,7 +107,9 @@ def test_methodology_proxy_setting(tmp_path):
     text = (CONFIG_DIR.parent / "scoring" / "methodology.yaml").read_text()
     bad = tmp_path / "m.yaml"
     bad.write_text(text.replace("  default: allowed", "  default: sometimes"))
-    with pytest.raises(MethodologyError, match="proxies must be 'allowed' or 'refused', found 'sometimes'"):
+    with pytest.raises(
+        MethodologyError, match=r"m.yaml line \d+: proxies.default: expected 'allowed' or 'refused', found 'sometimes'"
+    ):
         load_methodology(bad)
     own = tmp_path / "own.yaml"
     own.write_text(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from tasks.errors import PipelineError
 from tasks.registry.cities import load_registry
-from tasks.settings import PROJECT_ROOT
+from tasks.settings import local_path
 
 _SECRET = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 SHOWN_URLS = 3
@@ -42,13 +42,6 @@ class SourcePlan:
             "notes": self.notes,
             "ready": self.ready,
         }
-
-
-def _local_path(url: str):
-    from pathlib import Path
-
-    path = Path(url[len("file://") :] if url.startswith("file://") else url[len("file:") :])
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def plan_source(name: str, raw: dict, edition: str, cadence: str, mode: str, registry) -> SourcePlan:
@@ -84,9 +77,9 @@ def plan_source(name: str, raw: dict, edition: str, cadence: str, mode: str, reg
     seen = list(dict.fromkeys(r.url for r in first))
     out.reads, out.more = seen[:SHOWN_URLS], max(0, len(seen) - SHOWN_URLS)
     for url in seen:
-        if url.startswith("file:") and not _local_path(url).is_file():
+        if url.startswith("file:") and not local_path(url).is_file():
             hint = spec.missing_file_hint(cfg)
-            out.missing.append(f"{_local_path(url)} does not exist" + (f": {hint}" if hint else ""))
+            out.missing.append(f"{local_path(url)} does not exist" + (f": {hint}" if hint else ""))
     if mode == "offline":
         from tasks.http import Recordings
 

@@ -13,8 +13,8 @@ from scoring import IndexResult, Methodology, score_index
 from tasks.errors import PipelineError, VintageMismatch
 from tasks.publish.proxies import apply_proxies
 from tasks.registry.cities import Registry
-from tasks.settings import data_home
-from tasks.sources import all_sources, load_sources_raw, resolve_source, vintage_policy
+from tasks.settings import data_home, sources_path
+from tasks.sources import EditionError, all_sources, load_sources_raw, resolve_source, vintage_policy
 from tasks.sources.base import STATUS_COLUMNS
 from tasks.store.storage import ingested_editions, latest_ingest, read_snapshot
 
@@ -41,11 +41,15 @@ def metadata_sources() -> list[str]:
 
 
 def _expected_vintage(source: str, edition: str, cadence: str) -> str:
+    """What the source's edition policy expects for `edition` now (said when an ingest is missing or
+    found another vintage). A configuration error is raised as it is, never hidden in this text."""
+    raw = load_sources_raw()
+    if source not in raw:
+        return f"unknown: {source} is no longer configured in {sources_path()}"
     try:
-        raw = load_sources_raw()
         return vintage_policy(resolve_source(source, raw[source], edition, cadence)).describe()
-    except (PipelineError, KeyError) as exc:
-        return f"unknown ({exc})"
+    except EditionError as exc:
+        return f"none: {exc.detail}"
 
 
 def newest_ingested_edition(sources: list[str]) -> str | None:

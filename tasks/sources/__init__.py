@@ -4,65 +4,16 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from scoring.methodology import YAML_LOADER
 from tasks.errors import PipelineError
 from tasks.registry.build import CityList
-from tasks.settings import CONFIG_DIR
+from tasks.settings import sources_path
 from tasks.sources.base import EditionError, Source, VintagePolicy
+from tasks.sources.config import import_spec, load_sources_raw, module_of
+from tasks.store.editions import default_edition
 
 CADENCES = ("annual", "quarterly")
-
-
-def sources_path(path: str | Path | None = None) -> Path:
-    return Path(path) if path else Path(os.environ.get("TALENT_INDEX_SOURCES", CONFIG_DIR / "sources.yaml"))
-
-
-def load_sources_raw(path: str | Path | None = None) -> dict[str, dict]:
-    """Every source's configuration as written (defaults merged in), before any edition is chosen."""
-    p = sources_path(path)
-    try:
-        doc = yaml.load(p.read_text(), Loader=YAML_LOADER)
-    except OSError as exc:
-        raise PipelineError(f"cannot read the sources configuration {p}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PipelineError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    if not isinstance(doc, dict):
-        raise PipelineError(f"{p}: expected a mapping of source names to settings, found {type(doc).__name__}")
-    defaults = doc.pop("defaults", {}) or {}
-    out = {}
-    for name, cfg in doc.items():
-        if not isinstance(cfg, dict):
-            raise PipelineError(f"{p}: source {name!r} must be a mapping of settings, found {cfg!r}")
-        merged = {**defaults, **cfg}
-        merged["http"] = {**defaults.get("http", {}), **(cfg.get("http") or {})}
-        out[name] = merged
-    return out
-
-
-@lru_cache(maxsize=64)
-def _import_spec(name: str, module: str) -> Source:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise PipelineError(
-            f"source {name!r}: cannot import its module {module!r} ({exc}); "
-            f"set `module:` under {name} in the sources configuration"
-        ) from None
-    spec = getattr(mod, "SPEC", None)
-    if not isinstance(spec, Source):
-        raise PipelineError(f"source {name!r}: module {module!r} declares no SPEC (a tasks.sources.base.Source)")
-    if spec.name != name:
-        raise PipelineError(f"source {name!r}: module {module!r} declares the source {spec.name!r}")
-    return spec
 
 
 def source_spec(name: str, cfg: dict | None = None) -> Source:
@@ -72,7 +23,7 @@ def source_spec(name: str, cfg: dict | None = None) -> Source:
         if name not in raw:
             raise PipelineError(f"unknown source {name!r}; configured in {sources_path()}: {sorted(raw)}")
         cfg = raw[name]
-    return _import_spec(name, str(cfg.get("module") or f"{__name__}.{name}"))
+    return import_spec(name, module_of(name, cfg))
 
 
 def read_city_list(name: str, path: Path | list[Path]) -> CityList:
@@ -132,8 +83,6 @@ def load_sources_config(
     path: str | Path | None = None, edition: str | None = None, cadence: str = "annual", mode: str = "offline"
 ) -> dict[str, dict]:
     """Every source's configuration resolved for one edition (default: the newest recorded one)."""
-    from tasks.store.editions import default_edition
-
     edition = str(edition or default_edition())
     return {name: resolve_source(name, cfg, edition, cadence, mode) for name, cfg in load_sources_raw(path).items()}
 

@@ -14,6 +14,8 @@ from bs4 import BeautifulSoup
 
 from tasks.errors import SourceError
 from tasks.registry.cities import Listed
+from tasks.settings import sources_path
+from tasks.sources.schema import SourceSettings
 
 if TYPE_CHECKING:
     from tasks.registry.build import BuildContext, NewCity
@@ -130,16 +132,6 @@ def read_sheet(body: bytes, source: str, location: str, expected: str) -> pd.Dat
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a layout problem for the user
         raise SourceError(source, f"expected {expected}, could not read it: {exc}", location=location) from None
-
-
-def read_capped(path, limit: int, what: str = "file") -> bytes:
-    """At most `limit` bytes of a file: a larger one (or an endless stream such as /dev/zero) is a
-    clear error, not a MemoryError."""
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{path}: the {what} is larger than the {limit:,} bytes we read")
-    return data
 
 
 def snake(header: str) -> str:
@@ -335,6 +327,10 @@ class Source:
     registry_columns: tuple[str, ...] = ()
     names_the_city: bool = False
 
+    # The model of its settings in data/sources.yaml: a subclass of `OwnSettings` declaring its own
+    # keys (unknown keys are then errors), else only the keys every source has are checked.
+    settings_model: type[SourceSettings] = SourceSettings
+
     # --- city names
     def check_registry(self, registry) -> None:
         """Refuse a registry without the columns this source reads, before any request."""
@@ -480,7 +476,5 @@ class EditionError(SourceError):
 
     def __init__(self, source: str, message: str, *, location: str | None = CONFIG_FILE, **kwargs):
         if location == CONFIG_FILE:
-            from tasks.sources import sources_path
-
             location = str(sources_path())
         super().__init__(source, message, location=location, **kwargs)

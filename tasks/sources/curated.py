@@ -15,7 +15,9 @@ import pandas as pd
 
 from tasks.errors import SourceError
 from tasks.registry.cities import Registry
+from tasks.settings import local_path
 from tasks.sources.base import STATUS_COLUMNS, TIDY_COLUMNS, Request, Source, SuiteSpec, VintagePolicy
+from tasks.sources.schema import OwnSettings
 from tasks.validate import extra_check
 
 SOURCE = "curated"
@@ -130,14 +132,12 @@ def carry_forward(table: pd.DataFrame, from_edition: str) -> pd.DataFrame:
 def newest_table_before(raw: dict, edition: str, years_back: int = 10) -> tuple[str, str]:
     """(edition, path) of the newest curated table of an edition before `edition` that exists, its
     path from the configuration's `url` (a local `file:` table)."""
-    from tasks.ingest.preflight import _local_path
-
     tried = []
     for year in range(int(edition) - 1, int(edition) - 1 - years_back, -1):
         url = str(raw["url"]).format(edition=year)
         if not url.startswith("file:"):
             raise SourceError(SOURCE, f"the curated table is not a local file ({url}): make its template by hand")
-        path = _local_path(url)
+        path = local_path(url)
         if path.is_file():
             return str(year), str(path)
         tried.append(str(path))
@@ -220,8 +220,13 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     )[[*TIDY_COLUMNS, *STATUS_COLUMNS, "boundary"]].reset_index(drop=True)
 
 
+class CuratedSettings(OwnSettings):
+    url: str  # the curated table of an edition ({edition} filled in)
+
+
 class Curated(Source):
     name = SOURCE
+    settings_model = CuratedSettings
     suites = (SuiteSpec("curated"), SuiteSpec("curated_table", table="table"))
     parse_kinds = {"curated": "curated table of report-sourced indicators (CSV)"}
     required = {"url": "the curated table, file:PATH or https:..., '{edition}' filled with the edition"}

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from tasks.errors import SourceError
 from tasks.registry.cities import Listed, Registry
@@ -23,6 +24,7 @@ from tasks.sources.base import (
     read_sheet,
     soup,
 )
+from tasks.sources.schema import OwnSettings, text_keys
 
 SOURCE = "gawc"
 
@@ -230,8 +232,36 @@ def tier_differences(meta: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+class GawcEdition(BaseModel):
+    """The pages of one GaWC edition (`gawc.editions.<year>`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tiers_url: str | None = None
+    connectivity_url: str | None = None
+    connectivity_from: str | None = None  # another edition's connectivity data set, when it has none
+
+    @field_validator("connectivity_from", mode="before")
+    @classmethod
+    def _year_text(cls, v):
+        return None if v is None else str(v)
+
+
+class GawcSettings(OwnSettings):
+    published_editions: list[int] = []
+    editions: dict[str, GawcEdition] = {}
+    gawc_edition: str | None = None  # without editions: the one GaWC edition the URLs below hold
+    tiers_url: str | None = None
+    connectivity_url: str | None = None
+
+    @field_validator("editions", mode="before")
+    @classmethod
+    def _year_keys(cls, v):
+        return text_keys(v)
+
+
 class GaWC(Source):
     name = SOURCE
+    settings_model = GawcSettings
     name_column = "gawc_names"
     registry_columns = ("gawc_names", "report_tier_2020")  # and the tier the 2020 report printed (Table 2)
     parse_kinds = {

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.errors import SourceError
 from tasks.registry.cities import Listed, Registry, normalise_name
@@ -34,6 +36,7 @@ from tasks.sources.base import (
     read_sheet,
     soup,
 )
+from tasks.sources.schema import OwnSettings, text_keys
 from tasks.validate import extra_check
 
 SOURCE = "hurun"
@@ -702,8 +705,39 @@ def newer_lists(offered: pd.DataFrame, cfg: dict) -> list[str]:
     return [f"{r.label} (num {r.num})" for r in offered.itertuples() if r.num not in known]
 
 
+class HurunList(BaseModel):
+    """One list Hurun publishes (`hurun.lists.<key>`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    num: str | None = None  # its id on hurun.net
+    url: str | None = None  # or a saved export
+    year: int | None = None
+    kind: Literal["annual", "half-year"] = "annual"
+    cutoff: str | None = None
+    released: str | None = None
+    unicorns: int | None = Field(default=None, ge=0)  # the press headline count
+    known_from: str = ""
+
+
+class HurunSettings(OwnSettings):
+    rank_page_url: str | None = None
+    api_url: str | None = None
+    page_limit: int = Field(default=200, ge=1, le=1000)
+    list_kinds: list[Literal["annual", "half-year"]] = ["annual", "half-year"]
+    lists: dict[str, HurunList]
+    url: str | None = None  # a saved export instead of the API
+    columns: dict[str, list[str]] | None = None  # an export's header names per field
+    collapse_share: float | None = Field(default=None, gt=0, le=1)
+
+    @field_validator("lists", mode="before")
+    @classmethod
+    def _year_keys(cls, v):
+        return text_keys(v)
+
+
 class Hurun(Source):
     name = SOURCE
+    settings_model = HurunSettings
     name_column = "hurun_names"
     registry_columns = ("hurun_names",)
     parser_version = "2"

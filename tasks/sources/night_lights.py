@@ -12,13 +12,16 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from tasks.errors import SourceError
 from tasks.registry.cities import Registry
 from tasks.sources.base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
+from tasks.sources.schema import OwnSettings
 
 # rasterio's rasterize (geometry_mask) builds an in-memory dataset and reads its transform before
 # setting it; on a worker thread this warns "Dataset has no geotransform" about that internal dataset
@@ -524,8 +527,21 @@ def details(done: dict) -> pd.DataFrame:
     return pd.DataFrame([rec for r, rec in done.items() if r.kind in ("night-lights-clip", "night-lights-city")])
 
 
+class NightLightsSettings(OwnSettings):
+    format: Literal["vnp46a4", "vnl-clip", "none"]
+    year_offset: int = -1
+    max_years_back: int = Field(default=0, ge=0)
+    listing_urls: list[str] = []
+    listing_url: str | None = None
+    file_url: str | None = None
+    file_version: str | None = None
+    clip_url_template: str | None = None
+    accepted_quality: list[int] = [0, 2]
+
+
 class NightLights(Source):
     name = SOURCE
+    settings_model = NightLightsSettings
     suites = (SuiteSpec("night_lights"),)
     sample_fields = {"night_lights": ["peak_radiance"]}
     required = {

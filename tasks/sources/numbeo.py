@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from tasks.errors import SourceError
 from tasks.registry.build import BuildContext, NewCity, ascii_key
@@ -33,6 +35,7 @@ from tasks.sources.base import (
     snake,
     soup,
 )
+from tasks.sources.schema import OwnSettings
 from tasks.validate import extra_check
 
 SOURCE = "numbeo"
@@ -490,9 +493,24 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
+class NumbeoApi(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: StrictBool = False  # true: the paid API (key from NUMBEO_API_KEY; 2 requests per city)
+    base_url: str = "https://www.numbeo.com/api"
+
+
+class NumbeoSettings(OwnSettings):
+    base_url: str = "https://www.numbeo.com"
+    ranking_section: str = "quality-of-life"
+    ranking_title: dict[Literal["annual", "quarterly"], str]  # the ranking an edition reads, per cadence
+    display_currency: str = "EUR"
+    api: NumbeoApi = NumbeoApi()
+
+
 # ----------------------------------------------------------------------------- the declared source
 class Numbeo(Source):
     name = SOURCE
+    settings_model = NumbeoSettings
     name_column = "numbeo_name"
     registry_columns = ("numbeo_name", "numbeo_slug")
     names_the_city = True  # its "City, Country" cells name a new registry city

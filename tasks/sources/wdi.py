@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from typing import Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.errors import SourceError
 from tasks.registry.cities import Registry
 from tasks.sources.base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
+from tasks.sources.schema import OwnSettings
 from tasks.validate import extra_check
 
 SOURCE = "wdi"
@@ -284,8 +287,25 @@ def tidy(cfg: dict, registry: Registry, parsed: dict) -> pd.DataFrame:
     return pd.DataFrame(out, columns=TIDY_COLUMNS)
 
 
+class WdiSeries(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    unit: str
+    bounds: tuple[int | float, int | float]  # lowest and highest value accepted
+
+
+class WdiSettings(OwnSettings):
+    countries: Literal["all", "registry"] = "all"
+    api_url: str
+    per_page: int = Field(default=1000, ge=1)
+    years_back: int = Field(default=12, ge=1)
+    max_age: int = Field(default=5, ge=0)
+    series: dict[str, WdiSeries]
+
+
 class WDI(Source):
     name = SOURCE
+    settings_model = WdiSettings
     feeds_indicators = False  # its figures reach the index as proxies (the methodology's `proxy:`)
     suites = (SuiteSpec("wdi"),)
     parse_kinds = {"wdi": "World Bank API answer (one page, or a JSON array of pages)"}

@@ -112,8 +112,23 @@ def test_sources_configuration_errors_name_the_file_line_and_setting(tmp_path, m
     bad = tmp_path / "sources.yaml"
     bad.write_text(yaml.safe_dump(doc))
     monkeypatch.setenv("TALENT_INDEX_SOURCES", str(bad))
-    with pytest.raises(PipelineError, match=r"\[source curated, .*sources.yaml\] the setting 'url' is missing"):
+    with pytest.raises(PipelineError, match=r"sources.yaml line 1: curated.url: missing \(required\)$"):
         load_sources_config(edition="2020")
+    doc["curated"]["url"], doc["hurun"]["lists"]["2020"]["kind"] = "file:x.csv", "yearly"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(
+        PipelineError,
+        match=r"sources.yaml line \d+: hurun.lists.2020.kind: expected 'annual' or 'half-year', found 'yearly'$",
+    ) as e:
+        load_sources_raw()
+    line = int(str(e.value).split(" line ")[1].split(":")[0])
+    assert bad.read_text().splitlines()[line - 1].strip() == "kind: yearly"  # the line named is the key's
+    doc["hurun"]["lists"]["2020"]["kind"], doc["numbeo"]["http"]["retires"] = "annual", 2
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(
+        PipelineError, match=r"sources.yaml line \d+: numbeo.http.retires: unknown key; known: .*retries"
+    ):
+        load_sources_raw()
     tabbed = tmp_path / "tabbed.yaml"
     tabbed.write_text((ROOT / "data" / "sources.yaml").read_text().replace("  base_url:", "\tbase_url:"))
     monkeypatch.setenv("TALENT_INDEX_SOURCES", str(tabbed))
