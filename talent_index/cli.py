@@ -483,7 +483,7 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     from tasks.ingest.core import validate_source
     from tasks.registry.cities import load_registry
     from tasks.settings import read_capped
-    from tasks.sources import curated, load_sources_raw, resolve_source
+    from tasks.sources import load_sources_raw, resolve_source, source_spec
     from tasks.sources.base import Request
     from tasks.store.editions import default_edition
 
@@ -496,9 +496,9 @@ def curated_check(file: Path = typer.Argument(..., help="A curated CSV to valida
     try:
         registry = load_registry()
         cfg = resolve_source("curated", load_sources_raw()["curated"], default_edition())
-        req = Request("curated-table", str(file))
-        table = curated.parse_table(body, str(file))
-        tidy = curated.tidy(cfg, registry, {req: table})
+        spec = source_spec("curated")
+        table = spec.parse_file("curated-table", body, str(file), registry)
+        tidy = spec.tidy(cfg, registry, {Request("curated-table", str(file)): table})
         reports = validate_source("curated", {**cfg, "change_warning_share": 1e9}, registry, tidy, {"table": table})
     except Exception as exc:  # noqa: BLE001
         fail(exc)
@@ -531,29 +531,24 @@ def curated_template(
     """Start the curated table of a new edition from the newest one: every row carried forward with
     its own publication and vintage and marked `carried_from`, for a person to update. A release
     built on carried rows lists each as a vintage fallback."""
-    import io
-
-    import pandas as pd
-
     from tasks.settings import read_capped, refuse_protected
-    from tasks.sources import curated, load_sources_raw, resolve_source
+    from tasks.sources import load_sources_raw, resolve_source, source_spec
     from tasks.store.editions import check_edition
     from tasks.store.storage import atomic_write_text
 
     try:
         edition = check_edition(edition)
         raw = load_sources_raw()["curated"]
-        from_edition, source_path = curated.newest_table_before(raw, edition)
         target = output or Path(str(resolve_source("curated", raw, edition)["url"]).removeprefix("file:"))
         refuse_protected(target, "--output")
         if target.exists() and not force:
             raise ValueError(f"{target} exists: choose another --output, or --force to replace it")
+        spec = source_spec("curated")
+        from_edition, source_path, carried = spec.template(  # type: ignore[attr-defined]
+            raw, edition, lambda p: read_capped(p, MAX_FILE_BYTES, "curated table")
+        )
         if target.resolve() == Path(source_path).resolve():
             raise ValueError(f"{target} is the table it is made from")
-        body = read_capped(source_path, MAX_FILE_BYTES, "curated table")
-        curated.parse_table(body, source_path)  # a table that does not pass is not carried forward
-        as_typed = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
-        carried = curated.carry_forward(as_typed, from_edition)
         atomic_write_text(target, carried.to_csv(index=False))
     except Exception as exc:  # noqa: BLE001
         fail(exc)

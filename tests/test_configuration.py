@@ -89,6 +89,7 @@ def test_the_sources_file_is_read_once_per_version(tmp_path, monkeypatch):
     mine.write_text(SOURCES)
     reads = []
     real = yamlconfig.load_yaml
+
     def counting(path, what):
         reads.append(path)
         return real(path, what)

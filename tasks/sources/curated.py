@@ -275,6 +275,16 @@ class Curated(Source):
     def suite_params(self, cfg, registry):
         return {"expected_rows": len(registry.ids) * len(INDICATORS)}
 
+    def template(self, raw: dict, edition: str, read) -> tuple[str, str, pd.DataFrame]:
+        """(edition, path, rows) of the newest table before `edition`, every row carried forward as
+        the template of `edition`'s table (`talent-index curated template`); `read(path) -> bytes`
+        reads a file. A table that does not pass its own checks is not carried forward."""
+        from_edition, source_path = newest_table_before(raw, edition)
+        body = read(source_path)
+        parse_table(body, source_path)
+        as_typed = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+        return from_edition, source_path, carry_forward(as_typed, from_edition)
+
     def extra_checks(self, spec, cfg, registry, tidy, extras, previous):
         if spec.table != "table":
             return []
