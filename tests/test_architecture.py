@@ -87,14 +87,13 @@ def test_the_readme_draws_every_package_and_its_layers():
 
 
 def upward(graph, layers) -> list[str]:
-    return [
-        f"{m}:{line} ({layers[layer_of(m, layers)][0]}) imports {t} ({layers[layer_of(t, layers)][0]})"
-        for m, targets in graph.items()
-        for t, line in sorted(targets)
-        if layer_of(m, layers) is not None
-        and layer_of(t, layers) is not None
-        and layer_of(t, layers) > layer_of(m, layers)
-    ]
+    out = []
+    for m, targets in graph.items():
+        for t, line in sorted(targets):
+            a, b = layer_of(m, layers), layer_of(t, layers)
+            if a is not None and b is not None and b > a:
+                out.append(f"{m}:{line} ({layers[a][0]}) imports {t} ({layers[b][0]})")
+    return out
 
 
 def cycles(graph) -> list[list[str]]:

@@ -4,9 +4,16 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOP = ("tasks/", "tests/", "flows/", "scoring/", "data/", "docs/", "scripts/", "benchmarks/", "expectations/", "ops/")
-TOP += ("talent_index/", ".ci/", "vendor/")
-RUNTIME = ("data/releases", "data/snapshots", "data/raw", "data/runs", "data/FORMAT.json", "data/.refresh.lock")
+TOP: tuple[str, ...] = ("tasks/", "tests/", "flows/", "scoring/", "data/", "docs/", "scripts/", "benchmarks/")
+TOP += ("expectations/", "ops/", "talent_index/", ".ci/", "vendor/")
+RUNTIME: tuple[str, ...] = (
+    "data/releases",
+    "data/snapshots",
+    "data/raw",
+    "data/runs",
+    "data/FORMAT.json",
+    "data/.refresh.lock",
+)
 RUNTIME += ("benchmarks/.cache",)  # made by `make bench`
 PLACEHOLDER = re.compile(r"[<>{}*…]|\.\.\.")
 TOKEN = re.compile(r"`([^`\s]+)`")
