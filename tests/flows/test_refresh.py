@@ -4,7 +4,7 @@ and an older data home, vintage fallbacks, and a source added without touching a
 
 import json
 import shutil
-import textwrap
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -162,101 +162,82 @@ def test_a_vintage_fallback_is_refused_then_published_and_listed(home_copy, tmp_
     assert 'id="vintage-fallbacks"' in html and "gawc uses 2018 where its policy expects 2020" in html
 
 
-MODULE = '''
-"""A toy source: a CSV of city,climate lines, supplying the climate index."""
-import io
-from pathlib import Path
+def test_the_example_source_is_refreshed_end_to_end_and_scored(home_copy, tmp_path, registry):
+    """tasks/sources/example.py, the checked-in example of the whole Source contract, added with no
+    change to any other module: an entry in a copy of the sources configuration, its recording, its
+    names column in a copy of the registry, the methodology taking the climate index from it."""
+    from tasks.errors import PipelineError
+    from tasks.ingest.core import ingest
+    from tasks.sources import read_city_list, resolve_source
 
-import pandas as pd
-
-from tasks.sources.base import TIDY_COLUMNS, Request, Source, SuiteSpec
-
-
-class Toy(Source):
-    name = "toy"
-    suites = (SuiteSpec("toy"),)
-    suites_dir = Path(__file__).parent
-    parse_kinds = {"toy-csv": "the toy climate list (CSV)"}
-
-    def plan(self, cfg, registry, done):
-        return [Request("toy-csv", cfg["url"])]
-
-    def parse(self, req, body, registry, cfg=None):
-        return pd.read_csv(io.BytesIO(body))
-
-    def tidy(self, cfg, registry, parsed):
-        req, table = next(iter(parsed.items()))
-        rows = [(r.city_id, "climate_index", float(r.climate), "index", cfg["edition"], r.city_id, req.url)
-                for r in table.itertuples() if r.city_id in registry.ids]
-        return pd.DataFrame(rows, columns=TIDY_COLUMNS)
-
-
-SPEC = Toy()
-'''
-
-SUITE = {
-    "name": "toy",
-    "expectations": [
-        {
-            "type": "expect_column_values_to_be_in_set",
-            "kwargs": {"column": "city_id", "value_set": {"$PARAMETER": "registry_city_ids"}},
-            "severity": "critical",
-        },
-        {
-            "type": "expect_column_values_to_be_between",
-            "kwargs": {"column": "climate_index", "min_value": 0, "max_value": 100},
-            "severity": "critical",
-        },
-    ],
-}
-
-
-def test_a_toy_source_is_refreshed_end_to_end_and_scored(home_copy, tmp_path, monkeypatch, registry):
-    # 1. the module and its suite, in a folder of their own
-    pkg = tmp_path / "toy_pkg"
-    pkg.mkdir()
-    (pkg / "toy_source.py").write_text(textwrap.dedent(MODULE))
-    (pkg / "toy.json").write_text(json.dumps(SUITE))
-    monkeypatch.syspath_prepend(str(pkg))
-    # 2. an entry in a copy of the sources configuration
-    url = "https://toy.example.org/climate.csv"
+    url = "https://climate.example.org/list-{edition}.csv"
     config = yaml.safe_load((ROOT / "data" / "sources.yaml").read_text())
-    config["toy"] = {"module": "toy_source", "url": url, "http": {"allowed_domains": ["toy.example.org"]}}
+    config["example"] = {"module": "tasks.sources.example", "url": url, "http": {"allowed_domains": ["example.org"]}}
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    # 3. its recording (edition 2020)
+    # the registry gains the column of the example's spellings ("Vienna, Austria"): data, not code
+    cities = pd.read_csv(ROOT / "data" / "cities.csv", dtype=str, keep_default_na=False)
+    cities["example_names"] = cities["name_en"] + ", " + cities["country"]
+    cities.to_csv(tmp_path / "cities.csv", index=False)
     rec = tmp_path / "rec"
     shutil.copytree(ROOT / "data" / "recordings", rec)
     climate = {cid: 40 + i for i, cid in enumerate(registry.ids)}
-    (rec / "2020" / "toy").mkdir()
-    (rec / "2020" / "toy" / "climate.csv").write_text(
-        "city_id,climate\n" + "".join(f"{c},{v}\n" for c, v in climate.items())
+    printed = dict(zip(cities["city_id"], cities["example_names"], strict=True))
+    (rec / "2020" / "example").mkdir()
+    (rec / "2020" / "example" / "list-2020.csv").write_text(
+        "city,climate,year\n"
+        + "".join(f'"{printed[c]}",{v},2020\n' for c, v in climate.items())
+        + '"Atlantis, Nowhere",99,2020\n'
     )
     index = json.loads((rec / "2020" / "index.json").read_text())
-    index[url] = {"source": "toy", "file": "toy/climate.csv", "status": 200, "headers": {}}
+    index[url.format(edition=2020)] = {
+        "source": "example",
+        "file": "example/list-2020.csv",
+        "status": 200,
+        "headers": {},
+    }
     (rec / "2020" / "index.json").write_text(json.dumps(index))
-    # the methodology takes the climate index from the toy source (a copy, with only that changed)
     methodology = (ROOT / "scoring" / "methodology.yaml").read_text()
     changed = methodology.replace(
-        'direction: "+", unit: index, source: numbeo}', 'direction: "+", unit: index, source: toy}', 1
+        'direction: "+", unit: index, source: numbeo}', 'direction: "+", unit: index, source: example}', 1
     )
-    assert changed.count("source: toy") == 1 and "climate_index" in changed.split("source: toy")[0].splitlines()[-1]
+    assert changed.count("source: example") == 1
+    assert "climate_index" in changed.split("source: example")[0].splitlines()[-1]
     (tmp_path / "methodology.yaml").write_text(changed)
     env = {
         "TALENT_INDEX_SOURCES": str(tmp_path / "sources.yaml"),
         "TALENT_INDEX_RECORDINGS": str(rec),
         "TALENT_INDEX_METHODOLOGY": str(tmp_path / "methodology.yaml"),
+        "TALENT_INDEX_REGISTRY": str(tmp_path / "cities.csv"),
     }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        cfg = resolve_source("example", config["example"], "2020")
+        with pytest.raises(PipelineError, match=r"lacks the column\(s\) example_names that source example reads"):
+            ingest("example", cfg, "offline", registry)  # the bundled registry has no example names
+        listed = read_city_list("example", rec / "2020" / "example" / "list-2020.csv")  # for `cities build`
+        assert (len(listed.items), listed.items[0].country) == (31, cities["country"][0])
 
-    parsed = cli("parse", "toy-csv", str(rec / "2020" / "toy" / "climate.csv"), env=env)
-    assert parsed.exit_code == 0 and parsed.stdout.startswith("city_id,climate"), parsed.output
-    res = cli("refresh", "--offline", "--source", "toy", env=env)
+    parsed = cli("parse", "example-csv", str(rec / "2020" / "example" / "list-2020.csv"), env=env)
+    assert parsed.exit_code == 0 and parsed.stdout.startswith("city,climate,year"), parsed.output
+    res = cli("refresh", "--offline", "--source", "example", env=env)
     assert res.exit_code == 0, res.output
-    assert "toy: snapshot" in res.output and "published release" in res.output
+    assert "example: snapshot" in res.output and "published release" in res.output
     rid = latest(home_copy)
-    manifest = json.loads((home_copy / "releases" / rid / "manifest.json").read_text())
-    assert "toy" in {i["source"] for i in manifest["inputs"]}
-    ind = pd.read_parquet(home_copy / "releases" / rid / "indicators.parquet")
+    folder = home_copy / "releases" / rid
+    m = manifest(home_copy, rid)
+    assert {"source": "example", "expected_vintage": "2020", "vintage": "2020"}.items() <= next(
+        i for i in m["inputs"] if i["source"] == "example"
+    ).items()
+    ind = pd.read_parquet(folder / "indicators.parquet")
     got = ind[ind["indicator"] == "climate_index"].set_index("city_id")["value"].to_dict()
-    assert got == {c: float(v) for c, v in climate.items()}
-    log = (home_copy / "snapshots" / "toy" / "ingests.jsonl").read_text().splitlines()
+    assert got == {c: float(v) for c, v in climate.items()}  # Atlantis is no registry city
+    # what the source adds to the release, declared by it alone: a table and a note, in the report
+    mildest = pd.read_csv(folder / "example_mildest.csv")
+    assert list(mildest["city_id"]) == list(registry.ids[-3:][::-1])
+    assert [t["file"] for t in m["source_tables"] if t["source"] == "example"] == ["example_mildest.csv"]
+    html = (folder / "report" / "index.html").read_text()
+    assert "Example: the three mildest climates" in html and escape(printed[registry.ids[-1]]).replace("&#x27;", "&#39;") in html
+    assert 'id="note-example">Example: 30 climate values come from the example source' in html
+    log = (home_copy / "snapshots" / "example" / "ingests.jsonl").read_text().splitlines()
     assert len(log) == 1 and json.loads(log[0])["edition"] == "2020"
