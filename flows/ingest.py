@@ -129,7 +129,7 @@ def validate(source: str, cfg: dict, tidy_table: pd.DataFrame, extras: dict) -> 
 @task(cache_policy=NO_CACHE)
 def data_docs() -> str | None:
     """Render the GX Data Docs of this run's validations, once per run (each render rebuilds the index)."""
-    from tasks.validate import render_data_docs
+    from tasks.gx_adapter import render_data_docs
 
     with timed("work", "gx"):
         index = render_data_docs(_docs_dir())

@@ -6,8 +6,9 @@ import subprocess
 
 import pandas as pd
 
+from tasks.gx_adapter import VENDORED, render_data_docs
 from tasks.service.browser import headless_args
-from tasks.validate import VENDORED, render_data_docs, run_suite
+from tasks.validate import run_suite
 
 SUITE = {
     "name": "offline_check",

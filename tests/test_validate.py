@@ -35,7 +35,7 @@ def test_in_set_failures_are_the_same_for_small_and_large_sets(n_ids):
 
 
 def test_data_docs_are_rendered_once_for_all_pending_validations(tmp_path):
-    from tasks.validate import render_data_docs
+    from tasks.gx_adapter import render_data_docs
 
     docs = tmp_path / "data-docs"
     df = pd.DataFrame({"city_id": ["c0001", "c0002"], "v": [1.0, 12.0]})
@@ -139,7 +139,7 @@ def test_a_second_pass_runs_the_failing_expectations_only_and_a_repeated_validat
 def test_a_module_loaded_on_first_use_runs_when_an_attribute_is_used(tmp_path, monkeypatch):
     import sys
 
-    from tasks.validate import load_on_first_use
+    from tasks.gx_adapter import load_on_first_use
 
     (tmp_path / "probe_pkg").mkdir()
     (tmp_path / "probe_pkg" / "__init__.py").write_text(

@@ -3,9 +3,7 @@ the automations and a worker (`talent-index server up`), and stop them in order 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -13,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +19,7 @@ import requests
 
 from tasks.errors import PipelineError
 from tasks.secrets import redact
+from tasks.service.prefect_api import next_cron_dates
 from tasks.settings import PROJECT_ROOT
 
 POOL = "talent-index"
@@ -389,16 +387,10 @@ def status() -> dict:
 
 def _cron_dates(sched: list, n: int = 2) -> list | None:
     """The next `n` fire times of the first cron schedule; None when it cannot be read."""
-    from prefect.server.schemas.schedules import CronSchedule
-
     try:
-        dates: Any = CronSchedule(cron=sched[0][0], timezone=sched[0][1] or "UTC").get_dates(n)
-        if inspect.iscoroutine(dates):  # sync_compatible hands back a coroutine next to a running loop
-            with ThreadPoolExecutor(1) as pool:
-                dates = pool.submit(asyncio.run, dates).result()
+        return next_cron_dates(sched[0][0], sched[0][1], n)
     except Exception:  # noqa: BLE001 - a schedule we cannot read: say so
         return None
-    return list(dates)
 
 
 def _next_from_cron(sched: list) -> str:

@@ -1,11 +1,17 @@
-"""Which Prefect API a run reports to: a real server (PREFECT_API_URL) or, when none is set (as in
-`make run`), a temporary one the CLI starts for its runs. Light to import: the CLI checks these
-before it imports the flows."""
+"""The one door to Prefect's internals, and which Prefect API a run reports to: a real server
+(PREFECT_API_URL) or, when none is set (as in `make run`), a temporary one the CLI starts for its
+runs. Light to import: the CLI checks these before it imports the flows.
+
+Everything else uses Prefect's documented API (flows, tasks, artifacts, events, the client,
+settings). What this module relies on beyond it is listed in `INTERNALS`, each with a check the
+tests run (`tests/test_framework_internals.py`), and why the documented route does not serve."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib.util
+import inspect
 import os
 import socket
 import subprocess
@@ -13,10 +19,13 @@ import sys
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tasks.errors import PipelineError
+from tasks.internals import Internal, source_says
 
 
 def require_real_server(address: str) -> None:
@@ -163,3 +172,53 @@ def on_the_temporary_server(server: TemporaryServer | None):
     server.join()
     with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+def next_cron_dates(cron: str, timezone: str, n: int = 2) -> list:
+    """The next `n` fire times of a cron schedule, by Prefect's own rules (its server-side schedule
+    schema: the client's has no dates), so that `server status` shows what the server will run."""
+    from prefect.server.schemas.schedules import CronSchedule  # the server's package: imported when used
+
+    dates: Any = CronSchedule(cron=cron, timezone=timezone or "UTC").get_dates(n)
+    if inspect.iscoroutine(dates):  # sync_compatible hands back a coroutine next to a running loop
+        with ThreadPoolExecutor(1) as pool:
+            dates = pool.submit(asyncio.run, dates).result()
+    return list(dates)
+
+
+def _cron_dates_work() -> str | None:
+    try:
+        dates = next_cron_dates("0 3 * * *", "UTC", 2)
+    except Exception as exc:  # noqa: BLE001 - what changed, in the message
+        return f"{type(exc).__name__}: {exc}"
+    return None if len(dates) == 2 and dates[0] < dates[1] else f"got {dates!r}"
+
+
+SERVER = "server/api/server.py"
+INTERNALS = [
+    Internal(
+        "PREFECT__SERVER_EPHEMERAL and PREFECT__SERVER_FINAL, read by prefect.server.api.server.create_app",
+        "the temporary server is started as Prefect starts its own (SERVER_ENV): Prefect's class for it "
+        "(SubprocessASGIServer) lives in its server package, whose import costs this process seconds",
+        lambda: source_says(
+            "prefect", SERVER, 'os.getenv("PREFECT__SERVER_EPHEMERAL")', 'os.getenv("PREFECT__SERVER_FINAL")'
+        ),
+    ),
+    Internal(
+        "uvicorn --factory prefect.server.api.server:create_app, as SubprocessASGIServer runs it",
+        "server_command() is Prefect's own command line for its temporary server",
+        lambda: source_says(
+            "prefect", SERVER, '"prefect.server.api.server:create_app"', '"--factory"', "def create_app("
+        ),
+    ),
+    Internal(
+        "exit status 3 of the server process: its port was taken (SubprocessASGIServer starts another)",
+        "the temporary server retries on another port exactly then, as Prefect's does",
+        lambda: source_says("prefect", SERVER, "self.server_process.poll() == 3"),
+    ),
+    Internal(
+        "prefect.server.schemas.schedules.CronSchedule.get_dates",
+        "`server status` shows the next runs by Prefect's own cron rules; the client's schedule has no dates",
+        _cron_dates_work,
+    ),
+]

@@ -237,7 +237,10 @@ def test_the_example_source_is_refreshed_end_to_end_and_scored(home_copy, tmp_pa
     assert list(mildest["city_id"]) == list(registry.ids[-3:][::-1])
     assert [t["file"] for t in m["source_tables"] if t["source"] == "example"] == ["example_mildest.csv"]
     html = (folder / "report" / "index.html").read_text()
-    assert "Example: the three mildest climates" in html and escape(printed[registry.ids[-1]]).replace("&#x27;", "&#39;") in html
+    assert (
+        "Example: the three mildest climates" in html
+        and escape(printed[registry.ids[-1]]).replace("&#x27;", "&#39;") in html
+    )
     assert 'id="note-example">Example: 30 climate values come from the example source' in html
     log = (home_copy / "snapshots" / "example" / "ingests.jsonl").read_text().splitlines()
     assert len(log) == 1 and json.loads(log[0])["edition"] == "2020"
