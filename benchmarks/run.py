@@ -7,6 +7,7 @@ import sys
 import time
 
 import e2e
+import imports
 import nightlights
 import scoring_kernel
 from common import GENERATED, save
@@ -23,6 +24,8 @@ def main(runs: int = 5) -> None:
     save("nightlights", nightlights.run(runs))
     print("4. end-to-end offline refresh on generated recordings (30, 1,000, 10,000 cities)", flush=True)
     path = save("end_to_end", e2e.run((30, 1_000, 10_000), runs=runs, cold_size=None))
+    print("5. import times, fresh interpreters", flush=True)
+    save("imports", imports.run(runs))
     save("make_bench", {"seconds": time.time() - t0, "generated_seconds": dict(GENERATED)})
     write_readme(path)
     print(

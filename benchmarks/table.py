@@ -26,14 +26,36 @@ def sec(s):
     return f"{s['median']:.2f} s ({s['min']:.2f}–{s['max']:.2f})"
 
 
+def merged(path: Path | None) -> tuple[dict, dict[str, str]]:
+    """The results of `path`, with each section it lacks taken from the newest earlier file that has
+    it (a benchmark run on its own adds its section); section -> the file it comes from."""
+    files = sorted(RESULTS.glob("*.json"))
+    if path is not None:
+        files = [f for f in files if f.name <= path.name]
+    doc: dict = {}
+    origin: dict[str, str] = {}
+    for f in files:
+        for k, v in json.loads(f.read_text()).items():
+            doc[k] = v
+            origin[k] = f.name
+    return doc, origin
+
+
 def write_readme(path: Path | None = None) -> Path:
     path = path or sorted(RESULTS.glob("*.json"))[-1]
-    doc = json.loads(path.read_text())
+    doc, origin = merged(path)
     m = doc["machine"]
+    names = {"scoring_kernel": "1", "monte_carlo": "2", "nightlights": "3", "end_to_end": "4", "imports": "5"}
+    by_file: dict[str, list[str]] = {}
+    for key, number in names.items():
+        if key in origin:
+            by_file.setdefault(origin[key], []).append(number)
+    where = "; ".join(
+        f"`{(RESULTS / f).relative_to(ROOT)}`: section {', '.join(n)}" for f, n in sorted(by_file.items())
+    )
     lines = [
         INTRO.format(runs=5),
-        f"Machine: {m['cpus']} CPUs, {m['machine']}, Python {m['python']}, {m['date']} "
-        f"(results: `{path.relative_to(ROOT)}`).",
+        f"Machine: {m['cpus']} CPUs, {m['machine']}, Python {m['python']} (results: {where}).",
         "",
     ]
     mb = doc.get("make_bench")
@@ -130,6 +152,22 @@ def write_readme(path: Path | None = None) -> Path:
                 f"cities: {r['seconds']:.1f} s wall, {r['work_seconds']:.1f} s our work, "
                 f"peak {r['peak_mib']:.0f} MiB.",
             ]
+        lines.append("")
+    imp = doc.get("imports")
+    if imp:
+        base = imp["interpreter_start"]["median"]
+        lines += [
+            "## 5. Import times, fresh interpreters",
+            "",
+            f"Why some imports sit inside functions (`pyproject.toml`, rule PLC0415); measured "
+            f"`{origin['imports'].removesuffix('.json')}`. An interpreter alone starts in {base:.2f} s.",
+            "",
+            "| module | import (interpreter start included) |",
+            "|---|---|",
+        ]
+        for module, r in imp.items():
+            if module != "interpreter_start":
+                lines.append(f"| {r['label']} | {sec(r)} |")
         lines.append("")
     out = ROOT / "benchmarks" / "README.md"
     out.write_text("\n".join(lines) + "\n")

@@ -13,11 +13,18 @@ import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.events import emit_event
+from prefect.runtime import flow_run
 
 from tasks.errors import PipelineError
+from tasks.gx_adapter import render_data_docs
 from tasks.ingest import core
 from tasks.progress import report, report_transient
 from tasks.registry.cities import load_registry
+from tasks.service.files import file_url
+from tasks.service.run_summary import warning_events
+from tasks.settings import data_home
 from tasks.sources import load_sources_raw, resolve_source, source_spec
 from tasks.store.editions import resolve_edition
 from tasks.timing import timed
@@ -84,7 +91,6 @@ def root_run_id() -> str | None:
     known = ROOT_RUN.get()
     if known:
         return known
-    from prefect.runtime import flow_run
 
     root = flow_run.root_flow_run_id or flow_run.id
     return str(root) if root else None
@@ -93,7 +99,6 @@ def root_run_id() -> str | None:
 @contextmanager
 def as_root_run():
     """Within it, the current flow run is the root for the tasks of its subflows (ROOT_RUN)."""
-    from prefect.runtime import flow_run
 
     token = ROOT_RUN.set(str(flow_run.id) if flow_run.id else None)
     try:
@@ -104,7 +109,6 @@ def as_root_run():
 
 def _docs_dir() -> Path:
     """The run's output folder for GX Data Docs: <data home>/runs/<root flow run id>/data-docs."""
-    from tasks.settings import data_home
 
     return data_home() / "runs" / (root_run_id() or "local") / "data-docs"
 
@@ -115,7 +119,6 @@ def validate(source: str, cfg: dict, tidy_table: pd.DataFrame, extras: dict) -> 
     docs = _docs_dir()
     with timed("work", "gx"):
         reports = core.validate_source(source, cfg, load_registry(), tidy_table, extras, docs_dir=docs)
-    from tasks.service.files import file_url
 
     page = next((r.docs_page for r in reports if r.docs_page), None)
     create_link_artifact(
@@ -129,7 +132,6 @@ def validate(source: str, cfg: dict, tidy_table: pd.DataFrame, extras: dict) -> 
 @task(cache_policy=NO_CACHE)
 def data_docs() -> str | None:
     """Render the GX Data Docs of this run's validations, once per run (each render rebuilds the index)."""
-    from tasks.gx_adapter import render_data_docs
 
     with timed("work", "gx"):
         index = render_data_docs(_docs_dir())
@@ -139,7 +141,6 @@ def data_docs() -> str | None:
 def _is_root_run() -> bool:
     """Whether this ingest runs on its own (not as a subflow of `refresh`): from the run context,
     without asking the API."""
-    from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
     return ctx is None or ctx.flow_run is None or ctx.flow_run.parent_task_run_id is None
@@ -173,9 +174,6 @@ def snapshot(
 def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
     """A source ingested on its own: its warning event (under `refresh`, the parent emits them once
     the release is out, naming it)."""
-    from prefect.events import emit_event
-
-    from tasks.service.run_summary import warning_events
 
     for payload in warning_events({source: [r.as_dict() for r in reports]}, None, run_context or {}):
         emit_event(

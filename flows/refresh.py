@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pandas as pd
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.events import emit_event
+from prefect.runtime import deployment, flow_run
+from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed
 
 from tasks.errors import PipelineError
 from tasks.progress import report
+from tasks.service.files import file_url
 from tasks.service.prefect_api import require_real_server
+from tasks.service.run_summary import failure_labels, quality_rows, ranking_rows, warning_events
+from tasks.settings import data_home
 from tasks.sources import CADENCES, all_sources
+from tasks.store.editions import resolve_edition
+from tasks.store.home import require_current_format
 from tasks.store.storage import refresh_lock, remove_stale_temporaries
 
 from .ingest import as_root_run, data_docs, ingest_flow, source_config
@@ -23,9 +37,6 @@ def _run_context() -> dict:
     """Who is running (for alert payloads): deployment, flow run and its UI link, in the form the
     failure alert's `flow_run | ui_url` gives (<UI>/runs/flow-run/<id>), so both alerts link alike."""
     try:
-        from prefect.runtime import deployment, flow_run
-        from prefect.settings import PREFECT_UI_URL
-
         ui = (PREFECT_UI_URL.value() or "").rstrip("/")
         return {
             "deployment": deployment.name,
@@ -39,7 +50,8 @@ def _run_context() -> dict:
 def dask_task_runner(address: str):
     """Prefect's DaskTaskRunner on an existing cluster, for the sources' parallel work units."""
     require_real_server(address)
-    from prefect_dask import DaskTaskRunner
+
+    from prefect_dask import DaskTaskRunner  # noqa: PLC0415 - dask's import, only with --dask (benchmarks/README.md)
 
     return DaskTaskRunner(address=address)
 
@@ -81,7 +93,6 @@ def refresh(
         dask_address: tcp://host:port of a Dask scheduler to run the sources' parallel work
             (night-light tiles) on; needs a real Prefect server.
     """
-    import os
 
     if data_home:
         os.environ["TALENT_INDEX_HOME"] = data_home
@@ -90,8 +101,6 @@ def refresh(
     if cadence not in CADENCES:
         raise PipelineError(f"unknown cadence {cadence!r}; expected one of {CADENCES}")
     context = _run_context()
-    from tasks.store.editions import resolve_edition
-    from tasks.store.home import require_current_format
 
     configured = all_sources()
     chosen = list(sources or configured)
@@ -169,9 +178,6 @@ def refresh(
 
 def _docs_url(index: str | None):
     """page of this run's Data Docs (relative to its folder) -> a URL a person can open."""
-    from pathlib import Path
-
-    from tasks.service.files import file_url
 
     def url(page: str | None) -> str:
         if not index:
@@ -183,9 +189,6 @@ def _docs_url(index: str | None):
 
 def _quality_artifact(reports: dict, failed: dict, docs_index: str | None) -> None:
     """One data-quality table across sources on the parent run."""
-    from prefect.artifacts import create_table_artifact
-
-    from tasks.service.run_summary import quality_rows
 
     rows = quality_rows(reports, failed, _docs_url(docs_index))
     n_err = sum(1 for r in rows if r["severity"] == "error")
@@ -201,11 +204,6 @@ def _quality_artifact(reports: dict, failed: dict, docs_index: str | None) -> No
 def _label_failure(failed: dict, docs_index: str | None) -> None:
     """Labels on the run for its failure alert: source, suite, check, offending values, what is
     allowed, the Data Docs page and the data home."""
-    from prefect.client.orchestration import get_client
-    from prefect.runtime import flow_run
-
-    from tasks.service.run_summary import failure_labels
-    from tasks.settings import data_home
 
     if not flow_run.id:
         return
@@ -215,13 +213,6 @@ def _label_failure(failed: dict, docs_index: str | None) -> None:
 
 def _release_artifacts(release: dict, n_warnings: int) -> None:
     """The ranking (top of it) and the report's link on the parent run, where a person looks first."""
-    from pathlib import Path
-
-    import pandas as pd
-    from prefect.artifacts import create_link_artifact, create_table_artifact
-
-    from tasks.service.files import file_url
-    from tasks.service.run_summary import ranking_rows
 
     path = Path(release["path"])
     table = pd.read_parquet(path / "index.parquet").head(30)
@@ -243,10 +234,6 @@ def _release_artifacts(release: dict, n_warnings: int) -> None:
 def _emit_warnings(reports: dict, release_id: str | None, context: dict, docs_index: str | None) -> None:
     """One event per source with warnings (the data-quality automation alerts on it), naming the
     release that went out with them."""
-    from prefect.events import emit_event
-
-    from tasks.service.run_summary import warning_events
-    from tasks.settings import data_home
 
     for payload in warning_events(reports, release_id, context, _docs_url(docs_index), str(data_home())):
         emit_event(

@@ -11,6 +11,9 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from .entropy import entropy_weights
+from .topsis import minmax_normalize, rescale_50_100, topsis
+
 DIMENSIONS = ["economy", "innovation", "openness", "ecology", "welfare", "affordability"]
 ROUNDING = 0.005  # printed to two decimals
 
@@ -170,8 +173,6 @@ def variant_comparison(values: pd.DataFrame, directions, printed: pd.Series, low
     printed: the report's scores of that dimension for the cities it prints.
     Scores are computed on all cities in `values`, compared on those also in `printed`.
     """
-    from .entropy import entropy_weights
-    from .topsis import minmax_normalize, rescale_50_100, topsis
 
     X = values.to_numpy(dtype=float)
     common = [c for c in values.index if c in printed.index]

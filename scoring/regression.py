@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import stdtr, stdtrit
 
 
 @dataclass
@@ -39,7 +40,6 @@ def ols_band(x: pd.Series, y: pd.Series, level: float = 0.95, grid: int = 50) ->
         raise ValueError(f"regression of {y.name} on {x.name} needs at least 3 cities with both values, got {n}")
     if df["x"].nunique() < 2:
         raise ValueError(f"regression of {y.name} on {x.name}: {x.name} does not vary")
-    from scipy.special import stdtr, stdtrit  # Student's t CDF and quantile, without all of scipy.stats
 
     X, Y = df["x"].to_numpy(float), df["y"].to_numpy(float)
     dx, dy = X - X.mean(), Y - Y.mean()

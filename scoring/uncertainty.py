@@ -18,6 +18,7 @@ import pandas as pd
 
 from .index import dimension_matrix
 from .methodology import Methodology
+from .weights import multiple_correlation_weights
 
 CHOICES = {
     "topsis_normalization": ("minmax", "vector"),
@@ -94,8 +95,6 @@ def monte_carlo(
     if m.weights_mode == "published":
         w0 = np.array([m.published_weights[x] for x in m.dimension_ids])
     else:
-        from .weights import multiple_correlation_weights
-
         nominal = dimension_score_matrix(values, m)
         w0 = multiple_correlation_weights(nominal[~np.isnan(nominal).any(axis=1)])
     rng = np.random.default_rng(seed)

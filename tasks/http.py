@@ -14,12 +14,14 @@ import json
 import os
 import random
 import re
+import socket
+import ssl
 import threading
 import time
 import urllib.robotparser
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -27,6 +29,7 @@ import requests
 
 from tasks.errors import FetchError, NotPublished, ReplayMissingError
 from tasks.settings import local_path, read_capped, recordings_dir
+from tasks.store.editions import default_edition, recorded_editions
 from tasks.store.storage import (
     RawRecord,
     atomic_write_bytes,
@@ -148,7 +151,6 @@ class Recordings:
     to that folder) and its recorded metadata."""
 
     def __init__(self, root: Path | None = None, edition: str | None = None):
-        from tasks.store.editions import default_edition, recorded_editions
 
         self.base = Path(root) if root else recordings_dir()
         self.edition = str(edition or (recorded_editions(self.base) or [default_edition()])[-1])
@@ -500,7 +502,6 @@ class Fetcher:
 
 
 def _age_s(iso: str) -> float:
-    from datetime import datetime
 
     try:
         return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
@@ -534,8 +535,6 @@ def _causes(exc: BaseException):
 
 
 def failure_kind(exc: BaseException) -> str:
-    import socket
-    import ssl
 
     if isinstance(exc, _TruncatedBody):
         return "truncated"
@@ -579,8 +578,6 @@ _KIND_TEXT = {
 def describe_failure(exc: BaseException) -> str:
     """'DNS lookup failed: [Errno -2] Name or service not known': the kind, then the innermost
     error's own words (the socket's or TLS library's), not the wrappers around it."""
-    import socket
-    import ssl
 
     kind = failure_kind(exc)
     inner = next(

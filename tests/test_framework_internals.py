@@ -38,13 +38,12 @@ def test_every_framework_internal_is_in_its_adapter():
         for path in sorted((root / pkg).rglob("*.py")):
             rel = path.relative_to(root).as_posix()
             for node in ast.walk(ast.parse(path.read_text())):
-                names = (
-                    [a.name for a in node.names]
-                    if isinstance(node, ast.Import)
-                    else [node.module or ""]
-                    if isinstance(node, ast.ImportFrom)
-                    else []
-                )
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                else:
+                    continue
                 for n in names:
                     if n.startswith(private) and not n.startswith(allowed.get(rel, "\0")):
                         found.append(f"{rel}:{node.lineno} imports {n}")

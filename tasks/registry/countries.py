@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import pycountry
+
 from tasks.registry.cities import normalise_name
 
 # Country names the sources print that ISO 3166 (pycountry) does not know by that name.
@@ -32,7 +34,6 @@ COUNTRY_ALIASES = {
 def country_iso2(name: str, fuzzy: bool = True) -> str | None:
     """ISO 3166 alpha-2 of a country name as a source prints it, or None when unknown. `fuzzy`:
     also pycountry's fuzzy search (which matches subdivisions too: 'Salem' finds India)."""
-    import pycountry
 
     text = str(name or "").strip()
     if not text:
@@ -59,7 +60,6 @@ def country_iso2(name: str, fuzzy: bool = True) -> str | None:
 
 
 def country_name(iso2: str) -> str:
-    import pycountry
 
     c = pycountry.countries.get(alpha_2=iso2)
     if c is None:

@@ -7,6 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from prefect.automations import Automation, AutomationCore, CallWebhook, EventTrigger, SendNotification
+from prefect.blocks.core import Block
+from prefect.blocks.notifications import SlackWebhook
+from prefect.blocks.webhook import Webhook
+from prefect.client.orchestration import get_client
+from prefect.types import SecretDict
+from pydantic import SecretStr
 
 from tasks.errors import PipelineError
 from tasks.settings import PROJECT_ROOT
@@ -27,18 +34,11 @@ def notification_block(notify: str):
     url = os.environ.get(env)
     if not url:
         raise PipelineError(f"set {env} to the URL alerts are posted to (it is a secret: never commit it)")
-    from prefect.blocks.core import Block
-    from pydantic import SecretStr
 
     block: Block
     if notify == "webhook":
-        from prefect.blocks.webhook import Webhook
-        from prefect.types import SecretDict
-
         block = Webhook(method="POST", url=SecretStr(url), headers=SecretDict({"Content-Type": "application/json"}))
     else:
-        from prefect.blocks.notifications import SlackWebhook
-
         block = SlackWebhook(url=SecretStr(url))
     block.save(BLOCK_NAME, overwrite=True)
     return block
@@ -49,7 +49,6 @@ def load_specs(path: Path | None = None) -> dict:
 
 
 def build(spec: dict, deployments: list[str], notify: str, block_id):
-    from prefect.automations import Automation, CallWebhook, EventTrigger, SendNotification
 
     t = spec["trigger"]
     match_related: dict[str, str | list[str]] = (
@@ -95,8 +94,6 @@ def apply_automations(notify: str = "webhook", path: Path | None = None) -> dict
     """Upsert every automation of the file by name: created when missing, updated in place (same
     id) when its definition changed, left alone when unchanged — so a restart keeps the ids and
     the proactive "no refresh" window. Returns name -> created | updated | unchanged."""
-    from prefect.automations import AutomationCore
-    from prefect.client.orchestration import get_client
 
     doc = load_specs(path)
     block = notification_block(notify)

@@ -16,11 +16,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tasks.errors import PipelineError
+from tasks.ingest.preflight import edition_of_run, preflight
 from tasks.secrets import redact
+from tasks.service.alerts import NOTIFY_ENV, apply_automations
 from tasks.service.prefect_api import next_cron_dates
-from tasks.settings import PROJECT_ROOT
+from tasks.settings import PROJECT_ROOT, data_home
 
 POOL = "talent-index"
 
@@ -209,8 +217,6 @@ def up(
             f"(pid file {state_dir() / 'server.pid'}); run `talent-index server down` first"
         )
     if notify:  # before anything starts
-        from tasks.service.alerts import NOTIFY_ENV
-
         var = NOTIFY_ENV.get(notify)
         if var is None or not os.environ.get(var):
             raise PipelineError(
@@ -220,7 +226,6 @@ def up(
     database_url, db_record = database_choice(database_url, database_url_file, new_database)
     try:
         env = _env(api_url, withhold=database_url)
-        from tasks.settings import data_home
 
         files_url = (files_url or f"http://127.0.0.1:{files_port}").rstrip("/")
         env["TALENT_INDEX_FILES_URL"] = files_url
@@ -231,7 +236,6 @@ def up(
             _env(api_url, database_url),
         )
         wait_healthy(api_url)
-        from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             progress(f"creating work pool {POOL!r} (process)")
@@ -251,7 +255,6 @@ def up(
             applied: dict[str, str] = {}
             if notify:
                 progress(f"applying automations (notify: {notify})")
-                from tasks.service.alerts import apply_automations
 
                 applied = apply_automations(notify)
     except BaseException:
@@ -279,9 +282,6 @@ def up(
 
 def ensure_work_pool() -> None:
     """The process work pool the deployments run on (created once; an existing one is kept)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
 
     with get_client(sync_client=True) as client:
         try:
@@ -322,10 +322,6 @@ def status() -> dict:
         pidfile = state_dir() / f"{name}.pid"
         pid = int(pidfile.read_text()) if pidfile.exists() else None
         procs[name] = {"pid": pid, "alive": bool(pid and _alive(pid))}
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-    from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     deployments: list[dict[str, Any]] = []
     with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
@@ -405,7 +401,6 @@ def _next_from_cron(sched: list) -> str:
 
 
 def data_home_default() -> Path:
-    from tasks.settings import data_home
 
     return data_home()
 
@@ -413,7 +408,6 @@ def data_home_default() -> Path:
 def next_run_preflight(name: str, parameters: dict, when, tz: str | None) -> dict:
     """The preflight (tasks.ingest.preflight) of a deployment's next run: the edition it would publish at
     `when`, each source's plan for it."""
-    from tasks.ingest.preflight import edition_of_run, preflight
 
     tzinfo = ZoneInfo(tz) if tz else ZoneInfo("UTC")
     edition = edition_of_run(parameters, when.astimezone(tzinfo).year)
@@ -447,7 +441,6 @@ def _local(when, tz: str | None) -> str:
     """A time in the schedule's timezone, the zone named ('2027-10-01 03:00 Asia/Shanghai')."""
     if when is None:
         return "?"
-    from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz) if tz else ZoneInfo("UTC")
     return when.astimezone(zone).strftime("%Y-%m-%d %H:%M ") + (tz or "UTC")

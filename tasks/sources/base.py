@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from bs4 import BeautifulSoup
+from lxml import etree, html
 
 from tasks.errors import SourceError
 from tasks.registry.cities import Listed
@@ -77,7 +80,6 @@ def check_workbook(body: bytes, source: str, location: str, max_unpacked: int = 
     hold more than MAX_SHEET_CELLS cells or MAX_SHEET_ROWS rows, before any reader expands it (a
     small file can hold a huge sheet; a sheet without a <dimension> claims nothing, so its rows and
     cells are counted on the stream)."""
-    import zipfile
 
     try:
         with zipfile.ZipFile(io.BytesIO(body)) as z:
@@ -202,7 +204,6 @@ def html_tree(body: bytes, source: str, location: str):
     """The page as an lxml tree: the same libxml2 parse BeautifulSoup's lxml builder makes, without
     building Python objects for every node (much faster on the hot pages: Numbeo prices and
     rankings, the Hurun list). Parsers fall back to `soup` only to explain a page they did not expect."""
-    from lxml import etree, html
 
     text = decode(body, source, location)
     # a parser per call: lxml parsers must not be shared between threads
@@ -408,7 +409,6 @@ class Source:
         return []
 
     def parse_context(self):
-        import contextlib
 
         return contextlib.nullcontext()
 

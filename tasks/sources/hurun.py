@@ -10,6 +10,7 @@ JSON API (`Rank/HsRankDetailsList?num=<NUM>&offset=&limit=`: `{"total": n, "rows
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Sequence
@@ -416,7 +417,6 @@ def render_answers(
     """What hurun.net serves for the list `cfg` names, as url -> (body, content type): the rank page
     (offering `offered` lists: (label, num)) and the API's pages of `page_limit` rows. `rows` hold
     the API's fields without their prefix (those missing are empty). For recordings and tests."""
-    import html
 
     full = [{API_PREFIX + f: r.get(f, "") for f in (*API_FIELDS, *r.keys())} for r in rows]
     out = {}

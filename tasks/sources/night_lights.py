@@ -7,6 +7,7 @@ centre (64-vertex polygon); the boundary version and pixel counts go into the sn
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -22,6 +23,7 @@ from tasks.errors import SourceError
 from tasks.registry.cities import Registry
 from tasks.sources.base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
 from tasks.sources.schema import OwnSettings
+from tasks.store.storage import raw_object
 
 # rasterio's rasterize (geometry_mask) builds an in-memory dataset and reads its transform before
 # setting it; on a worker thread this warns "Dataset has no geotransform" about that internal dataset
@@ -227,7 +229,6 @@ class _Tile:
 def _open_tile(src, tile: str, location: str, city: str | None = None) -> _Tile:
     """Open a tile and check its radiance layer is what the reader assumes (scale and fill where
     the file states them): a product change fails loudly instead of scaling sums wrongly."""
-    import io
 
     import h5py
 
@@ -449,7 +450,6 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
             )
         # zonal sums need every tile of a city (see tidy): keep a reference to the tile in the raw
         # store, never the body, so memory stays bounded by one window at a time
-        from tasks.store.storage import raw_object
 
         return pd.DataFrame([{"tile": req.meta["tile"], "path": str(raw_object(SOURCE, body))}])
     # a clip: one record, not a one-row DataFrame (which costs more than the zonal sum itself)

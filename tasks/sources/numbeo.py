@@ -7,6 +7,7 @@ city cost-of-living page, all cities in one display currency).
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from typing import Literal
@@ -365,7 +366,6 @@ def parse_city_prices(body: bytes, url: str) -> pd.DataFrame:
 
 
 def _api_json(body: bytes, url: str) -> dict:
-    import json
 
     try:
         doc = json.loads(body)

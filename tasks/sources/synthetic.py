@@ -13,8 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from rasterio.io import MemoryFile
+from rasterio.transform import from_origin
 
+from tasks.registry.cities import Registry
 from tasks.settings import CONFIG_DIR
+from tasks.sources import hurun, load_sources_config, numbeo, wdi
 
 # Ranges of the quality-of-life ranking's columns, in their order (numbeo.SECTIONS)
 RANGES = [(80, 190), (30, 130), (20, 85), (40, 80), (25, 130), (4, 45), (20, 55), (15, 90), (40, 98)]
@@ -40,11 +45,6 @@ def write_recordings(
     city_id column), sources.yaml pointing the curated table at root/curated.csv. Cities in
     `uncovered` are what a real source often lacks: absent from Numbeo's ranking, their Numbeo pages
     recorded as HTTP 404, and no curated values."""
-    import yaml
-    from rasterio.io import MemoryFile
-    from rasterio.transform import from_origin
-
-    from tasks.sources import hurun, load_sources_config, numbeo, wdi
 
     rec = root / "recordings" / edition
     for d in ("numbeo", "hurun", "gawc", "night_lights", "wdi"):
@@ -156,7 +156,6 @@ def write_recordings(
                 mem.read(),
                 "image/tiff",
             )
-    from tasks.registry.cities import Registry
 
     figures = {}
     for series, spec in cfg["wdi"]["series"].items():

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Literal
 
 import pandas as pd
+import pycountry
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.errors import SourceError
@@ -30,7 +31,6 @@ ROW_COLUMNS = ["series", "code", "country", "iso3", "year", "value", "unit", "in
 
 @lru_cache(maxsize=512)
 def iso3(iso2: str) -> str | None:
-    import pycountry
 
     c = pycountry.countries.get(alpha_2=str(iso2).upper())
     return c.alpha_3 if c else None
@@ -172,7 +172,6 @@ def render_answers(
     """The API's answers for the series of `cfg` (resolved for an edition), as url -> (body, type):
     `values` maps (series name, ISO3) to [(year, value)]; rows come newest year first, as the API
     orders them. For recordings and tests."""
-    import pycountry
 
     out = {}
     per_page = per_page or int(cfg.get("per_page", 1000))

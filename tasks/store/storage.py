@@ -12,9 +12,11 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from tasks.errors import StorageError
+from tasks.progress import report
 from tasks.settings import data_home, recordings_dir, safe_id
 
 HOME_FORMAT = 2  # 2: every stored path is relative to the data home (or the recordings root)
@@ -148,7 +151,6 @@ def interruption_point(name: str) -> None:
         marker = os.environ.get("TALENT_INDEX_PAUSE_MARKER")
         if marker:
             Path(marker).write_text(str(os.getpid()))
-        import time
 
         time.sleep(float(os.environ.get("TALENT_INDEX_PAUSE_S", "60")))
 
@@ -408,10 +410,8 @@ def _name_once(problem: str) -> None:
     if problem in _NAMED:
         return
     _NAMED.add(problem)
-    import logging
 
     logging.getLogger("talent_index").warning(problem)
-    from tasks.progress import report
 
     report(f"warning: {problem}")
 
