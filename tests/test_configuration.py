@@ -18,6 +18,19 @@ def error_line(message: str, text: str) -> str:
     return text.splitlines()[n - 1].split("#")[0].strip()
 
 
+def assert_one_line(bad, text, old, new, load, error, message, line):
+    """`text` with `old` replaced by `new`, written to `bad`: loading it raises `error` in one line
+    naming the file and the line (which holds `line`, when given) and ending with `message`."""
+    assert old in text
+    bad.write_text(text.replace(old, new, 1))
+    with pytest.raises(error) as e:
+        load(bad)
+    said = str(e.value)
+    assert "\n" not in said and said.startswith(f"{bad} line ") and said.endswith(": " + message), said
+    if line:
+        assert error_line(said, bad.read_text()) == line
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message", "line"),
     [
@@ -39,15 +52,7 @@ def error_line(message: str, text: str) -> str:
     ids=["choice", "unknown key", "type", "nested by ids", "direction", "rate"],
 )  # fmt: skip
 def test_methodology_errors_name_file_line_and_key_path(tmp_path, old, new, message, line):
-    assert old in METHODOLOGY
-    bad = tmp_path / "m.yaml"
-    bad.write_text(METHODOLOGY.replace(old, new, 1))
-    with pytest.raises(MethodologyError) as e:
-        load_methodology(bad)
-    text = str(e.value)
-    assert "\n" not in text and text.startswith(f"{bad} line ") and text.endswith(": " + message), text
-    if line:
-        assert error_line(text, bad.read_text()) == line
+    assert_one_line(tmp_path / "m.yaml", METHODOLOGY, old, new, load_methodology, MethodologyError, message, line)
 
 
 @pytest.mark.parametrize(
@@ -69,15 +74,7 @@ def test_methodology_errors_name_file_line_and_key_path(tmp_path, old, new, mess
     ids=["unknown key", "type", "offline override", "bound", "origin"],
 )  # fmt: skip
 def test_sources_errors_name_file_line_and_key_path(tmp_path, old, new, message, line):
-    assert old in SOURCES
-    bad = tmp_path / "sources.yaml"
-    bad.write_text(SOURCES.replace(old, new, 1))
-    with pytest.raises(PipelineError) as e:
-        load_sources_raw(bad)
-    text = str(e.value)
-    assert "\n" not in text and text.startswith(f"{bad} line ") and text.endswith(": " + message), text
-    if line:
-        assert error_line(text, bad.read_text()) == line
+    assert_one_line(tmp_path / "sources.yaml", SOURCES, old, new, load_sources_raw, PipelineError, message, line)
 
 
 def test_the_sources_file_is_read_once_per_version(tmp_path, monkeypatch):
