@@ -47,7 +47,7 @@ def _version(value: bool) -> None:
         return
     from importlib.metadata import version
 
-    from tasks.publish.publisher import code_version
+    from tasks.provenance import code_version
 
     out.print(f"talent-index {version('city-talent-index')} (code {code_version()})")
     raise typer.Exit(0)

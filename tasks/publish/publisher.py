@@ -9,15 +9,11 @@ that they can be rebuilt from any release (`talent-index report`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import platform
 import shutil
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +22,7 @@ from scoring import IndexResult, Methodology
 from tasks import csvsafe
 from tasks.errors import PipelineError, StorageError
 from tasks.progress import report
+from tasks.provenance import code_version, package_versions
 from tasks.publish.analysis import fidelity_files, printed_editions
 from tasks.publish.gather import Inputs
 from tasks.registry.cities import Registry
@@ -62,32 +59,8 @@ SAMPLE_NOTICE = (
     "illustrative (see coverage). It is a demonstration of the pipeline, not an official "
     "City Talent Retention Index."
 )
-PACKAGES = ["prefect", "great-expectations", "pandas", "numpy", "pyarrow", "requests", "beautifulsoup4", "lxml"]
-PACKAGES += ["rasterio", "scipy", "typer"]
 HISTORY_COLUMNS = ["edition", "release_id", "city_id", "name_en", "final_score", "rank_international", "rank_domestic"]
 Renderer = Callable[[Path], object]  # writes documents into a release folder from the files already in it
-
-
-def code_version() -> str:
-    try:
-        git = ["git", "-C", str(PROJECT_ROOT)]
-        sha = subprocess.run(
-            [*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        )
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
-        )
-        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def package_versions() -> dict:
-    out = {"python": platform.python_version()}
-    for p in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[p] = metadata.version(p)
-    return out
 
 
 def inputs_fingerprint(
