@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pycountry
 from common import CACHE, GENERATED, ROOT, stats
 
 
@@ -35,19 +36,21 @@ def generate(n: int, root: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     rng = np.random.default_rng(n)
+    # 50 real countries (the World Bank's figures are fetched per ISO code), assigned in turn
+    countries = sorted((c.alpha_2, c.name) for c in pycountry.countries)[::5][:50]
     reg = pd.DataFrame(
         {
             "city_id": [f"c{i:05d}" for i in range(n)],
             "name_en": [f"City {i:05d}" for i in range(n)],
             "name_zh": [f"城市{i}" for i in range(n)],
-            "country": [f"Country {i % 50}" for i in range(n)],
-            "iso2": [f"X{i % 50}" for i in range(n)],
+            "country": [countries[i % 50][1] for i in range(n)],
+            "iso2": [countries[i % 50][0] for i in range(n)],
             "domestic": [str(i % 8 == 0).lower() for i in range(n)],
             "cluster": "",
             "lat": [f"{v:.4f}" for v in rng.uniform(-50, 60, n)],
             "lon": [f"{v:.4f}" for v in rng.uniform(-170, 170, n)],
             "boundary_radius_km": "10",
-            "numbeo_name": [f"City {i:05d}, Country {i % 50}" for i in range(n)],
+            "numbeo_name": [f"City {i:05d}, {countries[i % 50][1]}" for i in range(n)],
             "numbeo_slug": [f"City-{i:05d}" for i in range(n)],
             "gawc_names": [f"City {i:05d}" for i in range(n)],
             "hurun_names": [f"City {i:05d}" for i in range(n)],

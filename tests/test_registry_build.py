@@ -16,6 +16,7 @@ from tasks.sources import all_sources, read_city_list
 from tasks.sources.numbeo import numbeo_slug
 
 from .conftest import ingest_and_publish
+from .parsed import check_digests
 
 REC = CONFIG_DIR / "recordings" / "2020"
 HURUN_PAGES = [REC / "hurun" / f"api-WE53FEER-{offset}.json" for offset in (0, 200)]  # the list's two API pages
@@ -197,6 +198,7 @@ def test_a_release_and_report_on_a_built_registry_of_two_hundred_cities(tmp_path
     assert len(registry.ids) >= 200
     cfg = load_sources_config(edition="2020")
     manifest = ingest_and_publish(registry, m, cfg, analyses=True)
+    check_digests("generated-200", tmp_path / "home")  # what every parser made of the generated pages
     release = tmp_path / "home" / "releases" / manifest["release_id"]
     index = pd.read_parquet(release / "index.parquet")
     assert len(index) == len(registry.ids) and index["final_score"].notna().all()
