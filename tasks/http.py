@@ -155,6 +155,7 @@ class Recordings:
         self.base = Path(root) if root else recordings_dir()
         self.edition = str(edition or (recorded_editions(self.base) or [default_edition()])[-1])
         self.root = self.base / self.edition
+        self.in_recordings_root = self.base.resolve() == recordings_dir()
         self.index_path = self.root / "index.json"
         self._index = self._load()
 
@@ -188,7 +189,7 @@ class Recordings:
             ) from None
         # stored relative to the recordings root (TALENT_INDEX_RECORDINGS), so a moved checkout still
         # finds it; recordings elsewhere keep their absolute path
-        if self.base.resolve() == recordings_dir():
+        if self.in_recordings_root:
             return body, {**entry, "path": f"{self.edition}/{entry['file']}", "root": "recordings"}
         return body, {**entry, "path": str(path.resolve()), "root": ""}
 

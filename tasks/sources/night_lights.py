@@ -11,7 +11,6 @@ import io
 import json
 import math
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Literal
 
@@ -24,14 +23,6 @@ from tasks.registry.cities import Registry
 from tasks.sources.base import TIDY_COLUMNS, EditionError, Request, Source, SuiteSpec, VintagePolicy
 from tasks.sources.schema import OwnSettings
 from tasks.store.storage import raw_object
-
-# rasterio's rasterize (geometry_mask) builds an in-memory dataset and reads its transform before
-# setting it; on a worker thread this warns "Dataset has no geotransform" about that internal dataset
-# (rasterio/rasterio#2497 and others), never about a raster we read. Only that call site is silenced:
-# a real file without georeferencing warns from rasterio.open, not from rasterio.features.
-warnings.filterwarnings(
-    "ignore", message="Dataset has no geotransform", category=UserWarning, module=r"rasterio\.features"
-)
 
 SOURCE = "night_lights"
 BOUNDARY_VERSION = "circle-64-v1"
@@ -179,7 +170,6 @@ def parse_listing(body: bytes, url: str, version: str | None = None) -> pd.DataF
 
 def _tile_window(h5, tile: str, geometry: dict, accepted_quality) -> dict | None:
     """Partial statistics of one geometry on one open VNP46A4 tile (None if it misses the tile)."""
-    from rasterio.features import geometry_mask
     from rasterio.transform import from_origin
 
     west_b, south_b, east_b, north_b = _bbox(geometry)
@@ -196,7 +186,7 @@ def _tile_window(h5, tile: str, geometry: dict, accepted_quality) -> dict | None
     data = rad[r0:r1, c0:c1].astype("float64")
     q = qual[r0:r1, c0:c1]
     transform = from_origin(west + c0 * res, north - r0 * res, res, res)
-    inside = ~geometry_mask([geometry], out_shape=data.shape, transform=transform, all_touched=False)
+    inside = inside_mask(geometry, data.shape, transform)
     bad = (data == VNP46A4_FILL) | ~np.isin(q, list(accepted_quality))
     ok = inside & ~bad
     return {
@@ -359,6 +349,31 @@ def combine_partials(cfg: dict, registry: Registry, partials: list[dict]) -> dic
     return out
 
 
+def inside_mask(geometry: dict, shape: tuple[int, int], transform) -> np.ndarray:
+    """The cells of a raster window whose centres lie inside a polygon's outer ring: the mask GDAL's
+    rasterize burns (`geometry_mask(..., all_touched=False)` inverted), computed with numpy.
+
+    GDAL's scanline burns, on each row, the cells whose centre x lies in (x_a, x_b] between pairs of
+    the ring's crossings of the row's centre line; counting the crossings at or right of a centre
+    (odd = inside) is the same rule. rasterize builds a GDAL dataset per call, which cost more than
+    the sum itself on small city windows (benchmarks/README.md)."""
+    ring = np.asarray(geometry["coordinates"][0], dtype="float64")
+    cols, rows = ~transform * (ring[:, 0], ring[:, 1])
+    x1, y1, x2, y2 = cols[:-1], rows[:-1], cols[1:], rows[1:]
+    n_rows, n_cols = shape
+    yc = (np.arange(n_rows) + 0.5)[:, None]
+    crossing = ((y1 <= yc) & (yc < y2)) | ((y2 <= yc) & (yc < y1))  # rows x edges
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xs = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
+    # a crossing at x counts for the centres j + 0.5 <= x, i.e. the first floor(x - 0.5) + 1 cells of
+    # its row: +1 from cell 0, -1 from that cell on, summed along the row (a difference array)
+    first_not = np.clip(np.floor(xs[crossing] - 0.5) + 1, 0, n_cols).astype(np.int64)
+    diff = np.zeros((n_rows, n_cols + 1), dtype=np.int64)
+    diff[:, 0] = crossing.sum(axis=1)
+    np.subtract.at(diff, (np.nonzero(crossing)[0], first_not), 1)
+    return np.cumsum(diff[:, :n_cols], axis=1) % 2 == 1
+
+
 def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict:
     """A GeoJSON polygon approximating a circle of `radius_km` around a point (lon/lat degrees)."""
     dlat = radius_km / 110.574
@@ -375,7 +390,6 @@ def zonal_stats_dataset(ds, geometry: dict) -> dict:
     """Sum, mean and pixel counts of valid radiance inside `geometry` (cell centres) of an open
     rasterio dataset. Reads only the window around the geometry, whatever the raster's size."""
     import rasterio
-    from rasterio.features import geometry_mask
     from rasterio.windows import Window, from_bounds
 
     win = from_bounds(*_bbox(geometry), ds.transform)
@@ -386,7 +400,7 @@ def zonal_stats_dataset(ds, geometry: dict) -> dict:
     except rasterio.errors.WindowError:
         return {"sum": 0.0, "mean": np.nan, "pixels_valid": 0, "pixels_in_boundary": 0, "pixels_masked": 0}
     data = ds.read(1, window=win, masked=False).astype("float64")
-    inside = ~geometry_mask([geometry], out_shape=data.shape, transform=ds.window_transform(win), all_touched=False)
+    inside = inside_mask(geometry, data.shape, ds.window_transform(win))
     invalid = ~np.isfinite(data) | np.isin(data, FILL_VALUES) | (data < 0)
     if ds.nodata is not None:
         invalid |= data == ds.nodata

@@ -15,6 +15,7 @@ import json
 from functools import lru_cache
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field
@@ -273,17 +274,32 @@ def newest_values(rows: pd.DataFrame, last_year: int) -> pd.DataFrame:
 
 
 def tidy(cfg: dict, registry: Registry, parsed: dict) -> pd.DataFrame:
-    """One row per registry city and series: its country's newest value (edition: the value's year)."""
-    values = newest_values(rows_of(parsed), int(cfg["last_year"])).set_index(["series", "iso3"])
-    out = []
-    for cid, code in registry.table["iso2"].items():
-        three = iso3(code)
-        for name in series_of(cfg):
-            if (name, three) not in values.index:
-                continue
-            v = values.loc[(name, three)]
-            out.append((cid, name, float(v["value"]), v["unit"], str(v["year"]), v["country"], v["location"]))
-    return pd.DataFrame(out, columns=TIDY_COLUMNS)
+    """One row per registry city and series: its country's newest value (edition: the value's year).
+    Cities in registry order, series in configuration order."""
+    values = newest_values(rows_of(parsed), int(cfg["last_year"]))
+    codes = registry.table["iso2"]
+    three = codes.map({c: iso3(c) for c in codes.unique()})
+    names = list(series_of(cfg))
+    pairs = pd.DataFrame(
+        {
+            "city_id": np.repeat(registry.table.index.to_numpy(), len(names)),
+            "iso3": np.repeat(three.to_numpy(), len(names)),
+            "series": np.tile(np.asarray(names, dtype=object), len(codes)),
+        }
+    )
+    both = pairs.merge(values, on=["series", "iso3"], how="inner", sort=False)
+    out = pd.DataFrame(
+        {
+            "city_id": both["city_id"],
+            "indicator": both["series"],
+            "value": both["value"].astype(float),
+            "unit": both["unit"],
+            "edition": both["year"].astype(str),
+            "name_in_source": both["country"],
+            "location": both["location"],
+        }
+    )
+    return out[TIDY_COLUMNS].reset_index(drop=True)
 
 
 class WdiSeries(BaseModel):

@@ -145,3 +145,25 @@ def test_many_polygons_in_block_order_give_each_polygon_its_own_sums(tmp_path):
         mask = _expected_mask(data.shape, west, north, lon, lat, 6.0)
         assert stats["pixels_in_boundary"] == mask.sum() > 0
         assert stats["sum"] == pytest.approx(float(data[mask].astype("float64").sum()), rel=1e-9)
+
+
+def test_the_numpy_mask_is_the_cells_gdal_rasterize_burns():
+    """`inside_mask` against rasterio's geometry_mask (GDAL rasterize, cell centres) on random
+    circles of 5 to 64 vertices, resolutions and windows, partly outside included."""
+    from rasterio.features import geometry_mask
+    from rasterio.transform import from_origin
+
+    from tasks.sources.night_lights import circle, inside_mask
+
+    rng = np.random.default_rng(7)
+    inside_cells = 0
+    for _ in range(400):
+        lat, lon = rng.uniform(-70, 70), rng.uniform(-179, 179)
+        geometry = circle(lon, lat, rng.uniform(0.5, 60), vertices=int(rng.choice([5, 16, 64])))
+        res = float(rng.choice([15 / 3600, 0.003, 0.01, 0.05]))
+        transform = from_origin(lon - rng.uniform(0.01, 1.0), lat + rng.uniform(0.01, 1.0), res, res)
+        shape = (int(rng.integers(1, 150)), int(rng.integers(1, 150)))
+        gdal = ~geometry_mask([geometry], out_shape=shape, transform=transform, all_touched=False)
+        assert np.array_equal(inside_mask(geometry, shape, transform), gdal)
+        inside_cells += int(gdal.sum())
+    assert inside_cells > 100_000  # the shapes do cover cells
