@@ -28,7 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from tasks.errors import FetchError, NotPublished, ReplayMissingError
-from tasks.settings import local_path, read_capped, recordings_dir
+from tasks.settings import local_path, read_capped, recordings_dir, sources_path
 from tasks.store.editions import default_edition, recorded_editions
 from tasks.store.storage import (
     RawRecord,
@@ -85,7 +85,8 @@ class HttpPolicy:
     user_agent: str = DEFAULT_UA
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
-    max_bytes: int = 20 * 1024 * 1024
+    max_bytes: int = 20 * 1024 * 1024  # an HTTP response
+    max_file_bytes: int = 2 * 1024**3  # a local `file:` table: not a download, its own (much larger) cap
     allowed_domains: tuple[str, ...] = ()
     min_interval_s: float = 2.0  # per host; raised to robots.txt Crawl-delay
     retries: int = 4
@@ -260,11 +261,16 @@ class Fetcher:
         """`file:relative/path` (from the checkout) or `file:///abs/path`: curated tables kept in git."""
         path = local_path(url)
         try:
-            body = read_capped(path, self.policy.max_bytes)
+            body = read_capped(path, self.policy.max_file_bytes)
         except OSError as exc:
             raise FetchError(self.source, url, f"cannot read {path}: {exc.strerror}") from exc
-        except ValueError as exc:
-            raise FetchError(self.source, url, str(exc)) from None
+        except ValueError:
+            raise FetchError(
+                self.source,
+                url,
+                f"{path} is larger than the {self.policy.max_file_bytes:,} bytes read of a local file: raise "
+                f"http.max_file_bytes under {self.source} in {sources_path()}",
+            ) from None
         rec = RawRecord(
             source=self.source,
             url=url,
@@ -476,7 +482,12 @@ class Fetcher:
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > p.max_bytes:
             resp.close()
-            raise FetchError(self.source, url, f"response of {int(declared)} bytes exceeds the cap of {p.max_bytes}")
+            raise FetchError(
+                self.source,
+                url,
+                f"response of {int(declared)} bytes exceeds the cap of {p.max_bytes:,}: raise http.max_bytes under "
+                f"{self.source} in {sources_path()}",
+            )
         chunks, total = [], 0
         deadline = time.monotonic() + p.total_timeout_s
         try:
@@ -487,7 +498,12 @@ class Fetcher:
                 total += len(chunk)
                 if total > p.max_bytes:
                     resp.close()
-                    raise FetchError(self.source, url, f"response exceeds the cap of {p.max_bytes} bytes")
+                    raise FetchError(
+                        self.source,
+                        url,
+                        f"response exceeds the cap of {p.max_bytes:,} bytes: raise http.max_bytes under {self.source} "
+                        f"in {sources_path()}",
+                    )
                 chunks.append(chunk)
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             raise _TruncatedBody(f"body cut short: {exc}") from exc

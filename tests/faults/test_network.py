@@ -94,7 +94,9 @@ def test_slow_drip_is_cut_by_the_total_deadline(home, server):
 def test_oversized_body(home, server):
     h, before = home
     cfg, f, _ = setup(server, OK_XLSX, max_bytes=5000)
-    with pytest.raises(FetchError, match="exceeds the cap of 5000"):
+    with pytest.raises(
+        FetchError, match=r"exceeds the cap of 5,000: raise http.max_bytes under gawc in .*sources.yaml"
+    ):
         fetch_and_parse("gawc", cfg, "online", load_registry(), fetcher=f)
     assert_nothing_lost(h, before)
 

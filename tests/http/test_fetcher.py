@@ -118,7 +118,7 @@ def test_oversized_body_is_refused(server, data_home):
     server.add("/robots.txt", {"status": 404})
     server.add("/big", {"body": b"x" * 5000})
     f, _ = fetcher(server, data_home, max_bytes=1000)
-    with pytest.raises(FetchError, match="exceeds the cap of 1000"):
+    with pytest.raises(FetchError, match="exceeds the cap of 1,000: raise http.max_bytes under numbeo in .*sources.yaml"):
         f.get(server.base + "/big")
 
 
@@ -126,8 +126,25 @@ def test_oversized_body_without_content_length_is_refused_while_streaming(server
     server.add("/robots.txt", {"status": 404})
     server.add("/big", {"body": b"y" * 300_000, "content_length": None, "drip": 65536, "drip_sleep": 0})
     f, _ = fetcher(server, data_home, max_bytes=100_000)
-    with pytest.raises(FetchError, match="exceeds the cap of 100000 bytes"):
+    with pytest.raises(FetchError, match="exceeds the cap of 100,000 bytes: raise http.max_bytes"):
         f.get(server.base + "/big")
+
+
+def test_a_local_file_has_its_own_cap_not_the_downloads(tmp_path, data_home):
+    """A curated table bigger than a download may be (62 MB at 100,000 cities) is read; one bigger
+    than the local cap is refused naming the setting to raise."""
+    from tasks.http import Fetcher, HttpPolicy
+
+    table = tmp_path / "table.csv"
+    table.write_bytes(b"x" * 5000)
+    f = Fetcher("curated", mode="online", policy=HttpPolicy(max_bytes=1000))
+    assert f.get(f"file://{table}").read() == b"x" * 5000
+    small = Fetcher("curated", mode="online", policy=HttpPolicy(max_bytes=1000, max_file_bytes=4000))
+    with pytest.raises(
+        FetchError,
+        match=r"larger than the 4,000 bytes read of a local file: raise http.max_file_bytes under curated in",
+    ):
+        small.get(f"file://{table}")
 
 
 def test_redirect_off_domain_is_refused(server, data_home):
