@@ -118,7 +118,9 @@ def test_oversized_body_is_refused(server, data_home):
     server.add("/robots.txt", {"status": 404})
     server.add("/big", {"body": b"x" * 5000})
     f, _ = fetcher(server, data_home, max_bytes=1000)
-    with pytest.raises(FetchError, match="exceeds the cap of 1,000: raise http.max_bytes under numbeo in .*sources.yaml"):
+    with pytest.raises(
+        FetchError, match="exceeds the cap of 1,000: raise http.max_bytes under numbeo in .*sources.yaml"
+    ):
         f.get(server.base + "/big")
 
 
