@@ -41,6 +41,7 @@ class ProxySource:
     money: bool = False
     stands_for: str = ""  # may name {boundary}, {name}, {year}
     transform: str = ""
+    decimals: int | None = None  # printed decimals of a figure of another unit (None: the indicator's)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,28 @@ class Indicator:
     source: str
     proxies: bool | None = None  # None: the methodology's default
     proxy: ProxySource | None = None  # a proxy fed by another source
+    decimals: int = 2  # decimals the report prints (`decimals:`, else by unit: see default_decimals)
+
+    def shown(self, value: float, status: str = "real") -> str:
+        """The value as the report prints it: thousands separators and the indicator's decimals. A
+        proxy may be of another unit (a GDP for a light sum, a rank score for a count): it prints
+        with its proxy's `decimals`, else with four significant digits."""
+        if value is None or value != value:
+            return "—"
+        if status == "proxy":
+            if self.proxy is not None and self.proxy.decimals is not None:
+                return f"{value:,.{self.proxy.decimals}f}"
+            return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:,.{self.decimals}f}"
+
+
+COUNT_UNITS = ("companies", "students", "people", "count")
+
+
+def default_decimals(unit: str) -> int:
+    """Counts and amounts of money per month print as integers; indices, shares and ratios with 2."""
+    u = unit.strip().lower()
+    return 0 if u in COUNT_UNITS or u.startswith("currency") else 2
 
 
 @dataclass(frozen=True)
@@ -195,6 +218,7 @@ class ProxyModel(_Strict):
     money: StrictBool = False
     stands_for: str = ""
     transform: str = ""
+    decimals: int | None = Field(default=None, ge=0, le=6)
 
 
 class IndicatorModel(_Strict):
@@ -206,6 +230,7 @@ class IndicatorModel(_Strict):
     source: str = Field(min_length=1)
     proxies: ProxyPolicy | None = None
     proxy: ProxyModel | None = None
+    decimals: int | None = Field(default=None, ge=0, le=6)  # printed decimals (default by unit)
 
     @field_validator("unit", mode="before")
     @classmethod
@@ -326,6 +351,7 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
                     source=i.source,
                     proxies=None if i.proxies is None else i.proxies == "allowed",
                     proxy=None if i.proxy is None else ProxySource(**i.proxy.model_dump()),
+                    decimals=default_decimals(i.unit) if i.decimals is None else i.decimals,
                 )
                 for i in d.indicators
             ),

@@ -99,3 +99,18 @@ def test_the_sources_file_is_read_once_per_version(tmp_path, monkeypatch):
     doc["numbeo"]["display_currency"] = "USD"
     mine.write_text(yaml.safe_dump(doc))  # a new version of the file is read again
     assert load_sources_raw(mine)["numbeo"]["display_currency"] == "USD" and len(reads) == 2
+
+
+def test_each_indicator_prints_with_its_units_decimals():
+    m = load_methodology()
+    assert m.indicator("unicorns").shown(93.0) == "93"
+    assert m.indicator("international_students").shown(108257.0) == "108,257"
+    assert m.indicator("monthly_income").shown(3461.44) == "3,461"
+    assert m.indicator("pollution_index").shown(62.346) == "62.35"
+    assert m.indicator("economic_sustainability").shown(0.4567) == "0.457"
+    lights = m.indicator("night_lights")
+    assert lights.shown(358466.4) == "358,466"
+    assert lights.shown(358.44, "proxy") == "358.4"  # GDP in billion US$: the proxy's own decimals
+    assert m.indicator("international_students").shown(0.7395, "proxy") == "0.7395"  # a QS rank score
+    assert m.indicator("physician_density").shown(23.456, "proxy") == "23.5"
+    assert m.indicator("physician_density").shown(float("nan")) == "—"

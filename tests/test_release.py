@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -87,6 +88,13 @@ def test_release_contents_and_report_sections(home, registry):
         assert f'<section id="{s}">' in html
     assert "北京" in html and "SAMPLE RELEASE" in html and html.count('class="card" id="card-') == 30
     assert "71.92" in html  # the audit's Beijing row
+    beijing = html[html.index("<h3>Beijing · 北京") :]
+    beijing = beijing[: beijing.index('class="card" id="card-')]
+    cells = dict(re.findall(r"<tr><td>([^<]+)</td><td>.</td><td class=\"num\">([^<]+)</td>", beijing))
+    unicorns = ind[(ind["city_id"] == "beijing") & (ind["indicator"] == "unicorns")]["value"].iloc[0]
+    assert cells["Unicorn companies"] == f"{unicorns:,.0f}" and "." not in cells["Unicorn companies"]
+    assert cells["International students"] == "0.7395"  # the QS rank score standing in (a proxy)
+    assert re.fullmatch(r"\d+\.\d{2}", cells["Pollution index"])
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
 
 

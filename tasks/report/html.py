@@ -180,7 +180,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
                     {
                         "dimension": dim.name_en,
                         "indicator": i.name_en,
-                        "value": _fmt(float(x["value"]), 3),
+                        "value": i.shown(float(x["value"]), str(x.get("status", ""))),
                         "rank": rank,
                         "status": x.get("status", ""),
                         "direction": "+" if i.direction > 0 else "−",
