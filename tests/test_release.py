@@ -1,5 +1,7 @@
 """Releases without Prefect: immutability, atomic publish, ids, diff, the report in a browser."""
 
+import base64
+import gzip
 import json
 import os
 import re
@@ -14,8 +16,9 @@ from scoring import load_methodology
 from tasks.errors import StorageError
 from tasks.publish.gather import gather_inputs, score
 from tasks.registry.cities import Registry
+from tasks.report.html import build_report
 from tasks.service.browser import headless_args
-from tasks.store.releases import verify_release
+from tasks.store.releases import read_manifest, verify_release
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 SECTIONS = [
@@ -209,3 +212,69 @@ def test_an_edition_republished_after_an_older_one_carries_the_whole_history(bas
     hist = pd.read_parquet(home / "releases" / again["release_id"] / "history.parquet")
     assert hist.groupby("edition").size().to_dict() == {"2019": 30, "2020": 30}
     assert publish("2020")["reused"]  # nothing changed since: the same release
+
+
+def _explorer_report(home, registry, out):
+    """The sample release's report as a release of more than `large` cities gets it: top 10 static."""
+    folder = home / "releases" / "2020-sample-2026-11-26"  # the 30 cities (LATEST may be a smaller one)
+    if not folder.exists():
+        publish(registry)
+    build_report(folder, out, read_manifest(folder), load_methodology(folder / "methodology.yaml"), None, large=10)
+    return folder
+
+
+def _card_rows(html: str, start: int) -> list[tuple[str, ...]]:
+    end = re.compile(r"</table>\s*</div>\s*</div>").search(html, start)
+    assert end is not None, "a card ends with its tables"
+    card = html[start : end.end()]
+    dims = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">([^<]+)</td><td class=\"num\">([^<]+)</td></tr>", card)
+    cells = (
+        r"<tr><td>([^<]+)</td><td>(.)</td><td class=\"num\">([^<]+)</td><td class=\"num\">([^<]+)</td><td>(.+?)</td>"
+    )
+    return dims + re.findall(cells, card)
+
+
+def test_a_large_release_gets_the_explorer_with_every_city_on_the_page(home, registry, tmp_path):
+    folder = _explorer_report(home, registry, tmp_path / "r")
+    html = (tmp_path / "r" / "index.html").read_text()
+    static = html[html.index('id="static-ranking"') : html.index("</table>", html.index('id="static-ranking"'))]
+    assert static.count("<tr><td") == 10 and html.count('class="card" id="card-') == 10
+    blob = re.search(r'id="city-data">([^<]+)</script>', html)
+    assert blob is not None
+    data = json.loads(gzip.decompress(base64.b64decode(blob.group(1))))
+    idx = pd.read_parquet(folder / "index.parquet").sort_values("rank_international")
+    assert data["id"] == idx["city_id"].tolist() and len(data["id"]) == 30
+    assert data["rank"] == idx["rank_international"].tolist()
+    ind = pd.read_parquet(folder / "indicators.parquet").set_index(["city_id", "indicator"])
+    m = load_methodology(folder / "methodology.yaml")
+    checked = 0
+    for i in m.indicators:
+        col = data["indicators"][i.id]
+        for k, cid in enumerate(data["id"]):
+            x = ind.loc[(cid, i.id)]
+            assert col["value"][k] == i.shown(float(x["value"]), x["status"])
+            assert col["rank"][k] == x["rank_international"] and data["statuses"][int(col["status"][k])] == x["status"]
+            checked += 1
+    assert checked == 30 * 17
+    # the default: a 30-city release keeps today's report
+    assert 'id="city-data"' not in (folder / "report" / "index.html").read_text()
+
+
+def test_the_explorer_opens_any_citys_card_in_headless_chromium(home, registry, tmp_path, chromium_path):
+    folder = _explorer_report(home, registry, tmp_path / "r")
+    idx = pd.read_parquet(folder / "index.parquet").sort_values("rank_international")
+    city = idx["city_id"].iloc[20]  # beyond the 10 static cards
+    page = (tmp_path / "r" / "index.html").as_uri() + f"#city={city}"
+    flags = headless_args(tmp_path / "profile", "--virtual-time-budget=5000")
+    dom = subprocess.run([chromium_path, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    body = html[html.index("<body") : html.index(">", html.index("<body"))]
+    assert 'data-explorer="30"' in body and 'data-errors=""' in body
+    explorer = html[html.index('id="explorer-body"') : html.index("</tbody>", html.index('id="explorer-body"'))]
+    assert explorer.count("<tr>") == 30 and "30 of 30 cities" in html
+    on_demand = _card_rows(html, html.index(f'id="card-city" data-city="{city}"'))
+    # the same rows as the static card the 30-city report prints for that city
+    full = (folder / "report" / "index.html").read_text()
+    static = _card_rows(full, full.index(f'id="card-{21}"'))
+    assert len(on_demand) == 6 + 17 and on_demand == static

@@ -270,6 +270,9 @@ def clusters(table: pd.DataFrame, columns: list[str], labels: dict[str, str]) ->
     return svg.bytes()
 
 
+MAX_POINTS = 2000  # scatters of more cities draw a density grid (one dot per city would weigh megabytes)
+
+
 def regression(points: pd.DataFrame, line: pd.DataFrame, x_label: str, y_label: str, summary: dict) -> bytes:
     """A scatter of the cities with the fitted line and its 95% confidence band."""
     width, height = 4.2 * 72.0 + 20, 3.2 * 72.0 + 36
@@ -288,10 +291,20 @@ def regression(points: pd.DataFrame, line: pd.DataFrame, x_label: str, y_label: 
         0.2,
     )
     svg.polyline(lx, ax.y(line["fit"]), PALETTE[0], 1.5)
-    for _, p in points.iterrows():
-        svg.circle(float(ax.x(p["x"])), float(ax.y(p["y"])), 2.2, PALETTE[2])
-        if len(points) <= 60:
-            svg.text(float(ax.x(p["x"])) + 2, float(ax.y(p["y"])) - 2, p["city_id"], 5, "start", "bottom")
+    if len(points) <= MAX_POINTS:
+        for _, p in points.iterrows():
+            svg.circle(float(ax.x(p["x"])), float(ax.y(p["y"])), 2.2, PALETTE[2])
+            if len(points) <= 60:
+                svg.text(float(ax.x(p["x"])) + 2, float(ax.y(p["y"])) - 2, p["city_id"], 5, "start", "bottom")
+    else:  # a density grid: one cell per 6 points, darker where more cities fall
+        px, py = ax.x(points["x"].to_numpy(float)), ax.y(points["y"].to_numpy(float))
+        nx, ny = int(ax.w // 6), int(ax.h // 6)
+        counts, _, _ = np.histogram2d(px, py, bins=[nx, ny], range=[[ax.left, ax.left + ax.w], [ax.top, ax.top + ax.h]])
+        peak = counts.max() or 1.0
+        for i, j in zip(*np.nonzero(counts), strict=True):
+            opacity = round(0.15 + 0.85 * float(np.log1p(counts[i, j]) / np.log1p(peak)), 2)
+            svg.rect(ax.left + i * ax.w / nx, ax.top + j * ax.h / ny, ax.w / nx, ax.h / ny, PALETTE[2], opacity)
+        svg.text(ax.left + ax.w - 2, ax.top + 2, f"{len(points):,} cities: darker = more", 6, "end", "top")
     ax.frame()
     ax.x_ticks(nice_ticks(ax.xlim[0], ax.xlim[1], 5))
     ax.y_ticks(nice_ticks(ax.ylim[0], ax.ylim[1], 5))

@@ -6,6 +6,9 @@ the release wrote, so it can be rebuilt from any release (`talent-index report`)
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +31,8 @@ def _template() -> Template:
 
 
 MAX_ROWS = 50  # charts and dimension tables of large releases show the top cities
-MAX_CARDS = 200  # city cards of large releases: the top cities (every value is in the Parquet files)
+LARGE = 100  # above this many cities: the static ranking and cards show the top LARGE; every city is
+# in the explorer (a sortable, filterable table and cards on demand built from data on the page)
 RADAR_LABELS = {
     "economy": "Econ",
     "innovation": "Innov",
@@ -47,14 +51,95 @@ def _fmt(v, nd=2):
     return str(v)
 
 
+def _rest_summary(ranked: pd.DataFrame, top: int) -> str:
+    """What the charts of the top cities leave out, in one line."""
+    rest = ranked["final_score"].iloc[top:].astype(float)
+    return (
+        f"The other {len(rest):,} cities score {rest.min():.2f} to {rest.max():.2f} "
+        f"(median {rest.median():.2f}, quartiles {rest.quantile(0.25):.2f} and {rest.quantile(0.75):.2f})."
+    )
+
+
 def _span(values: pd.Series) -> str:
     """'2019', or '2016–2019' when the values of an indicator come from several years."""
     years = sorted({str(v) for v in values.dropna()})
     return "" if not years else years[0] if len(years) == 1 else f"{years[0]}–{years[-1]}"
 
 
-def build_report(release: Path, out: Path, meta: dict, methodology: Methodology, changes: dict | None) -> list[str]:
-    """Write report/index.html and its charts into `out`; returns the file names written."""
+def _ints(values: pd.Series) -> list:
+    """Whole numbers (ranks) as JSON: ints, None where missing."""
+    return [None if pd.isna(v) else int(v) for v in values]
+
+
+def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, history: pd.DataFrame | None) -> str:
+    """Every city of the release for the report's explorer, as gzip-compressed JSON in base64 (about
+    a tenth of the plain JSON: what keeps a 100,000-city page small). Columns, one entry per city in
+    rank order; values already formatted as the static cards print them."""
+    idx = idx.sort_values("rank_international", kind="stable")
+    ids = idx["city_id"].tolist()
+    dims = methodology.dimension_ids
+    statuses = sorted({str(s) for s in ind["status"].dropna().unique()})
+    code = {s: str(k) for k, s in enumerate(statuses)}
+    indicators = {}
+    for dim in methodology.dimensions:
+        for i in dim.indicators:
+            x = ind[ind["indicator"] == i.id].set_index("city_id").reindex(ids)
+            st = x["status"].fillna("").astype(str)
+            indicators[i.id] = {
+                "value": [i.shown(v, s) for v, s in zip(x["value"].astype(float), st, strict=True)],
+                "rank": _ints(x["rank_international"]),
+                "rank_domestic": _ints(x["rank_domestic"]),
+                "status": "".join(code.get(s, "?") for s in st),
+            }
+    data: dict = {
+        "id": ids,
+        "name_en": idx["name_en"].astype(str).tolist(),
+        "name_zh": idx["name_zh"].fillna("").astype(str).tolist(),
+        "country": idx["country"].fillna("").astype(str).tolist(),
+        "rank": _ints(idx["rank_international"]),
+        "rank_domestic": _ints(idx["rank_domestic"]),
+        "score": [_fmt(float(v)) for v in idx["final_score"]],
+        "dims": {
+            d: {
+                "score": [_fmt(float(v)) for v in idx[f"{d}_score"]],
+                "rank": _ints(idx[f"{d}_rank_international"]),
+                "rank_domestic": _ints(idx[f"{d}_rank_domestic"]),
+            }
+            for d in dims
+        },
+        "indicators": indicators,
+        "statuses": statuses,
+        "meta": {
+            "dims": [{"id": d.id, "name": d.name_en} for d in methodology.dimensions],
+            "indicators": [
+                {"id": i.id, "name": i.name_en, "dim": dim.id, "direction": "+" if i.direction > 0 else "−"}
+                for dim in methodology.dimensions
+                for i in dim.indicators
+            ],
+        },
+        "history": {},
+    }
+    if history is not None and history["edition"].nunique() > 1:
+        for edition, g in history.groupby(history["edition"].astype(str)):
+            g = g.set_index("city_id").reindex(ids)
+            data["history"][edition] = {
+                "rank": _ints(g["rank_international"]),
+                "score": [None if pd.isna(v) else _fmt(float(v)) for v in g["final_score"]],
+            }
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
+
+
+def build_report(
+    release: Path,
+    out: Path,
+    meta: dict,
+    methodology: Methodology,
+    changes: dict | None,
+    large: int = LARGE,
+) -> list[str]:
+    """Write report/index.html and its charts into `out`; returns the file names written. A release
+    of more than `large` cities gets the explorer, and its static ranking and cards stop at `large`."""
     idx = pd.read_parquet(release / "index.parquet")
     ind = pd.read_parquet(release / "indicators.parquet")
     cov = pd.read_csv(release / "coverage.csv")
@@ -135,6 +220,8 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         files["rank_intervals.svg"] = charts.rank_intervals(u)
 
     # tables
+    explorer = len(idx) > large
+    ranked = idx.sort_values("rank_international", kind="stable")
     ranking = [
         {
             "rank": int(r.rank_international),
@@ -144,7 +231,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
             "country": r.country,
             "rank_domestic": _fmt(r.rank_domestic),
         }
-        for r in idx.itertuples()
+        for r in (ranked.head(large) if explorer else ranked).itertuples()
     ]
     dim_tables = []
     for d in dims:
@@ -165,7 +252,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
                 ],
             }
         )
-    shown = idx.head(MAX_CARDS)
+    shown = ranked.head(large)
     ind_of = {(x["city_id"], x["indicator"]): x for x in ind[ind["city_id"].isin(shown["city_id"])].to_dict("records")}
     cards = []
     for r in shown.itertuples():
@@ -254,7 +341,7 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         coverage=coverage.to_dict(orient="records"),
         unc=None
         if unc is None
-        else unc.join(names).nsmallest(MAX_CARDS, "nominal_rank").reset_index().to_dict(orient="records"),
+        else unc.join(names).nsmallest(large, "nominal_rank").reset_index().to_dict(orient="records"),
         shares=None if shares is None else shares.to_dict(orient="records"),
         audit=None if audit is None else audit.to_dict(orient="records"),
         fidelity=None if fidelity is None else fidelity.to_dict(orient="records"),
@@ -268,7 +355,11 @@ def build_report(release: Path, out: Path, meta: dict, methodology: Methodology,
         methodology=methodology,
         radar_legend=", ".join(f"{RADAR_LABELS.get(d, d[:6])} = {dim_label[d]}" for d in dims),
         history_editions=editions,
-        truncated={"rows": MAX_ROWS, "cards": MAX_CARDS, "cities": len(idx)} if len(idx) > MAX_ROWS else None,
+        truncated={"rows": MAX_ROWS, "cards": large, "cities": len(idx)} if len(idx) > MAX_ROWS else None,
+        cities=len(idx),
+        explorer=explorer,
+        city_data=_city_data(idx, ind, methodology, history) if explorer else None,
+        rest=None if len(idx) <= MAX_ROWS else _rest_summary(ranked, MAX_ROWS),
     )
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
