@@ -27,7 +27,6 @@ from tasks.sources.base import (
     Source,
     SuiteSpec,
     VintagePolicy,
-    cell_text,
     check_not_blocked,
     has_class,
     html_tree,
@@ -285,23 +284,26 @@ def stated_edition(doc) -> str | None:
 
 def parse_city_indices(body: bytes, url: str) -> pd.DataFrame:
     """A /quality-of-life/in/<City> page -> indicator, value (the sub-indices of the NEXT table)."""
-    doc = soup(body, SOURCE, url)
-    main = doc.find("table", class_="table_indices")
+    doc = html_tree(body, SOURCE, url)
+    main = next(iter(doc.xpath(f"//table[{has_class('table_indices')}]")), None)
     if main is None:
-        check_not_blocked(doc, SOURCE, url, 'a quality-of-life page with <table class="table_indices">')
+        check_not_blocked(
+            soup(body, SOURCE, url), SOURCE, url, 'a quality-of-life page with <table class="table_indices">'
+        )
         raise SourceError(
             SOURCE, 'expected <table class="table_indices"> (the quality-of-life index), not found', location=url
         )
-    sub = main.find_next("table")
+    # the next table in document order, a nested one first (BeautifulSoup's find_next)
+    sub = next(iter(main.xpath("descendant::table | following::table")), None)
     if sub is None:
         raise SourceError(SOURCE, "expected the table of sub-indices after table_indices, found none", location=url)
     values = {}
-    for tr in sub.find_all("tr"):
-        cells = tr.find_all("td")
+    for tr in sub.iter("tr"):
+        cells = tr.findall(".//td")
         if len(cells) < 2:
             continue
-        label = cell_text(cells[0])
-        values[snake(label)] = parse_number(cell_text(cells[1]), source=SOURCE, location=url, field_name=label)
+        label = node_text(cells[0])
+        values[snake(label)] = parse_number(node_text(cells[1]), source=SOURCE, location=url, field_name=label)
     missing = [k for k in CITY_PAGE_INDICES if k not in values]
     if missing:
         raise SourceError(
