@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -31,12 +32,25 @@ def unescape(value):
     return value[1:] if escaped and not _NUMBER.match(value[1:]) else value
 
 
+def _triggered(s: pd.Series) -> pd.Series:
+    """Which cells of a text column begin with a trigger (vectorised: few cells do)."""
+    try:
+        return s.str.startswith(TRIGGERS).fillna(False).astype(bool)
+    except AttributeError:  # an object column without text (None, bytes): every cell is looked at
+        return pd.Series(True, index=s.index)
+
+
 def escape_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Every text cell (and the column names) escaped; numeric columns untouched."""
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(escape)
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            at = np.flatnonzero(_triggered(s).to_numpy())
+            if len(at):
+                escaped = s.copy()
+                escaped.iloc[at] = [escape(v) for v in s.iloc[at]]
+                out[col] = escaped.array  # by position: an index may repeat
     out.columns = [escape(str(c)) for c in out.columns]
     return out
 

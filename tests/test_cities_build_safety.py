@@ -30,6 +30,27 @@ def test_formula_cells_are_escaped_and_read_back_as_printed():
     assert text.splitlines()[1] == "'=cmd|' /C calc'!A0,-74.006"
 
 
+def test_a_frame_is_escaped_cell_by_cell_whatever_its_columns():
+    cells = ["=1+2", "-74.0060", "Oslo", None, "@x", "+3", "-cmd"]
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(cells, dtype="str"),
+            "objects": pd.Series([*cells[:-1], 5], dtype=object),  # mixed: a number among the text
+            "empty": pd.Series([None] * 7, dtype=object),
+            "n": range(7),
+        }
+    ).set_axis([0, 0, 1, 1, 2, 2, 3])  # a repeated index
+    out = csvsafe.escape_frame(frame)
+    assert out["text"].tolist()[:3] == ["'=1+2", "-74.0060", "Oslo"] and out["text"].tolist()[4:] == [
+        "'@x",
+        "+3",
+        "'-cmd",
+    ]
+    assert out["objects"].tolist()[-1] == 5 and out["objects"].tolist()[0] == "'=1+2"
+    assert out["empty"].isna().all() and out["n"].tolist() == list(range(7))
+    assert frame["text"].tolist()[0] == "=1+2"  # the frame given is left as it was
+
+
 @pytest.fixture
 def home_with_release(baseline, tmp_path, monkeypatch):
     home = tmp_path / "home"

@@ -278,3 +278,28 @@ def test_the_explorer_opens_any_citys_card_in_headless_chromium(home, registry, 
     full = (folder / "report" / "index.html").read_text()
     static = _card_rows(full, full.index(f'id="card-{21}"'))
     assert len(on_demand) == 6 + 17 and on_demand == static
+
+
+def test_moved_by_names_the_two_dimensions_that_moved_each_city_most():
+    from tasks.report.changes import _moved_by
+
+    weights = {"dimension_weights": {"weights": {"economy": 0.5, "innovation": 0.3, "ecology": 0.2}}}
+    a = pd.DataFrame(
+        {
+            "economy_score": [60.0, 70.0, 80.0],
+            "innovation_score": [50.0, 50.0, 50.0],
+            "ecology_score": [90.0, 90.0, float("nan")],
+        }
+    )
+    b = pd.DataFrame(
+        {
+            "economy_score": [62.0, 70.0, 80.001],
+            "innovation_score": [40.0, 50.0, 60.0],
+            "ecology_score": [91.0, 90.0, 70.0],
+        }
+    )
+    assert _moved_by(a, b, weights, weights) == [
+        "innovation -3.00, economy +1.00",  # weighted points: innovation 0.3 x -10, economy 0.5 x +2
+        "",  # nothing moved
+        "innovation +3.00",  # ecology unscored before; economy +0.0005 is below a cent of a point
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 METHOD_CHOICES = (
@@ -88,10 +89,14 @@ def _moved_by(a: pd.DataFrame, b: pd.DataFrame, ma: dict, mb: dict, top: int = 2
     """The dimensions that moved each city most: 'innovation +3.10, ecology -1.20' (points of the
     final score)."""
     delta = dimension_contribution_changes(a, b, ma, mb)
+    dims = list(delta.columns)
+    values = delta.to_numpy(dtype=float)
+    size = np.where(np.isnan(values), -np.inf, np.abs(values))
+    # the largest changes first; equal ones in the dimensions' order (a stable sort)
+    order = np.argsort(-size, axis=1, kind="stable")[:, :top]
     out = []
-    for _, row in delta.iterrows():
-        biggest = row.dropna().abs().sort_values(ascending=False).head(top)
-        out.append(", ".join(f"{d} {row[d]:+.2f}" for d in biggest.index if abs(row[d]) >= 0.005))
+    for row, cols in zip(values, order, strict=True):
+        out.append(", ".join(f"{dims[k]} {row[k]:+.2f}" for k in cols if abs(row[k]) >= 0.005))
     return out
 
 

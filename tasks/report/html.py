@@ -12,6 +12,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, Template, select_autoescape
 
@@ -68,7 +69,12 @@ def _span(values: pd.Series) -> str:
 
 def _ints(values: pd.Series) -> list:
     """Whole numbers (ranks) as JSON: ints, None where missing."""
-    return [None if pd.isna(v) else int(v) for v in values]
+    return [None if v != v else int(v) for v in values.to_numpy(dtype=float, na_value=np.nan)]
+
+
+def _scores(values: pd.Series) -> list[str]:
+    """Scores as the cards print them (two decimals, a dash where missing)."""
+    return ["—" if v != v else f"{v:.2f}" for v in values.to_numpy(dtype=float, na_value=np.nan)]
 
 
 def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, history: pd.DataFrame | None) -> str:
@@ -81,15 +87,17 @@ def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, h
     statuses = sorted({str(s) for s in ind["status"].dropna().unique()})
     code = {s: str(k) for k, s in enumerate(statuses)}
     indicators = {}
+    by_indicator = dict(iter(ind.groupby("indicator", sort=False)))
     for dim in methodology.dimensions:
         for i in dim.indicators:
-            x = ind[ind["indicator"] == i.id].set_index("city_id").reindex(ids)
-            st = x["status"].fillna("").astype(str)
+            x = by_indicator[i.id].set_index("city_id").reindex(ids)
+            st = x["status"].fillna("").astype(str).tolist()
+            values = x["value"].to_numpy(dtype=float, na_value=np.nan).tolist()
             indicators[i.id] = {
-                "value": [i.shown(v, s) for v, s in zip(x["value"].astype(float), st, strict=True)],
+                "value": [i.shown(v, s) for v, s in zip(values, st, strict=True)],
                 "rank": _ints(x["rank_international"]),
                 "rank_domestic": _ints(x["rank_domestic"]),
-                "status": "".join(code.get(s, "?") for s in st),
+                "status": "".join([code.get(s, "?") for s in st]),
             }
     data: dict = {
         "id": ids,
@@ -98,10 +106,10 @@ def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, h
         "country": idx["country"].fillna("").astype(str).tolist(),
         "rank": _ints(idx["rank_international"]),
         "rank_domestic": _ints(idx["rank_domestic"]),
-        "score": [_fmt(float(v)) for v in idx["final_score"]],
+        "score": _scores(idx["final_score"]),
         "dims": {
             d: {
-                "score": [_fmt(float(v)) for v in idx[f"{d}_score"]],
+                "score": _scores(idx[f"{d}_score"]),
                 "rank": _ints(idx[f"{d}_rank_international"]),
                 "rank_domestic": _ints(idx[f"{d}_rank_domestic"]),
             }
@@ -124,10 +132,10 @@ def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, h
             g = g.set_index("city_id").reindex(ids)
             data["history"][edition] = {
                 "rank": _ints(g["rank_international"]),
-                "score": [None if pd.isna(v) else _fmt(float(v)) for v in g["final_score"]],
+                "score": [None if v == "—" else v for v in _scores(g["final_score"])],
             }
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
 def build_report(
