@@ -32,6 +32,8 @@ def money_unit(unit: str) -> tuple[float, str]:
 def _proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource, m: Methodology) -> pd.DataFrame:
     """The proxy source's figures as values of `ind`, each labelled with what it stands for and how
     it was transformed."""
+    if not p.money:
+        return _plain_proxy_rows(figures, ind, p)
     rows = []
     for r in figures.itertuples(index=False):
         year = str(r.edition)[:4]
@@ -82,6 +84,39 @@ def _proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource, m: Method
     return pd.DataFrame(rows)
 
 
+def _plain_proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource) -> pd.DataFrame:
+    """`_proxy_rows` of a figure in the indicator's own kind of unit (a country's physicians for its
+    city's), by column: one row per city, what it stands for formatted once per country and year."""
+    years = figures["edition"].astype(str).str[:4].tolist()
+    names = figures["name_in_source"].tolist()
+    boundaries = figures["boundary"].fillna("").astype(str).tolist() if "boundary" in figures else [""] * len(figures)
+    said: dict[tuple, str] = {}
+    stands_for = []
+    for key in zip(boundaries, names, years, strict=True):
+        if key not in said:
+            b, name, year = key
+            said[key] = p.stands_for.format(boundary=b or "city", name=name, year=year) or (
+                f"{ind.name_en}: {p.source} {p.indicator}"
+            )
+        stands_for.append(said[key])
+    return pd.DataFrame(
+        {
+            "city_id": figures["city_id"].to_numpy(),
+            "indicator": ind.id,
+            "value": figures["value"].to_numpy(dtype=float) * p.multiply,
+            "unit": ind.unit,
+            "edition": figures["edition"].to_numpy(),
+            "name_in_source": names,
+            "location": figures["location"].to_numpy(),
+            "source": p.source,
+            "status": "proxy",
+            "stands_for": stands_for,
+            "transform": p.transform,
+            "graded": True,
+        }
+    )
+
+
 def apply_proxies(own: pd.DataFrame, everything: pd.DataFrame, m: Methodology) -> pd.DataFrame:
     """`own`: each indicator's rows from its own source; `everything`: every gathered row (the
     proxy sources' figures among them). Returns `own` with the proxies in place.
@@ -90,7 +125,9 @@ def apply_proxies(own: pd.DataFrame, everything: pd.DataFrame, m: Methodology) -
     proxy where the proxy source has one; city figures always win.
     when_no_real_value: when the own source has no real value for any city, the proxy stands for the
     whole indicator (another unit: never mixed with the own values); cities without one are missing."""
-    out = own
+    # one pass, one concatenation: each indicator's proxies touch only its own rows
+    dropped = np.zeros(len(own), dtype=bool)
+    added: list[pd.DataFrame] = []
     for ind in m.indicators:
         p = ind.proxy
         if p is None:
@@ -98,8 +135,8 @@ def apply_proxies(own: pd.DataFrame, everything: pd.DataFrame, m: Methodology) -
         figures = everything[
             (everything["source"] == p.source) & (everything["indicator"] == p.indicator) & everything["value"].notna()
         ]
-        mine = out["indicator"] == ind.id
-        rows = out[mine]
+        mine = (own["indicator"] == ind.id).to_numpy()
+        rows = own[mine]
         kept = rows["value"].notna() & rows["status"].isin(["real", "proxy"])
         if p.use == "when_no_real_value":
             if (rows["value"].notna() & (rows["status"] == "real")).any() or figures.empty:
@@ -108,12 +145,15 @@ def apply_proxies(own: pd.DataFrame, everything: pd.DataFrame, m: Methodology) -
             absent = rows[~rows["city_id"].isin(proxies["city_id"])].assign(
                 value=np.nan, status="missing", stands_for="", transform=""
             )
-            out = pd.concat([out[~mine], proxies, absent], ignore_index=True)
+            dropped |= mine
+            added += [proxies, absent]
             continue
         figures = figures[~figures["city_id"].isin(rows.loc[kept, "city_id"])]
         if figures.empty:
             continue
         proxies = _proxy_rows(figures, ind, p, m)
-        replaced = mine & out["city_id"].isin(proxies["city_id"])
-        out = pd.concat([out[~replaced], proxies], ignore_index=True)
-    return out
+        dropped |= mine & own["city_id"].isin(proxies["city_id"]).to_numpy()
+        added.append(proxies)
+    if not added:
+        return own
+    return pd.concat([own[~dropped], *added], ignore_index=True)
