@@ -303,3 +303,15 @@ def test_moved_by_names_the_two_dimensions_that_moved_each_city_most():
         "",  # nothing moved
         "innovation +3.00",  # ecology unscored before; economy +0.0005 is below a cent of a point
     ]
+
+
+def test_a_large_release_shows_the_cities_that_moved_most():
+    from tasks.report.html import _changes_shown
+
+    cities = pd.DataFrame({"name_en": list("ABCDE"), "rank_change": [1, -7, 0, 3, -2]})
+    changes = {"cities": cities, "added": ["x", "y", "z"], "dropped": [], "old": "r1", "inputs": []}
+    shown = _changes_shown(changes, large=2)
+    assert shown is not None and shown["cities"]["name_en"].tolist() == ["B", "D"]
+    assert (shown["moved"], shown["shown"], shown["added"], shown["n_added"]) == (5, 2, ["x", "y"], 3)
+    every = _changes_shown(changes, large=100)
+    assert every is not None and every["cities"]["name_en"].tolist() == list("ABCDE")

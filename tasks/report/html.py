@@ -78,9 +78,9 @@ def _scores(values: pd.Series) -> list[str]:
 
 
 def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, history: pd.DataFrame | None) -> str:
-    """Every city of the release for the report's explorer, as gzip-compressed JSON in base64 (about
-    a tenth of the plain JSON: what keeps a 100,000-city page small). Columns, one entry per city in
-    rank order; values already formatted as the static cards print them."""
+    """Every city of the release for the report's explorer, as gzip-compressed JSON in base64 (what
+    keeps a 100,000-city page small; benchmarks/README.md has its size). Columns, one entry per city
+    in rank order; values already formatted as the static cards print them."""
     idx = idx.sort_values("rank_international", kind="stable")
     ids = idx["city_id"].tolist()
     dims = methodology.dimension_ids
@@ -136,6 +136,22 @@ def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, h
             }
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+
+
+def _changes_shown(changes: dict | None, large: int) -> dict | None:
+    """The changes as the page shows them: every city up to `large`, else the `large` that moved
+    most (CHANGES.md beside the report lists them all)."""
+    if changes is None:
+        return None
+    cities = changes["cities"]
+    shown = {**changes, "moved": len(cities), "shown": len(cities), "n_added": len(changes["added"])}
+    shown["n_dropped"] = len(changes["dropped"])
+    if len(cities) > large:
+        order = cities["rank_change"].abs().sort_values(ascending=False, kind="stable").index[:large]
+        shown["cities"] = cities.loc[order]
+        shown["shown"] = large
+    shown["added"], shown["dropped"] = changes["added"][:large], changes["dropped"][:large]
+    return shown
 
 
 def build_report(
@@ -358,7 +374,7 @@ def build_report(
         notes=meta.get("notes") or [],
         variants=None if variants is None else variants.to_dict(orient="records"),
         source_tables=source_tables,
-        changes=changes,
+        changes=_changes_shown(changes, large),
         weights=weights,
         methodology=methodology,
         radar_legend=", ".join(f"{RADAR_LABELS.get(d, d[:6])} = {dim_label[d]}" for d in dims),
