@@ -64,6 +64,23 @@ def rank_rows(final: np.ndarray) -> np.ndarray:
 MAX_RANK_TABLE_BYTES = 2**31  # the rank table of 10,000 draws x 50,000 cities
 
 
+def _rank_stats(flat: np.ndarray, values_per_block: int = 2_000_000) -> dict[str, np.ndarray]:
+    """Median, 5th and 95th percentile, mean and variance of every column (city) of the (draws x
+    cities) rank table, a block of cities at a time: the float temporaries stay near
+    `values_per_block` values instead of the whole table's size (column by column, the same numbers)."""
+    draws, n = flat.shape
+    out = {k: np.empty(n, dtype=np.float64) for k in ("median", "p05", "p95", "mean", "var")}
+    step = max(1, values_per_block // max(draws, 1))
+    for a in range(0, n, step):
+        block = flat[:, a : a + step]
+        out["median"][a : a + step] = np.median(block, axis=0)
+        out["p05"][a : a + step] = np.percentile(block, 5, axis=0)
+        out["p95"][a : a + step] = np.percentile(block, 95, axis=0)
+        out["mean"][a : a + step] = block.mean(axis=0, dtype=np.float64)
+        out["var"][a : a + step] = block.var(axis=0, dtype=np.float64)
+    return out
+
+
 def monte_carlo(
     values: pd.DataFrame,
     methodology: Methodology,
@@ -103,9 +120,9 @@ def monte_carlo(
     Sz = np.where(present, S, 0.0)
     Pf = present.astype(float)
     # ranks[k, i, c] for every combination k, weight draw i, city c; computed in chunks of weight
-    # draws so the float temporaries stay near 8 M values whatever the number of cities
+    # draws so the float temporaries stay near 2 M values whatever the number of cities
     ranks = np.empty((K, n_weights, n), dtype=np.int32)
-    step = max(1, 8_000_000 // (K * n))
+    step = max(1, 2_000_000 // (K * n))
     for a in range(0, n_weights, step):
         w = W[a : a + step]
         with np.errstate(invalid="ignore"):  # 0/0: a city left in no dimension (drop_city) has no score
@@ -118,7 +135,8 @@ def monte_carlo(
     nominal_rank = rank_rows(nominal_final[None, :])[0]
 
     flat = ranks.reshape(-1, n)
-    total_var = flat.var(axis=0, dtype=np.float64)
+    stats = _rank_stats(flat)
+    total_var = stats["var"]
     shares = {}
     # weights: average over combinations for each weight draw
     shares["dimension_weights"] = ranks.mean(axis=0, dtype=np.float64).var(axis=0)
@@ -133,11 +151,11 @@ def monte_carlo(
     table = pd.DataFrame(
         {
             "nominal_rank": nominal_rank,
-            "median_rank": np.median(flat, axis=0),
-            "p05_rank": np.percentile(flat, 5, axis=0),
-            "p95_rank": np.percentile(flat, 95, axis=0),
-            "mean_rank": flat.mean(axis=0, dtype=np.float64),
-            "std_rank": flat.std(axis=0, dtype=np.float64),
+            "median_rank": stats["median"],
+            "p05_rank": stats["p05"],
+            "p95_rank": stats["p95"],
+            "mean_rank": stats["mean"],
+            "std_rank": np.sqrt(stats["var"]),
         },
         index=values.index,
     )

@@ -10,7 +10,10 @@ does, so matching sees the printed name and the person reviewing the file sees i
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -66,3 +69,16 @@ def unescape_frame(df: pd.DataFrame) -> pd.DataFrame:
 def to_csv(df: pd.DataFrame, **kwargs) -> str:
     """`df.to_csv` for a file people open: formula-like text cells escaped."""
     return escape_frame(df).to_csv(**kwargs)
+
+
+def csv_writer(df: pd.DataFrame, **kwargs) -> Callable[[BinaryIO], None]:
+    """`to_csv` into an open binary file, chunk by chunk (the same bytes, never the whole text in
+    memory): for `storage.atomic_write_stream`."""
+
+    def write(fh: BinaryIO) -> None:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+        escape_frame(df).to_csv(text, **kwargs)
+        text.flush()
+        text.detach()  # the caller closes the file
+
+    return write

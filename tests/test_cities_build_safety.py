@@ -4,6 +4,7 @@ registry its own loader accepts (namesakes disambiguated as Numbeo does), or say
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -49,6 +50,9 @@ def test_a_frame_is_escaped_cell_by_cell_whatever_its_columns():
     assert out["objects"].tolist()[-1] == 5 and out["objects"].tolist()[0] == "'=1+2"
     assert out["empty"].isna().all() and out["n"].tolist() == list(range(7))
     assert frame["text"].tolist()[0] == "=1+2"  # the frame given is left as it was
+    streamed = io.BytesIO()
+    csvsafe.csv_writer(frame, index=False)(streamed)  # what the publisher writes chunk by chunk
+    assert streamed.getvalue() == csvsafe.to_csv(frame, index=False).encode() and b"'=1+2" in streamed.getvalue()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
@@ -43,6 +44,7 @@ from tasks.store.releases import (
 from tasks.store.storage import (
     atomic_write_bytes,
     atomic_write_json,
+    atomic_write_stream,
     atomic_write_text,
     frame_fingerprint,
     interruption_point,
@@ -216,13 +218,14 @@ def publish(
     table = index_table(result, registry)
     coverage = coverage_table(result, inputs, sample_status)
     status = coverage[["city_id", "indicator", "status"]]
-    files: dict[str, bytes] = {
+    # the large CSV tables are written chunk by chunk into the release folder, never held as text
+    files: dict[str, bytes | Callable[[BinaryIO], None]] = {
         "index.parquet": parquet_bytes(table),
-        "index.csv": csvsafe.to_csv(table, index=False, float_format="%.4f").encode(),
+        "index.csv": csvsafe.csv_writer(table, index=False, float_format="%.4f"),
         "indicators.parquet": parquet_bytes(result.indicators.merge(status, on=["city_id", "indicator"], how="left")),
         "indicator_weights.csv": result.indicator_weights.to_csv(index=False).encode(),
         "clusters.csv": result.clusters.to_csv(index=False, float_format="%.4f").encode(),
-        "coverage.csv": csvsafe.to_csv(coverage, index=False).encode(),
+        "coverage.csv": csvsafe.csv_writer(coverage, index=False),
         "history.parquet": parquet_bytes(history_table(edition, rid, table, methodology.dimension_ids)),
     }
     if methodology.path and Path(methodology.path).exists():
@@ -247,7 +250,10 @@ def publish(
     tmp = make_temp_dir(f".{rid}.", root)
     try:
         for name, data in files.items():
-            atomic_write_bytes(tmp / name, data)
+            if isinstance(data, bytes):
+                atomic_write_bytes(tmp / name, data)
+            else:
+                atomic_write_stream(tmp / name, data)
         interruption_point("release-files-written")
         if sample:
             atomic_write_text(tmp / "SAMPLE.txt", SAMPLE_NOTICE + "\n")

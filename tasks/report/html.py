@@ -63,7 +63,7 @@ def _rest_summary(ranked: pd.DataFrame, top: int) -> str:
 
 def _span(values: pd.Series) -> str:
     """'2019', or '2016–2019' when the values of an indicator come from several years."""
-    years = sorted({str(v) for v in values.dropna()})
+    years = sorted({str(v) for v in values.dropna()} - {""})
     return "" if not years else years[0] if len(years) == 1 else f"{years[0]}–{years[-1]}"
 
 
@@ -166,7 +166,9 @@ def build_report(
     of more than `large` cities gets the explorer, and its static ranking and cards stop at `large`."""
     idx = pd.read_parquet(release / "index.parquet")
     ind = pd.read_parquet(release / "indicators.parquet")
-    cov = pd.read_csv(release / "coverage.csv")
+    # the columns the report shows (a 100,000-city coverage table has 1.7 million rows)
+    wanted = {"dimension", "indicator", "status", "stands_for", "transform", "source", "edition"}
+    cov = pd.read_csv(release / "coverage.csv", usecols=lambda c: c in wanted, dtype=str, keep_default_na=False)
     clusters = pd.read_csv(release / "clusters.csv")
     dims = methodology.dimension_ids
     dim_label = {d.id: d.name_en for d in methodology.dimensions}

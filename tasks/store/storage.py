@@ -17,9 +17,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
@@ -112,6 +114,26 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         os.replace(tmp, path)
         if durable:
             _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise StorageError(f"cannot write {path}: {reason}; nothing was changed under that name") from exc
+
+
+def atomic_write_stream(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """`atomic_write_bytes` for a file too large to hold in memory twice (a 100,000-city release's
+    coverage table): `write(fh)` writes into the temp file, which is then synced and renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        as_created(tmp)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

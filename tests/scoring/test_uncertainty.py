@@ -67,3 +67,15 @@ def test_a_city_without_a_score_ranks_last():
     from scoring.uncertainty import rank_rows
 
     assert rank_rows(np.array([[0.2, np.nan, 0.9, 0.5]])).tolist() == [[3, 4, 1, 2]]
+
+
+def test_rank_statistics_by_blocks_of_cities_are_the_whole_tables():
+    from scoring.uncertainty import _rank_stats
+
+    flat = np.random.default_rng(1).integers(1, 700, size=(640, 700)).astype(np.int32)
+    blocks = _rank_stats(flat, values_per_block=640 * 33)  # 33 cities a block, the last one shorter
+    assert np.array_equal(blocks["median"], np.median(flat, axis=0))
+    assert np.array_equal(blocks["p05"], np.percentile(flat, 5, axis=0))
+    assert np.array_equal(blocks["p95"], np.percentile(flat, 95, axis=0))
+    assert np.array_equal(blocks["mean"], flat.mean(axis=0, dtype=np.float64))
+    assert np.array_equal(np.sqrt(blocks["var"]), flat.std(axis=0, dtype=np.float64))
