@@ -1,4 +1,4 @@
-"""End-to-end offline refresh on generated recordings for 30, 1,000 and 10,000 cities.
+"""End-to-end offline refresh on generated recordings for 30, 1,000, 10,000 and 100,000 cities.
 
 For each size a registry, sources.yaml and recordings in the real markup are generated once under
 benchmarks/.cache/e2e-<n>/ (every value illustrative). Then `talent-index refresh --offline` runs
@@ -63,6 +63,39 @@ def generate(n: int, root: Path) -> Path:
     return root
 
 
+def report_open(page: Path, cities: int, runs: int = 3) -> dict:
+    """Seconds headless Chromium takes to open the report and build its explorer (its `--dump-dom`
+    returns once the page and its scripts are done), beside the same browser on an empty page."""
+    from tasks.service.browser import chromium, headless_args
+
+    browser = chromium()
+    if browser is None:
+        return {"skipped": "no chromium"}
+    blank = page.parent.parent.parent.parent / "blank.html"
+    blank.write_text("<!DOCTYPE html><title>blank</title>")
+
+    def once(target: Path) -> tuple[float, str]:
+        flags = headless_args(CACHE / "chromium-profile", "--virtual-time-budget=30000")
+        t = time.perf_counter()
+        r = subprocess.run(
+            [browser, *flags, "--dump-dom", target.as_uri()], capture_output=True, text=True, timeout=300
+        )
+        return time.perf_counter() - t, r.stdout
+
+    opened, ready = [], []
+    for _ in range(runs):
+        seconds, dom = once(page)
+        if cities > 100:
+            if f'data-explorer="{cities}"' not in dom:
+                raise RuntimeError(f"the report of {cities} cities did not build its explorer in Chromium")
+            ready.append(int(dom.split('data-explorer-ms="')[1].split('"')[0]) / 1000)
+        opened.append(seconds)
+    out = {"page": stats(opened), "blank": stats([once(blank)[0] for _ in range(runs)])}
+    if ready:  # from navigation to the explorer built, as the page measures it (performance.now)
+        out["explorer_ready"] = stats(ready)
+    return out
+
+
 def _free_port() -> int:
     import socket
 
@@ -108,9 +141,10 @@ class LoopbackServer:
         ops._stop("server", timeout=60)
 
 
-def run_once(root: Path, api_url: str | None) -> dict:
+def run_once(root: Path, api_url: str | None, checkout: Path = ROOT) -> dict:
     """One `talent-index refresh --offline` in a fresh process: wall time, our work and GX time inside
-    the flow's tasks (TALENT_INDEX_TIMINGS), peak memory. `api_url` None = temporary server."""
+    the flow's tasks (TALENT_INDEX_TIMINGS), peak memory, the report's size. `api_url` None = temporary
+    server; `checkout`: whose code runs (versus.py runs another checkout's on its own recordings)."""
     home = root / "home-flow"
     shutil.rmtree(home, ignore_errors=True)
     timings = root / "timings.json"
@@ -132,6 +166,7 @@ def run_once(root: Path, api_url: str | None) -> dict:
     else:
         env.pop("PREFECT_API_URL", None)
         env["PREFECT_HOME"] = str(root / "prefect-home")
+    exe = checkout / ".venv" / "bin" / "talent-index"
     # a small wrapper process starts the refresh: its RUSAGE_CHILDREN peak is the refresh's own (a process
     # started directly from here would also count this process's earlier peak, inherited through fork + exec)
     code = (
@@ -142,26 +177,33 @@ def run_once(root: Path, api_url: str | None) -> dict:
         "'peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"
     )
     res = subprocess.run(
-        [sys.executable, "-c", code, str(Path(sys.executable).with_name("talent-index")), "refresh", "--offline"],
+        [sys.executable, "-c", code, str(exe), "refresh", "--offline"],
         env=env,
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        timeout=1800,
+        cwd=checkout,
+        timeout=3600,
     )
     out = json.loads(res.stdout.strip().splitlines()[-1])
     if out["rc"] != 0:
         raise RuntimeError(res.stderr[-3000:])
     t = json.loads(timings.read_text())
+    report = next(iter(home.glob("releases/*/report/index.html")), None)
     return {
         "seconds": out["seconds"],
         "work_seconds": t.get("work", 0.0),
         "gx_seconds": t.get("gx", 0.0),
         "peak_mib": out["peak_mib"],
+        "report_mib": sum(f.stat().st_size for f in report.parent.iterdir()) / 2**20 if report else None,
+        "report": str(report) if report else None,
     }
 
 
-def run(sizes=(30, 1_000, 10_000), runs: int = 5, cold_size: int | None = None) -> dict:
+SIZES = (30, 1_000, 10_000, 100_000)
+RUNS_AT = {100_000: 1}  # one run takes minutes at 100,000 cities: fewer runs there (named in the table)
+
+
+def run(sizes=SIZES, runs: int = 5, cold_size: int | None = None) -> dict:
     out = {}
     roots = {}
     for n in sizes:
@@ -173,7 +215,7 @@ def run(sizes=(30, 1_000, 10_000), runs: int = 5, cold_size: int | None = None) 
             print(f"  recordings for {n} cities generated in {time.time() - t:.0f} s", flush=True)
     with LoopbackServer() as server:
         for n in sizes:
-            rs = [run_once(roots[n], server.url) for _ in range(runs)]
+            rs = [run_once(roots[n], server.url) for _ in range(RUNS_AT.get(n, runs))]
             wall = stats([r["seconds"] for r in rs])
             work = stats([r["work_seconds"] for r in rs])
             gx = stats([r["gx_seconds"] for r in rs])
@@ -185,8 +227,11 @@ def run(sizes=(30, 1_000, 10_000), runs: int = 5, cold_size: int | None = None) 
                 "overhead_share": stats(overhead),
                 "gx_share": stats([r["gx_seconds"] / r["seconds"] for r in rs]),
                 "peak_mib": max(r["peak_mib"] for r in rs),
+                "report_mib": rs[-1]["report_mib"],
                 "server": "loopback prefect server (SQLite)",
             }
+            if n == max(sizes) and rs[-1]["report"]:
+                row["report_open"] = report_open(Path(rs[-1]["report"]), n)
             out[str(n)] = row
             print(
                 f"  n={n:>6}: flow {wall['median']:.1f} s ({wall['min']:.1f}-{wall['max']:.1f}), our work "
@@ -203,7 +248,7 @@ def run(sizes=(30, 1_000, 10_000), runs: int = 5, cold_size: int | None = None) 
 if __name__ == "__main__":
     from common import save
 
-    sizes = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else (30, 1_000, 10_000)
+    sizes = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else SIZES
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     cold = int(sys.argv[3]) if len(sys.argv) > 3 else None  # e.g. 10000: one more run with the temporary server
     print(save("end_to_end", run(sizes, runs, cold)))

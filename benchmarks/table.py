@@ -12,8 +12,10 @@ INTRO = """# Benchmarks
 
 `make bench` installs the peers (dependency group `bench`: exactextract, rasterstats, pymcdm,
 scikit-criteria), runs every benchmark and writes `benchmarks/results/<date>.json` and this table.
-Figures are medians of {runs} runs (min–max in brackets), measured on the machine named below.
-Ratios below 1 mean ours is faster. Speed is never asserted in tests.
+Figures are medians of {runs} runs (min–max in brackets) unless a table says otherwise (the
+100,000-city refresh takes minutes a run: its row says how many), measured on the machine named
+below. Ratios below 1 mean ours is faster. Speed is never asserted in tests. Section 6 is not part
+of `make bench` (it needs a second checkout): `benchmarks/versus.py` says how to run it.
 
 """
 
@@ -45,7 +47,14 @@ def write_readme(path: Path | None = None) -> Path:
     path = path or sorted(RESULTS.glob("*.json"))[-1]
     doc, origin = merged(path)
     m = doc["machine"]
-    names = {"scoring_kernel": "1", "monte_carlo": "2", "nightlights": "3", "end_to_end": "4", "imports": "5"}
+    names = {
+        "scoring_kernel": "1",
+        "monte_carlo": "2",
+        "nightlights": "3",
+        "end_to_end": "4",
+        "imports": "5",
+        "versus": "6",
+    }
     by_file: dict[str, list[str]] = {}
     for key, number in names.items():
         if key in origin:
@@ -127,23 +136,50 @@ def write_readme(path: Path | None = None) -> Path:
         lines += [
             "## 4. End-to-end offline refresh on generated recordings",
             "",
-            "`talent-index refresh --offline` in a fresh process per run, 5 runs per size, against one loopback "
+            "`talent-index refresh --offline` in a fresh process per run (runs per size in the table), against one loopback "
             "Prefect server (SQLite) started for the benchmark. Our work and GX validation are timed inside "
             "the same run, in the flow's tasks; overhead = wall time − our work (Prefect API calls and "
             "bookkeeping, interpreter start-up, imports). Every value is generated (illustrative).",
             "",
-            "| cities | wall time | our work | of which GX validation | overhead share | GX share | peak memory |",
-            "|---|---|---|---|---|---|---|",
+            "Per city: above the 30-city row, (wall(n) − wall(30)) / (n − 30), the same for peak memory.",
+            "",
+            "| cities | runs | wall time | our work | of which GX validation | overhead share | GX share | peak memory "
+            "| per city: time, memory | report |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
+        base = e2e.get("30")
         for n, r in e2e.items():
             if "work_seconds" not in r:
                 continue  # an older layout
             f, w, g = r["flow_seconds"], r["work_seconds"], r["gx_seconds"]
+            per = "—"
+            if base and int(n) > 30:
+                dt = (f["median"] - base["flow_seconds"]["median"]) / (int(n) - 30)
+                dm = (r["peak_mib"] - base["peak_mib"]) * 1024 / (int(n) - 30)
+                per = f"{dt * 1000:.2f} ms, {dm:.1f} KiB"
+            rep = f"{r['report_mib']:.1f} MiB" if r.get("report_mib") is not None else "—"
             lines.append(
-                f"| {int(n):,} | {f['median']:.1f} s ({f['min']:.1f}–{f['max']:.1f}) | {w['median']:.1f} s | "
-                f"{g['median']:.1f} s | {r['overhead_share']['median'] * 100:.0f}% | "
-                f"{r['gx_share']['median'] * 100:.0f}% | {r['peak_mib']:.0f} MiB |"
+                f"| {int(n):,} | {f.get('runs', 5)} | {f['median']:.1f} s ({f['min']:.1f}–{f['max']:.1f}) | "
+                f"{w['median']:.1f} s | {g['median']:.1f} s | {r['overhead_share']['median'] * 100:.0f}% | "
+                f"{r['gx_share']['median'] * 100:.0f}% | {r['peak_mib']:.0f} MiB | {per} | {rep} |"
             )
+        for n, r in e2e.items():
+            o = r.get("report_open")
+            if o and "page" in o:
+                lines += [
+                    "",
+                    f"The report of {int(n):,} cities ({r['report_mib']:.1f} MiB) opens and builds its explorer in "
+                    f"headless Chromium in {o['page']['median']:.1f} s ({o['page']['min']:.1f}–{o['page']['max']:.1f}, "
+                    f"{o['page']['runs']} runs, until `--dump-dom` returns); the same browser opens an empty page in "
+                    f"{o['blank']['median']:.1f} s."
+                    + (
+                        f" The page itself measures {o['explorer_ready']['median']:.1f} s from navigation to the explorer "
+                        "built (`performance.now()`)."
+                        if "explorer_ready" in o
+                        else ""
+                    )
+                    + (f" {o['note']}" if o.get("note") else ""),
+                ]
         cold = {n: r["temporary_server_run"] for n, r in e2e.items() if "temporary_server_run" in r}
         for n, r in cold.items():
             lines += [
@@ -168,6 +204,33 @@ def write_readme(path: Path | None = None) -> Path:
         for module, r in imp.items():
             if module != "interpreter_start":
                 lines.append(f"| {r['label']} | {sec(r)} |")
+        lines.append("")
+    vs = doc.get("versus")
+    if vs:
+        lines += [
+            f"## 6. Against {vs['against']}: per-city cost",
+            "",
+            "`benchmarks/versus.py`: one `talent-index refresh --offline` per size and checkout with the temporary "
+            f"server (as `make run`), each checkout on recordings from its own generator; measured "
+            f"`{origin['versus'].removesuffix('.json')}`. Per city: above the 30-city run of the same checkout. "
+            + (vs.get("note") or ""),
+            "",
+            "| cities | checkout | wall time | our work | peak memory | per city: time | per city: memory | report |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        sizes = vs["sizes"]
+        for n, pair in sizes.items():
+            for who, name in (("theirs", vs["against"]), ("ours", "this checkout")):
+                r, b = pair[who], sizes.get("30", {}).get(who)
+                per_t = per_m = "—"
+                if b and int(n) > 30:
+                    per_t = f"{(r['seconds'] - b['seconds']) * 1000 / (int(n) - 30):.2f} ms"
+                    per_m = f"{(r['peak_mib'] - b['peak_mib']) * 1024 / (int(n) - 30):.1f} KiB"
+                rep = f"{r['report_mib']:.1f} MiB" if r.get("report_mib") is not None else "—"
+                lines.append(
+                    f"| {int(n):,} | {name} | {r['seconds']:.1f} s | {r['work_seconds']:.1f} s | "
+                    f"{r['peak_mib']:.0f} MiB | {per_t} | {per_m} | {rep} |"
+                )
         lines.append("")
     out = ROOT / "benchmarks" / "README.md"
     out.write_text("\n".join(lines) + "\n")
