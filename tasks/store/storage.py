@@ -102,26 +102,10 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
 
     `durable=False` skips the fsyncs (the rename is still atomic for a killed process): used for
     raw responses, which are content-addressed, checked by sha256 on reuse and can be fetched again."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        as_created(tmp)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        if durable:
-            _fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-        raise StorageError(f"cannot write {path}: {reason}; nothing was changed under that name") from exc
+    atomic_write_stream(path, lambda fh: fh.write(data), durable)
 
 
-def atomic_write_stream(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write_stream(path: Path, write: Callable[[BinaryIO], object], durable: bool = True) -> None:
     """`atomic_write_bytes` for a file too large to hold in memory twice (a 100,000-city release's
     coverage table): `write(fh)` writes into the temp file, which is then synced and renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,10 +114,12 @@ def atomic_write_stream(path: Path, write: Callable[[BinaryIO], None]) -> None:
         as_created(tmp)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
