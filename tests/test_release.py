@@ -239,6 +239,7 @@ def test_a_large_release_gets_the_explorer_with_every_city_on_the_page(home, reg
     html = (tmp_path / "r" / "index.html").read_text()
     static = html[html.index('id="static-ranking"') : html.index("</table>", html.index('id="static-ranking"'))]
     assert static.count("<tr><td") == 10 and html.count('class="card" id="card-') == 10
+    assert "<p>30 cities · six dimensions" in html  # the release's cities, not the rows printed
     blob = re.search(r'id="city-data">([^<]+)</script>', html)
     assert blob is not None
     data = json.loads(gzip.decompress(base64.b64decode(blob.group(1))))
