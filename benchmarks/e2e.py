@@ -71,7 +71,7 @@ def report_open(page: Path, cities: int, runs: int = 3) -> dict:
     browser = chromium()
     if browser is None:
         return {"skipped": "no chromium"}
-    blank = page.parent.parent.parent.parent / "blank.html"
+    blank = CACHE / "blank.html"
     blank.write_text("<!DOCTYPE html><title>blank</title>")
 
     def once(target: Path) -> tuple[float, str]:
