@@ -29,64 +29,37 @@ def money_unit(unit: str) -> tuple[float, str]:
     return count * _SCALES[m.group(2) or ""], m.group(3)
 
 
-def _proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource, m: Methodology) -> pd.DataFrame:
-    """The proxy source's figures as values of `ind`, each labelled with what it stands for and how
-    it was transformed."""
-    if not p.money:
-        return _plain_proxy_rows(figures, ind, p)
-    rows = []
+def _in_us_dollars(figures: pd.DataFrame, ind: Indicator, p: ProxySource, m: Methodology) -> tuple[list, list]:
+    """Amounts of money (`unit` as published: '100 million CNY') in billion US$ at the configured
+    rate of each figure's own year, and the transform each one says."""
+    values, transforms = [], []
     for r in figures.itertuples(index=False):
         year = str(r.edition)[:4]
-        boundary = getattr(r, "boundary", "") or "city"
-        value = float(r.value) * p.multiply
-        transform = p.transform
-        unit = ind.unit
-        if p.money:
-            try:
-                scale, currency = money_unit(r.unit)
-            except ValueError as exc:
-                raise PipelineError(
-                    f"proxy of {ind.id} from {p.source}:{p.indicator}, city {r.city_id}: {exc}"
-                ) from None
-            rate = m.per_usd(currency, year)
-            if rate is None:
-                raise PipelineError(
-                    f"proxy of {ind.id} from {p.source}:{p.indicator}, city {r.city_id}: no exchange rate for {currency} "
-                    f"in {year}; add it under proxies.exchange_rates.per_usd.{currency}.{year} of {m.path or 'the methodology'}"
-                )
-            value = float(r.value) * scale / rate / 1e9
-            unit = "billion US$"
-            amount = float(r.value)
-            shown = f"{amount:,.0f}" if amount.is_integer() else f"{amount:,.2f}"
-            converted = (
-                f"{shown} {r.unit} ({year}) in billion US$"
-                if currency == "USD"
-                else f"{shown} {r.unit} ({year}) converted at {rate:.4f} {currency} per US$ ({year}) to billion US$"
+        try:
+            scale, currency = money_unit(r.unit)
+        except ValueError as exc:
+            raise PipelineError(f"proxy of {ind.id} from {p.source}:{p.indicator}, city {r.city_id}: {exc}") from None
+        rate = m.per_usd(currency, year)
+        if rate is None:
+            raise PipelineError(
+                f"proxy of {ind.id} from {p.source}:{p.indicator}, city {r.city_id}: no exchange rate for {currency} "
+                f"in {year}; add it under proxies.exchange_rates.per_usd.{currency}.{year} of {m.path or 'the methodology'}"
             )
-            transform = f"{transform}; {converted}" if transform else converted
-        rows.append(
-            {
-                "city_id": r.city_id,
-                "indicator": ind.id,
-                "value": value,
-                "unit": unit,
-                "edition": r.edition,
-                "name_in_source": r.name_in_source,
-                "location": r.location,
-                "source": p.source,
-                "status": "proxy",
-                "stands_for": p.stands_for.format(boundary=boundary, name=r.name_in_source, year=year)
-                or f"{ind.name_en}: {p.source} {p.indicator}",
-                "transform": transform,
-                "graded": True,
-            }
+        amount = float(r.value)
+        values.append(amount * scale / rate / 1e9)
+        shown = f"{amount:,.0f}" if amount.is_integer() else f"{amount:,.2f}"
+        converted = (
+            f"{shown} {r.unit} ({year}) in billion US$"
+            if currency == "USD"
+            else f"{shown} {r.unit} ({year}) converted at {rate:.4f} {currency} per US$ ({year}) to billion US$"
         )
-    return pd.DataFrame(rows)
+        transforms.append(f"{p.transform}; {converted}" if p.transform else converted)
+    return values, transforms
 
 
-def _plain_proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource) -> pd.DataFrame:
-    """`_proxy_rows` of a figure in the indicator's own kind of unit (a country's physicians for its
-    city's), by column: one row per city, what it stands for formatted once per country and year."""
+def _proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource, m: Methodology) -> pd.DataFrame:
+    """The proxy source's figures as values of `ind`, by column: one row per city, each labelled
+    with what it stands for (formatted once per boundary, name and year) and how it was transformed."""
     years = figures["edition"].astype(str).str[:4].tolist()
     names = figures["name_in_source"].tolist()
     boundaries = figures["boundary"].fillna("").astype(str).tolist() if "boundary" in figures else [""] * len(figures)
@@ -99,19 +72,25 @@ def _plain_proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource) -> 
                 f"{ind.name_en}: {p.source} {p.indicator}"
             )
         stands_for.append(said[key])
+    values: object = figures["value"].to_numpy(dtype=float) * p.multiply
+    transform: object = p.transform
+    unit = ind.unit
+    if p.money:
+        values, transform = _in_us_dollars(figures, ind, p, m)
+        unit = "billion US$"
     return pd.DataFrame(
         {
             "city_id": figures["city_id"].to_numpy(),
             "indicator": ind.id,
-            "value": figures["value"].to_numpy(dtype=float) * p.multiply,
-            "unit": ind.unit,
+            "value": values,
+            "unit": unit,
             "edition": figures["edition"].to_numpy(),
             "name_in_source": names,
             "location": figures["location"].to_numpy(),
             "source": p.source,
             "status": "proxy",
             "stands_for": stands_for,
-            "transform": p.transform,
+            "transform": transform,
             "graded": True,
         }
     )
