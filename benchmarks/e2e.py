@@ -66,6 +66,7 @@ def generate(n: int, root: Path) -> Path:
 def report_open(page: Path, cities: int, runs: int = 3) -> dict:
     """Seconds headless Chromium takes to open the report and build its explorer (its `--dump-dom`
     returns once the page and its scripts are done), beside the same browser on an empty page."""
+    from tasks.report.html import LARGE
     from tasks.service.browser import chromium, headless_args
 
     browser = chromium()
@@ -85,7 +86,7 @@ def report_open(page: Path, cities: int, runs: int = 3) -> dict:
     opened, ready = [], []
     for _ in range(runs):
         seconds, dom = once(page)
-        if cities > 100:
+        if cities > LARGE:  # the report has its explorer
             if f'data-explorer="{cities}"' not in dom:
                 raise RuntimeError(f"the report of {cities} cities did not build its explorer in Chromium")
             ready.append(int(dom.split('data-explorer-ms="')[1].split('"')[0]) / 1000)

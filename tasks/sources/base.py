@@ -258,10 +258,6 @@ def check_not_blocked(doc: BeautifulSoup, source: str, location: str, expected: 
         )
 
 
-def cell_text(cell) -> str:
-    return cell.get_text(" ", strip=True) if cell is not None else ""
-
-
 # ----------------------------------------------------------------------------- the source interface
 @dataclass(frozen=True)
 class SuiteSpec:
