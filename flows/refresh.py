@@ -15,6 +15,7 @@ from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed
 
 from tasks.errors import PipelineError
+from tasks.memory import release_freed_memory
 from tasks.progress import report
 from tasks.service.files import file_url
 from tasks.service.prefect_api import require_real_server
@@ -135,6 +136,7 @@ def refresh(
                 cfg=cfg,
                 return_state=True,
             )
+            release_freed_memory()  # the source's parsed pages: not under the next source's peak
             if state.is_completed():
                 results[source] = state.result()
             else:

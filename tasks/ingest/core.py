@@ -16,6 +16,7 @@ import pandas as pd
 
 from tasks.errors import FetchError, NotPublished, PipelineError, SourceError, VintageMismatch, with_city
 from tasks.http import Fetcher, HttpPolicy
+from tasks.memory import release_freed_memory
 from tasks.registry.cities import Registry
 from tasks.sources import source_spec, sources_path, vintage_policy
 from tasks.sources.base import Request, Source
@@ -85,6 +86,7 @@ def fetch_and_parse(
     raws: list[dict] = []
     with spec.parse_context():
         _fetch_rounds(spec, cfg, registry, fetcher, parsed, raws, progress)
+    release_freed_memory()  # what parsing the pages left behind (their trees), before the tidy
     return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
 
 

@@ -106,7 +106,9 @@ def fidelity_files(edition: str, table: pd.DataFrame, coverage: pd.DataFrame) ->
     pub = load_published()
     if str(edition) != str(pub["edition"]):
         return {}
-    fid = fidelity_table(table.set_index("city_id"), printed_scores(pub), coverage)
+    fid = fidelity_table(
+        table.set_index("city_id"), printed_scores(pub), coverage[["city_id", "dimension", "indicator", "status"]]
+    )
     return {f"fidelity_{edition}.csv": csvsafe.to_csv(fid, index=False).encode()}
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from scoring import IndexResult, Methodology
 from tasks import csvsafe
 from tasks.errors import PipelineError, StorageError
+from tasks.memory import release_freed_memory
 from tasks.progress import report
 from tasks.provenance import code_version, package_versions
 from tasks.publish.analysis import fidelity_files, printed_editions
@@ -29,7 +30,7 @@ from tasks.publish.gather import Inputs
 from tasks.registry.cities import Registry
 from tasks.settings import PROJECT_ROOT, safe_id
 from tasks.sources import source_spec
-from tasks.sources.base import STATUS_COLUMNS
+from tasks.sources.base import STATUS_COLUMNS, Source
 from tasks.store.home import require_current_format
 from tasks.store.releases import (
     RELEASE_LOG,
@@ -104,9 +105,19 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
     for col in STATUS_COLUMNS:
         if col not in prov:
             prov = prov.assign(**{col: "real" if col == "status" else ""})
-    cov = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]].merge(
-        prov, on=["city_id", "indicator"], how="left"
-    )
+    left = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]]
+    texts = left["city_id"].dtype  # what the merged texts are again (the provenance is categorical)
+    keys = ["city_id", "indicator"]
+    # joined on categorical keys with the same categories, then the texts restored column by column:
+    # joining 1.7 million rows of texts held them twice over
+    cats = {
+        k: pd.CategoricalDtype(pd.Index(prov[k].astype(texts).dropna().unique()).union(left[k].dropna().unique()))
+        for k in keys
+    }
+    cov = left.astype(cats).merge(prov.astype(cats), on=keys, how="left")
+    for col in cov.columns:
+        if isinstance(cov[col].dtype, pd.CategoricalDtype):
+            cov[col] = cov[col].astype(texts)
     cov["status"] = cov["status"].fillna("real")
     cov["vintage"] = cov["edition"]
     if sample_status is not None:  # the bundled sample says per value what it is (values.csv)...
@@ -142,12 +153,13 @@ def source_additions(inputs: Inputs, coverage: pd.DataFrame) -> tuple[dict[str, 
     notes: list[dict] = []
     for source in sorted(inputs.snapshots):
         spec = source_spec(source)
-        if source in inputs.tables:
+        adds_tables = type(spec).release_tables is not Source.release_tables  # else its table is not read
+        if adds_tables and source in inputs.tables:
             for t in spec.release_tables(inputs.tables[source]):
                 files[t.file] = csvsafe.to_csv(t.table, index=False).encode()
                 tables.append({"source": source, "file": t.file, "title": t.title, "headings": t.headings})
-        own = coverage[coverage["source"] == source]
-        notes += [{"source": source, "text": n} for n in spec.release_notes(own)]
+        if type(spec).release_notes is not Source.release_notes:  # only a source with notes filters its rows
+            notes += [{"source": source, "text": n} for n in spec.release_notes(coverage[coverage["source"] == source])]
     return files, tables, notes
 
 
@@ -235,6 +247,7 @@ def publish(
     fidelity = fidelity_files(edition, table, coverage)
     files.update(fidelity)
     files.update(extra_files(coverage) if extra_files else {})
+    release_freed_memory()  # the analyses' temporaries (the Monte Carlo's rank table)
     manifest = _manifest(rid, edition, sample, fingerprint, inputs, result, methodology, code, table, coverage)
     manifest.update(validation=index_report.as_dict(), source_tables=source_tables, notes=notes)
     manifest["fidelity"] = (
@@ -258,6 +271,8 @@ def publish(
         if sample:
             atomic_write_text(tmp / "SAMPLE.txt", SAMPLE_NOTICE + "\n")
         atomic_write_json(tmp / "manifest.json", manifest)  # read by the renderers
+        del files
+        release_freed_memory()
         for render in renderers:
             render(tmp)
         manifest["files"] = {

@@ -7,10 +7,12 @@ the release wrote, so it can be rebuilt from any release (`talent-index report`)
 from __future__ import annotations
 
 import base64
-import gzip
 import json
+import zlib
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from types import GeneratorType
 
 import numpy as np
 import pandas as pd
@@ -67,6 +69,45 @@ def _span(values: pd.Series) -> str:
     return "" if not years else years[0] if len(years) == 1 else f"{years[0]}–{years[-1]}"
 
 
+COVERAGE_CHUNK = 250_000  # rows of coverage.csv read at a time (a 100,000-city release has 1.7 million)
+
+
+def _coverage_summaries(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What the report shows of coverage.csv, read a chunk of rows at a time: values by dimension,
+    indicator and status (one column per status); the proxies by indicator, what they stand for and
+    their transform (cities, in order of first appearance); each indicator's first source and its
+    span of editions."""
+    wanted = {"dimension", "indicator", "status", "stands_for", "transform", "source", "edition"}
+    counts: list[pd.Series] = []
+    proxies: list[pd.Series] = []
+    sources: dict[str, str] = {}
+    editions: dict[str, set[str]] = {}
+    chunks = pd.read_csv(
+        path, usecols=lambda c: c in wanted, dtype=str, keep_default_na=False, chunksize=COVERAGE_CHUNK
+    )
+    for cov in chunks:
+        for col in ("stands_for", "transform"):
+            if col not in cov:
+                cov[col] = ""
+        counts.append(cov.groupby(["dimension", "indicator", "status"]).size())
+        proxies.append(
+            cov[cov["status"] == "proxy"].groupby(["indicator", "stands_for", "transform"], sort=False).size()
+        )
+        for ind, g in cov.groupby("indicator", sort=False):
+            sources.setdefault(ind, g["source"].iloc[0])
+            editions.setdefault(ind, set()).update(g["edition"])
+    by_status = pd.concat(counts).groupby(level=[0, 1, 2]).sum().unstack(fill_value=0).reset_index()
+    proxy = pd.concat(proxies).groupby(level=[0, 1, 2], sort=False).sum().rename("cities").reset_index()
+    provenance = pd.DataFrame(
+        {
+            "indicator": sorted(sources),
+            "source": [sources[i] for i in sorted(sources)],
+            "edition": [_span(pd.Series(sorted(editions[i]), dtype=object)) for i in sorted(sources)],
+        }
+    )
+    return by_status, proxy, provenance
+
+
 def _ints(values: pd.Series) -> list:
     """Whole numbers (ranks) as JSON: ints, None where missing."""
     return [None if v != v else int(v) for v in values.to_numpy(dtype=float, na_value=np.nan)]
@@ -77,65 +118,109 @@ def _scores(values: pd.Series) -> list[str]:
     return ["—" if v != v else f"{v:.2f}" for v in values.to_numpy(dtype=float, na_value=np.nan)]
 
 
+def _json_object(items) -> Iterator[str]:
+    """The JSON text of an object, a member at a time: `items` yields (key, value); a value that is
+    a generator is itself written a piece at a time (what it yields). The same text as json.dumps
+    with separators (",", ":") and ensure_ascii=False."""
+    yield "{"
+    for n, (key, value) in enumerate(items):
+        yield ("," if n else "") + json.dumps(key, ensure_ascii=False) + ":"
+        if isinstance(value, GeneratorType):
+            yield from value
+        else:
+            yield json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    yield "}"
+
+
 def _city_data(idx: pd.DataFrame, ind: pd.DataFrame, methodology: Methodology, history: pd.DataFrame | None) -> str:
     """Every city of the release for the report's explorer, as gzip-compressed JSON in base64 (what
     keeps a 100,000-city page small; benchmarks/README.md has its size). Columns, one entry per city
-    in rank order; values already formatted as the static cards print them."""
+    in rank order; values already formatted as the static cards print them. The JSON is compressed
+    as it is written, a column at a time: the columns of 100,000 cities as Python objects and their
+    whole text never stand in memory at once."""
     idx = idx.sort_values("rank_international", kind="stable")
     ids = idx["city_id"].tolist()
     dims = methodology.dimension_ids
     statuses = sorted({str(s) for s in ind["status"].dropna().unique()})
     code = {s: str(k) for k, s in enumerate(statuses)}
-    indicators = {}
     by_indicator = dict(iter(ind.groupby("indicator", sort=False)))
-    for dim in methodology.dimensions:
-        for i in dim.indicators:
-            x = by_indicator[i.id].set_index("city_id").reindex(ids)
-            st = x["status"].fillna("").astype(str).tolist()
-            values = x["value"].to_numpy(dtype=float, na_value=np.nan).tolist()
-            indicators[i.id] = {
-                "value": [i.shown(v, s) for v, s in zip(values, st, strict=True)],
-                "rank": _ints(x["rank_international"]),
-                "rank_domestic": _ints(x["rank_domestic"]),
-                "status": "".join([code.get(s, "?") for s in st]),
-            }
-    data: dict = {
-        "id": ids,
-        "name_en": idx["name_en"].astype(str).tolist(),
-        "name_zh": idx["name_zh"].fillna("").astype(str).tolist(),
-        "country": idx["country"].fillna("").astype(str).tolist(),
-        "rank": _ints(idx["rank_international"]),
-        "rank_domestic": _ints(idx["rank_domestic"]),
-        "score": _scores(idx["final_score"]),
-        "dims": {
-            d: {
-                "score": _scores(idx[f"{d}_score"]),
-                "rank": _ints(idx[f"{d}_rank_international"]),
-                "rank_domestic": _ints(idx[f"{d}_rank_domestic"]),
-            }
-            for d in dims
-        },
-        "indicators": indicators,
-        "statuses": statuses,
-        "meta": {
-            "dims": [{"id": d.id, "name": d.name_en} for d in methodology.dimensions],
-            "indicators": [
-                {"id": i.id, "name": i.name_en, "dim": dim.id, "direction": "+" if i.direction > 0 else "−"}
-                for dim in methodology.dimensions
-                for i in dim.indicators
-            ],
-        },
-        "history": {},
-    }
-    if history is not None and history["edition"].nunique() > 1:
-        for edition, g in history.groupby(history["edition"].astype(str)):
-            g = g.set_index("city_id").reindex(ids)
-            data["history"][edition] = {
-                "rank": _ints(g["rank_international"]),
-                "score": [None if v == "—" else v for v in _scores(g["final_score"])],
-            }
-    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+
+    def indicator(i) -> dict:
+        x = by_indicator[i.id].set_index("city_id").reindex(ids)
+        st = x["status"].fillna("").astype(str).tolist()
+        values = x["value"].to_numpy(dtype=float, na_value=np.nan).tolist()
+        return {
+            "value": [i.shown(v, s) for v, s in zip(values, st, strict=True)],
+            "rank": _ints(x["rank_international"]),
+            "rank_domestic": _ints(x["rank_domestic"]),
+            "status": "".join([code.get(s, "?") for s in st]),
+        }
+
+    def history_items():
+        if history is not None and history["edition"].nunique() > 1:
+            for edition, g in history.groupby(history["edition"].astype(str)):
+                g = g.set_index("city_id").reindex(ids)
+                yield (
+                    edition,
+                    {
+                        "rank": _ints(g["rank_international"]),
+                        "score": [None if v == "—" else v for v in _scores(g["final_score"])],
+                    },
+                )
+
+    members = (
+        ("id", ids),
+        ("name_en", _lazy(lambda: idx["name_en"].astype(str).tolist())),
+        ("name_zh", _lazy(lambda: idx["name_zh"].fillna("").astype(str).tolist())),
+        ("country", _lazy(lambda: idx["country"].fillna("").astype(str).tolist())),
+        ("rank", _lazy(lambda: _ints(idx["rank_international"]))),
+        ("rank_domestic", _lazy(lambda: _ints(idx["rank_domestic"]))),
+        ("score", _lazy(lambda: _scores(idx["final_score"]))),
+        (
+            "dims",
+            _json_object(
+                (
+                    d,
+                    _lazy(
+                        lambda d=d: {
+                            "score": _scores(idx[f"{d}_score"]),
+                            "rank": _ints(idx[f"{d}_rank_international"]),
+                            "rank_domestic": _ints(idx[f"{d}_rank_domestic"]),
+                        }
+                    ),
+                )
+                for d in dims
+            ),
+        ),
+        (
+            "indicators",
+            _json_object(
+                (i.id, _lazy(lambda i=i: indicator(i))) for dim in methodology.dimensions for i in dim.indicators
+            ),
+        ),
+        ("statuses", statuses),
+        (
+            "meta",
+            {
+                "dims": [{"id": d.id, "name": d.name_en} for d in methodology.dimensions],
+                "indicators": [
+                    {"id": i.id, "name": i.name_en, "dim": dim.id, "direction": "+" if i.direction > 0 else "−"}
+                    for dim in methodology.dimensions
+                    for i in dim.indicators
+                ],
+            },
+        ),
+        ("history", _json_object(history_items())),
+    )
+    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip.compress(..., compresslevel=6, mtime=0), in pieces
+    out = [gz.compress(part.encode("utf-8")) for part in _json_object(members)]
+    out.append(gz.flush())
+    return base64.b64encode(b"".join(out)).decode("ascii")
+
+
+def _lazy(make) -> Iterator[str]:
+    """A member's value made only when the JSON text reaches it (then written and dropped)."""
+    yield json.dumps(make(), ensure_ascii=False, separators=(",", ":"))
 
 
 def _changes_shown(changes: dict | None, large: int) -> dict | None:
@@ -166,9 +251,7 @@ def build_report(
     of more than `large` cities gets the explorer, and its static ranking and cards stop at `large`."""
     idx = pd.read_parquet(release / "index.parquet")
     ind = pd.read_parquet(release / "indicators.parquet")
-    # the columns the report shows (a 100,000-city coverage table has 1.7 million rows)
-    wanted = {"dimension", "indicator", "status", "stands_for", "transform", "source", "edition"}
-    cov = pd.read_csv(release / "coverage.csv", usecols=lambda c: c in wanted, dtype=str, keep_default_na=False)
+    coverage, proxies, provenance = _coverage_summaries(release / "coverage.csv")
     clusters = pd.read_csv(release / "clusters.csv")
     dims = methodology.dimension_ids
     dim_label = {d.id: d.name_en for d in methodology.dimensions}
@@ -321,28 +404,15 @@ def build_report(
                 "trajectory": trajectories.get(r.city_id, []),
             }
         )
-    coverage = cov.groupby(["dimension", "indicator", "status"]).size().unstack(fill_value=0).reset_index()
     for col in ("real", "proxy", "illustrative", "imputed"):
         if col not in coverage:
             coverage[col] = 0
-    for col in ("stands_for", "transform"):
-        if col not in cov:
-            cov[col] = ""
-    proxies = (
-        cov[cov["status"] == "proxy"]
-        .fillna({"stands_for": "", "transform": ""})
-        .groupby(["indicator", "stands_for", "transform"], sort=False)
-        .size()
-        .rename("cities")
-        .reset_index()
-    )
     fid_info = meta.get("fidelity") or {}
     fidelity = (
         pd.read_csv(release / fid_info["file"])
         if fid_info.get("file") and (release / fid_info["file"]).exists()
         else None
     )
-    provenance = cov.groupby("indicator").agg(source=("source", "first"), edition=("edition", _span)).reset_index()
     coverage = coverage.merge(provenance, on="indicator", how="left")
     audit = pd.read_csv(release / "audit_2020.csv") if (release / "audit_2020.csv").exists() else None
     variants = (

@@ -61,19 +61,20 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
 
 
 def stated_edition(doc) -> str | None:
-    """ "The World According to GaWC 2020" / "World Cities 2024" -> the year (title or first heading)."""
-    for el in [doc.title, doc.find("h1")]:
-        text = el.get_text(" ", strip=True) if el else ""
+    """ "The World According to GaWC 2020" / "World Cities 2024" -> the year (title or first heading)
+    of a page's lxml tree."""
+    for path in ("//title", "//h1"):
+        text = node_text(next(iter(doc.xpath(path)), None))
         m = re.search(r"(?:GaWC|World Cities)\s+((?:19|20)\d{2})\b", text, flags=re.IGNORECASE)
         if m:
             return m.group(1)
     return None
 
 
-def tier_lists(body: bytes, url: str) -> list[tuple[str, list[str]]]:
+def tier_lists(doc) -> list[tuple[str, list[str]]]:
     """The site's format since 2024: each tier heading (h2-h6, or a paragraph holding only the tier)
-    followed by a <ul> of cities -> [(tier, names)]; empty when the page has none."""
-    doc = html_tree(body, SOURCE, url)
+    followed by a <ul> of cities -> [(tier, names)] (from the page's lxml tree); empty when the page
+    has none."""
     out = []
     for el in doc.iter("h1", "h2", "h3", "h4", "h5", "h6", "p", "strong", "b", "dt", "div"):
         text = node_text(el)
@@ -110,16 +111,17 @@ def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.D
     headings followed by <ul> lists (the site since 2024), or headings followed by lines of names
     (the older pages). A registry city listed under two different tiers is an error naming both
     (which one holds is not ours to guess); a name listed twice under one tier counts once."""
-    lists = tier_lists(body, url)
-    doc = soup(body, SOURCE, url)
-    if lists:
+    tree = html_tree(body, SOURCE, url)
+    lists = tier_lists(tree)
+    if lists:  # BeautifulSoup only for the older pages and to explain a page without tiers
         rows = [{"tier": t, "city": n.strip(" ,")} for t, names in lists for n in names if n.strip(" ,")]
     else:
+        doc = soup(body, SOURCE, url)
         for s in doc(["script", "style"]):
             s.decompose()
         rows = _tiers_in_text(doc)
     if not rows:
-        check_not_blocked(doc, SOURCE, url, "cities listed under GaWC tier headings")
+        check_not_blocked(soup(body, SOURCE, url), SOURCE, url, "cities listed under GaWC tier headings")
         raise SourceError(SOURCE, f"expected cities under tier headings {TIERS[:3]}…, found none", location=url)
     df = pd.DataFrame(rows).drop_duplicates(["tier", "city"], ignore_index=True)
     df["city_id"] = [registry.match(SPEC.name_column, c) if registry else None for c in df["city"]]
@@ -136,7 +138,7 @@ def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.D
             city=cid,
             field="tier",
         )
-    df.attrs["stated_edition"] = stated_edition(doc)
+    df.attrs["stated_edition"] = stated_edition(tree)
     df.attrs["format"] = "lists" if lists else "text"
     return df
 

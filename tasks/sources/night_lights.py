@@ -368,9 +368,10 @@ def inside_mask(geometry: dict, shape: tuple[int, int], transform) -> np.ndarray
     # a crossing at x counts for the centres j + 0.5 <= x, i.e. the first floor(x - 0.5) + 1 cells of
     # its row: +1 from cell 0, -1 from that cell on, summed along the row (a difference array)
     first_not = np.clip(np.floor(xs[crossing] - 0.5) + 1, 0, n_cols).astype(np.int64)
-    diff = np.zeros((n_rows, n_cols + 1), dtype=np.int64)
-    diff[:, 0] = crossing.sum(axis=1)
-    np.subtract.at(diff, (np.nonzero(crossing)[0], first_not), 1)
+    width = n_cols + 1
+    ends = np.bincount(np.nonzero(crossing)[0] * width + first_not, minlength=n_rows * width)
+    diff = -ends.reshape(n_rows, width)
+    diff[:, 0] += crossing.sum(axis=1)
     return np.cumsum(diff[:, :n_cols], axis=1) % 2 == 1
 
 
@@ -386,22 +387,39 @@ def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict
     return {"type": "Polygon", "coordinates": [ring]}
 
 
+def _window(ds, bbox: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
+    """(col0, row0, col1, row1): the cells of `ds` a (west, south, east, north) box touches, clipped
+    to the raster; None when the box lies outside it. rasterio's `from_bounds` and `intersection`
+    compute the same window through Window objects, which cost more than the sum on a city's clip;
+    the box's corners go through the inverse transform here directly."""
+    west, south, east, north = bbox
+    inv = ~ds.transform
+    corners = ((west, north), (east, north), (east, south), (west, south))
+    cols = [x * inv.a + y * inv.b + inv.c for x, y in corners]
+    rows = [x * inv.d + y * inv.e + inv.f for x, y in corners]
+    col0, row0 = max(math.floor(min(cols)), 0), max(math.floor(min(rows)), 0)
+    col1, row1 = min(math.ceil(max(cols)), ds.width), min(math.ceil(max(rows)), ds.height)
+    return (col0, row0, col1, row1) if col1 > col0 and row1 > row0 else None
+
+
 def zonal_stats_dataset(ds, geometry: dict) -> dict:
     """Sum, mean and pixel counts of valid radiance inside `geometry` (cell centres) of an open
     rasterio dataset. Reads only the window around the geometry, whatever the raster's size."""
-    import rasterio
-    from rasterio.windows import Window, from_bounds
+    from affine import Affine
 
-    win = from_bounds(*_bbox(geometry), ds.transform)
-    col0, row0 = math.floor(win.col_off), math.floor(win.row_off)
-    win = Window(col0, row0, math.ceil(win.col_off + win.width) - col0, math.ceil(win.row_off + win.height) - row0)
-    try:
-        win = win.intersection(Window(0, 0, ds.width, ds.height))
-    except rasterio.errors.WindowError:
+    win = _window(ds, _bbox(geometry))
+    if win is None:
         return {"sum": 0.0, "mean": np.nan, "pixels_valid": 0, "pixels_in_boundary": 0, "pixels_masked": 0}
-    data = ds.read(1, window=win, masked=False).astype("float64")
-    inside = inside_mask(geometry, data.shape, ds.window_transform(win))
-    invalid = ~np.isfinite(data) | np.isin(data, FILL_VALUES) | (data < 0)
+    col0, row0, col1, row1 = win
+    data = ds.read(1, window=((row0, row1), (col0, col1)), masked=False).astype("float64")
+    t = ds.transform
+    x, y = t * (col0, row0)
+    inside = inside_mask(
+        geometry, data.shape, Affine.translation(x - t.c, y - t.f) * t
+    )  # as rasterio's window_transform
+    invalid = ~np.isfinite(data) | (data < 0)
+    for fill in FILL_VALUES:
+        invalid |= data == fill
     if ds.nodata is not None:
         invalid |= data == ds.nodata
     valid = inside & ~invalid

@@ -7,6 +7,7 @@ city cost-of-living page, all cities in one display currency).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -143,10 +144,11 @@ def plan(cfg: dict, registry: Registry, done: dict) -> list[Request]:
     needed = list(INDEX_COLUMNS.values())
     present = set(ranking.dropna(subset=["city_id", *needed])["city_id"])
     reqs = []
-    for cid, row in registry.table.iterrows():
+    table = registry.table
+    for cid, slug in zip(table.index, table["numbeo_slug"], strict=True):
         if cid not in present:
-            reqs.append(Request("numbeo-city-indices", city_page_url(cfg, row["numbeo_slug"]), cid))
-        reqs.append(Request("numbeo-city-prices", prices_url(cfg, row["numbeo_slug"]), cid))
+            reqs.append(Request("numbeo-city-indices", city_page_url(cfg, slug), cid))
+        reqs.append(Request("numbeo-city-prices", prices_url(cfg, slug), cid))
     return reqs
 
 
@@ -325,6 +327,13 @@ def _split_price(text: str, url: str, label: str) -> tuple[float, str]:
 PRICE_COLUMNS = ["item", "value", "currency"]
 
 
+@functools.lru_cache(maxsize=4096)
+def price_key(label: str) -> str | None:
+    """The canonical key of a price row's label (None: a row the index does not read). Cached:
+    every city page prints the same labels."""
+    return PRICE_ALIASES.get(normalise_name(label))
+
+
 def price_rows(body: bytes, url: str) -> list[dict]:
     """A /cost-of-living/in/<City> page -> [{item, value, currency}] for every priced row of the table.
 
@@ -344,7 +353,7 @@ def price_rows(body: bytes, url: str) -> list[dict]:
         rows.append({"item": label, "value": value, "currency": cur})
     if not rows:
         raise SourceError(SOURCE, "the price table has no priced rows", location=url)
-    known = {PRICE_ALIASES.get(normalise_name(r["item"])) for r in rows}
+    known = {price_key(r["item"]) for r in rows}
     missing = [k for k in REQUIRED_PRICES if k not in known]
     if missing:
         raise SourceError(
@@ -406,7 +415,7 @@ def api_price_rows(body: bytes, url: str) -> list[dict]:
         }
         for p in doc["prices"]
     ]
-    known = {PRICE_ALIASES.get(normalise_name(r["item"])) for r in rows}
+    known = {price_key(r["item"]) for r in rows}
     missing = [k for k in REQUIRED_PRICES if k not in known]
     if missing:
         raise SourceError(
@@ -420,16 +429,28 @@ def parse_api_prices(body: bytes, url: str) -> pd.DataFrame:
     return pd.DataFrame(api_price_rows(body, url), columns=PRICE_COLUMNS)
 
 
-# what the ingest keeps per response: a DataFrame, or plain price rows for the per-city price pages
+def price_summary(rows: list[dict]) -> dict[str, dict]:
+    """The first row of every price the index knows (item id -> {item, value, currency}): what the
+    ingest keeps of a price page. A page prints about 55 prices; keeping every row as a dict held
+    millions of objects at 100,000 cities, for the two the index reads."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        key = price_key(r["item"])
+        if key and key not in out:
+            out[key] = r
+    return out
+
+
+# what the ingest keeps per response: a DataFrame, or the known prices of a per-city price page
 PARSERS = {
     "numbeo-city-indices": parse_city_indices,
-    "numbeo-city-prices": price_rows,
+    "numbeo-city-prices": lambda body, url: price_summary(price_rows(body, url)),
     "numbeo-api-indices": parse_api_indices,
-    "numbeo-api-prices": api_price_rows,
+    "numbeo-api-prices": lambda body, url: price_summary(api_price_rows(body, url)),
 }
 
 
-def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame | list[dict]:
+def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None) -> pd.DataFrame | dict[str, dict]:
     if req.kind == "numbeo-rankings":
         return parse_rankings(body, req.url, registry)
     return PARSERS[req.kind](body, req.url)
@@ -451,7 +472,20 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
     dup = dup[dup.duplicated()].unique().tolist()
     if dup and rank_req is not None:
         raise SourceError(SOURCE, f"the ranking lists cities {dup} more than once", location=rank_req.url, field="city")
-    in_ranking = ranking.dropna(subset=["city_id"]).set_index("city_id")
+    in_ranking = ranking.dropna(subset=["city_id"])
+    # each ranked city's printed name and values, read by column (a row lookup per city costs more
+    # than the rest of the tidy at 10,000 cities)
+    ranked = (
+        {
+            cid: (city, values)
+            for cid, city, *values in zip(
+                in_ranking["city_id"], in_ranking["city"], *(in_ranking[c] for c in INDEX_COLUMNS.values()), strict=True
+            )
+        }
+        if rank_req is not None
+        else {}
+    )
+    units = ["ratio" if col == "property_price_to_income_ratio" else "index" for col in INDEX_COLUMNS.values()]
     city_pages = {
         r.city_id: (r, df) for r, df in done.items() if r.kind in ("numbeo-city-indices", "numbeo-api-indices")
     }
@@ -463,19 +497,18 @@ def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
                 rows.append(
                     (cid, ind, page.get(col, np.nan), "index", edition, registry.get(cid)["numbeo_name"], req.url)
                 )
-        elif rank_req is not None and cid in in_ranking.index:
-            rec = in_ranking.loc[cid]
-            for ind, col in INDEX_COLUMNS.items():
-                unit = "ratio" if col == "property_price_to_income_ratio" else "index"
-                rows.append((cid, ind, rec[col], unit, edition, rec["city"], rank_req.url))
+        elif rank_req is not None and cid in ranked:
+            city, values = ranked[cid]
+            for ind, unit, value in zip(INDEX_COLUMNS, units, values, strict=True):
+                rows.append((cid, ind, value, unit, edition, city, rank_req.url))
     for req, prices in done.items():
         if req.kind not in ("numbeo-city-prices", "numbeo-api-prices"):
             continue
-        by_item = {}
-        for p in prices.to_dict("records") if isinstance(prices, pd.DataFrame) else prices:
-            key = PRICE_ALIASES.get(normalise_name(p["item"]))
-            if key and key not in by_item:
-                by_item[key] = p
+        by_item = (
+            prices
+            if isinstance(prices, dict)
+            else price_summary(prices.to_dict("records") if isinstance(prices, pd.DataFrame) else prices)
+        )
         for key in REQUIRED_PRICES:
             cur = by_item[key]["currency"]
             if cur and cur != currency:

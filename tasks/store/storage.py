@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from tasks.errors import StorageError
 from tasks.progress import report
@@ -450,8 +451,18 @@ def ingested_editions(source: str) -> list[str]:
     return sorted({str(e["edition"]) for e in entries})
 
 
-def read_snapshot(info: dict, table: str = "table") -> pd.DataFrame:
-    """A snapshot's table, after checking its sha256 against the provenance."""
+def read_snapshot(info: dict, table: str = "table", columns: list[str] | None = None) -> pd.DataFrame:
+    """A snapshot's table, after checking its sha256 against the provenance; `columns`: only those
+    of them the table has (all when None)."""
+    path = verified_snapshot_path(info, table)
+    if columns is not None:
+        names = set(pq.read_schema(path).names)
+        columns = [c for c in columns if c in names]
+    return pd.read_parquet(path, columns=columns)
+
+
+def verified_snapshot_path(info: dict, table: str = "table") -> Path:
+    """The file of a snapshot's table, its sha256 checked against the provenance."""
     entry = info.get("tables", {}).get(table) or {"path": info["path"], "sha256": info["sha256"]}
     path = resolve_stored(entry["path"])
     try:
@@ -465,7 +476,7 @@ def read_snapshot(info: dict, table: str = "table") -> pd.DataFrame:
             f"snapshot {path} is damaged: sha256 {actual[:12]}… differs from the recorded "
             f"{entry['sha256'][:12]}…; re-ingest {info.get('source')} (same content rewrites it)"
         )
-    return pd.read_parquet(path)
+    return path
 
 
 # --------------------------------------------------------------------------- lock
