@@ -2,15 +2,16 @@
 
 The C allocators under CPython keep what a step frees for reuse: glibc's malloc (libxml2's trees
 of the parsed pages, numpy, CPython's own arenas) and Arrow's memory pool (pandas' strings). After
-one source's pages are parsed, the process holds hundreds of MB it no longer uses, and the next
-step's peak stacks on top of them (benchmarks/README.md, section 4). Between the large steps of an
-ingest and a release, `release_freed_memory()` collects garbage and hands the free pages back
-with glibc's `malloc_trim(0)`. Where the C library has no `malloc_trim` (musl, macOS), only the
-garbage collection runs.
+one source's pages are parsed, the process holds memory it no longer uses, and the next step's
+peak stacks on top of it (benchmarks/README.md, section 4). Between the large steps of an ingest
+and a release, `release_freed_memory()` collects garbage and hands the free pages back with
+glibc's `malloc_trim(0)` and Arrow's `release_unused()`. Where the C library has no
+`malloc_trim` (musl, macOS), the rest still runs.
 
-Arrow allocates from glibc's malloc here too (`system_memory_pool`), set when this module is
-imported: its default pool (mimalloc) kept what pandas' strings freed even after `release_unused()`,
-about 600 MB after gathering 100,000 cities, which no trim could return.
+Arrow allocates from jemalloc here, told to hand freed pages back at once (decay 0), set when this
+module is imported: Arrow's default pool (mimalloc) kept what pandas' strings freed, which no trim
+could return, and glibc's malloc, which returns it, made the string work slower. A pyarrow built
+without jemalloc keeps its default pool.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ import gc
 
 import pyarrow as pa
 
-pa.set_memory_pool(pa.system_memory_pool())
+try:
+    pa.set_memory_pool(pa.jemalloc_memory_pool())
+    pa.jemalloc_set_decay_ms(0)
+except NotImplementedError:  # a build without jemalloc
+    pass
 
 
 @functools.cache
@@ -36,6 +41,7 @@ def _malloc_trim():
 def release_freed_memory() -> None:
     """Collect garbage, then return the allocators' free memory to the operating system."""
     gc.collect()
+    pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
