@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 
 import pyarrow as pa
 
@@ -38,8 +39,24 @@ def _malloc_trim():
         return None
 
 
-def release_freed_memory() -> None:
-    """Collect garbage, then return the allocators' free memory to the operating system."""
+WORTH_RELEASING_MIB = 1536  # below this resident size a full collection costs more than it returns
+
+
+def _resident_mib() -> float | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):  # no /proc (macOS): always release
+        return None
+
+
+def release_freed_memory(min_resident_mib: float = WORTH_RELEASING_MIB) -> None:
+    """Collect garbage, then return the allocators' free memory to the operating system; nothing
+    when the process is smaller than `min_resident_mib` (a small run, the tests: a collection per
+    step there only costs time)."""
+    resident = _resident_mib()
+    if resident is not None and resident < min_resident_mib:
+        return
     gc.collect()
     pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
