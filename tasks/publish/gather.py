@@ -205,7 +205,7 @@ def gather_inputs(
     values = values.reindex(index=registry.ids, columns=list(source_of))
     values.index.name = "city_id"
     prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location", *STATUS_COLUMNS, "graded"]]
-    # categorical: 1.7 million rows of repeated texts at 100,000 cities are a seventh of the memory so
+    # categorical: a long table of repeated texts takes a fraction of the memory so (benchmarks/README.md)
     prov = prov.astype({c: "category" for c in prov.columns if c != "graded"})
     del everything, tidy
     release_freed_memory()  # the gathered snapshots and their copies: not under the release's peak
