@@ -387,13 +387,13 @@ def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict
     return {"type": "Polygon", "coordinates": [ring]}
 
 
-def _window(ds, bbox: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
-    """(col0, row0, col1, row1): the cells of `ds` a (west, south, east, north) box touches, clipped
+def _window(ds, transform, bbox: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
+    """(col0, row0, col1, row1): the cells of `ds` (its `transform`) a (west, south, east, north) box touches, clipped
     to the raster; None when the box lies outside it. rasterio's `from_bounds` and `intersection`
     compute the same window through Window objects, which cost more than the sum on a city's clip;
     the box's corners go through the inverse transform here directly."""
     west, south, east, north = bbox
-    inv = ~ds.transform
+    inv = ~transform
     corners = ((west, north), (east, north), (east, south), (west, south))
     cols = [x * inv.a + y * inv.b + inv.c for x, y in corners]
     rows = [x * inv.d + y * inv.e + inv.f for x, y in corners]
@@ -407,12 +407,12 @@ def zonal_stats_dataset(ds, geometry: dict) -> dict:
     rasterio dataset. Reads only the window around the geometry, whatever the raster's size."""
     from affine import Affine
 
-    win = _window(ds, _bbox(geometry))
+    t = ds.transform  # built by rasterio on each access: once per clip
+    win = _window(ds, t, _bbox(geometry))
     if win is None:
         return {"sum": 0.0, "mean": np.nan, "pixels_valid": 0, "pixels_in_boundary": 0, "pixels_masked": 0}
     col0, row0, col1, row1 = win
     data = ds.read(1, window=((row0, row1), (col0, col1)), masked=False).astype("float64")
-    t = ds.transform
     x, y = t * (col0, row0)
     inside = inside_mask(
         geometry, data.shape, Affine.translation(x - t.c, y - t.f) * t
