@@ -171,6 +171,14 @@ def snapshot(
         )
 
 
+def snapshot_summary(snap: dict) -> dict:
+    """What a subflow returns of its snapshot: its record without the per-response lists (every raw
+    input, every validation result), which stay in the snapshot's provenance.json. Prefect walks a
+    flow's return value looking for futures, element by element: at 100,000 cities those lists made
+    the end of each ingest subflow, and of the refresh, take seconds."""
+    return {k: v for k, v in snap.items() if k not in ("inputs", "validation")}
+
+
 def _emit_warnings(source: str, reports, run_context: dict | None) -> None:
     """A source ingested on its own: its warning event (under `refresh`, the parent emits them once
     the release is out, naming it)."""
@@ -247,7 +255,7 @@ def ingest_flow(source: str):
         )
         return {
             "source": source,
-            "snapshot": snap,
+            "snapshot": snapshot_summary(snap),
             "warnings": [w.as_dict() for r in reports for w in r.warnings],
             "reports": [r.as_dict() for r in reports],
             "requests_made": fetched.requests_made,

@@ -136,11 +136,17 @@ def publish(
     logger = get_run_logger()
     if manifest.get("reused"):
         logger.info("inputs unchanged: release %s already holds them", manifest["release_id"])
+    rows = ranking_rows(table)
     create_table_artifact(
         key="ranking",
-        table=ranking_rows(table),
+        table=rows,
         description=f"Overall ranking of release {manifest['release_id']}"
-        + (" (SAMPLE, not an official index)" if manifest["sample"] else ""),
+        + (" (SAMPLE, not an official index)" if manifest["sample"] else "")
+        + (
+            f": the first {len(rows):,} of {len(table):,} cities (every city: index.csv)"
+            if len(rows) < len(table)
+            else ""
+        ),
     )
     path = release_path(manifest["release_id"])
     create_link_artifact(

@@ -316,3 +316,22 @@ def test_a_large_release_shows_the_cities_that_moved_most():
     assert (shown["moved"], shown["shown"], shown["added"], shown["n_added"]) == (5, 2, ["x", "y"], 3)
     every = _changes_shown(changes, large=100)
     assert every is not None and every["cities"]["name_en"].tolist() == list("ABCDE")
+
+
+def test_the_ranking_artifact_holds_the_first_rows_best_first():
+    from tasks.service.run_summary import ranking_rows
+
+    table = pd.DataFrame(
+        {
+            "rank_international": [3, 1, 2],
+            "name_en": ["Lyon", "Paris", "Nice"],
+            "name_zh": ["里昂", "巴黎", "尼斯"],
+            "final_score": [40.123, 80.456, 60.789],
+            "country": ["FR", "FR", "FR"],
+        }
+    )
+    assert [(r["rank"], r["city"], r["score"]) for r in ranking_rows(table, limit=2)] == [
+        (1, "Paris", 80.46),
+        (2, "Nice", 60.79),
+    ]
+    assert len(ranking_rows(table)) == 3

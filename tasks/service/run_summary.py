@@ -8,10 +8,16 @@ from tasks.errors import DataQualityError
 from tasks.secrets import redact
 
 MAX_SHOWN = 20
+RANKING_ARTIFACT_ROWS = 1000  # the run's ranking table in Prefect's UI; the release's index.csv has every city
 
 
-def ranking_rows(index) -> list[dict]:
-    """The ranking as table-artifact rows (a release's index table, best first)."""
+def ranking_rows(index, limit: int | None = RANKING_ARTIFACT_ROWS) -> list[dict]:
+    """The ranking as table-artifact rows (a release's index table, best first), its first `limit`
+    rows: Prefect's server refuses an event over a few megabytes and its UI pages a table client
+    side, so a 100,000-city ranking as an artifact is neither shown nor useful."""
+    index = index.sort_values("rank_international", kind="stable")
+    if limit is not None:
+        index = index.head(limit)
     return [
         {
             "rank": int(r.rank_international),

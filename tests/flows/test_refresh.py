@@ -34,6 +34,14 @@ def test_second_run_with_unchanged_inputs_reuses_everything(home_copy):
     snaps_before = _files(home / "snapshots")
     again = refresh(mode="offline")
     assert again["release"]["release_id"] == rid and again["release"]["reused"]
+    # the flow returns each snapshot's record without its per-response lists (provenance.json has them)
+    snap = again["sources"]["numbeo"]["snapshot"]
+    assert snap["reused"] and "inputs" not in snap and "validation" not in snap
+    on_disk = json.loads((home / snap["path"]).with_name("provenance.json").read_text())
+    assert (
+        on_disk["snapshot_id"] == snap["snapshot_id"]
+        and len(on_disk["inputs"]) == again["sources"]["numbeo"]["responses"]
+    )
     assert _files(home / "raw") == raw_before
     assert _files(home / "snapshots") == snaps_before
     assert [p.name for p in (home / "releases").iterdir() if p.is_dir()] == [rid]
