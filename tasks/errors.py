@@ -7,6 +7,10 @@ class PipelineError(Exception):
     """Base class: an error with a one-line, user-facing message."""
 
 
+def _rebuilt(cls, args: tuple, kwargs: dict):
+    return cls(*args, **kwargs)
+
+
 class SourceError(PipelineError):
     """A source's response cannot be read as expected (layout changed, block page, bad value)."""
 
@@ -30,6 +34,13 @@ class SourceError(PipelineError):
             where.append(f"field {field}")
         super().__init__(f"[{', '.join(where)}] {message}")
 
+    def __reduce__(self):  # pickled from a parsing worker (tasks/ingest/parse_pool.py) with its fields
+        return _rebuilt, (
+            type(self),
+            (self.source, self.detail),
+            {"location": self.location, "city": self.city, "field": self.field},
+        )
+
 
 class FetchError(PipelineError):
     """A request could not be completed (after retries where they apply)."""
@@ -37,6 +48,9 @@ class FetchError(PipelineError):
     def __init__(self, source: str, url: str, message: str):
         self.source, self.url, self.detail = source, url, message
         super().__init__(f"[source {source}, {url}] {message}")
+
+    def __reduce__(self):
+        return _rebuilt, (type(self), (self.source, self.url, self.detail), {})
 
 
 class ReplayMissingError(FetchError):

@@ -33,6 +33,8 @@ from tasks.store.storage import (
 from tasks.validate import ValidationReport, extra_check, load_suite
 from tasks.validate import run_suite as _run_suite
 
+from .parse_pool import ParsePool, parse_workers
+
 
 @dataclass
 class Fetched:
@@ -85,7 +87,7 @@ def fetch_and_parse(
     parsed: dict[Request, object] = {}
     raws: list[dict] = []
     with spec.parse_context():
-        _fetch_rounds(spec, cfg, registry, fetcher, parsed, raws, progress)
+        _fetch_rounds(spec, cfg, registry, fetcher, parsed, raws, progress, mode)
     release_freed_memory()  # what parsing the pages left behind (their trees), before the tidy
     return Fetched(source=source, parsed=parsed, raws=raws, requests_made=fetcher.requests_made)
 
@@ -129,53 +131,80 @@ def preflight(source: str, cfg: dict) -> None:
         )
 
 
-def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress) -> None:
+def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress, mode: str) -> None:
     """Every request the source plans, in rounds. A city's page the source does not publish (404
     or 410) leaves that city's values missing (named in progress and in the validation's 'every
     registry city present' warning); a request the plan marks `optional` that answers 404 is parsed
-    as None (the plan then asks for something else); any other failure stops the source."""
+    as None (the plan then asks for something else); any other failure stops the source. A round of
+    many per-city pages replayed offline is parsed in worker processes (`parse_pool`)."""
     not_published: set[Request] = set()
     while True:
         todo = [r for r in spec.plan(cfg, registry, parsed) if r not in parsed and r not in not_published]
         if not todo:
             break
-        for n, req in enumerate(todo, start=1):
-            if progress:
-                progress(f"{spec.name}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
-            try:
-                raw = fetcher.get(req.url, headers=req.meta.get("headers"))
-                parsed[req] = spec.parse(req, raw.read(), registry, cfg)
-            except NotPublished as exc:
-                if req.meta.get("optional"):  # the source's plan tries something else (e.g. an older year)
-                    parsed[req] = None
-                    if progress:
-                        progress(f"{spec.name}: {req.url} not published ({exc.detail})")
-                    continue
-                if not req.city_id:
-                    raise
-                not_published.add(req)
+        workers = parse_workers(sum(1 for r in todo if r.city_id), mode)
+        if not workers:
+            _fetch_round(spec, cfg, registry, fetcher, todo, None, parsed, raws, not_published, progress)
+            continue
+        with ParsePool(spec.name, cfg, registry, workers) as pool:
+            _fetch_round(spec, cfg, registry, fetcher, todo, pool, parsed, raws, not_published, progress)
+
+
+def _fetch_round(spec, cfg, registry, fetcher, todo, pool, parsed, raws, not_published, progress) -> None:
+    """One round's requests in order; with a `pool`, its per-city pages after the first are parsed by
+    the workers, their records stored in request order all the same."""
+    in_process_check = True  # the first city page is parsed here: a changed layout fails at once
+    for n, req in enumerate(todo, start=1):
+        if progress:
+            progress(f"{spec.name}: {req.kind} {n}/{len(todo)} {req.city_id or ''}".rstrip())
+        to_pool = pool is not None and req.city_id is not None and not in_process_check
+        try:
+            raw = fetcher.get(req.url, headers=req.meta.get("headers"))
+            body = raw.read()
+            if to_pool:
+                pool.submit(req, body)
+            else:
+                if pool is not None:
+                    parsed.update(pool.drain())  # what the workers hold comes first
+                parsed[req] = spec.parse(req, body, registry, cfg)
+                in_process_check = in_process_check and req.city_id is None
+        except NotPublished as exc:
+            if req.meta.get("optional"):  # the source's plan tries something else (e.g. an older year)
+                if pool is not None:
+                    parsed.update(pool.drain())
+                parsed[req] = None
                 if progress:
-                    progress(f"{spec.name}: {req.city_id} not published ({exc.detail}): its values are missing")
+                    progress(f"{spec.name}: {req.url} not published ({exc.detail})")
                 continue
-            except (FetchError, SourceError) as exc:
-                named = with_city(exc, req.city_id)
-                if named is exc:
-                    raise
-                raise named from None
-            raws.append(
-                {
-                    "url": req.url,
-                    "kind": req.kind,
-                    "city_id": req.city_id,
-                    "path": raw.path,
-                    "root": raw.root,
-                    "sha256": raw.sha256,
-                    "size": raw.size,
-                    "fetched_at": raw.fetched_at,
-                    "mode": raw.mode,
-                    "reused": raw.reused,
-                }
-            )
+            if not req.city_id:
+                raise
+            not_published.add(req)
+            if progress:
+                progress(f"{spec.name}: {req.city_id} not published ({exc.detail}): its values are missing")
+            continue
+        except (FetchError, SourceError) as exc:
+            named = with_city(exc, req.city_id)
+            if named is exc:
+                raise
+            raise named from None
+        raws.append(
+            {
+                "url": req.url,
+                "kind": req.kind,
+                "city_id": req.city_id,
+                "path": raw.path,
+                "root": raw.root,
+                "sha256": raw.sha256,
+                "size": raw.size,
+                "fetched_at": raw.fetched_at,
+                "mode": raw.mode,
+                "reused": raw.reused,
+            }
+        )
+        if to_pool:
+            parsed.update(pool.ready())  # the workers' errors name their own page and city
+    if pool is not None:
+        parsed.update(pool.drain())
 
 
 def check_vintage(source: str, cfg: dict, fetched: Fetched, allow_fallback: bool = False) -> dict:

@@ -1,5 +1,7 @@
 """Night-light zonal sums on generated rasters with known sums."""
 
+from typing import cast
+
 import numpy as np
 import pytest
 from rasterio.io import MemoryFile
@@ -70,31 +72,77 @@ def test_boundary_partly_outside_the_raster():
     assert stats["sum"] == 2.0 * within
 
 
-def test_recorded_clips_parse_for_every_city(registry, tmp_path, monkeypatch, data_home):
-    """`format: vnl-clip`, replayed: one generated GeoTIFF per city around its centre (value 2.0)."""
+def record_clips(registry, tmp_path, monkeypatch, value=lambda n: 2.0) -> dict:
+    """`format: vnl-clip` recordings: one generated GeoTIFF per city around its centre, the n-th
+    city's cells `value(n)`; the night-light configuration that reads them."""
     import json
 
-    from tasks.ingest.core import fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config
 
     cfg = {**load_sources_config()["night_lights"], "format": "vnl-clip"}
     rec = tmp_path / "rec" / "2020"
     (rec / "night_lights").mkdir(parents=True)
     index = {}
-    for cid in registry.ids:
+    for n, cid in enumerate(registry.ids):
         c = registry.get(cid)
-        body = geotiff(np.full((240, 240), 2.0), c["lon"] - 120 * RES, c["lat"] + 120 * RES)
+        body = geotiff(np.full((240, 240), value(n)), c["lon"] - 120 * RES, c["lat"] + 120 * RES)
         (rec / "night_lights" / f"{cid}.tif").write_bytes(body)
         url = cfg["clip_url_template"].format(year=cfg["composite_year"], city_id=cid)
         index[url] = {"source": "night_lights", "file": f"night_lights/{cid}.tif", "status": 200, "headers": {}}
     (rec / "index.json").write_text(json.dumps(index))
     monkeypatch.setenv("TALENT_INDEX_RECORDINGS", str(tmp_path / "rec"))
+    return cfg
+
+
+def test_recorded_clips_parse_for_every_city(registry, tmp_path, monkeypatch, data_home):
+    """`format: vnl-clip`, replayed: one generated GeoTIFF per city around its centre (value 2.0)."""
+    from tasks.ingest.core import fetch_and_parse, tidy_source
+
+    cfg = record_clips(registry, tmp_path, monkeypatch)
     fetched = fetch_and_parse("night_lights", cfg, "offline", registry)
     tidy, extras = tidy_source("night_lights", cfg, registry, fetched)
     stats = extras["zonal_stats"].set_index("city_id")
     assert len(tidy) == 30 and (tidy["value"] == 2.0 * stats["pixels_valid"].reindex(tidy["city_id"]).to_numpy()).all()
     assert (stats["pixels_valid"] > 100).all()
     assert (extras["zonal_stats"]["boundary_version"] == night_lights.BOUNDARY_VERSION).all()
+
+
+def test_clips_parsed_by_worker_processes_give_the_same_records_in_order(registry, tmp_path, monkeypatch, data_home):
+    """TALENT_INDEX_PARSE_WORKERS=2: the clips after the first are parsed in two worker processes;
+    the records, their order and the raw list are what parsing in process gives. A clip a worker
+    cannot read stops the source naming its city and URL."""
+    from tasks.errors import SourceError
+    from tasks.ingest import core
+    from tasks.ingest.core import fetch_and_parse
+
+    handed_over = []
+
+    class Counting(core.ParsePool):
+        def submit(self, req, body):
+            handed_over.append(req.city_id)
+            super().submit(req, body)
+
+    monkeypatch.setattr(core, "ParsePool", Counting)
+    cfg = record_clips(registry, tmp_path, monkeypatch, value=lambda n: 1.0 + n)
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "0")
+    alone = fetch_and_parse("night_lights", cfg, "offline", registry)
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "2")
+    pooled = fetch_and_parse("night_lights", cfg, "offline", registry)
+    assert handed_over == registry.ids[1:]  # the first clip is parsed in process, before any worker
+    assert [r.city_id for r in pooled.parsed] == registry.ids == [r.city_id for r in alone.parsed]
+    assert list(pooled.parsed.values()) == list(alone.parsed.values())
+    first, *_, last = (cast(dict, v) for v in pooled.parsed.values())
+    assert first["sum"] == 1.0 * first["pixels_valid"] and last["sum"] == 30.0 * last["pixels_valid"] > 0
+    assert [{k: v for k, v in r.items() if k != "fetched_at"} for r in pooled.raws] == [
+        {k: v for k, v in r.items() if k != "fetched_at"} for r in alone.raws
+    ]
+
+    broken = registry.ids[17]
+    (tmp_path / "rec" / "2020" / "night_lights" / f"{broken}.tif").write_bytes(b"not a GeoTIFF")
+    with pytest.raises(SourceError) as err:
+        fetch_and_parse("night_lights", cfg, "offline", registry)
+    assert err.value.city == broken and str(err.value.location).endswith(f"/{broken}.tif")
+    assert "expected a GeoTIFF raster" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_the_sample_reads_no_composite_every_city_missing(registry):

@@ -4,6 +4,7 @@ import json
 import math
 import re
 import shutil
+from typing import cast
 
 import pandas as pd
 import pytest
@@ -234,3 +235,28 @@ def test_cell_text_matches_beautifulsoup_get_text():
     assert ours == "1,234.50 € ( est. )"  # comment and script left out, &nbsp; stripped at the edges
     td = BeautifulSoup(page, "lxml").td
     assert td is not None and ours == td.get_text(" ", strip=True)
+
+
+def test_pages_parsed_by_worker_processes_are_what_parsing_in_process_gives(registry, data_home, monkeypatch):
+    """The bundled 2020 pages (a ranking, 30 price pages, 11 index pages) with
+    TALENT_INDEX_PARSE_WORKERS=2 and 0: the same requests in the same order, the same records."""
+    from tasks.ingest.core import fetch_and_parse
+    from tasks.sources import load_sources_config
+
+    cfg = load_sources_config(edition="2020")["numbeo"]
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "0")
+    alone = fetch_and_parse("numbeo", cfg, "offline", registry)
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "2")
+    pooled = fetch_and_parse("numbeo", cfg, "offline", registry)
+    assert [(r.kind, r.url) for r in pooled.parsed] == [(r.kind, r.url) for r in alone.parsed]
+    assert len(pooled.parsed) == 42
+    for req, mine in pooled.parsed.items():
+        theirs = alone.parsed[req]
+        if isinstance(theirs, pd.DataFrame):
+            pd.testing.assert_frame_equal(mine, theirs)
+        else:
+            assert mine == theirs, req.url
+    beijing = cast(
+        dict, next(v for r, v in pooled.parsed.items() if r.kind == "numbeo-city-prices" and r.city_id == "beijing")
+    )
+    assert beijing["rent_1br_centre"]["value"] == 946.89 and beijing["monthly_net_salary"]["value"] == 1137.26

@@ -1,0 +1,156 @@
+"""Per-city pages parsed in worker processes while the run's own process keeps replaying.
+
+A 100,000-city replay spends most of its time parsing one page (or night-light clip) per city, one
+after the other, on one core. Parsing is pure (a page and the registry in, a record out), so a
+round of many per-city pages is parsed by a pool of processes instead: the run's process reads
+each recording (and writes its raw snapshot) in request order and hands the pages over in batches;
+the records come back and are stored in request order, so what is parsed (and the snapshot's
+content id) is what parsing in process gives. A page that cannot be parsed stops the source with
+the same one-line error, naming the page and the city.
+
+Used only where it pays and can: offline (online, the polite fetcher's delay is the cost, not
+parsing), for a round of at least `MIN_PAGES` per-city pages, on a machine with more than one CPU,
+in a process that may start processes (not a Dask worker). The first page of a round is parsed in
+process before any worker starts, so a changed layout fails at once. `TALENT_INDEX_PARSE_WORKERS`
+sets the number of workers (0: parse in process).
+
+The workers are spawned, not forked (the run's process has Prefect's threads running); each
+imports the source module and receives the registry once (through a file). A script that calls
+the ingest at this scale therefore needs the `if __name__ == "__main__":` guard, as any program
+using spawned processes does; the CLI, the flows and the tests have it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from tasks.errors import FetchError, PipelineError, SourceError, with_city
+from tasks.sources import source_spec
+from tasks.sources.base import Request
+
+WORKERS_ENV = "TALENT_INDEX_PARSE_WORKERS"
+MIN_PAGES = 1000  # per-city pages in a round below which starting workers costs more than it saves
+BATCH = 64  # pages per message to a worker
+IN_FLIGHT = 4  # batches per worker sent and not yet collected (bounds the pages held in memory)
+MAX_WORKERS = 8
+
+
+def parse_workers(pages: int, mode: str) -> int:
+    """How many worker processes parse a round of `pages` per-city pages (0: in process). Set
+    explicitly (`TALENT_INDEX_PARSE_WORKERS`), it applies to any offline round with more than one
+    per-city page; by default, one worker per CPU (at most `MAX_WORKERS`) for `MIN_PAGES` or more."""
+    if mode != "offline" or pages < 2 or multiprocessing.current_process().daemon:
+        return 0  # a daemonic process (a Dask worker's) may not start processes
+    setting = os.environ.get(WORKERS_ENV, "").strip()
+    if setting:
+        try:
+            wanted = int(setting)
+        except ValueError:
+            raise PipelineError(
+                f"{WORKERS_ENV}={setting!r}: expected a whole number of worker processes (0 parses in the run's process)"
+            ) from None
+        if wanted < 0:
+            raise PipelineError(f"{WORKERS_ENV}={setting!r}: expected 0 or more worker processes")
+        return wanted
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cpus, MAX_WORKERS) if cpus > 1 and pages >= MIN_PAGES else 0
+
+
+# ----------------------------------------------------------------------------- in the workers
+_WORKER: dict = {}
+
+
+def _start_worker(source: str, cfg: dict, registry_file: str) -> None:
+    with open(registry_file, "rb") as fh:
+        registry = pickle.load(fh)
+    spec = source_spec(source, cfg)
+    context = spec.parse_context()
+    context.__enter__()  # held for the worker's life (a GDAL environment for the clips)
+    _WORKER.update(spec=spec, cfg=cfg, registry=registry, context=context)
+
+
+def _parse_batch(batch: list[tuple[Request, bytes]]) -> list[object]:
+    spec, cfg, registry = _WORKER["spec"], _WORKER["cfg"], _WORKER["registry"]
+    out = []
+    for req, body in batch:
+        try:
+            out.append(spec.parse(req, body, registry, cfg))
+        except (FetchError, SourceError) as exc:
+            raise with_city(exc, req.city_id) from None
+    return out
+
+
+# ----------------------------------------------------------------------------- in the run's process
+class ParsePool:
+    """Pages handed over in request order (`submit`), records given back in the same order
+    (`ready`, `drain`) as (request, record)."""
+
+    def __init__(self, source: str, cfg: dict, registry, workers: int):
+        self.source, self.workers = source, workers
+        # the registry reaches the workers through a file: as an argument of their start it would be
+        # written down a pipe the starting worker reads only once its imports are done, holding the
+        # run's process for each worker's start-up
+        self._folder = tempfile.mkdtemp(prefix="talent-index-parse-")
+        registry_file = os.path.join(self._folder, "registry.pickle")
+        with open(registry_file, "wb") as fh:
+            pickle.dump(registry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(source, cfg, registry_file),
+        )
+        self._batch: list[tuple[Request, bytes]] = []
+        self._sent: deque[tuple[list[Request], Future]] = deque()
+
+    def submit(self, req: Request, body: bytes) -> None:
+        self._batch.append((req, body))
+        if len(self._batch) >= BATCH:
+            self._send()
+
+    def _send(self) -> None:
+        if self._batch:
+            self._sent.append(([r for r, _ in self._batch], self._pool.submit(_parse_batch, self._batch)))
+            self._batch = []
+
+    def _collect(self) -> Iterator[tuple[Request, object]]:
+        reqs, future = self._sent.popleft()
+        try:
+            records = future.result()
+        except BrokenProcessPool as exc:
+            raise PipelineError(
+                f"[source {self.source}] a worker process parsing its pages ({reqs[0].url} ... {reqs[-1].url}) "
+                f"ended abruptly ({exc}); set {WORKERS_ENV}=0 to parse in the run's own process"
+            ) from None
+        yield from zip(reqs, records, strict=True)
+
+    def ready(self) -> Iterator[tuple[Request, object]]:
+        """Records of the oldest batches, once more batches are out than the workers keep busy."""
+        while len(self._sent) > IN_FLIGHT * self.workers:
+            yield from self._collect()
+
+    def drain(self) -> Iterator[tuple[Request, object]]:
+        """Every record not yet given back, in request order."""
+        self._send()
+        while self._sent:
+            yield from self._collect()
+
+    def close(self) -> None:
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
