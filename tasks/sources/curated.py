@@ -182,9 +182,19 @@ UNITS = {
 
 
 def unit_mismatches(table: pd.DataFrame) -> list[str]:
-    """Rows whose unit is not the unit of their indicator (e.g. a share typed in as a fraction)."""
-    ok = [r.unit in u if isinstance(u := UNITS.get(r.indicator), tuple) else r.unit == u for r in table.itertuples()]
-    bad = table[[not k for k in ok]]
+    """Rows whose unit is not the unit of their indicator (e.g. a share typed in as a fraction).
+    Each (indicator, unit) pair is judged once, not each row (100,000 cities: 1.1 million rows)."""
+
+    def allowed(indicator, unit) -> bool:
+        expected = UNITS.get(indicator)
+        return unit in expected if isinstance(expected, tuple) else unit == expected
+
+    keys = pd.MultiIndex.from_arrays([table["indicator"], table["unit"]])
+    pairs = keys.unique()
+    bad_pairs = pairs[[not allowed(i, u) for i, u in pairs]]
+    if bad_pairs.empty:
+        return []
+    bad = table[keys.isin(bad_pairs)]
     return [
         f"{r.city_id}:{r.indicator} unit {r.unit!r} (expected {UNITS.get(r.indicator)!r})" for r in bad.itertuples()
     ]
