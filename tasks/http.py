@@ -254,7 +254,7 @@ class Fetcher:
             (self.recordings or Recordings(edition=self.edition)).add(
                 self.source, url, body, rec.status, rec.headers, recording_name or rec.sha256[:16]
             )
-        return rec
+        return rec.holding(body)
 
     # ------------------------------------------------------------------ local files and offline
     def _read_local(self, url: str) -> RawRecord:
@@ -284,7 +284,7 @@ class Fetcher:
             parser_version=self.parser_version,
             mode=self.mode,
         )
-        return store_raw(rec, body)
+        return store_raw(rec, body).holding(body)
 
     def _replay(self, url: str) -> RawRecord:
         recordings = self.recordings or Recordings(edition=self.edition)
@@ -316,7 +316,7 @@ class Fetcher:
             mode="offline",
             path=entry["path"],
             root=entry["root"],
-        )
+        ).holding(body)
 
     # ------------------------------------------------------------------ online
     def _session(self) -> requests.Session:

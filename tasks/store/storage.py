@@ -205,7 +205,15 @@ class RawRecord:
         return resolve_stored(self.path, self.root)
 
     def read(self) -> bytes:
-        return self.file.read_bytes()
+        held = self.__dict__.pop("_body", None)  # the body the fetch already read, handed over once
+        return held if held is not None else self.file.read_bytes()
+
+    def holding(self, body: bytes) -> RawRecord:
+        """This record, with the `body` it was made from kept for one `read()` (not a field: never
+        written into the raw store's metadata): a replay read the file to hash it, and reading it
+        again cost as much as parsing at 100,000 cities."""
+        self.__dict__["_body"] = body
+        return self
 
 
 def raw_dir(source: str) -> Path:

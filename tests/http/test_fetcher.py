@@ -1,5 +1,8 @@
 """The HTTP layer against a scripted local server: retries, limits, robots, conditional requests."""
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from tasks.errors import FetchError, ReplayMissingError
@@ -291,6 +294,24 @@ def test_offline_replay_and_missing_recording(data_home, recordings):
     assert not (data_home / "raw").exists()
     with pytest.raises(ReplayMissingError, match="offline mode: no recording for this URL"):
         f.get("https://www.numbeo.com/quality-of-life/rankings.jsp?title=1999")
+
+
+def test_a_fetch_hands_over_the_body_it_read_once(data_home, recordings, monkeypatch):
+    """The replay read the file to hash it: the first read() is that body, not a second read of the
+    file; later reads go to the file."""
+    f = Fetcher(source="numbeo", mode="offline")
+    rec = f.get("https://www.numbeo.com/quality-of-life/rankings.jsp?title=2020")
+    reads: list[str] = []
+    original = Path.read_bytes
+
+    def counted(path: Path) -> bytes:
+        reads.append(path.name)
+        return original(path)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    first = rec.read()
+    assert reads == [] and len(first) == rec.size and hashlib.sha256(first).hexdigest() == rec.sha256
+    assert rec.read() == first and reads == ["quality-of-life-rankings-2020.html"]
 
 
 def test_record_mode_saves_a_replayable_recording(server, data_home, tmp_path):
