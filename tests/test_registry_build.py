@@ -297,3 +297,13 @@ def test_a_name_two_cities_share_in_a_list_stays_with_one(tmp_path):
     from tasks.registry.cities import load_registry
 
     assert len(load_registry(tmp_path / "reg.csv").ids) == 2  # it loads: no name stands for two cities
+
+
+def test_name_keys_ignore_case_accents_and_spacing_on_both_paths():
+    """ASCII names take a shortcut (no Unicode decomposition); the keys are those of the full path."""
+    from tasks.registry.cities import normalise_name
+
+    assert normalise_name("  New\tYork\x1f City \n") == "new york city" == normalise_name("NEW YORK CITY")
+    assert normalise_name("Zürich") == "zurich" and normalise_name("Xi'An") == "xi'an"
+    assert normalise_name("São\u00a0 Paulo") == "sao paulo" == normalise_name("Sao Paulo")
+    assert normalise_name(" \t ") == "" and normalise_name(2020) == "2020"

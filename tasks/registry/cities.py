@@ -39,7 +39,10 @@ NAME_COLUMN = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*_(?:name|names|slug)$")
 @lru_cache(maxsize=65536)
 def normalise_name(name: str) -> str:
     """Case-, accent- and spacing-insensitive key ("Zürich" == "zurich", "Xi'An" == "xi'an")."""
-    s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    name = str(name)
+    if name.isascii():  # most names: nothing to decompose (the same key, several times faster)
+        return " ".join(name.lower().split())
+    s = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     s = s.replace("\u2019", "'").lower()
     return re.sub(r"\s+", " ", s).strip()
 
