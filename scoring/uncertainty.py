@@ -61,14 +61,16 @@ def rank_rows(final: np.ndarray) -> np.ndarray:
     return ranks
 
 
+CHUNK_VALUES = 1_000_000  # floats per block of temporaries (draws x cities): their peak, beside the rank table
 MAX_RANK_TABLE_BYTES = 2**31  # the rank table of 10,000 draws x 50,000 cities
 
 
-def _rank_stats(flat: np.ndarray, values_per_block: int = 2_000_000) -> dict[str, np.ndarray]:
+def _rank_stats(flat: np.ndarray, values_per_block: int | None = None) -> dict[str, np.ndarray]:
     """Median, 5th and 95th percentile, mean and variance of every column (city) of the (draws x
     cities) rank table, a block of cities at a time: the float temporaries stay near
     `values_per_block` values instead of the whole table's size (column by column, the same numbers)."""
     draws, n = flat.shape
+    values_per_block = values_per_block or CHUNK_VALUES
     out = {k: np.empty(n, dtype=np.float64) for k in ("median", "p05", "p95", "mean", "var")}
     step = max(1, values_per_block // max(draws, 1))
     for a in range(0, n, step):
@@ -102,9 +104,12 @@ def monte_carlo(
     if draws < 1:
         raise ValueError(f"draws must be positive, got {draws}")
     n_weights = max(1, int(np.ceil(draws / K)))
-    need = K * n_weights * n * 4  # every draw's ranks are kept (int32) for the medians and intervals
+    # every draw's ranks are kept for the medians and intervals, in the narrowest integer that holds
+    # them (the statistics of the same integers are the same numbers)
+    rank_type = np.dtype(np.uint16 if n < 2**16 else np.int32)
+    need = K * n_weights * n * rank_type.itemsize
     if need > max_bytes:
-        most = max_bytes // (n * 4) // K * K
+        most = max_bytes // (n * rank_type.itemsize) // K * K
         raise ValueError(
             f"{draws:,} draws x {n:,} cities need {need / 2**30:.1f} GiB for the rank table; at most "
             f"{most:,} draws fit the {max_bytes / 2**30:.0f} GiB limit"
@@ -120,9 +125,9 @@ def monte_carlo(
     Sz = np.where(present, S, 0.0)
     Pf = present.astype(float)
     # ranks[k, i, c] for every combination k, weight draw i, city c; computed in chunks of weight
-    # draws so the float temporaries stay near 2 M values whatever the number of cities
-    ranks = np.empty((K, n_weights, n), dtype=np.int32)
-    step = max(1, 2_000_000 // (K * n))
+    # draws so the float temporaries stay near CHUNK_VALUES values whatever the number of cities
+    ranks = np.empty((K, n_weights, n), dtype=rank_type)
+    step = max(1, CHUNK_VALUES // (K * n))
     for a in range(0, n_weights, step):
         w = W[a : a + step]
         with np.errstate(invalid="ignore"):  # 0/0: a city left in no dimension (drop_city) has no score
@@ -141,8 +146,16 @@ def monte_carlo(
     # weights: average over combinations for each weight draw
     shares["dimension_weights"] = ranks.mean(axis=0, dtype=np.float64).var(axis=0)
     for f, options in CHOICES.items():
-        idx = [np.array([c[f] == o for c in combos]) for o in options]
-        cond = np.stack([ranks[i].mean(axis=(0, 1), dtype=np.float64) for i in idx])  # (options, n)
+        # each option's mean rank per city, summed combination by combination (indexing the rank
+        # table with a mask would copy half of it); sums of integer ranks are exact in float64, so
+        # the means are those of the whole selection at once
+        cond = np.stack(
+            [
+                sum(ranks[k].sum(axis=0, dtype=np.float64) for k, c in enumerate(combos) if c[f] == o)
+                / (sum(c[f] == o for c in combos) * n_weights)
+                for o in options
+            ]
+        )  # (options, n)
         shares[f] = cond.var(axis=0)  # equal-size groups: variance of the conditional means
     total = total_var.sum()
     first_order = {f: float(v.sum() / total) if total > 0 else 0.0 for f, v in shares.items()}

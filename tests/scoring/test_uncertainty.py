@@ -79,3 +79,12 @@ def test_rank_statistics_by_blocks_of_cities_are_the_whole_tables():
     assert np.array_equal(blocks["p95"], np.percentile(flat, 95, axis=0))
     assert np.array_equal(blocks["mean"], flat.mean(axis=0, dtype=np.float64))
     assert np.array_equal(np.sqrt(blocks["var"]), flat.std(axis=0, dtype=np.float64))
+
+
+def test_the_rank_table_limit_counts_two_bytes_a_rank_below_65536_cities(setup):
+    """Ranks of fewer than 65,536 cities are kept as 16-bit integers: 1,600 draws x 30 cities take
+    96,000 bytes, and a smaller limit names how many draws fit."""
+    m, values, _ = setup
+    with pytest.raises(ValueError, match=r"1,600 draws x 30 cities need .* at most 832 draws fit"):
+        monte_carlo(values, m, draws=1600, seed=1, max_bytes=50_000)
+    assert monte_carlo(values, m, draws=1600, seed=1, max_bytes=96_000).draws == 1600
