@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks import gx_adapter
 from tasks.errors import DataQualityError, PipelineError
@@ -143,6 +145,21 @@ def _check_parameters(spec: dict, params: dict) -> None:
         raise PipelineError(f"suite {spec.get('name')!r}: suite parameters {missing} were not supplied by the caller")
 
 
+def _in_set(column: pd.Series, values) -> pd.Series:
+    """`column.isin(values)`, through Arrow's hash lookup for a column of text: pandas' Arrow
+    strings test membership after a Python pass over the value set, a quarter of a second per
+    check with 100,000 city ids."""
+    if pd.api.types.is_string_dtype(column.dtype) and all(isinstance(v, str) for v in values):
+        try:
+            found = pc.is_in(
+                pa.array(column, type=pa.large_string()), value_set=pa.array(values, type=pa.large_string())
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return column.isin(values)
+        return pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=column.index)
+    return column.isin(values)
+
+
 def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame, params: dict) -> dict[str, str]:
     """Membership in a large value set (the registry's city ids), precomputed with pandas.
 
@@ -165,7 +182,7 @@ def _precompute_large_sets(expectations: list[dict], frame: pd.DataFrame, params
         ):
             continue
         helper = f"__{column}_in_set"
-        frame[helper] = frame[column].isin(set(values)) | frame[column].isna()
+        frame[helper] = _in_set(frame[column], values) | frame[column].isna()
         e["kwargs"] = {**kw, "column": helper, "value_set": [True]}
         shown[helper] = column
     return shown

@@ -22,10 +22,14 @@ SUITE = {
 }
 
 
+@pytest.mark.parametrize("dtype", ["str", "object", "category"])
 @pytest.mark.parametrize("n_ids", [20, LARGE_VALUE_SET * 4])
-def test_in_set_failures_are_the_same_for_small_and_large_sets(n_ids):
+def test_in_set_failures_are_the_same_for_small_and_large_sets(n_ids, dtype):
+    """Whatever the column's type (Arrow text, Python objects, categories): a large set is looked up
+    through Arrow, a small one by GX, with the same failures."""
     ids = [f"c{i:04d}" for i in range(n_ids)]
     df = pd.DataFrame({"city_id": [ids[0], "atlantis", None, ids[1], "lemuria"], "v": [1.0, 2.0, 3.0, 11.0, 4.0]})
+    df["city_id"] = df["city_id"].astype(dtype)
     rep = run_suite(df, SUITE, source="test", params={"ids": ids})
     assert [(r.expectation, r.column, r.severity, r.offending) for r in rep.results if not r.success] == [
         ("expect_column_values_to_be_in_set", "city_id", "error", ["atlantis", "lemuria"]),
