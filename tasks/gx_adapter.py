@@ -18,6 +18,10 @@ is no public route, and each such internal is listed in `INTERNALS` with a check
   the Jinja environment its first instance compiled, instead of one per section and build.
 - the CDN URLs in GX's templates and the logo images in its package, replaced by vendored copies
   so that Data Docs work offline (ops/data-docs-assets.json).
+- the execution engine's batch manager (`batch.data.execution_engine.batch_manager`, its
+  `reset_batch_cache()` and `batch_data_cache`): GX keeps the dataframe of the last batch of every
+  asset for the context's life, i.e. every source's last validated tables until the run ends (a
+  gigabyte at 100,000 cities); `_forget_batch` lets go of it once the batch is validated.
 - `scipy.stats` and `altair`, imported by GX as it loads for one expectation no suite here uses,
   load on first use instead. `importlib.util.LazyLoader` is the documented route, but attribute
   access to a lazily loaded module is not thread-safe before Python 3.12 (CPython gh-114763) and
@@ -187,6 +191,7 @@ def validate_frame(
         docs_page = None
         if docs_dir is not None:
             docs_page = _keep_for_docs(ctx, gx_suite, batch.id, result, run_name or source, Path(docs_dir))
+        _forget_batch(batch)
     out = []
     for res in result.results:
         cfg = res.expectation_config
@@ -268,6 +273,14 @@ _SUITE_NAMES: set[str] = set()  # the suite names this process's GX context hold
 def _suite_name(name: str, n: int) -> str:
     """The suite's own name in Data Docs; a numbered one when this process has used the name."""
     return name if name not in _SUITE_NAMES else f"{name} #{n}"
+
+
+def _forget_batch(batch) -> None:
+    """Let the execution engine drop the batch's dataframe: its batch manager keeps the last batch
+    of every asset (`reset_batch_cache` forgets the batch, not its data)."""
+    manager = batch.data.execution_engine.batch_manager
+    manager.reset_batch_cache()
+    manager.batch_data_cache.clear()
 
 
 def _keep_for_docs(ctx, suite, batch_id: str, result, run_name: str, docs_dir: Path) -> str:
@@ -426,6 +439,29 @@ def _fingerprint_marker() -> str | None:
     return None if markers.get("pandas_data_fingerprint") else f"the batch's markers are {sorted(markers)}"
 
 
+def _batch_data_released() -> str | None:
+    import gc
+    import weakref
+
+    _import_gx()
+    frame = pd.DataFrame({"a": [1, 2]})
+    alive = weakref.ref(frame)
+    with LOCK:
+        batch = _batch_definition(_context(), "_internals", "probe").get_batch(batch_parameters={"dataframe": frame})
+        manager = batch.data.execution_engine.batch_manager
+        manager.load_batch_list(batch_list=[batch])  # what batch.validate() does first
+        if not manager.batch_data_cache:
+            return "the batch manager's batch_data_cache does not hold the loaded batch"
+        _forget_batch(batch)
+    del frame, batch
+    gc.collect()
+    return (
+        None
+        if alive() is None
+        else "the dataframe is still referenced after reset_batch_cache() and clearing batch_data_cache"
+    )
+
+
 def _views_compile() -> str | None:
     import jinja2
 
@@ -477,6 +513,11 @@ INTERNALS = [
         "batch.batch_markers['pandas_data_fingerprint']",
         "GX's fingerprint of a dataframe keys the cache of results (the same table validated again)",
         _fingerprint_marker,
+    ),
+    Internal(
+        "batch.data.execution_engine.batch_manager: reset_batch_cache(), batch_data_cache",
+        "the engine keeps every asset's last dataframe for the context's life; it is let go once validated",
+        _batch_data_released,
     ),
     Internal(
         "DefaultJinjaPageView / DefaultJinjaIndexPageView: constructor and `env`",
