@@ -175,7 +175,10 @@ def gather_inputs(
             "to publish with the fallbacks listed):\n  " + "\n  ".join(problems)
         )
     everything = pd.concat(frames, ignore_index=True)
-    everything = everything[everything["city_id"].isin(registry.ids)].copy()
+    del frames
+    in_registry = everything["city_id"].isin(registry.ids)
+    if not in_registry.all():  # a copy of the long table only when some rows go
+        everything = everything[in_registry].copy()
     # graded: the source said how good the value is (else it is taken as real; the bundled sample's
     # values.csv grades those in a sample release's coverage)
     everything["graded"] = everything["status"].notna() if "status" in everything else False
@@ -183,9 +186,18 @@ def gather_inputs(
         default = "real" if col == "status" else ""
         everything[col] = everything[col].fillna(default) if col in everything else default
     source_of = {i.id: i.source for i in methodology.indicators}
-    tidy = apply_proxies(
-        everything[everything["indicator"].map(source_of) == everything["source"]], everything, methodology
-    )
+    # each indicator's rows from its own source, and the figures proxies may read; the long table
+    # goes before the proxies are added (not three copies of it at once)
+    mine = everything["indicator"].map(source_of) == everything["source"]
+    proxied = [i.proxy for i in methodology.indicators if i.proxy is not None]
+    pool = everything[
+        everything["source"].isin({p.source for p in proxied})
+        & everything["indicator"].isin({p.indicator for p in proxied})
+    ]
+    own = everything if mine.all() else everything[mine]
+    del everything, mine
+    tidy = apply_proxies(own, pool, methodology)
+    del own, pool
     missing = sorted(set(source_of) - set(tidy["indicator"]))
     if missing:
         raise PipelineError(
@@ -207,7 +219,7 @@ def gather_inputs(
     prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location", *STATUS_COLUMNS, "graded"]]
     # categorical: a long table of repeated texts takes a fraction of the memory so (benchmarks/README.md)
     prov = prov.astype({c: "category" for c in prov.columns if c != "graded"})
-    del everything, tidy
+    del tidy
     release_freed_memory()  # the gathered snapshots and their copies: not under the release's peak
     return Inputs(
         values=values,

@@ -97,8 +97,9 @@ def _proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource, m: Method
 
 
 def apply_proxies(own: pd.DataFrame, everything: pd.DataFrame, m: Methodology) -> pd.DataFrame:
-    """`own`: each indicator's rows from its own source; `everything`: every gathered row (the
-    proxy sources' figures among them). Returns `own` with the proxies in place.
+    """`own`: each indicator's rows from its own source; `everything`: gathered rows holding the
+    proxy sources' figures (every gathered row, or those of the proxies' sources and indicators).
+    Returns `own` with the proxies in place.
 
     per_city: a city without a real or proxy value of its own (missing, or illustrative) takes the
     proxy where the proxy source has one; city figures always win.
@@ -135,4 +136,4 @@ def apply_proxies(own: pd.DataFrame, everything: pd.DataFrame, m: Methodology) -
         added.append(proxies)
     if not added:
         return own
-    return pd.concat([own[~dropped], *added], ignore_index=True)
+    return pd.concat([own[~dropped] if dropped.any() else own, *added], ignore_index=True)
