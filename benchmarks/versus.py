@@ -39,8 +39,15 @@ def their_recordings(checkout: Path, n: int) -> Path:
     return root
 
 
+def this_commit() -> str:
+    """This checkout's commit (short), with `+changes` when its tracked files differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    return (head.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
 def run(other: Path, label: str, sizes: tuple[int, ...]) -> dict:
-    out: dict = {"against": label, "sizes": {}, "note": NOTE}
+    out: dict = {"against": label, "checkout": this_commit(), "sizes": {}, "note": NOTE}
     for n in sizes:
         ours = run_once(generate(n, CACHE / f"e2e-{n}"), None)
         theirs = run_once(their_recordings(other, n), None, checkout=other)
