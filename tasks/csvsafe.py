@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+WRITE_ROWS = 100_000  # rows of a frame with categorical columns written at a time
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
@@ -48,7 +49,15 @@ def escape_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         s = out[col]
-        if s.dtype == object or pd.api.types.is_string_dtype(s):
+        if isinstance(s.dtype, pd.CategoricalDtype):  # texts held once each: their categories escaped
+            names = [escape(c) for c in s.cat.categories]
+            if names != list(s.cat.categories):
+                out[col] = (
+                    s.cat.rename_categories(names)
+                    if len(set(names)) == len(names)
+                    else s.astype(object).map(escape)  # "=x" and "'=x" both there: cell by cell
+                )
+        elif s.dtype == object or pd.api.types.is_string_dtype(s):
             at = np.flatnonzero(_triggered(s).to_numpy())
             if len(at):
                 escaped = s.copy()
@@ -77,7 +86,15 @@ def csv_writer(df: pd.DataFrame, **kwargs) -> Callable[[BinaryIO], None]:
 
     def write(fh: BinaryIO) -> None:
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
-        escape_frame(df).to_csv(text, **kwargs)
+        safe = escape_frame(df)
+        categorical = [c for c in safe.columns if isinstance(safe[c].dtype, pd.CategoricalDtype)]
+        if not categorical:
+            safe.to_csv(text, **kwargs)
+        else:  # pandas writes categories several times slower than texts: each block as texts
+            for start in range(0, max(len(safe), 1), WRITE_ROWS):
+                block = safe.iloc[start : start + WRITE_ROWS]
+                block = block.astype({c: block[c].cat.categories.dtype for c in categorical})
+                block.to_csv(text, **{**kwargs, "header": kwargs.get("header", True) if start == 0 else False})
         text.flush()
         text.detach()  # the caller closes the file
 

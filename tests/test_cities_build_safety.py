@@ -38,6 +38,8 @@ def test_a_frame_is_escaped_cell_by_cell_whatever_its_columns():
             "text": pd.Series(cells, dtype="str"),
             "objects": pd.Series([*cells[:-1], 5], dtype=object),  # mixed: a number among the text
             "empty": pd.Series([None] * 7, dtype=object),
+            "categories": pd.Series(cells, dtype="category"),  # how the coverage table holds its texts
+            "both": pd.Series(["=1+2", "'=1+2", "Oslo", "=1+2", None, "Oslo", "x"], dtype="category"),
             "n": range(7),
         }
     ).set_axis([0, 0, 1, 1, 2, 2, 3])  # a repeated index
@@ -49,6 +51,11 @@ def test_a_frame_is_escaped_cell_by_cell_whatever_its_columns():
     ]
     assert out["objects"].tolist()[-1] == 5 and out["objects"].tolist()[0] == "'=1+2"
     assert out["empty"].isna().all() and out["n"].tolist() == list(range(7))
+    cats = out["categories"].tolist()
+    assert cats[:3] == ["'=1+2", "-74.0060", "Oslo"] and pd.isna(cats[3]) and cats[4:] == ["'@x", "+3", "'-cmd"]
+    # escaping "=1+2" gives a category the column already has: escaped cell by cell instead
+    assert out["both"].tolist()[:4] == ["'=1+2", "'=1+2", "Oslo", "'=1+2"] and out["both"].tolist()[5:] == ["Oslo", "x"]
+    assert frame["categories"].tolist()[0] == "=1+2"
     assert frame["text"].tolist()[0] == "=1+2"  # the frame given is left as it was
     streamed = io.BytesIO()
     csvsafe.csv_writer(frame, index=False)(streamed)  # what the publisher writes chunk by chunk
@@ -144,3 +151,26 @@ def test_no_name_matching_says_why_and_where(tmp_path):
     review = pd.read_csv(tmp_path / "reg.review.csv", dtype=str, keep_default_na=False)
     assert len(review) == 2 and set(review["decision"]) <= {"unmatched", "unknown-country"}
     json.dumps(review.to_dict())  # the review explains every name
+
+
+def test_categorical_columns_are_written_in_blocks_as_the_same_text(monkeypatch):
+    """A frame holding its texts as categories (the coverage table) is written block by block as
+    texts: the bytes of the same frame held as texts, header once, formulas escaped."""
+    monkeypatch.setattr(csvsafe, "WRITE_ROWS", 3)
+    texts = pd.DataFrame(
+        {"city": ["oslo", "=cmd", "paris", None, "oslo", "lima", "oslo"], "v": [1.5, 2.0, None, 4.25, 5.0, 6.0, 7.0]}
+    ).astype({"city": "str"})
+    held = texts.astype({"city": "category"})
+    streamed = io.BytesIO()
+    csvsafe.csv_writer(held, index=False, float_format="%.2f")(streamed)
+    assert streamed.getvalue() == csvsafe.to_csv(texts, index=False, float_format="%.2f").encode()
+    assert streamed.getvalue().decode().splitlines() == [
+        "city,v",
+        "oslo,1.50",
+        "'=cmd,2.00",
+        "paris,",
+        ",4.25",
+        "oslo,5.00",
+        "lima,6.00",
+        "oslo,7.00",
+    ]

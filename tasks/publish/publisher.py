@@ -115,11 +115,14 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
         for k in keys
     }
     cov = left.astype(cats).merge(prov.astype(cats), on=keys, how="left")
-    for col in cov.columns:
-        if isinstance(cov[col].dtype, pd.CategoricalDtype):
+    # the columns edited below become texts again; the others stay categorical (1.7 million rows of
+    # repeated texts at 100,000 cities held as texts were most of the release's memory), which the
+    # CSV writes as the same texts
+    for col in ("status", "stands_for", "transform"):
+        if col in cov and isinstance(cov[col].dtype, pd.CategoricalDtype):
             cov[col] = cov[col].astype(texts)
     cov["status"] = cov["status"].fillna("real")
-    cov["vintage"] = cov["edition"]
+    cov["vintage"] = cov["edition"].astype(texts)
     if sample_status is not None:  # the bundled sample says per value what it is (values.csv)...
         sample = sample_status.set_index(["city_id", "indicator"]).reindex(
             pd.MultiIndex.from_frame(cov[["city_id", "indicator"]])
@@ -130,7 +133,7 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
         for col in ("status", "stands_for", "transform", "vintage"):
             cov.loc[ungraded, col] = sample[col].to_numpy()[ungraded]
         cov["value_provenance"] = sample["value_provenance"].to_numpy()
-        cov["value_provenance"] = cov["value_provenance"].fillna(cov["location"])
+        cov["value_provenance"] = cov["value_provenance"].fillna(cov["location"].astype(texts))
     cov.loc[cov["imputed"], "status"] = "imputed"
     return cov
 
@@ -229,7 +232,8 @@ def publish(
     rid = new_release_id(edition, sample, today)
     table = index_table(result, registry)
     coverage = coverage_table(result, inputs, sample_status)
-    status = coverage[["city_id", "indicator", "status"]]
+    texts = result.indicators["city_id"].dtype
+    status = coverage[["city_id", "indicator", "status"]].astype({"city_id": texts, "indicator": texts})
     # the large CSV tables are written chunk by chunk into the release folder, never held as text
     files: dict[str, bytes | Callable[[BinaryIO], None]] = {
         "index.parquet": parquet_bytes(table),
