@@ -224,7 +224,7 @@ def test_parse_reads_a_bounded_number_of_bytes(monkeypatch):
     "draws,needle",
     [
         ("-5", "--draws -5: expected a positive number of draws"),
-        ("100000000", "100,000,000 draws x 30 cities need 11.2 GiB for the rank table; at most"),
+        ("100000000", "100,000,000 draws x 30 cities need 5.6 GiB for the rank table; at most 35,791,392 draws fit"),
     ],
 )
 def test_uncertainty_draws_are_bounded(home, draws, needle):
