@@ -20,8 +20,8 @@ is no public route, and each such internal is listed in `INTERNALS` with a check
   so that Data Docs work offline (ops/data-docs-assets.json).
 - the execution engine's batch manager (`batch.data.execution_engine.batch_manager`, its
   `reset_batch_cache()` and `batch_data_cache`): GX keeps the dataframe of the last batch of every
-  asset for the context's life, i.e. every source's last validated tables until the run ends (a
-  gigabyte at 100,000 cities); `_forget_batch` lets go of it once the batch is validated.
+  asset for the context's life, i.e. every source's last validated tables until the run ends;
+  `_forget_batch` lets go of it once the batch is validated.
 - `scipy.stats` and `altair`, imported by GX as it loads for one expectation no suite here uses,
   load on first use instead. `importlib.util.LazyLoader` is the documented route, but attribute
   access to a lazily loaded module is not thread-safe before Python 3.12 (CPython gh-114763) and

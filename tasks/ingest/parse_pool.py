@@ -3,9 +3,9 @@
 A 100,000-city replay spends most of its time parsing one page (or night-light clip) per city, one
 after the other, on one core. Parsing is pure (a page and the registry in, a record out), so a
 round of many per-city pages is parsed by a pool of processes instead: the run's process reads
-each recording in request order and hands the pages over in batches;
-the records come back and are stored in request order, so what is parsed (and the snapshot's
-content id) is what parsing in process gives. A page that cannot be parsed stops the source with
+each recording in request order and hands the pages over in batches; the records come back and
+are stored in request order, so what is parsed (and the snapshot's content id) is what parsing in
+process gives. A page that cannot be parsed stops the source with
 the same one-line error, naming the page and the city.
 
 Used only where it pays and can: offline (online, the polite fetcher's delay is the cost, not
