@@ -17,6 +17,7 @@ from prefect.states import Completed
 from tasks.errors import PipelineError
 from tasks.memory import release_freed_memory
 from tasks.progress import report
+from tasks.registry.cities import load_registry
 from tasks.service.files import file_url
 from tasks.service.prefect_api import require_real_server
 from tasks.service.run_summary import failure_labels, quality_rows, ranking_rows, warning_events
@@ -136,6 +137,7 @@ def refresh(
                 cfg=cfg,
                 return_state=True,
             )
+            load_registry().forget_lookups()  # the source's name lookups (the registry is cached)
             release_freed_memory()  # the source's parsed pages: not under the next source's peak
             if state.is_completed():
                 results[source] = state.result()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tasks.registry.build import Radius, build_registry, haversine_km, registry_columns
+from tasks.registry.cities import load_registry
 from tasks.registry.countries import country_iso2
 from tasks.settings import CONFIG_DIR
 from tasks.sources import all_sources, read_city_list
@@ -307,3 +308,24 @@ def test_name_keys_ignore_case_accents_and_spacing_on_both_paths():
     assert normalise_name("Zürich") == "zurich" and normalise_name("Xi'An") == "xi'an"
     assert normalise_name("São\u00a0 Paulo") == "sao paulo" == normalise_name("Sao Paulo")
     assert normalise_name(" \t ") == "" and normalise_name(2020) == "2020"
+
+
+def test_a_registry_row_reads_the_tables_values_and_its_lookups_can_be_forgotten():
+    """`Registry.get` gives each column's own Python value (what `to_dict` gave), without a dict per
+    city; `forget_lookups` drops the lookups built so far and they are built again when asked."""
+    reg = load_registry(CONFIG_DIR / "cities.csv")
+    rows = reg.table.to_dict("index")
+    paris = reg.get("paris")
+    assert dict(paris) == rows["paris"]
+    assert (paris["name_en"], paris["domestic"], type(paris["lat"])) == ("Paris", False, float)
+    assert paris["lat"] == pytest.approx(48.8566, abs=0.01)
+    with pytest.raises(KeyError):
+        paris["no_such_column"]
+    with pytest.raises(KeyError):
+        reg.get("atlantis")
+    assert reg.match("numbeo_name", "Paris, France") == "paris"
+    assert {"_rows", "_cache"} <= set(reg.__dict__)
+    reg.forget_lookups()
+    assert not {"_rows", "_cache", "_zh"} & set(reg.__dict__)
+    assert reg.get("beijing")["iso2"] == "CN"
+    assert reg.match("numbeo_name", "Beijing, China") == "beijing"

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -108,12 +110,56 @@ class Registry:
             cache[(column, split)] = self._lookup(column, split)
         return cache[(column, split)]
 
-    def get(self, city_id: str) -> dict:
-        """One city's registry row as a dict (cached: parsers ask for it once per page)."""
-        rows = self.__dict__.setdefault("_rows", {})
-        if not rows:
-            rows.update(self.table.to_dict("index"))
-        return rows[city_id]
+    def forget_lookups(self) -> None:
+        """Drop the lookups built for the sources read so far (name -> city id, rows): one source's
+        are no use to the next one, and at 100,000 cities they are millions of Python objects.
+        They are built again when asked for."""
+        for cache in ("_cache", "_zh", "_rows"):
+            self.__dict__.pop(cache, None)
+
+    def get(self, city_id: str) -> Mapping[str, Any]:
+        """One city's registry row, read-only: its values are Python's own (str, float, bool), read
+        from columns each turned into a list once, when a parser first asks for it (parsers ask once
+        per page; a dict per city would hold the whole registry again as Python objects)."""
+        rows = self.__dict__.get("_rows")
+        if rows is None:
+            rows = self.__dict__["_rows"] = _Rows(self.table)
+        return _Row(rows, rows.position[city_id])
+
+
+class _Rows:
+    """The registry's columns as lists, made when first read; `position`: city_id -> row number."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+        self.position = {cid: i for i, cid in enumerate(table.index)}
+        self.columns: dict[str, list] = {}
+
+    def column(self, name: str) -> list:
+        values = self.columns.get(name)
+        if values is None:
+            values = self.columns[name] = self.table[name].tolist()
+        return values
+
+
+class _Row(Mapping[str, Any]):
+    """One registry row of `_Rows` (what `Registry.get` returns)."""
+
+    __slots__ = ("_rows", "_i")
+
+    def __init__(self, rows: _Rows, i: int):
+        self._rows, self._i = rows, i
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._rows.table.columns:
+            raise KeyError(name)
+        return self._rows.column(name)[self._i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows.table.columns)
+
+    def __len__(self) -> int:
+        return len(self._rows.table.columns)
 
 
 def load_registry(path: str | Path | None = None) -> Registry:
