@@ -8,17 +8,26 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from scoring import IndexResult, Methodology, score_index
 from tasks.errors import PipelineError, VintageMismatch
 from tasks.memory import release_freed_memory
+from tasks.publish.categories import filled, frame_with_categories, is_categorical, sorted_categories, with_values
 from tasks.publish.proxies import apply_proxies
 from tasks.registry.cities import Registry
 from tasks.settings import data_home, sources_path
 from tasks.sources import EditionError, all_sources, load_sources_raw, resolve_source, vintage_policy
 from tasks.sources.base import STATUS_COLUMNS
-from tasks.store.storage import ingested_editions, latest_ingest, read_snapshot, verified_snapshot_path
+from tasks.store.storage import (
+    ingested_editions,
+    latest_ingest,
+    read_snapshot,
+    read_snapshot_arrow,
+    verified_snapshot_path,
+)
 
 # the columns of a snapshot table the release reads (its other columns stay in the snapshot)
 GATHERED_COLUMNS = [
@@ -166,7 +175,11 @@ def gather_inputs(
                 }
             )
         if required:
-            frames.append(read_snapshot(info, columns=GATHERED_COLUMNS).assign(source=source))
+            table = read_snapshot_arrow(info, columns=GATHERED_COLUMNS)
+            source_column = pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(table.num_rows, dtype=np.int32)), pa.array([source], pa.large_string())
+            )
+            frames.append(table.append_column("source", source_column))
         else:
             verified_snapshot_path(info)  # a damaged snapshot stops the release here, not halfway
     if problems:
@@ -174,8 +187,7 @@ def gather_inputs(
             f"edition {edition} cannot be published as labelled (use --allow-vintage-fallback "
             "to publish with the fallbacks listed):\n  " + "\n  ".join(problems)
         )
-    everything = pd.concat(frames, ignore_index=True)
-    del frames
+    everything = frame_with_categories(frames)  # texts as categories: the long table's memory is its texts
     in_registry = everything["city_id"].isin(registry.ids)
     if not in_registry.all():  # a copy of the long table only when some rows go
         everything = everything[in_registry].copy()
@@ -184,11 +196,11 @@ def gather_inputs(
     everything["graded"] = everything["status"].notna() if "status" in everything else False
     for col in [*STATUS_COLUMNS, "boundary"]:  # a source that does not grade its values publishes real ones
         default = "real" if col == "status" else ""
-        everything[col] = everything[col].fillna(default) if col in everything else default
+        everything[col] = filled(everything[col], default) if col in everything else default
     source_of = {i.id: i.source for i in methodology.indicators}
     # each indicator's rows from its own source, and the figures proxies may read; the long table
     # goes before the proxies are added (not three copies of it at once)
-    mine = everything["indicator"].map(source_of) == everything["source"]
+    mine = everything["indicator"].map(source_of).astype(object) == everything["source"].astype(object)
     proxied = [i.proxy for i in methodology.indicators if i.proxy is not None]
     pool = everything[
         everything["source"].isin({p.source for p in proxied})
@@ -204,22 +216,22 @@ def gather_inputs(
             "indicators not supplied by the source the methodology names "
             f"(indicator: source): { ({k: source_of[k] for k in missing}) }"
         )
-    refused = (tidy["status"] == "proxy") & ~tidy["indicator"].map(methodology.allows_proxy)
+    allows = {i: methodology.allows_proxy(i) for i in tidy["indicator"].unique()}
+    refused = (tidy["status"] == "proxy") & ~tidy["indicator"].astype(object).map(allows).astype(bool)
     tidy.loc[refused, "value"] = float("nan")  # treated as missing: the missing-values policy applies
-    tidy.loc[refused, "status"] = "proxy refused"
+    if refused.any():
+        tidy["status"] = with_values(tidy["status"], ["proxy refused"])
+        tidy.loc[refused, "status"] = "proxy refused"
     emptied = sorted(set(tidy.loc[refused, "indicator"]) - set(tidy.loc[tidy["value"].notna(), "indicator"]))
     if emptied:
         raise PipelineError(
             f"indicator {', '.join(emptied)}: every value is a proxy and the methodology refuses proxies for it "
             f"({methodology.path or 'methodology'}: proxies): allow them, or supply real values"
         )
-    values = tidy.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first", dropna=False)
-    values = values.reindex(index=registry.ids, columns=list(source_of))
-    values.index.name = "city_id"
+    values = _city_by_indicator(tidy, registry.ids, list(source_of))
     prov = tidy[["city_id", "indicator", "source", "edition", "name_in_source", "location", *STATUS_COLUMNS, "graded"]]
-    # categorical: a long table of repeated texts takes a fraction of the memory so (benchmarks/README.md)
-    prov = prov.astype({c: "category" for c in prov.columns if c != "graded"})
     del tidy
+    prov = prov.assign(**{c: sorted_categories(prov[c]) for c in prov.columns if c != "graded"})
     release_freed_memory()  # the gathered snapshots and their copies: not under the release's peak
     return Inputs(
         values=values,
@@ -230,6 +242,27 @@ def gather_inputs(
         ingests=ingests,
         fallbacks=fallbacks,
     )
+
+
+def _city_by_indicator(tidy: pd.DataFrame, cities: list[str], indicators: list[str]) -> pd.DataFrame:
+    """city_id x indicator: each pair's first value that is not missing, in the order of `tidy`'s
+    rows (what `pivot_table(aggfunc="first")` gives, without a copy of the long table's texts)."""
+    rows = _positions(pd.Index(cities), tidy["city_id"])
+    cols = _positions(pd.Index(indicators), tidy["indicator"])
+    value = tidy["value"].to_numpy(dtype=float)
+    keep = (rows >= 0) & (cols >= 0) & ~np.isnan(value)
+    cell, first = np.unique(rows[keep] * len(indicators) + cols[keep], return_index=True)
+    matrix = np.full((len(cities), len(indicators)), np.nan)
+    matrix.flat[cell] = value[keep][first]
+    return pd.DataFrame(matrix, index=pd.Index(cities, name="city_id"), columns=pd.Index(indicators, name="indicator"))
+
+
+def _positions(index: pd.Index, s: pd.Series) -> np.ndarray:
+    """Each value's position in `index` (-1 where absent), looked up once per category."""
+    if is_categorical(s):
+        found = index.get_indexer(s.cat.categories)
+        return np.where(s.cat.codes.to_numpy() >= 0, found[s.cat.codes.to_numpy()], -1)
+    return index.get_indexer(s)
 
 
 def _older_editions(source: str, edition: str) -> list[str]:

@@ -15,6 +15,7 @@ import pandas as pd
 from scoring import Methodology
 from scoring.methodology import Indicator, ProxySource
 from tasks.errors import PipelineError
+from tasks.publish.categories import concat
 
 _SCALES = {"": 1.0, "thousand": 1e3, "million": 1e6, "billion": 1e9}
 _MONEY = re.compile(r"^(?:(\d[\d,]*)\s+)?(thousand|million|billion)?\s*([A-Z]{3})$")
@@ -62,7 +63,11 @@ def _proxy_rows(figures: pd.DataFrame, ind: Indicator, p: ProxySource, m: Method
     with what it stands for (formatted once per boundary, name and year) and how it was transformed."""
     years = figures["edition"].astype(str).str[:4].tolist()
     names = figures["name_in_source"].tolist()
-    boundaries = figures["boundary"].fillna("").astype(str).tolist() if "boundary" in figures else [""] * len(figures)
+    boundaries = (
+        figures["boundary"].astype(object).fillna("").astype(str).tolist()
+        if "boundary" in figures
+        else [""] * len(figures)
+    )
     said: dict[tuple, str] = {}
     stands_for = []
     for key in zip(boundaries, names, years, strict=True):
@@ -136,4 +141,4 @@ def apply_proxies(own: pd.DataFrame, everything: pd.DataFrame, m: Methodology) -
         added.append(proxies)
     if not added:
         return own
-    return pd.concat([own[~dropped] if dropped.any() else own, *added], ignore_index=True)
+    return concat([own[~dropped] if dropped.any() else own, *added])  # the gathered texts stay categories

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.errors import StorageError
@@ -467,6 +468,15 @@ def read_snapshot(info: dict, table: str = "table", columns: list[str] | None = 
         names = set(pq.read_schema(path).names)
         columns = [c for c in columns if c in names]
     return pd.read_parquet(path, columns=columns)
+
+
+def read_snapshot_arrow(info: dict, table: str = "table", columns: list[str] | None = None) -> pa.Table:
+    """`read_snapshot` as an Arrow table (for a reader that keeps its texts as dictionaries)."""
+    path = verified_snapshot_path(info, table)
+    if columns is not None:
+        names = set(pq.read_schema(path).names)
+        columns = [c for c in columns if c in names]
+    return pq.read_table(path, columns=columns)
 
 
 def verified_snapshot_path(info: dict, table: str = "table") -> Path:

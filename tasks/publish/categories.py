@@ -1,0 +1,77 @@
+"""Long tables whose texts are categories: a release's gathered table repeats a few thousand texts
+(indicators, sources, units, editions, statuses) over millions of rows, and each city's id 17 times.
+Held as categories, each row costs a few bytes per text column (benchmarks/README.md, section 6).
+
+Pandas turns categories into plain texts as soon as they meet a text column or other categories
+(`pd.concat`, a new value set into them): these helpers keep them categories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def is_categorical(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def frame_with_categories(tables: list[pa.Table]) -> pd.DataFrame:
+    """Arrow tables (one per snapshot) as one frame, every text column a category; columns missing
+    from a table are empty there, and numbers of different widths meet as pandas would make them."""
+    table = pa.concat_tables(tables, promote_options="permissive")
+    tables.clear()  # the caller's list: the tables live on only in `table`
+    for i, f in enumerate(table.schema):
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            table = table.set_column(i, f.name, pc.dictionary_encode(table.column(i)))
+    return table.to_pandas()
+
+
+def with_values(s: pd.Series, values) -> pd.Series:
+    """`s`, its categories extended by `values` (those it lacks), so that they can be set into it."""
+    if not is_categorical(s):
+        return s
+    new = [v for v in dict.fromkeys(values) if v not in s.cat.categories]
+    return s.cat.add_categories(new) if new else s
+
+
+def filled(s: pd.Series, value: str) -> pd.Series:
+    """`s.fillna(value)`, a category kept a category."""
+    if is_categorical(s) and not s.isna().any():
+        return s
+    return with_values(s, [value]).fillna(value)
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """`pd.concat(frames, ignore_index=True)`, where every column that is a category in the first
+    frame stays one (its categories: the union, in order of first appearance), when the other frames
+    hold only texts or nothing in it; any other column as pandas concatenates it."""
+    first = frames[0]
+    kept = [
+        c
+        for c in first.columns
+        if is_categorical(first[c])
+        and all(c in f.columns and (is_categorical(f[c]) or _texts_only(f[c])) for f in frames[1:])
+    ]
+    out = pd.concat([f.drop(columns=kept) for f in frames], ignore_index=True)
+    for c in kept:
+        parts = [f[c] if is_categorical(f[c]) else f[c].astype("category") for f in frames]
+        categories = pd.Index(
+            dict.fromkeys(v for p in parts for v in p.cat.categories), dtype=first[c].cat.categories.dtype
+        )
+        codes = [pd.Categorical(p, categories=categories).codes for p in parts]
+        out[c] = pd.Categorical.from_codes(np.concatenate(codes), categories=categories)
+    return out[list(dict.fromkeys(c for f in frames for c in f.columns))]
+
+
+def sorted_categories(s: pd.Series) -> pd.Series:
+    """`s.astype("category")`: the categories it uses, sorted (as pandas makes them from texts)."""
+    if not is_categorical(s):
+        return s.astype("category")
+    s = s.cat.remove_unused_categories()
+    return s.cat.reorder_categories(s.cat.categories.sort_values())
+
+
+def _texts_only(s: pd.Series) -> bool:
+    return pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
