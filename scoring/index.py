@@ -22,7 +22,7 @@ class IndexResult:
     """Everything a release writes about the scores."""
 
     index: pd.DataFrame  # one row per city: final score, ranks, dimension scores and ranks
-    indicators: pd.DataFrame  # long: city, dimension, indicator, value, normalised, weight, ranks, imputed
+    indicators: pd.DataFrame  # long: city, dimension, indicator (categories), value, normalised, weight, ranks, imputed
     indicator_weights: pd.DataFrame  # dimension, indicator, weight
     dimension_weights: pd.Series  # dimension -> weight actually used
     dimension_weights_mode: str
@@ -171,15 +171,20 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
     index.index.name = "city_id"
 
     weight_of = {(r["dimension"], r["indicator"]): r["weight"] for r in weight_rows}
+    # the long table's texts as categories (sorted, as pandas makes them from texts): at 100,000
+    # cities its ids and names held as texts were half of its memory
+    city = pd.Categorical(values.index, categories=values.index.sort_values())
+    dimension = pd.CategoricalDtype(pd.Index(m.dimension_ids).sort_values())
+    indicator = pd.CategoricalDtype(pd.Index([i.id for i in m.indicators]).sort_values())
     parts = []
     for ind in m.indicators:
         col = values[ind.id]
         parts.append(
             pd.DataFrame(
                 {
-                    "city_id": values.index.to_numpy(),
-                    "dimension": ind.dimension,
-                    "indicator": ind.id,
+                    "city_id": city,
+                    "dimension": _repeated(ind.dimension, len(col), dimension),
+                    "indicator": _repeated(ind.id, len(col), indicator),
                     "value": col.to_numpy(),
                     "normalised": normalised[ind.id].to_numpy(),
                     "weight": weight_of[(ind.dimension, ind.id)],
@@ -206,6 +211,10 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
         methodology=m.describe(),
         warnings=warnings,
     )
+
+
+def _repeated(value: str, n: int, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.full(n, dtype.categories.get_loc(value), dtype=np.int8), dtype=dtype)
 
 
 def cluster_means(index: pd.DataFrame, cities: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from scoring.methodology import YAML_LOADER
 from scoring.regression import report_regressions
 from scoring.uncertainty import monte_carlo
 from tasks import csvsafe
+from tasks.publish.categories import as_texts
 from tasks.settings import CONFIG_DIR
 
 PUBLISHED = CONFIG_DIR / "published" / "report_2020.yaml"
@@ -62,7 +63,7 @@ def variant_table(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataFr
 
 def raw_values(result: IndexResult) -> pd.DataFrame:
     """Indicator values as ingested (imputed ones back to NaN), cities x indicators."""
-    ind = result.indicators
+    ind = as_texts(result.indicators[["city_id", "indicator", "value", "imputed"]])
     vals = ind.assign(value=ind["value"].where(~ind["imputed"]))
     return vals.pivot(index="city_id", columns="indicator", values="value")
 
@@ -92,7 +93,9 @@ def release_analyses(
     files["uncertainty_shares.csv"] = (
         mc.shares.assign(draws=mc.draws, seed=mc.seed, concentration=mc.concentration).to_csv(index=False).encode()
     )
-    regs = report_regressions(result.indicators.pivot(index="city_id", columns="indicator", values="value"))
+    long = as_texts(result.indicators[["city_id", "indicator", "value"]])
+    regs = report_regressions(long.pivot(index="city_id", columns="indicator", values="value"))
+    del long
     files["regressions.csv"] = pd.DataFrame([r.summary() for r in regs]).to_csv(index=False).encode()
     files["regression_lines.csv"] = (
         pd.concat([r.line.assign(x_name=r.x_name, y_name=r.y_name) for r in regs]).to_csv(index=False).encode()

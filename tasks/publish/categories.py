@@ -17,6 +17,17 @@ def is_categorical(s: pd.Series) -> bool:
     return isinstance(s.dtype, pd.CategoricalDtype)
 
 
+def text_dtype(s: pd.Series):
+    """The dtype of `s`'s texts: its categories' when it is a category."""
+    return s.cat.categories.dtype if is_categorical(s) else s.dtype
+
+
+def as_texts(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """`df` with its categories (or those of `columns`) as texts again (for a file, or a pivot)."""
+    cats = [c for c in (df.columns if columns is None else columns) if is_categorical(df[c])]
+    return df.astype({c: text_dtype(df[c]) for c in cats}) if cats else df
+
+
 def frame_with_categories(tables: list[pa.Table]) -> pd.DataFrame:
     """Arrow tables (one per snapshot) as one frame, every text column a category; columns missing
     from a table are empty there, and numbers of different widths meet as pandas would make them."""

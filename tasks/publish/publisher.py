@@ -26,6 +26,7 @@ from tasks.memory import release_freed_memory
 from tasks.progress import report
 from tasks.provenance import code_version, package_versions
 from tasks.publish.analysis import fidelity_files, printed_editions
+from tasks.publish.categories import as_texts, text_dtype
 from tasks.publish.gather import Inputs
 from tasks.registry.cities import Registry
 from tasks.settings import PROJECT_ROOT, safe_id
@@ -105,8 +106,8 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
     for col in STATUS_COLUMNS:
         if col not in prov:
             prov = prov.assign(**{col: "real" if col == "status" else ""})
-    left = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]]
-    texts = left["city_id"].dtype  # what the merged texts are again (the provenance is categorical)
+    left = as_texts(result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]], ["dimension"])
+    texts = text_dtype(left["city_id"])  # what the merged texts are again (the keys are categorical)
     keys = ["city_id", "indicator"]
     # joined on categorical keys with the same categories, then the texts restored column by column:
     # joining 1.7 million rows of texts held them twice over
@@ -232,13 +233,15 @@ def publish(
     rid = new_release_id(edition, sample, today)
     table = index_table(result, registry)
     coverage = coverage_table(result, inputs, sample_status)
-    texts = result.indicators["city_id"].dtype
+    texts = text_dtype(result.indicators["city_id"])
     status = coverage[["city_id", "indicator", "status"]].astype({"city_id": texts, "indicator": texts})
     # the large CSV tables are written chunk by chunk into the release folder, never held as text
     files: dict[str, bytes | Callable[[BinaryIO], None]] = {
         "index.parquet": parquet_bytes(table),
         "index.csv": csvsafe.csv_writer(table, index=False, float_format="%.4f"),
-        "indicators.parquet": parquet_bytes(result.indicators.merge(status, on=["city_id", "indicator"], how="left")),
+        "indicators.parquet": parquet_bytes(
+            as_texts(result.indicators).merge(status, on=["city_id", "indicator"], how="left")
+        ),
         "indicator_weights.csv": result.indicator_weights.to_csv(index=False).encode(),
         "clusters.csv": result.clusters.to_csv(index=False, float_format="%.4f").encode(),
         "coverage.csv": csvsafe.csv_writer(coverage, index=False),

@@ -121,3 +121,17 @@ def test_bad_inputs_name_what_is_wrong(data, methodology):
         score_index(values, cities, methodology)
     with pytest.raises(MethodologyError, match="normalization"):
         methodology.with_choices(topsis_normalization="zscore")
+
+
+def test_indicator_table_holds_its_texts_as_sorted_categories(data, methodology):
+    """City, dimension and indicator are categories whose categories are sorted (as pandas makes them
+    from texts), one row per city and indicator in the methodology's order."""
+    values, cities = data
+    ind = score_index(values, cities, methodology).indicators
+    assert all(isinstance(ind[c].dtype, pd.CategoricalDtype) for c in ("city_id", "dimension", "indicator"))
+    assert list(ind["city_id"].cat.categories) == sorted(values.index)
+    assert list(ind["indicator"].cat.categories) == sorted(i.id for i in methodology.indicators)
+    n = len(values)
+    assert ind["city_id"].astype(str).tolist()[:n] == list(values.index)
+    assert ind["indicator"].astype(str).tolist()[::n] == [i.id for i in methodology.indicators]
+    assert ind["dimension"].astype(str).tolist()[::n] == [i.dimension for i in methodology.indicators]
