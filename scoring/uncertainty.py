@@ -122,7 +122,7 @@ def monte_carlo(
     rng = np.random.default_rng(seed)
     W = rng.dirichlet(concentration * w0 / w0.sum(), size=n_weights)  # (N, d)
     present = ~np.isnan(S)
-    Sz = np.where(present, S, 0.0)
+    np.copyto(S, 0.0, where=~present)  # the scores with 0 for a missing one, in place (not a second copy)
     Pf = present.astype(float)
     # ranks[k, i, c] for every combination k, weight draw i, city c; computed in chunks of weight
     # draws so the float temporaries stay near CHUNK_VALUES values whatever the number of cities
@@ -131,12 +131,12 @@ def monte_carlo(
     for a in range(0, n_weights, step):
         w = W[a : a + step]
         with np.errstate(invalid="ignore"):  # 0/0: a city left in no dimension (drop_city) has no score
-            final = np.einsum("kcd,id->kic", Sz, w) / np.einsum("kcd,id->kic", Pf, w)
+            final = np.einsum("kcd,id->kic", S, w) / np.einsum("kcd,id->kic", Pf, w)
         ranks[:, a : a + step] = rank_rows(final.reshape(-1, n)).reshape(K, len(w), n)
 
     nominal_choice = {k: getattr(m, k) for k in CHOICES}
     k0 = combos.index(nominal_choice) if nominal_choice in combos else 0
-    nominal_final = (np.where(present[k0], S[k0], 0) @ w0) / (present[k0] @ w0)
+    nominal_final = (S[k0] @ w0) / (present[k0] @ w0)
     nominal_rank = rank_rows(nominal_final[None, :])[0]
 
     flat = ranks.reshape(-1, n)
