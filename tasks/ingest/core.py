@@ -33,7 +33,7 @@ from tasks.store.storage import (
 from tasks.validate import ValidationReport, extra_check, load_suite
 from tasks.validate import run_suite as _run_suite
 
-from .parse_pool import ParsePool, parse_workers
+from .parse_pool import ParsePool, parse_apart, parse_one_apart, parse_workers
 
 
 @dataclass
@@ -166,7 +166,10 @@ def _fetch_round(spec, cfg, registry, fetcher, todo, pool, parsed, raws, not_pub
             else:
                 if pool is not None:
                     parsed.update(pool.drain())  # what the workers hold comes first
-                parsed[req] = spec.parse(req, body, registry, cfg)
+                if parse_apart(len(body)):
+                    parsed[req] = parse_one_apart(spec.name, cfg, registry, req, body)
+                else:
+                    parsed[req] = spec.parse(req, body, registry, cfg)
                 in_process_check = in_process_check and req.city_id is None
         except NotPublished as exc:
             if req.meta.get("optional"):  # the source's plan tries something else (e.g. an older year)

@@ -14,6 +14,9 @@ in a process that may start processes (not a Dask worker). The first page of a r
 process before any worker starts, so a changed layout fails at once. `TALENT_INDEX_PARSE_WORKERS`
 sets the number of workers (0: parse in process).
 
+A single large page (a ranking of every city: `BIG_PAGE_BYTES` or more), in any mode, is parsed in
+a worker process of its own, for memory, not time: the run's process never holds its tree.
+
 The workers are spawned, not forked (the run's process has Prefect's threads running); each
 imports the source module and receives the registry once (through a file). A script that calls
 the ingest at this scale therefore needs the `if __name__ == "__main__":` guard, as any program
@@ -41,6 +44,7 @@ MIN_PAGES = 1000  # per-city pages in a round below which starting workers costs
 BATCH = 64  # pages per message to a worker
 IN_FLIGHT = 4  # batches per worker sent and not yet collected (bounds the pages held in memory)
 MAX_WORKERS = 8
+BIG_PAGE_BYTES = 4 * 2**20  # a page at least this large is parsed in a process of its own (`parse_apart`)
 
 
 def parse_workers(pages: int, mode: str) -> int:
@@ -62,6 +66,26 @@ def parse_workers(pages: int, mode: str) -> int:
         return wanted
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(cpus, MAX_WORKERS) if cpus > 1 and pages >= MIN_PAGES else 0
+
+
+def parse_apart(body_size: int) -> bool:
+    """Whether a page of `body_size` bytes is parsed in a process of its own (`parse_one_apart`):
+    at `BIG_PAGE_BYTES` or more, where processes may be started and are not turned off
+    (`TALENT_INDEX_PARSE_WORKERS=0`)."""
+    if body_size < BIG_PAGE_BYTES or multiprocessing.current_process().daemon:
+        return False
+    return os.environ.get(WORKERS_ENV, "").strip() != "0"
+
+
+def parse_one_apart(source: str, cfg: dict, registry, req: Request, body: bytes) -> object:
+    """`Source.parse` of one large page (a ranking of every city) in a worker process: the tree of a
+    page of 100,000 rows takes a gigabyte while it is parsed, and the allocators of the run's process
+    would keep most of it for the rest of the run. The record is what parsing in process gives; an
+    error is the same one-line error."""
+    with ParsePool(source, cfg, registry, 1) as pool:
+        pool.submit(req, body)
+        ((_, record),) = list(pool.drain())
+    return record
 
 
 # ----------------------------------------------------------------------------- in the workers

@@ -110,6 +110,9 @@ class Registry:
             cache[(column, split)] = self._lookup(column, split)
         return cache[(column, split)]
 
+    def __getstate__(self) -> dict:  # pickled for worker processes: the table, not the lookups
+        return {"table": self.table, "path": self.path}
+
     def forget_lookups(self) -> None:
         """Drop the lookups built for the sources read so far (name -> city id, rows): one source's
         are no use to the next one, and at 100,000 cities they are millions of Python objects.

@@ -237,6 +237,45 @@ def test_cell_text_matches_beautifulsoup_get_text():
     assert td is not None and ours == td.get_text(" ", strip=True)
 
 
+def test_a_large_page_is_parsed_in_a_process_of_its_own_with_the_same_record_and_error(
+    registry, data_home, recordings, monkeypatch
+):
+    """A page of `BIG_PAGE_BYTES` or more (here the bundled ranking, 11,001 bytes, with the limit
+    lowered to 10,000) is parsed by a worker process: the same records as in process, and a changed
+    layout gives the same one-line error; `TALENT_INDEX_PARSE_WORKERS=0` keeps it in process."""
+    from tasks.ingest import core, parse_pool
+    from tasks.ingest.core import fetch_and_parse
+    from tasks.sources import load_sources_config, source_spec
+
+    cfg = load_sources_config(edition="2020")["numbeo"]
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "0")
+    alone = fetch_and_parse("numbeo", cfg, "offline", registry)
+    monkeypatch.delenv("TALENT_INDEX_PARSE_WORKERS")
+    monkeypatch.setattr(parse_pool, "BIG_PAGE_BYTES", 10_000)
+    apart: list[str] = []
+
+    def spy(source, cfg, registry, req, body):
+        apart.append(req.kind)
+        return parse_pool.parse_one_apart(source, cfg, registry, req, body)
+
+    monkeypatch.setattr(core, "parse_one_apart", spy)
+    fetched = fetch_and_parse("numbeo", cfg, "offline", registry)
+    assert apart == ["numbeo-rankings"]
+    assert list(fetched.parsed) == list(alone.parsed)
+    ranking = next(r for r in alone.parsed if r.kind == "numbeo-rankings")
+    pd.testing.assert_frame_equal(fetched.parsed[ranking], alone.parsed[ranking])
+    assert len(fetched.parsed[ranking]) == 22  # the cities the 2020 ranking lists
+
+    body = (recordings / "2020/numbeo/quality-of-life-rankings-2020.html").read_bytes()
+    broken = body.replace(b"<table", b"<div", 1)
+    with pytest.raises(SourceError) as here:
+        source_spec("numbeo", cfg).parse(ranking, broken, registry, cfg)
+    with pytest.raises(SourceError) as there:
+        parse_pool.parse_one_apart("numbeo", cfg, registry, ranking, broken)
+    assert str(there.value) == str(here.value)
+    assert "numbeo" in str(here.value) and len(body) == 11_001
+
+
 def test_pages_parsed_by_worker_processes_are_what_parsing_in_process_gives(registry, data_home, monkeypatch):
     """The bundled 2020 pages (a ranking, 30 price pages, 11 index pages) with
     TALENT_INDEX_PARSE_WORKERS=2 and 0: the same requests in the same order, the same records."""
