@@ -26,7 +26,7 @@ from tasks.memory import release_freed_memory
 from tasks.progress import report
 from tasks.provenance import code_version, package_versions
 from tasks.publish.analysis import fidelity_files, printed_editions
-from tasks.publish.categories import as_texts, text_dtype
+from tasks.publish.categories import as_texts, text_dtype, with_values
 from tasks.publish.gather import Inputs
 from tasks.registry.cities import Registry
 from tasks.settings import PROJECT_ROOT, safe_id
@@ -106,24 +106,20 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
     for col in STATUS_COLUMNS:
         if col not in prov:
             prov = prov.assign(**{col: "real" if col == "status" else ""})
-    left = as_texts(result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]], ["dimension"])
-    texts = text_dtype(left["city_id"])  # what the merged texts are again (the keys are categorical)
+    left = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]]
+    texts = text_dtype(left["city_id"])  # what the edited columns are (the others are categories)
     keys = ["city_id", "indicator"]
-    # joined on categorical keys with the same categories, then the texts restored column by column:
-    # joining 1.7 million rows of texts held them twice over
-    cats = {
-        k: pd.CategoricalDtype(pd.Index(prov[k].astype(texts).dropna().unique()).union(left[k].dropna().unique()))
-        for k in keys
-    }
+    # joined on categorical keys with the same categories: joining 1.7 million rows of texts held them
+    # twice over
+    cats = {k: pd.CategoricalDtype(_categories(prov[k]).union(_categories(left[k]))) for k in keys}
     cov = left.astype(cats).merge(prov.astype(cats), on=keys, how="left")
-    # the columns edited below become texts again; the others stay categorical (1.7 million rows of
-    # repeated texts at 100,000 cities held as texts were most of the release's memory), which the
-    # CSV writes as the same texts
-    for col in ("status", "stands_for", "transform"):
-        if col in cov and isinstance(cov[col].dtype, pd.CategoricalDtype):
-            cov[col] = cov[col].astype(texts)
+    # texts stay categories (1.7 million rows of repeated texts at 100,000 cities held as texts were
+    # most of the release's memory), which the CSV writes as the same texts; the status is counted
+    # and compared in many places, and is a text
+    if isinstance(cov["status"].dtype, pd.CategoricalDtype):
+        cov["status"] = cov["status"].astype(texts)
     cov["status"] = cov["status"].fillna("real")
-    cov["vintage"] = cov["edition"].astype(texts)
+    cov["vintage"] = cov["edition"]
     if sample_status is not None:  # the bundled sample says per value what it is (values.csv)...
         sample = sample_status.set_index(["city_id", "indicator"]).reindex(
             pd.MultiIndex.from_frame(cov[["city_id", "indicator"]])
@@ -132,11 +128,18 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
         # fed by a source and a refused proxy are what the gathered rows say)
         ungraded = (~cov["graded"].fillna(False).astype(bool)).to_numpy() & sample["status"].notna().to_numpy()
         for col in ("status", "stands_for", "transform", "vintage"):
-            cov.loc[ungraded, col] = sample[col].to_numpy()[ungraded]
+            values = sample[col].to_numpy()[ungraded]
+            cov[col] = with_values(cov[col], pd.unique(values[pd.notna(values)]))
+            cov.loc[ungraded, col] = values
         cov["value_provenance"] = sample["value_provenance"].to_numpy()
         cov["value_provenance"] = cov["value_provenance"].fillna(cov["location"].astype(texts))
     cov.loc[cov["imputed"], "status"] = "imputed"
     return cov
+
+
+def _categories(s: pd.Series) -> pd.Index:
+    """The texts `s` holds (its categories when it is a category: a provenance's are those it uses)."""
+    return s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else pd.Index(s.dropna().unique())
 
 
 def history_table(edition: str, release_id: str, table: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
