@@ -177,3 +177,22 @@ def test_values_that_changed_status_are_not_compared_as_moved():
     assert layout_changes(compared(new.assign(status="proxy"), old), {}) == []
     mixed = new.assign(status=["proxy"] * 5 + ["illustrative"] * 5)
     assert list(compared(mixed, old).index.get_level_values("city_id")) == cities[5:]
+
+
+def test_coverage_keeps_repeated_texts_as_categories_and_writes_the_same_csv(home, registry):
+    """The coverage table's repeated texts stay categories (tasks/publish/categories.py), the status
+    is a text (counted and compared everywhere); the CSV is byte for byte that of the texts."""
+    from tasks import csvsafe
+    from tasks.publish.categories import as_texts
+
+    m = load_methodology()
+    inputs = gather_inputs(registry, m, edition="2020")
+    cov = coverage_table(score(inputs, registry, m), inputs, sample_status("2020"))
+    kept = ["city_id", "dimension", "indicator", "source", "stands_for", "transform", "vintage"]
+    assert all(isinstance(cov[c].dtype, pd.CategoricalDtype) for c in kept)
+    assert not isinstance(cov["status"].dtype, pd.CategoricalDtype)
+    assert cov["status"].value_counts().to_dict() == {"real": 202, "proxy": 165, "illustrative": 121, "imputed": 22}
+    assert cov.loc[cov["status"] == "proxy", "stands_for"].str.len().gt(10).all()
+    texts = as_texts(cov)
+    assert not any(isinstance(texts[c].dtype, pd.CategoricalDtype) for c in texts)
+    assert csvsafe.to_csv(cov, index=False) == csvsafe.to_csv(texts, index=False)
