@@ -471,12 +471,18 @@ def read_snapshot(info: dict, table: str = "table", columns: list[str] | None = 
 
 
 def read_snapshot_arrow(info: dict, table: str = "table", columns: list[str] | None = None) -> pa.Table:
-    """`read_snapshot` as an Arrow table (for a reader that keeps its texts as dictionaries)."""
+    """`read_snapshot` as an Arrow table, its texts read as dictionaries (each distinct text held
+    once: the file's own dictionary pages, never a text per row)."""
     path = verified_snapshot_path(info, table)
+    schema = pq.read_schema(path)
     if columns is not None:
-        names = set(pq.read_schema(path).names)
-        columns = [c for c in columns if c in names]
-    return pq.read_table(path, columns=columns)
+        columns = [c for c in columns if c in schema.names]
+    texts = [
+        f.name
+        for f in schema
+        if (columns is None or f.name in columns) and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
+    return pq.read_table(path, columns=columns, read_dictionary=texts)
 
 
 def verified_snapshot_path(info: dict, table: str = "table") -> Path:
