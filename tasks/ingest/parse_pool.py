@@ -44,7 +44,7 @@ MIN_PAGES = 1000  # per-city pages in a round below which starting workers costs
 BATCH = 64  # pages per message to a worker
 IN_FLIGHT = 4  # batches per worker sent and not yet collected (bounds the pages held in memory)
 MAX_WORKERS = 8
-BIG_PAGE_BYTES = 4 * 2**20  # a page at least this large is parsed in a process of its own (`parse_apart`)
+BIG_PAGE_BYTES = 16 * 2**20  # a page at least this large is parsed in a process of its own (`parse_apart`)
 
 
 def parse_workers(pages: int, mode: str) -> int:
