@@ -171,8 +171,8 @@ def score_index(values: pd.DataFrame, cities: pd.DataFrame, methodology: Methodo
     index.index.name = "city_id"
 
     weight_of = {(r["dimension"], r["indicator"]): r["weight"] for r in weight_rows}
-    # the long table's texts as categories (sorted, as pandas makes them from texts): at 100,000
-    # cities its ids and names held as texts were half of its memory
+    # the long table's texts as categories (sorted, as pandas makes them from texts): ids and names
+    # repeated on every row, held as texts, were most of its memory
     city = pd.Categorical(values.index, categories=values.index.sort_values())
     dimension = pd.CategoricalDtype(pd.Index(m.dimension_ids).sort_values())
     indicator = pd.CategoricalDtype(pd.Index([i.id for i in m.indicators]).sort_values())

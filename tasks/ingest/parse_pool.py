@@ -78,9 +78,9 @@ def parse_apart(body_size: int) -> bool:
 
 
 def parse_one_apart(source: str, cfg: dict, registry, req: Request, body: bytes) -> object:
-    """`Source.parse` of one large page (a ranking of every city) in a worker process: the tree of a
-    page of 100,000 rows takes a gigabyte while it is parsed, and the allocators of the run's process
-    would keep most of it for the rest of the run. The record is what parsing in process gives; an
+    """`Source.parse` of one large page (a ranking of every city) in a worker process: its tree takes
+    many times the page's size while it is parsed, and the allocators of the run's process would
+    keep most of it for the rest of the run. The record is what parsing in process gives; an
     error is the same one-line error."""
     with ParsePool(source, cfg, registry, 1) as pool:
         pool.submit(req, body)

@@ -1,6 +1,6 @@
-"""Long tables whose texts are categories: a release's gathered table repeats a few thousand texts
-(indicators, sources, units, editions, statuses) over millions of rows, and each city's id 17 times.
-Held as categories, each row costs a few bytes per text column (benchmarks/README.md, section 6).
+"""Long tables whose texts are categories: a release's gathered table repeats few texts
+(indicators, sources, units, editions, statuses) over many rows, and each city's id once per
+indicator. Held as categories, each row costs a few bytes per text column.
 
 Pandas turns categories into plain texts as soon as they meet a text column or other categories
 (`pd.concat`, a new value set into them): these helpers keep them categories."""
@@ -15,6 +15,12 @@ import pyarrow.compute as pc
 
 def is_categorical(s: pd.Series) -> bool:
     return isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def categories_of(s: pd.Series) -> pd.Index:
+    """The texts `s` holds: its categories when it is a category (a gathered provenance's are those
+    it uses), else its distinct values."""
+    return s.cat.categories if is_categorical(s) else pd.Index(s.dropna().unique())
 
 
 def text_dtype(s: pd.Series):

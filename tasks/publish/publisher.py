@@ -26,7 +26,7 @@ from tasks.memory import release_freed_memory
 from tasks.progress import report
 from tasks.provenance import code_version, package_versions
 from tasks.publish.analysis import fidelity_files, printed_editions
-from tasks.publish.categories import as_texts, text_dtype, with_values
+from tasks.publish.categories import as_texts, categories_of, is_categorical, text_dtype, with_values
 from tasks.publish.gather import Inputs
 from tasks.registry.cities import Registry
 from tasks.settings import PROJECT_ROOT, safe_id
@@ -98,6 +98,14 @@ def validate_index(table: pd.DataFrame, registry: Registry) -> ValidationReport:
     return run_suite(table, load_suite("index"), source="index", params=params)
 
 
+def indicators_file(result: IndexResult, coverage: pd.DataFrame) -> bytes:
+    """indicators.parquet: the scores' long table with each value's status, as texts (its copies of
+    the long table are gone when it returns, not held while the release is written)."""
+    texts = text_dtype(result.indicators["city_id"])
+    status = coverage[["city_id", "indicator", "status"]].astype({"city_id": texts, "indicator": texts})
+    return parquet_bytes(as_texts(result.indicators).merge(status, on=["city_id", "indicator"], how="left"))
+
+
 def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFrame | None) -> pd.DataFrame:
     """Per city and indicator: real / proxy / illustrative / imputed, where the value came from and,
     for a proxy, what it stands in for and how it was transformed. A proxy the methodology refuses
@@ -109,14 +117,13 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
     left = result.indicators[["city_id", "dimension", "indicator", "value", "imputed"]]
     texts = text_dtype(left["city_id"])  # what the edited columns are (the others are categories)
     keys = ["city_id", "indicator"]
-    # joined on categorical keys with the same categories: joining 1.7 million rows of texts held them
-    # twice over
-    cats = {k: pd.CategoricalDtype(_categories(prov[k]).union(_categories(left[k]))) for k in keys}
+    # joined on categorical keys with the same categories: a join on texts held them twice over
+    cats = {k: pd.CategoricalDtype(categories_of(prov[k]).union(categories_of(left[k]))) for k in keys}
     cov = left.astype(cats).merge(prov.astype(cats), on=keys, how="left")
-    # texts stay categories (1.7 million rows of repeated texts at 100,000 cities held as texts were
-    # most of the release's memory), which the CSV writes as the same texts; the status is counted
-    # and compared in many places, and is a text
-    if isinstance(cov["status"].dtype, pd.CategoricalDtype):
+    # texts stay categories (repeated on every row, held as texts, they were most of the release's
+    # memory), which the CSV writes as the same texts; the status is counted and compared in many
+    # places, and is a text
+    if is_categorical(cov["status"]):
         cov["status"] = cov["status"].astype(texts)
     cov["status"] = cov["status"].fillna("real")
     cov["vintage"] = cov["edition"]
@@ -135,11 +142,6 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
         cov["value_provenance"] = cov["value_provenance"].fillna(cov["location"].astype(texts))
     cov.loc[cov["imputed"], "status"] = "imputed"
     return cov
-
-
-def _categories(s: pd.Series) -> pd.Index:
-    """The texts `s` holds (its categories when it is a category: a provenance's are those it uses)."""
-    return s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else pd.Index(s.dropna().unique())
 
 
 def history_table(edition: str, release_id: str, table: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
@@ -236,15 +238,11 @@ def publish(
     rid = new_release_id(edition, sample, today)
     table = index_table(result, registry)
     coverage = coverage_table(result, inputs, sample_status)
-    texts = text_dtype(result.indicators["city_id"])
-    status = coverage[["city_id", "indicator", "status"]].astype({"city_id": texts, "indicator": texts})
     # the large CSV tables are written chunk by chunk into the release folder, never held as text
     files: dict[str, bytes | Callable[[BinaryIO], None]] = {
         "index.parquet": parquet_bytes(table),
         "index.csv": csvsafe.csv_writer(table, index=False, float_format="%.4f"),
-        "indicators.parquet": parquet_bytes(
-            as_texts(result.indicators).merge(status, on=["city_id", "indicator"], how="left")
-        ),
+        "indicators.parquet": indicators_file(result, coverage),
         "indicator_weights.csv": result.indicator_weights.to_csv(index=False).encode(),
         "clusters.csv": result.clusters.to_csv(index=False, float_format="%.4f").encode(),
         "coverage.csv": csvsafe.csv_writer(coverage, index=False),

@@ -115,8 +115,8 @@ class Registry:
 
     def forget_lookups(self) -> None:
         """Drop the lookups built for the sources read so far (name -> city id, rows): one source's
-        are no use to the next one, and at 100,000 cities they are millions of Python objects.
-        They are built again when asked for."""
+        are no use to the next one, and for a large registry they hold several Python objects per
+        city. They are built again when asked for."""
         for cache in ("_cache", "_zh", "_rows"):
             self.__dict__.pop(cache, None)
 
