@@ -95,7 +95,6 @@ def release_analyses(
     )
     long = as_texts(result.indicators[["city_id", "indicator", "value"]])
     regs = report_regressions(long.pivot(index="city_id", columns="indicator", values="value"))
-    del long
     files["regressions.csv"] = pd.DataFrame([r.summary() for r in regs]).to_csv(index=False).encode()
     files["regression_lines.csv"] = (
         pd.concat([r.line.assign(x_name=r.x_name, y_name=r.y_name) for r in regs]).to_csv(index=False).encode()

@@ -464,10 +464,7 @@ def read_snapshot(info: dict, table: str = "table", columns: list[str] | None = 
     """A snapshot's table, after checking its sha256 against the provenance; `columns`: only those
     of them the table has (all when None)."""
     path = verified_snapshot_path(info, table)
-    if columns is not None:
-        names = set(pq.read_schema(path).names)
-        columns = [c for c in columns if c in names]
-    return pd.read_parquet(path, columns=columns)
+    return pd.read_parquet(path, columns=_columns_in(pq.read_schema(path), columns))
 
 
 def read_snapshot_arrow(info: dict, table: str = "table", columns: list[str] | None = None) -> pa.Table:
@@ -475,14 +472,18 @@ def read_snapshot_arrow(info: dict, table: str = "table", columns: list[str] | N
     once: the file's own dictionary pages, never a text per row)."""
     path = verified_snapshot_path(info, table)
     schema = pq.read_schema(path)
-    if columns is not None:
-        columns = [c for c in columns if c in schema.names]
+    columns = _columns_in(schema, columns)
     texts = [
         f.name
         for f in schema
         if (columns is None or f.name in columns) and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
     ]
     return pq.read_table(path, columns=columns, read_dictionary=texts)
+
+
+def _columns_in(schema: pa.Schema, columns: list[str] | None) -> list[str] | None:
+    """Those of `columns` the table has (all when None)."""
+    return None if columns is None else [c for c in columns if c in schema.names]
 
 
 def verified_snapshot_path(info: dict, table: str = "table") -> Path:
