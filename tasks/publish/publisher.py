@@ -128,18 +128,22 @@ def coverage_table(result: IndexResult, inputs: Inputs, sample_status: pd.DataFr
     cov["status"] = cov["status"].fillna("real")
     cov["vintage"] = cov["edition"]
     if sample_status is not None:  # the bundled sample says per value what it is (values.csv)...
-        sample = sample_status.set_index(["city_id", "indicator"]).reindex(
-            pd.MultiIndex.from_frame(cov[["city_id", "indicator"]])
-        )
+        at = cov["city_id"].isin(sample_status["city_id"]).to_numpy().nonzero()[0]  # the rows of its cities
+        sample = sample_status.set_index(keys).reindex(pd.MultiIndex.from_frame(as_texts(cov[keys].iloc[at])))
         # ...for the values whose source does not grade them itself (a source's own grade, a proxy
         # fed by a source and a refused proxy are what the gathered rows say)
-        ungraded = (~cov["graded"].fillna(False).astype(bool)).to_numpy() & sample["status"].notna().to_numpy()
+        graded = cov["graded"].iloc[at].fillna(False).astype(bool).to_numpy()
+        ungraded = ~graded & sample["status"].notna().to_numpy()
         for col in ("status", "stands_for", "transform", "vintage"):
             values = sample[col].to_numpy()[ungraded]
             cov[col] = with_values(cov[col], pd.unique(values[pd.notna(values)]))
-            cov.loc[ungraded, col] = values
-        cov["value_provenance"] = sample["value_provenance"].to_numpy()
-        cov["value_provenance"] = cov["value_provenance"].fillna(cov["location"].astype(texts))
+            cov.iloc[at[ungraded], cov.columns.get_loc(col)] = values
+        # where the sample names no provenance of its own, the value's location
+        said = sample["value_provenance"].notna().to_numpy()
+        provenance = sample["value_provenance"].to_numpy()[said]
+        location = cov["location"] if is_categorical(cov["location"]) else cov["location"].astype("category")
+        cov["value_provenance"] = with_values(location, pd.unique(provenance))
+        cov.iloc[at[said], cov.columns.get_loc("value_provenance")] = provenance
     cov.loc[cov["imputed"], "status"] = "imputed"
     return cov
 
