@@ -99,8 +99,7 @@ def monte_carlo(
     m = methodology
     combos = combinations(m)
     X = values[[i.id for i in m.indicators]].to_numpy(dtype=float)
-    S = np.stack([_score_matrix(X, m, **c) for c in combos])  # (K, n, d)
-    K, n, d = S.shape
+    K, n = len(combos), len(X)
     if draws < 1:
         raise ValueError(f"draws must be positive, got {draws}")
     n_weights = max(1, int(np.ceil(draws / K)))
@@ -121,22 +120,25 @@ def monte_carlo(
         w0 = multiple_correlation_weights(nominal[~np.isnan(nominal).any(axis=1)])
     rng = np.random.default_rng(seed)
     W = rng.dirichlet(concentration * w0 / w0.sum(), size=n_weights)  # (N, d)
-    present = ~np.isnan(S)
-    np.copyto(S, 0.0, where=~present)  # the scores with 0 for a missing one, in place (not a second copy)
-    Pf = present.astype(float)
-    # ranks[k, i, c] for every combination k, weight draw i, city c; computed in chunks of weight
-    # draws so the float temporaries stay near CHUNK_VALUES values whatever the number of cities
-    ranks = np.empty((K, n_weights, n), dtype=rank_type)
-    step = max(1, CHUNK_VALUES // (K * n))
-    for a in range(0, n_weights, step):
-        w = W[a : a + step]
-        with np.errstate(invalid="ignore"):  # 0/0: a city left in no dimension (drop_city) has no score
-            final = np.einsum("kcd,id->kic", S, w) / np.einsum("kcd,id->kic", Pf, w)
-        ranks[:, a : a + step] = rank_rows(final.reshape(-1, n)).reshape(K, len(w), n)
-
     nominal_choice = {k: getattr(m, k) for k in CHOICES}
     k0 = combos.index(nominal_choice) if nominal_choice in combos else 0
-    nominal_final = (S[k0] @ w0) / (present[k0] @ w0)
+    # ranks[k, i, c] for every combination k, weight draw i, city c; one combination's dimension
+    # scores at a time (the scores of all of them are held by none), its weight draws in chunks so
+    # the float temporaries stay near CHUNK_VALUES values whatever the number of cities
+    ranks = np.empty((K, n_weights, n), dtype=rank_type)
+    step = max(1, CHUNK_VALUES // n)
+    for k, choice in enumerate(combos):
+        S = _score_matrix(X, m, **choice)  # (n, d)
+        present = ~np.isnan(S)
+        np.copyto(S, 0.0, where=~present)  # the scores with 0 for a missing one
+        Pf = present.astype(float)
+        if k == k0:
+            nominal_final = (S @ w0) / (present @ w0)
+        for a in range(0, n_weights, step):
+            w = W[a : a + step]
+            with np.errstate(invalid="ignore"):  # 0/0: a city left in no dimension (drop_city) has no score
+                final = np.einsum("cd,id->ic", S, w) / np.einsum("cd,id->ic", Pf, w)
+            ranks[k, a : a + step] = rank_rows(final)
     nominal_rank = rank_rows(nominal_final[None, :])[0]
 
     flat = ranks.reshape(-1, n)
