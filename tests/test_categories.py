@@ -8,7 +8,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tasks.publish.categories import concat, filled, frame_with_categories, sorted_categories, with_values
+from tasks.publish.categories import (
+    concat,
+    filled,
+    frame_with_categories,
+    pivoted,
+    sorted_categories,
+    with_values,
+)
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,3 +74,34 @@ def test_sorted_categories_are_those_pandas_makes_from_texts():
     want = texts.astype("category")
     assert list(got.cat.categories) == list(want.cat.categories) == ["Oslo", "zurich", "ågård"]
     np.testing.assert_array_equal(got.cat.codes, want.cat.codes)
+
+
+def test_pivoted_is_the_pivot_of_the_texts_whatever_the_categories():
+    long = pd.DataFrame(
+        {
+            "city_id": ["rome", "oslo", "paris", "oslo", "rome"],
+            "indicator": ["b", "b", "a", "a", "a"],
+            "value": [1.5, 2.0, np.nan, 4.0, 5.0],
+        }
+    )
+    expected = long.pivot(index="city_id", columns="indicator", values="value")
+    # categories unsorted and one unused ("zurich", "c"): neither shows in the pivot
+    cats = long.astype(
+        {
+            "city_id": pd.CategoricalDtype(["rome", "zurich", "paris", "oslo"]),
+            "indicator": pd.CategoricalDtype(["c", "b", "a"]),
+        }
+    )
+    out = pivoted(cats, "city_id", "indicator", "value")
+    pd.testing.assert_frame_equal(out, expected)
+    assert out.loc["paris", "b"] != out.loc["paris", "b"]  # an absent pair is NaN
+    assert out.loc["rome", "a"] == 5.0
+    pd.testing.assert_frame_equal(pivoted(long, "city_id", "indicator", "value"), expected)  # texts: pandas' own
+
+
+def test_pivoted_refuses_a_pair_given_twice_as_pandas_does():
+    long = pd.DataFrame({"city_id": ["oslo", "oslo"], "indicator": ["a", "a"], "value": [1.0, 2.0]}).astype(
+        {"city_id": "category", "indicator": "category"}
+    )
+    with pytest.raises(ValueError, match="duplicate entries"):
+        pivoted(long, "city_id", "indicator", "value")

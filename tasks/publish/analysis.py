@@ -7,6 +7,7 @@ the latest release of the printed edition)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -17,7 +18,7 @@ from scoring.methodology import YAML_LOADER
 from scoring.regression import report_regressions
 from scoring.uncertainty import monte_carlo
 from tasks import csvsafe
-from tasks.publish.categories import as_texts
+from tasks.publish.categories import is_categorical, pivoted
 from tasks.settings import CONFIG_DIR
 
 PUBLISHED = CONFIG_DIR / "published" / "report_2020.yaml"
@@ -42,10 +43,18 @@ def variant_values(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataF
     c = coverage[
         coverage["indicator"].isin(ids)
         & (coverage["status"] == "real")
-        & (coverage["vintage"].astype(str) == str(pub["edition"]))
+        & _is_text(coverage["vintage"], str(pub["edition"]))
     ]
     wide = c.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first")
     return wide.reindex(columns=ids).dropna().astype(float)
+
+
+def _is_text(s: pd.Series, text: str) -> pd.Series:
+    """`s.astype(str) == text`, a category compared by its categories (not spelled out on every row)."""
+    if not is_categorical(s):
+        return s.astype(str) == text
+    hits = [k for k, c in enumerate(s.cat.categories) if str(c) == text]
+    return pd.Series(np.isin(s.cat.codes.to_numpy(), hits), index=s.index)
 
 
 def variant_table(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataFrame | None:
@@ -63,9 +72,8 @@ def variant_table(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataFr
 
 def raw_values(result: IndexResult) -> pd.DataFrame:
     """Indicator values as ingested (imputed ones back to NaN), cities x indicators."""
-    ind = as_texts(result.indicators[["city_id", "indicator", "value", "imputed"]])
-    vals = ind.assign(value=ind["value"].where(~ind["imputed"]))
-    return vals.pivot(index="city_id", columns="indicator", values="value")
+    ind = result.indicators[["city_id", "indicator", "value", "imputed"]]
+    return pivoted(ind.assign(value=ind["value"].where(~ind["imputed"])), "city_id", "indicator", "value")
 
 
 def default_draws(n_cities: int) -> int:
@@ -93,8 +101,7 @@ def release_analyses(
     files["uncertainty_shares.csv"] = (
         mc.shares.assign(draws=mc.draws, seed=mc.seed, concentration=mc.concentration).to_csv(index=False).encode()
     )
-    long = as_texts(result.indicators[["city_id", "indicator", "value"]])
-    regs = report_regressions(long.pivot(index="city_id", columns="indicator", values="value"))
+    regs = report_regressions(pivoted(result.indicators, "city_id", "indicator", "value"))
     files["regressions.csv"] = pd.DataFrame([r.summary() for r in regs]).to_csv(index=False).encode()
     files["regression_lines.csv"] = (
         pd.concat([r.line.assign(x_name=r.x_name, y_name=r.y_name) for r in regs]).to_csv(index=False).encode()

@@ -92,3 +92,33 @@ def sorted_categories(s: pd.Series) -> pd.Series:
 
 def _texts_only(s: pd.Series) -> bool:
     return pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
+
+
+def pivoted(long: pd.DataFrame, index: str, columns: str, values: str) -> pd.DataFrame:
+    """`as_texts(long).pivot(index=, columns=, values=)` for float values: rows and columns the
+    sorted texts the two keys use, NaN where a pair is absent, an error on a pair given twice. Keys
+    that are categories are placed by their codes, never spelled out as texts on every row."""
+    rows, cols = long[index], long[columns]
+    plain = not (is_categorical(rows) and is_categorical(cols)) or long[values].dtype != np.float64
+    if plain or rows.isna().any() or cols.isna().any():
+        return as_texts(long[[index, columns, values]]).pivot(index=index, columns=columns, values=values)
+    r, row_labels = _sorted_positions(rows)
+    c, col_labels = _sorted_positions(cols)
+    cell = r * len(col_labels) + c
+    if len(cell) and np.bincount(cell, minlength=len(row_labels) * len(col_labels)).max() > 1:
+        raise ValueError("Index contains duplicate entries, cannot reshape")
+    matrix = np.full((len(row_labels), len(col_labels)), np.nan)
+    matrix.flat[cell] = long[values].to_numpy()
+    return pd.DataFrame(matrix, index=row_labels.rename(index), columns=col_labels.rename(columns))
+
+
+def _sorted_positions(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's position among the sorted texts `s` uses (a category without missing values), and
+    those texts."""
+    codes = s.cat.codes.to_numpy()
+    used = np.flatnonzero(np.bincount(codes, minlength=len(s.cat.categories)))
+    labels = s.cat.categories[used]
+    order = labels.argsort()
+    position = np.empty(len(s.cat.categories), dtype=np.int64)
+    position[used[order]] = np.arange(len(used))
+    return position[codes], labels[order]
