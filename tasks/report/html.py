@@ -16,6 +16,7 @@ from types import GeneratorType
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from jinja2 import Environment, Template, select_autoescape
 
 from scoring import Methodology
@@ -106,6 +107,16 @@ def _coverage_summaries(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
         }
     )
     return by_status, proxy, provenance
+
+
+INDICATOR_COLUMNS = ["city_id", "indicator", "value", "status", "rank_international", "rank_domestic"]
+
+
+def _indicators(path: Path) -> pd.DataFrame:
+    """The columns of indicators.parquet the report shows (not the scoring's own: normalised values,
+    weights, directions); an older release's has no status."""
+    names = set(pq.read_schema(path).names)
+    return pd.read_parquet(path, columns=[c for c in INDICATOR_COLUMNS if c in names])
 
 
 def _ints(values: pd.Series) -> list:
@@ -250,7 +261,7 @@ def build_report(
     """Write report/index.html and its charts into `out`; returns the file names written. A release
     of more than `large` cities gets the explorer, and its static ranking and cards stop at `large`."""
     idx = pd.read_parquet(release / "index.parquet")
-    ind = pd.read_parquet(release / "indicators.parquet")
+    ind = _indicators(release / "indicators.parquet")
     coverage, proxies, provenance = _coverage_summaries(release / "coverage.csv")
     clusters = pd.read_csv(release / "clusters.csv")
     dims = methodology.dimension_ids
