@@ -196,3 +196,35 @@ def test_coverage_keeps_repeated_texts_as_categories_and_writes_the_same_csv(hom
     texts = as_texts(cov)
     assert not any(isinstance(texts[c].dtype, pd.CategoricalDtype) for c in texts)
     assert csvsafe.to_csv(cov, index=False) == csvsafe.to_csv(texts, index=False)
+
+
+def test_coverage_takes_the_sample_s_grades_and_provenance_for_its_own_cities_only(home, registry):
+    """values.csv grades the values of the cities it lists (status, provenance); every other city's
+    values keep what was gathered, their provenance the location they were read from."""
+    m = load_methodology()
+    inputs = gather_inputs(registry, m, edition="2020")
+    result = score(inputs, registry, m)
+    status = sample_status("2020")
+    whole = coverage_table(result, inputs, status)
+    assert isinstance(whole["value_provenance"].dtype, pd.CategoricalDtype)
+    provenance = whole["value_provenance"].astype(object).fillna("")
+    assert int((provenance != whole["location"].astype(object).fillna("")).sum()) == 379
+    one = coverage_table(result, inputs, status[status["city_id"] == "beijing"])
+    none = coverage_table(result, inputs, None)
+    mine = (one["city_id"] == "beijing").to_numpy()
+    for col in ("status", "stands_for", "transform", "vintage", "value_provenance"):
+        assert one.loc[mine, col].astype(object).tolist() == whole.loc[mine, col].astype(object).tolist(), col
+    assert one.loc[~mine, "status"].tolist() == none.loc[~mine, "status"].tolist()
+    others = (
+        one[~mine]
+        .astype({"value_provenance": object, "location": object})
+        .fillna({"value_provenance": "", "location": ""})
+    )
+    assert (others["value_provenance"] == others["location"]).all()
+    said = (
+        one[mine]
+        .astype({"value_provenance": object, "location": object})
+        .fillna({"value_provenance": "", "location": ""})
+    )
+    assert int((said["value_provenance"] != said["location"]).sum()) == 15  # what values.csv names
+    assert "value_provenance" not in none
