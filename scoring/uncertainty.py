@@ -11,6 +11,8 @@ each choice is exact for this design: Var(E[rank | choice]) / Var(rank).
 from __future__ import annotations
 
 import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,12 +53,34 @@ def combinations(m: Methodology) -> list[dict]:
     return [dict(zip(CHOICES, combo, strict=True)) for combo in itertools.product(*CHOICES.values())]
 
 
+THREADS = max(1, min(4, os.cpu_count() or 1))  # numpy sorts and partitions without holding the GIL
+MIN_THREADED_VALUES = 200_000  # below this a sort is not worth a thread
+
+
+def _in_threads(work, starts: list[int], size: int) -> None:
+    """`work(start)` for each start, on THREADS threads when `size` values are worth it: each call
+    writes its own rows or columns of an array made beforehand, so the results are the same."""
+    if THREADS == 1 or len(starts) == 1 or size < MIN_THREADED_VALUES:
+        for a in starts:
+            work(a)
+        return
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(work, starts))
+
+
 def rank_rows(final: np.ndarray) -> np.ndarray:
     """Rank 1 = highest, per row of a (draws x cities) array (ties broken by order; a city without a
     score, NaN, ranks last)."""
-    order = np.argsort(-final, axis=1, kind="stable")
+    rows_n = final.shape[0]
+    order = np.empty(final.shape, dtype=np.intp)
+    step = -(-rows_n // THREADS)
+
+    def sort(a: int) -> None:
+        order[a : a + step] = np.argsort(-final[a : a + step], axis=1, kind="stable")
+
+    _in_threads(sort, list(range(0, rows_n, step)), final.size)
     ranks = np.empty_like(order)
-    rows = np.arange(final.shape[0])[:, None]
+    rows = np.arange(rows_n)[:, None]
     ranks[rows, order] = np.arange(1, final.shape[1] + 1)
     return ranks
 
@@ -73,13 +97,16 @@ def _rank_stats(flat: np.ndarray, values_per_block: int | None = None) -> dict[s
     values_per_block = values_per_block or CHUNK_VALUES
     out = {k: np.empty(n, dtype=np.float64) for k in ("median", "p05", "p95", "mean", "var")}
     step = max(1, values_per_block // max(draws, 1))
-    for a in range(0, n, step):
+
+    def block_stats(a: int) -> None:
         block = flat[:, a : a + step]
         out["median"][a : a + step] = np.median(block, axis=0)
         out["p05"][a : a + step] = np.percentile(block, 5, axis=0)
         out["p95"][a : a + step] = np.percentile(block, 95, axis=0)
         out["mean"][a : a + step] = block.mean(axis=0, dtype=np.float64)
         out["var"][a : a + step] = block.var(axis=0, dtype=np.float64)
+
+    _in_threads(block_stats, list(range(0, n, step)), flat.size)
     return out
 
 

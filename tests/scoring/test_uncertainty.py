@@ -69,8 +69,30 @@ def test_a_city_without_a_score_ranks_last():
     assert rank_rows(np.array([[0.2, np.nan, 0.9, 0.5]])).tolist() == [[3, 4, 1, 2]]
 
 
-def test_rank_statistics_by_blocks_of_cities_are_the_whole_tables():
+def test_ranks_sorted_in_threads_are_those_of_one_sort(monkeypatch):
+    """Rows of draws are ranked on several threads (numpy sorts without the GIL): the same ranks,
+    ties and missing scores included, as one sort of the whole table."""
+    import scoring.uncertainty as u
+
+    final = np.round(np.random.default_rng(4).random((41, 10_000)), 3)  # many ties
+    final[:, ::97] = np.nan
+    monkeypatch.setattr(u, "THREADS", 3)
+    threaded = u.rank_rows(final)
+    order = np.argsort(-final, axis=1, kind="stable")
+    expected = np.empty_like(order)
+    np.put_along_axis(expected, order, np.arange(1, final.shape[1] + 1)[None, :], axis=1)
+    assert np.array_equal(threaded, expected)
+    assert threaded[0, 1] == 1 + int((final[0] > final[0, 1]).sum())  # rank 1 = highest, no earlier tie
+    assert threaded[0, 0] == 10_000 - int(np.isnan(final[0, 1:]).sum())  # the first missing score: after every score
+    monkeypatch.setattr(u, "THREADS", 1)
+    assert np.array_equal(u.rank_rows(final), threaded)
+
+
+def test_rank_statistics_by_blocks_of_cities_are_the_whole_tables(monkeypatch):
+    import scoring.uncertainty as u
     from scoring.uncertainty import _rank_stats
+
+    monkeypatch.setattr(u, "THREADS", 2)  # the blocks on two threads
 
     flat = np.random.default_rng(1).integers(1, 700, size=(640, 700)).astype(np.int32)
     blocks = _rank_stats(flat, values_per_block=640 * 33)  # 33 cities a block, the last one shorter
