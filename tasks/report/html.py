@@ -96,7 +96,7 @@ def _coverage_summaries(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
         )
         for ind, g in cov.groupby("indicator", sort=False):
             sources.setdefault(ind, g["source"].iloc[0])
-            editions.setdefault(ind, set()).update(g["edition"])
+            editions.setdefault(ind, set()).update(g["edition"].unique())
     by_status = pd.concat(counts).groupby(level=[0, 1, 2]).sum().unstack(fill_value=0).reset_index()
     proxy = pd.concat(proxies).groupby(level=[0, 1, 2], sort=False).sum().rename("cities").reset_index()
     provenance = pd.DataFrame(
