@@ -22,7 +22,7 @@ RAISED_CAP = "    max_bytes: 209715200\n"
 NOTE = (
     "Main's single 20 MB cap stops its 100,000-city refresh at the 62 MB curated table: its generated "
     "sources.yaml gets `max_bytes: 209715200` under `defaults.http` (versus.py does it); this checkout "
-    "runs with its defaults. Peak memory is that of the largest process: this checkout parses the per-city pages "
+    "runs with its defaults. Peak memory is that of the largest process: this checkout parses the night-light clips "
     "of a large replay in worker processes (one per CPU, `TALENT_INDEX_PARSE_WORKERS`), and a page of 16 MiB or "
     "more (a 100,000-city ranking, the curated table) in a worker of its own, each smaller than the run's own "
     "process and gone before it publishes."

@@ -136,13 +136,14 @@ def _fetch_rounds(spec: Source, cfg, registry, fetcher, parsed, raws, progress, 
     or 410) leaves that city's values missing (named in progress and in the validation's 'every
     registry city present' warning); a request the plan marks `optional` that answers 404 is parsed
     as None (the plan then asks for something else); any other failure stops the source. A round of
-    many per-city pages replayed offline is parsed in worker processes (`parse_pool`)."""
+    many per-city pages replayed offline is parsed in worker processes (`parse_pool`), unless the
+    source's pages parse faster in process (`Source.city_pages_in_workers`)."""
     not_published: set[Request] = set()
     while True:
         todo = [r for r in spec.plan(cfg, registry, parsed) if r not in parsed and r not in not_published]
         if not todo:
             break
-        workers = parse_workers(sum(1 for r in todo if r.city_id), mode)
+        workers = parse_workers(sum(1 for r in todo if r.city_id), mode) if spec.city_pages_in_workers else 0
         if not workers:
             _fetch_round(spec, cfg, registry, fetcher, todo, None, parsed, raws, not_published, progress)
             continue

@@ -8,9 +8,11 @@ are stored in request order, so what is parsed (and the snapshot's content id) i
 process gives. A page that cannot be parsed stops the source with
 the same one-line error, naming the page and the city.
 
-Used only where it pays and can: offline (online, the polite fetcher's delay is the cost, not
-parsing), for a round of at least `MIN_PAGES` per-city pages, on a machine with more than one CPU,
-in a process that may start processes (not a Dask worker). The first page of a round is parsed in
+Used only where it pays and can: for a source whose pages cost more to parse than to hand over
+(`Source.city_pages_in_workers`: the night-light clips, not Numbeo's city pages), offline
+(online, the polite fetcher's delay is the cost, not parsing), for a round of at least `MIN_PAGES`
+per-city pages, on a machine with more than one CPU, in a process that may start processes (not a
+Dask worker). The first page of a round is parsed in
 process before any worker starts, so a changed layout fails at once. `TALENT_INDEX_PARSE_WORKERS`
 sets the number of workers (0: parse in process).
 

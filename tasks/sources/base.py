@@ -316,6 +316,9 @@ class Source:
     sample_fields: dict[str, list[str]] = {}  # indicator -> fields of data/sample/values.csv behind it
     feeds_indicators: bool = True  # False: city metadata only (no index indicator)
     parallel: bool = False  # True: `work_units` may run on a Dask cluster
+    # False: its per-city pages parse faster in the run's process than they travel to a worker and
+    # back, however many (tasks/ingest/parse_pool.py); a large single page is still parsed apart
+    city_pages_in_workers: bool = True
     suites_dir: Path | None = None  # where its suites live (default: expectations/)
     required: dict[str, str] = {}  # configuration keys it cannot run without -> what they hold
     # How it prints city names: the registry column of its spellings (matched by `Registry.match`),
