@@ -7,10 +7,10 @@ import pytest
 
 from tasks.errors import FetchError, NotPublished
 from tasks.ingest.core import _fetch_rounds
-from tasks.sources.base import Request
+from tasks.sources.base import Request, Source
 
 
-class Toy:
+class Toy(Source):
     name = "toy"
 
     def plan(self, cfg, registry, done):
