@@ -19,7 +19,7 @@ class Toy(Source):
             return [first]
         return [Request("city", f"https://x.test/{c}", c) for c in ("a", "b", "c")]
 
-    def parse(self, req, body, registry, cfg):
+    def parse(self, req, body, registry, cfg=None):
         return body.decode()
 
 
@@ -46,7 +46,7 @@ def test_a_city_the_source_does_not_publish_is_left_missing():
     parsed: dict = {}
     raws: list = []
     said: list[str] = []
-    _fetch_rounds(Toy(), {}, None, Fetcher({"https://x.test/b"}), parsed, raws, said.append, "online")  # type: ignore[arg-type]
+    _fetch_rounds(Toy(), {}, None, Fetcher({"https://x.test/b"}), parsed, raws, said.append, "online")
     assert sorted(r.city_id or "" for r in parsed) == ["", "a", "c"]
     assert len(raws) == 3
     assert "toy: b not published (HTTP 404 Not Found (not retried)): its values are missing" in said
@@ -54,4 +54,4 @@ def test_a_city_the_source_does_not_publish_is_left_missing():
 
 def test_a_page_of_all_cities_that_is_not_published_stops_the_source():
     with pytest.raises(FetchError, match=r"\[source toy, https://x.test/list\] HTTP 404"):
-        _fetch_rounds(Toy(), {}, None, Fetcher({"https://x.test/list"}), {}, [], None, "online")  # type: ignore[arg-type]
+        _fetch_rounds(Toy(), {}, None, Fetcher({"https://x.test/list"}), {}, [], None, "online")
