@@ -10,6 +10,7 @@ import pytest
 
 from tasks.publish.categories import (
     concat,
+    equals_text,
     filled,
     frame_with_categories,
     pivoted,
@@ -105,3 +106,10 @@ def test_pivoted_refuses_a_pair_given_twice_as_pandas_does():
     )
     with pytest.raises(ValueError, match="duplicate entries"):
         pivoted(long, "city_id", "indicator", "value")
+
+
+def test_equals_text_compares_as_texts_whatever_the_categories_hold():
+    years = pd.Series([2019, 2020, None, 2020], dtype="category")  # categories that are numbers
+    assert equals_text(years, "2020").tolist() == [False, True, False, True]
+    assert equals_text(years.astype(object), "2020").tolist() == (years.astype(object).astype(str) == "2020").tolist()
+    assert equals_text(pd.Series(["2020", "2019"], dtype="category"), "2018").tolist() == [False, False]

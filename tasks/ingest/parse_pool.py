@@ -12,9 +12,9 @@ Used only where it pays and can: for a source whose pages cost more to parse tha
 (`Source.city_pages_in_workers`: the night-light clips, not Numbeo's city pages), offline
 (online, the polite fetcher's delay is the cost, not parsing), for a round of at least `MIN_PAGES`
 per-city pages, on a machine with more than one CPU, in a process that may start processes (not a
-Dask worker). The first page of a round is parsed in
-process before any worker starts, so a changed layout fails at once. `TALENT_INDEX_PARSE_WORKERS`
-sets the number of workers (0: parse in process).
+Dask worker). The first page of a round is parsed in process before any worker starts, so a
+changed layout fails at once. `TALENT_INDEX_PARSE_WORKERS` sets the number of workers (0: parse in
+process).
 
 A single large page (a ranking of every city: `BIG_PAGE_BYTES` or more), in any mode, is parsed in
 a worker process of its own, for memory, not time: the run's process never holds its tree.

@@ -7,7 +7,6 @@ the latest release of the printed edition)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -18,7 +17,7 @@ from scoring.methodology import YAML_LOADER
 from scoring.regression import report_regressions
 from scoring.uncertainty import monte_carlo
 from tasks import csvsafe
-from tasks.publish.categories import is_categorical, pivoted
+from tasks.publish.categories import equals_text, pivoted
 from tasks.settings import CONFIG_DIR
 
 PUBLISHED = CONFIG_DIR / "published" / "report_2020.yaml"
@@ -43,18 +42,10 @@ def variant_values(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataF
     c = coverage[
         coverage["indicator"].isin(ids)
         & (coverage["status"] == "real")
-        & _is_text(coverage["vintage"], str(pub["edition"]))
+        & equals_text(coverage["vintage"], str(pub["edition"]))
     ]
     wide = c.pivot_table(index="city_id", columns="indicator", values="value", aggfunc="first")
     return wide.reindex(columns=ids).dropna().astype(float)
-
-
-def _is_text(s: pd.Series, text: str) -> pd.Series:
-    """`s.astype(str) == text`, a category compared by its categories (not spelled out on every row)."""
-    if not is_categorical(s):
-        return s.astype(str) == text
-    hits = [k for k, c in enumerate(s.cat.categories) if str(c) == text]
-    return pd.Series(np.isin(s.cat.codes.to_numpy(), hits), index=s.index)
 
 
 def variant_table(coverage: pd.DataFrame, methodology: Methodology) -> pd.DataFrame | None:

@@ -94,6 +94,14 @@ def _texts_only(s: pd.Series) -> bool:
     return pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
 
 
+def equals_text(s: pd.Series, text: str) -> pd.Series:
+    """`s.astype(str) == text`, a category compared by its categories (not spelled out on every row)."""
+    if not is_categorical(s):
+        return s.astype(str) == text
+    hits = [k for k, c in enumerate(s.cat.categories) if str(c) == text]
+    return pd.Series(np.isin(s.cat.codes.to_numpy(), hits), index=s.index)
+
+
 def pivoted(long: pd.DataFrame, index: str, columns: str, values: str) -> pd.DataFrame:
     """`as_texts(long).pivot(index=, columns=, values=)` for float values: rows and columns the
     sorted texts the two keys use, NaN where a pair is absent, an error on a pair given twice. Keys
