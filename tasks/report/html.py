@@ -16,12 +16,11 @@ from types import GeneratorType
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from jinja2 import Environment, Template, select_autoescape
 
 from scoring import Methodology
 from tasks.report import charts
-from tasks.store.storage import atomic_write_bytes
+from tasks.store.storage import atomic_write_bytes, read_parquet_columns
 
 TEMPLATE = (Path(__file__).with_name("template.html")).read_text(encoding="utf-8")
 
@@ -109,14 +108,9 @@ def _coverage_summaries(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     return by_status, proxy, provenance
 
 
+# the columns of indicators.parquet the report shows (not the scoring's own: normalised values,
+# weights, directions); an older release's has no status
 INDICATOR_COLUMNS = ["city_id", "indicator", "value", "status", "rank_international", "rank_domestic"]
-
-
-def _indicators(path: Path) -> pd.DataFrame:
-    """The columns of indicators.parquet the report shows (not the scoring's own: normalised values,
-    weights, directions); an older release's has no status."""
-    names = set(pq.read_schema(path).names)
-    return pd.read_parquet(path, columns=[c for c in INDICATOR_COLUMNS if c in names])
 
 
 def _ints(values: pd.Series) -> list:
@@ -261,7 +255,7 @@ def build_report(
     """Write report/index.html and its charts into `out`; returns the file names written. A release
     of more than `large` cities gets the explorer, and its static ranking and cards stop at `large`."""
     idx = pd.read_parquet(release / "index.parquet")
-    ind = _indicators(release / "indicators.parquet")
+    ind = read_parquet_columns(release / "indicators.parquet", INDICATOR_COLUMNS)
     coverage, proxies, provenance = _coverage_summaries(release / "coverage.csv")
     clusters = pd.read_csv(release / "clusters.csv")
     dims = methodology.dimension_ids

@@ -463,7 +463,11 @@ def ingested_editions(source: str) -> list[str]:
 def read_snapshot(info: dict, table: str = "table", columns: list[str] | None = None) -> pd.DataFrame:
     """A snapshot's table, after checking its sha256 against the provenance; `columns`: only those
     of them the table has (all when None)."""
-    path = verified_snapshot_path(info, table)
+    return read_parquet_columns(verified_snapshot_path(info, table), columns)
+
+
+def read_parquet_columns(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet file's table: those of `columns` it has (all when None)."""
     return pd.read_parquet(path, columns=_columns_in(pq.read_schema(path), columns))
 
 
