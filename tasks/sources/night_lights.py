@@ -7,6 +7,7 @@ centre (64-vertex polygon); the boundary version and pixel counts go into the sn
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -357,34 +358,61 @@ def inside_mask(geometry: dict, shape: tuple[int, int], transform) -> np.ndarray
     the ring's crossings of the row's centre line; counting the crossings at or right of a centre
     (odd = inside) is the same rule. rasterize builds a GDAL dataset per call, which cost more than
     the sum itself on small city windows (benchmarks/README.md)."""
-    ring = np.asarray(geometry["coordinates"][0], dtype="float64")
-    cols, rows = ~transform * (ring[:, 0], ring[:, 1])
+    return _inside_ring(_ring(geometry), shape, transform)
+
+
+def _inside_ring(ring: np.ndarray, shape: tuple[int, int], transform) -> np.ndarray:
+    """`inside_mask` of a closed ring given as an (n, 2) array of (x, y)."""
+    cols, rows = ~transform @ (ring[:, 0], ring[:, 1])
     x1, y1, x2, y2 = cols[:-1], rows[:-1], cols[1:], rows[1:]
     n_rows, n_cols = shape
-    yc = (np.arange(n_rows) + 0.5)[:, None]
-    crossing = ((y1 <= yc) & (yc < y2)) | ((y2 <= yc) & (yc < y1))  # rows x edges
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xs = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
+    # an edge crosses the centre line of row r where min(y1, y2) <= r + 0.5 < max(y1, y2): the rows
+    # from ceil(min - 0.5) up to ceil(max - 0.5), exclusive (a horizontal edge crosses none). One
+    # (row, edge) pair per crossing, not a rows x edges table: a ring crosses each row about twice
+    low, high = np.minimum(y1, y2), np.maximum(y1, y2)
+    first = np.clip(np.ceil(low - 0.5), 0, n_rows).astype(np.int64)
+    count = np.clip(np.ceil(high - 0.5), 0, n_rows).astype(np.int64) - first
+    edge = np.repeat(np.arange(len(count)), count)
+    row = np.arange(len(edge)) - np.repeat(np.cumsum(count) - count - first, count)
+    ex1, ey1 = x1[edge], y1[edge]
+    xs = ex1 + (row + 0.5 - ey1) * (x2[edge] - ex1) / (y2[edge] - ey1)
     # a crossing at x counts for the centres j + 0.5 <= x, i.e. the first floor(x - 0.5) + 1 cells of
     # its row: +1 from cell 0, -1 from that cell on, summed along the row (a difference array)
-    first_not = np.clip(np.floor(xs[crossing] - 0.5) + 1, 0, n_cols).astype(np.int64)
+    first_not = np.clip(np.floor(xs - 0.5) + 1, 0, n_cols).astype(np.int64)
     width = n_cols + 1
-    ends = np.bincount(np.nonzero(crossing)[0] * width + first_not, minlength=n_rows * width)
-    diff = -ends.reshape(n_rows, width)
-    diff[:, 0] += crossing.sum(axis=1)
+    diff = -np.bincount(row * width + first_not, minlength=n_rows * width).reshape(n_rows, width)
+    diff[:, 0] += np.bincount(row, minlength=n_rows)
     return np.cumsum(diff[:, :n_cols], axis=1) % 2 == 1
+
+
+@functools.cache
+def _unit_circle(vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of `vertices` angles evenly spaced from 0 (computed once per vertex count)."""
+    angles = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
+    return np.array([math.cos(a) for a in angles]), np.array([math.sin(a) for a in angles])
+
+
+def circle_ring(lon: float, lat: float, radius_km: float, vertices: int = 64) -> np.ndarray:
+    """The closed outer ring of `circle` as a (vertices + 1, 2) array of (lon, lat): the same
+    numbers, without building a polygon of Python tuples per city."""
+    dlat = radius_km / 110.574
+    dlon = radius_km / (111.320 * math.cos(math.radians(lat)))
+    cos, sin = _unit_circle(vertices)
+    ring = np.empty((vertices + 1, 2))
+    ring[:-1, 0] = lon + dlon * cos
+    ring[:-1, 1] = lat + dlat * sin
+    ring[-1] = ring[0]
+    return ring
 
 
 def circle(lon: float, lat: float, radius_km: float, vertices: int = 64) -> dict:
     """A GeoJSON polygon approximating a circle of `radius_km` around a point (lon/lat degrees)."""
-    dlat = radius_km / 110.574
-    dlon = radius_km / (111.320 * math.cos(math.radians(lat)))
-    ring = [
-        (lon + dlon * math.cos(a), lat + dlat * math.sin(a))
-        for a in np.linspace(0, 2 * math.pi, vertices, endpoint=False)
-    ]
-    ring.append(ring[0])
-    return {"type": "Polygon", "coordinates": [ring]}
+    return {"type": "Polygon", "coordinates": [[tuple(p) for p in circle_ring(lon, lat, radius_km, vertices).tolist()]]}
+
+
+def _ring(geometry: dict) -> np.ndarray:
+    """A polygon's outer ring as an (n, 2) array of (x, y)."""
+    return np.asarray(geometry["coordinates"][0], dtype="float64")
 
 
 def _window(ds, transform, bbox: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
@@ -405,32 +433,37 @@ def _window(ds, transform, bbox: tuple[float, float, float, float]) -> tuple[int
 def zonal_stats_dataset(ds, geometry: dict) -> dict:
     """Sum, mean and pixel counts of valid radiance inside `geometry` (cell centres) of an open
     rasterio dataset. Reads only the window around the geometry, whatever the raster's size."""
+    return _zonal_ring(ds, _ring(geometry))
+
+
+def _zonal_ring(ds, ring: np.ndarray) -> dict:
+    """`zonal_stats_dataset` of a polygon given by its closed outer ring ((n, 2) array)."""
     from affine import Affine
 
     t = ds.transform  # built by rasterio on each access: once per clip
-    win = _window(ds, t, _bbox(geometry))
+    win = _window(ds, t, _ring_bbox(ring))
     if win is None:
         return {"sum": 0.0, "mean": np.nan, "pixels_valid": 0, "pixels_in_boundary": 0, "pixels_masked": 0}
     col0, row0, col1, row1 = win
     data = ds.read(1, window=((row0, row1), (col0, col1)), masked=False).astype("float64")
-    x, y = t * (col0, row0)
-    inside = inside_mask(
-        geometry, data.shape, Affine.translation(x - t.c, y - t.f) * t
-    )  # as rasterio's window_transform
-    invalid = ~np.isfinite(data) | (data < 0)
+    x, y = t @ (col0, row0)
+    inside = _inside_ring(ring, data.shape, Affine.translation(x - t.c, y - t.f) @ t)  # as rasterio's window_transform
+    invalid = ~np.isfinite(data)
+    invalid |= data < 0
     for fill in FILL_VALUES:
         invalid |= data == fill
     if ds.nodata is not None:
         invalid |= data == ds.nodata
     valid = inside & ~invalid
     total = float(data[valid].sum())
-    n = int(valid.sum())
+    n = int(np.count_nonzero(valid))
+    in_boundary = int(np.count_nonzero(inside))
     return {
         "sum": total,
         "mean": total / n if n else np.nan,
         "pixels_valid": n,
-        "pixels_in_boundary": int(inside.sum()),
-        "pixels_masked": int((inside & invalid).sum()),
+        "pixels_in_boundary": in_boundary,
+        "pixels_masked": in_boundary - n,  # inside and invalid: inside, less the valid
     }
 
 
@@ -445,7 +478,7 @@ def zonal_stats_many(ds, geometries: list[dict]) -> list[dict]:
 
     def block_order(i: int):
         west, _, _, north = _bbox(geometries[i])
-        col, row = inverse * (west, north)
+        col, row = inverse @ (west, north)
         return int(row // block_h), col
 
     out: list[dict] = [{}] * len(geometries)
@@ -457,12 +490,16 @@ def zonal_stats_many(ds, geometries: list[dict]) -> list[dict]:
 def zonal_stats(body: bytes, geometry: dict, location: str, city: str | None = None) -> dict:
     """`zonal_stats_dataset` on a GeoTIFF held in memory (a recorded clip); `year` is the composite
     year the file's YEAR tag states (None if it states none)."""
+    return _clip_stats(body, _ring(geometry), location, city)
+
+
+def _clip_stats(body: bytes, ring: np.ndarray, location: str, city: str | None) -> dict:
     import rasterio
     from rasterio.io import MemoryFile
 
     try:
         with MemoryFile(body) as mem, mem.open() as ds:
-            return {**zonal_stats_dataset(ds, geometry), "year": ds.tags().get("YEAR")}
+            return {**_zonal_ring(ds, ring), "year": ds.tags().get("YEAR")}
     except rasterio.errors.RasterioIOError as exc:
         raise SourceError(
             SOURCE, f"expected a GeoTIFF raster, could not open it: {exc}", location=location, city=city
@@ -488,8 +525,8 @@ def parse(req: Request, body: bytes, registry: Registry, cfg: dict | None = None
     if req.city_id is None:
         raise SourceError(SOURCE, "a night-light clip request names no city", location=req.url)
     city = registry.get(req.city_id)
-    geom = circle(float(city["lon"]), float(city["lat"]), float(city["boundary_radius_km"]))
-    stats = zonal_stats(body, geom, req.url, req.city_id)
+    ring = circle_ring(float(city["lon"]), float(city["lat"]), float(city["boundary_radius_km"]))
+    stats = _clip_stats(body, ring, req.url, req.city_id)
     if stats["pixels_in_boundary"] == 0:
         raise SourceError(
             SOURCE,
@@ -524,6 +561,13 @@ def _bbox(geom: dict) -> tuple[float, float, float, float]:
     xs = [p[0] for p in geom["coordinates"][0]]
     ys = [p[1] for p in geom["coordinates"][0]]
     return min(xs), min(ys), max(xs), max(ys)
+
+
+def _ring_bbox(ring: np.ndarray) -> tuple[float, float, float, float]:
+    """`_bbox` of a ring given as an (n, 2) array."""
+    west, south = ring.min(axis=0).tolist()
+    east, north = ring.max(axis=0).tolist()
+    return west, south, east, north
 
 
 def tidy(cfg: dict, registry: Registry, done: dict) -> pd.DataFrame:
