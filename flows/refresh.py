@@ -15,6 +15,7 @@ from prefect.settings import PREFECT_UI_URL
 from prefect.states import Completed
 
 from tasks.errors import PipelineError
+from tasks.ingest.parse_pool import parse_workers, start_workers, stop_workers
 from tasks.memory import release_freed_memory
 from tasks.progress import report
 from tasks.registry.cities import load_registry
@@ -119,33 +120,40 @@ def refresh(
         report(f"edition {edition} ({cadence}, {mode})")
         results: dict[str, dict] = {}
         failed: dict[str, BaseException] = {}
-        for n, source in enumerate(chosen, start=1):
-            report(f"[{n}/{len(chosen)}] ingesting {source}")
-            subflow = ingest_flow(source)
+        cfgs: dict[str, dict | None] = {}
+        for source in chosen:
             try:
-                cfg = source_config(source, edition, cadence, mode)  # resolved once, passed down
+                cfgs[source] = source_config(source, edition, cadence, mode)  # resolved once, passed down
             except PipelineError:
-                cfg = None  # the subflow resolves it again and fails with the message, as its run's state
-            if dask_address and configured[source].parallel:
-                subflow = subflow.with_options(task_runner=dask_task_runner(dask_address))
-            state = subflow(
-                mode=mode,
-                edition=edition,
-                run_context=context,
-                cadence=cadence,
-                allow_vintage_fallback=allow_vintage_fallback,
-                cfg=cfg,
-                return_state=True,
-            )
-            load_registry().forget_lookups()  # the source's name lookups (the registry is cached)
-            release_freed_memory()  # the source's parsed pages: not under the next source's peak
-            if state.is_completed():
-                results[source] = state.result()
-            else:
-                try:
-                    state.result()
-                except Exception as exc:  # noqa: BLE001 - collected and re-raised as one message
-                    failed[source] = exc
+                cfgs[source] = None  # the subflow resolves it again and fails with the message, as its run's state
+        _start_parse_workers({s: configured[s] for s in chosen}, cfgs, mode, dask_address)
+        try:
+            for n, source in enumerate(chosen, start=1):
+                report(f"[{n}/{len(chosen)}] ingesting {source}")
+                subflow = ingest_flow(source)
+                cfg = cfgs[source]
+                if dask_address and configured[source].parallel:
+                    subflow = subflow.with_options(task_runner=dask_task_runner(dask_address))
+                state = subflow(
+                    mode=mode,
+                    edition=edition,
+                    run_context=context,
+                    cadence=cadence,
+                    allow_vintage_fallback=allow_vintage_fallback,
+                    cfg=cfg,
+                    return_state=True,
+                )
+                load_registry().forget_lookups()  # the source's name lookups (the registry is cached)
+                release_freed_memory()  # the source's parsed pages: not under the next source's peak
+                if state.is_completed():
+                    results[source] = state.result()
+                else:
+                    try:
+                        state.result()
+                    except Exception as exc:  # noqa: BLE001 - collected and re-raised as one message
+                        failed[source] = exc
+        finally:
+            stop_workers()
         docs_index = data_docs()  # GX Data Docs of every validation above, failed ones included
         reports = {s: r["reports"] for s, r in results.items()}
         _quality_artifact(reports, failed, docs_index)
@@ -178,6 +186,21 @@ def refresh(
                 + (f"; published {out['release']['release_id']}" if out.get("release") else ""),
             )
         return out
+
+
+def _start_parse_workers(specs: dict, cfgs: dict, mode: str, dask_address: str | None) -> None:
+    """The ingest's worker processes started now, for the sources whose pages per city they would
+    parse (tasks/ingest/parse_pool.py): their start overlaps the sources before them."""
+    pooled = [
+        (source, cfg)
+        for source, cfg in cfgs.items()
+        if cfg is not None
+        and specs[source].city_pages_in_workers
+        and specs[source].pages_per_city(cfg)
+        and not (dask_address and specs[source].parallel)  # their work runs on the cluster
+    ]
+    if pooled:
+        start_workers(parse_workers(len(load_registry().ids), mode), pooled)
 
 
 def _docs_url(index: str | None):

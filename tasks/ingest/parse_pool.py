@@ -20,9 +20,15 @@ A single large page (a ranking of every city: `BIG_PAGE_BYTES` or more), in any 
 a worker process of its own, for memory, not time: the run's process never holds its tree.
 
 The workers are spawned, not forked (the run's process has Prefect's threads running); each
-imports the source module and receives the registry once (through a file). A script that calls
-the ingest at this scale therefore needs the `if __name__ == "__main__":` guard, as any program
-using spawned processes does; the CLI, the flows and the tests have it.
+imports the source modules and receives the registry once per round (through a file). A script
+that calls the ingest at this scale therefore needs the `if __name__ == "__main__":` guard, as any
+program using spawned processes does; the CLI, the flows and the tests have it.
+
+A worker's start (an interpreter, then the source modules and their libraries) takes a second or
+so of CPU. A refresh starts its workers before its first source (`start_workers`), so that this
+happens on the CPUs its first sources leave idle, not at the start of the round that needs them;
+the round then hands its pages to those workers, and the refresh stops them after its last source
+(`stop_workers`). A round in any other ingest starts and stops workers of its own.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import shutil
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from tasks.errors import FetchError, PipelineError, SourceError, with_city
@@ -92,18 +98,38 @@ def parse_one_apart(source: str, cfg: dict, registry, req: Request, body: bytes)
 
 # ----------------------------------------------------------------------------- in the workers
 _WORKER: dict = {}
+_Setup = tuple[str, dict, str]  # a round's source, its configuration and the file holding the registry
 
 
-def _start_worker(source: str, cfg: dict, registry_file: str) -> None:
+def _warm_up(setups: list[tuple[str, dict]]) -> None:
+    """A started worker's imports, before any round: the source modules and what their parse
+    context needs (rasterio and GDAL for the night-light clips)."""
+    for source, cfg in setups:
+        with source_spec(source, cfg).parse_context():
+            pass
+
+
+def _noop() -> None:
+    """A task that makes the executor start one more worker (it starts them as tasks arrive)."""
+
+
+def _use_setup(setup: _Setup) -> None:
+    """The round's source, configuration and registry in this worker (kept for its later batches)."""
+    if _WORKER.get("setup") == setup:
+        return
+    if "context" in _WORKER:
+        _WORKER.pop("context").__exit__(None, None, None)
+    source, cfg, registry_file = setup
     with open(registry_file, "rb") as fh:
         registry = pickle.load(fh)
     spec = source_spec(source, cfg)
     context = spec.parse_context()
-    context.__enter__()  # held for the worker's life (a GDAL environment for the clips)
-    _WORKER.update(spec=spec, cfg=cfg, registry=registry, context=context)
+    context.__enter__()  # held for the round (a GDAL environment for the clips)
+    _WORKER.update(setup=setup, spec=spec, cfg=cfg, registry=registry, context=context)
 
 
-def _parse_batch(batch: list[tuple[Request, bytes]]) -> list[object]:
+def _parse_batch(setup: _Setup, batch: list[tuple[Request, bytes]]) -> list[object]:
+    _use_setup(setup)
     spec, cfg, registry = _WORKER["spec"], _WORKER["cfg"], _WORKER["registry"]
     out = []
     for req, body in batch:
@@ -115,6 +141,34 @@ def _parse_batch(batch: list[tuple[Request, bytes]]) -> list[object]:
 
 
 # ----------------------------------------------------------------------------- in the run's process
+_STARTED: dict[int, ProcessPoolExecutor] = {}  # the workers `start_workers` started, by their number
+
+
+def _executor(workers: int, initializer=None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer, initargs=initargs
+    )
+
+
+def start_workers(workers: int, setups: list[tuple[str, dict]]) -> None:
+    """Start `workers` worker processes now, each importing what the sources of `setups` (source,
+    configuration) parse with; a later round of `workers` workers uses them (`ParsePool`) until
+    `stop_workers`. Nothing to do for 0 workers or when they are already started."""
+    if workers < 1 or workers in _STARTED:
+        return
+    executor = _executor(workers, _warm_up, (setups,))
+    for _ in range(workers):  # the executor starts a process per task while none is idle
+        executor.submit(_noop)
+    _STARTED[workers] = executor
+
+
+def stop_workers() -> None:
+    """Stop the workers `start_workers` started (waiting for them to exit)."""
+    while _STARTED:
+        _, executor = _STARTED.popitem()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 class ParsePool:
     """Pages handed over in request order (`submit`), records given back in the same order
     (`ready`, `drain`) as (request, record)."""
@@ -128,12 +182,10 @@ class ParsePool:
         registry_file = os.path.join(self._folder, "registry.pickle")
         with open(registry_file, "wb") as fh:
             pickle.dump(registry, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        self._pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(source, cfg, registry_file),
-        )
+        self._setup: _Setup = (source, cfg, registry_file)
+        started = _STARTED.get(workers)
+        self._own = started is None  # workers of its own, stopped when the round ends
+        self._pool = _executor(workers) if started is None else started
         self._batch: list[tuple[Request, bytes]] = []
         self._sent: deque[tuple[list[Request], Future]] = deque()
 
@@ -144,7 +196,7 @@ class ParsePool:
 
     def _send(self) -> None:
         if self._batch:
-            self._sent.append(([r for r, _ in self._batch], self._pool.submit(_parse_batch, self._batch)))
+            self._sent.append(([r for r, _ in self._batch], self._pool.submit(_parse_batch, self._setup, self._batch)))
             self._batch = []
 
     def _collect(self) -> Iterator[tuple[Request, object]]:
@@ -152,6 +204,8 @@ class ParsePool:
         try:
             records = future.result()
         except BrokenProcessPool as exc:
+            if not self._own:
+                _STARTED.pop(self.workers, None)  # broken: a later round starts workers of its own
             raise PipelineError(
                 f"[source {self.source}] a worker process parsing its pages ({reqs[0].url} ... {reqs[-1].url}) "
                 f"ended abruptly ({exc}); set {WORKERS_ENV}=0 to parse in the run's own process"
@@ -171,7 +225,13 @@ class ParsePool:
 
     def close(self) -> None:
         try:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._own:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            else:  # started workers outlive the round: only what it sent and has not collected goes
+                for _, future in self._sent:
+                    future.cancel()
+                wait([f for _, f in self._sent])
+                self._sent.clear()
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)
 

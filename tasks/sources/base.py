@@ -411,6 +411,12 @@ class Source:
 
         return contextlib.nullcontext()
 
+    def pages_per_city(self, cfg: dict) -> bool:
+        """Whether its plan, with this configuration, asks for a page per registry city that the
+        ingest's worker processes would parse (`city_pages_in_workers`): a refresh then starts
+        those workers before its first source (tasks/ingest/parse_pool.py)."""
+        return False
+
     # --- parallel work (e.g. one task per night-light tile)
     def work_units(self, cfg: dict, registry, parsed: dict) -> list[dict]:
         return []

@@ -679,6 +679,9 @@ class NightLights(Source):
     def parse(self, req, body, registry, cfg=None):
         return parse(req, body, registry, cfg)
 
+    def pages_per_city(self, cfg):
+        return cfg.get("format", "vnl-clip") == "vnl-clip"  # a clip per city; tiles are few
+
     def parse_context(self):
         return parse_context()
 

@@ -145,6 +145,66 @@ def test_clips_parsed_by_worker_processes_give_the_same_records_in_order(registr
     assert "expected a GeoTIFF raster" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_workers_started_before_the_round_parse_every_round_until_stopped(registry, tmp_path, monkeypatch, data_home):
+    """`start_workers` (a refresh calls it before its first source): the rounds after it hand their
+    clips to those processes, start none of their own, and get what parsing in process gives, a
+    smaller registry in the second round included; a clip they cannot read is named as before;
+    `stop_workers` ends the processes."""
+    from dataclasses import replace
+
+    from tasks.errors import SourceError
+    from tasks.ingest import parse_pool
+    from tasks.ingest.core import fetch_and_parse
+
+    cfg = record_clips(registry, tmp_path, monkeypatch, value=lambda n: 1.0 + n)
+    fewer = replace(registry, table=registry.table.iloc[:12])
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "0")
+    alone = [fetch_and_parse("night_lights", cfg, "offline", r) for r in (registry, fewer)]
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "2")
+    parse_pool.start_workers(2, [("night_lights", cfg)])
+    try:
+        started = parse_pool._STARTED[2]
+        own = []
+        monkeypatch.setattr(parse_pool, "_executor", lambda *a, **k: own.append(a) or started)
+        pooled = [fetch_and_parse("night_lights", cfg, "offline", r) for r in (registry, fewer)]
+        processes = list(started._processes.values())
+        assert own == [] and len(processes) == 2 and all(p.is_alive() for p in processes)
+        for got, expected in zip(pooled, alone, strict=True):
+            assert list(got.parsed) == list(expected.parsed) and list(got.parsed.values()) == list(
+                expected.parsed.values()
+            )
+        assert len(pooled[1].parsed) == 12 and cast(dict, pooled[1].parsed[list(pooled[1].parsed)[-1]])["sum"] > 0
+
+        broken = registry.ids[9]
+        (tmp_path / "rec" / "2020" / "night_lights" / f"{broken}.tif").write_bytes(b"not a GeoTIFF")
+        with pytest.raises(SourceError) as err:
+            fetch_and_parse("night_lights", cfg, "offline", registry)
+        assert err.value.city == broken and "expected a GeoTIFF raster" in str(err.value)
+        assert parse_pool._STARTED.get(2) is started and own == []  # a source's error leaves them working
+    finally:
+        parse_pool.stop_workers()
+    assert parse_pool._STARTED == {} and not any(p.is_alive() for p in processes)
+
+
+def test_a_refresh_starts_workers_only_for_clips_it_parses_in_them(registry, monkeypatch):
+    """The refresh starts workers for the night-light clips (`format: vnl-clip`), for no source
+    without pages per city (the sample: `format: none`), none online or for a source on Dask."""
+    from flows import refresh
+    from tasks.sources import all_sources, load_sources_config
+
+    calls = []
+    monkeypatch.setattr(refresh, "start_workers", lambda n, setups: calls.append((n, [s for s, _ in setups])))
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "2")
+    specs, cfgs = all_sources(), load_sources_config()
+    clips = {**cfgs, "night_lights": {**cfgs["night_lights"], "format": "vnl-clip"}}
+    none = {**cfgs, "night_lights": {**cfgs["night_lights"], "format": "none"}}
+    refresh._start_parse_workers(specs, clips, "offline", None)
+    refresh._start_parse_workers(specs, none, "offline", None)
+    refresh._start_parse_workers(specs, clips, "online", None)
+    refresh._start_parse_workers(specs, clips, "offline", "tcp://127.0.0.1:8786")
+    assert calls == [(2, ["night_lights"]), (0, ["night_lights"])]
+
+
 def test_the_sample_reads_no_composite_every_city_missing(registry):
     from tasks.ingest.core import check_vintage, fetch_and_parse, tidy_source
     from tasks.sources import load_sources_config, source_spec
