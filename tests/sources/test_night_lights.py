@@ -164,8 +164,13 @@ def test_workers_started_before_the_round_parse_every_round_until_stopped(regist
     parse_pool.start_workers(2, [("night_lights", cfg)])
     try:
         started = parse_pool._STARTED[2]
-        own = []
-        monkeypatch.setattr(parse_pool, "_executor", lambda *a, **k: own.append(a) or started)
+        own: list[tuple] = []
+
+        def own_executor(*args, **kwargs):
+            own.append(args)
+            return started
+
+        monkeypatch.setattr(parse_pool, "_executor", own_executor)
         pooled = [fetch_and_parse("night_lights", cfg, "offline", r) for r in (registry, fewer)]
         processes = list(started._processes.values())
         assert own == [] and len(processes) == 2 and all(p.is_alive() for p in processes)
