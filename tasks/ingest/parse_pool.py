@@ -33,6 +33,7 @@ the round then hands its pages to those workers, and the refresh stops them afte
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -103,9 +104,11 @@ _Setup = tuple[str, dict, str]  # a round's source, its configuration and the fi
 
 def _warm_up(setups: list[tuple[str, dict]]) -> None:
     """A started worker's imports, before any round: the source modules and what their parse
-    context needs (rasterio and GDAL for the night-light clips)."""
+    context needs (rasterio and GDAL for the night-light clips). Whatever fails here fails again,
+    with its message, in the round that needs it (`_use_setup`): a failed initializer would
+    instead break the executor and hide the cause."""
     for source, cfg in setups:
-        with source_spec(source, cfg).parse_context():
+        with contextlib.suppress(Exception), source_spec(source, cfg).parse_context():
             pass
 
 
@@ -196,7 +199,12 @@ class ParsePool:
 
     def _send(self) -> None:
         if self._batch:
-            self._sent.append(([r for r, _ in self._batch], self._pool.submit(_parse_batch, self._setup, self._batch)))
+            reqs = [r for r, _ in self._batch]
+            try:
+                future = self._pool.submit(_parse_batch, self._setup, self._batch)
+            except BrokenProcessPool as exc:  # a started worker that ended before this round
+                raise self._broken(reqs, exc) from None
+            self._sent.append((reqs, future))
             self._batch = []
 
     def _collect(self) -> Iterator[tuple[Request, object]]:
@@ -204,13 +212,17 @@ class ParsePool:
         try:
             records = future.result()
         except BrokenProcessPool as exc:
-            if not self._own:
-                _STARTED.pop(self.workers, None)  # broken: a later round starts workers of its own
-            raise PipelineError(
-                f"[source {self.source}] a worker process parsing its pages ({reqs[0].url} ... {reqs[-1].url}) "
-                f"ended abruptly ({exc}); set {WORKERS_ENV}=0 to parse in the run's own process"
-            ) from None
+            raise self._broken(reqs, exc) from None
         yield from zip(reqs, records, strict=True)
+
+    def _broken(self, reqs: list[Request], exc: BrokenProcessPool) -> PipelineError:
+        if not self._own:  # stopped with this round; a later round starts workers of its own
+            _STARTED.pop(self.workers, None)
+            self._own = True
+        return PipelineError(
+            f"[source {self.source}] a worker process parsing its pages ({reqs[0].url} ... {reqs[-1].url}) "
+            f"ended abruptly ({exc}); set {WORKERS_ENV}=0 to parse in the run's own process"
+        )
 
     def ready(self) -> Iterator[tuple[Request, object]]:
         """Records of the oldest batches, once more batches are out than the workers keep busy."""

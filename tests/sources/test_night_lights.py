@@ -191,6 +191,41 @@ def test_workers_started_before_the_round_parse_every_round_until_stopped(regist
     assert parse_pool._STARTED == {} and not any(p.is_alive() for p in processes)
 
 
+def test_started_workers_that_died_stop_the_round_with_a_clear_error_then_give_way(
+    registry, tmp_path, monkeypatch, data_home
+):
+    """A started worker killed before the round (out of memory, say): the round stops naming the
+    source, its pages and the setting that avoids workers; the broken workers are dropped, so the
+    next round starts its own and parses. A warm-up that cannot set up a source (an unknown one
+    here) breaks nothing."""
+
+    from tasks.errors import PipelineError
+    from tasks.ingest import parse_pool
+    from tasks.ingest.core import fetch_and_parse
+
+    cfg = record_clips(registry, tmp_path, monkeypatch, value=lambda n: 1.0 + n)
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "0")
+    alone = fetch_and_parse("night_lights", cfg, "offline", registry)
+    monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "2")
+    parse_pool.start_workers(2, [("no_such_source", {}), ("night_lights", cfg)])
+    try:
+        started = parse_pool._STARTED[2]
+        started.submit(parse_pool._noop).result(timeout=60)  # the warm-up ran and the workers serve
+        for process in list(started._processes.values()):
+            process.kill()  # SIGKILL
+            process.join(timeout=30)
+        with pytest.raises(PipelineError) as err:
+            fetch_and_parse("night_lights", cfg, "offline", registry)
+        message = str(err.value)
+        assert message.startswith("[source night_lights] a worker process parsing its pages (")
+        assert "ended abruptly" in message and "TALENT_INDEX_PARSE_WORKERS=0" in message and "\n" not in message
+        assert parse_pool._STARTED == {}
+        again = fetch_and_parse("night_lights", cfg, "offline", registry)
+        assert list(again.parsed.items()) == list(alone.parsed.items()) and len(again.parsed) == 30
+    finally:
+        parse_pool.stop_workers()
+
+
 def test_a_refresh_starts_workers_only_for_clips_it_parses_in_them(registry, monkeypatch):
     """The refresh starts workers for the night-light clips (`format: vnl-clip`), for no source
     without pages per city (the sample: `format: none`), none online or for a source on Dask."""
