@@ -558,9 +558,7 @@ def parse_context():
 
 def _bbox(geom: dict) -> tuple[float, float, float, float]:
     """(west, south, east, north) of a polygon's outer ring."""
-    xs = [p[0] for p in geom["coordinates"][0]]
-    ys = [p[1] for p in geom["coordinates"][0]]
-    return min(xs), min(ys), max(xs), max(ys)
+    return _ring_bbox(_ring(geom))
 
 
 def _ring_bbox(ring: np.ndarray) -> tuple[float, float, float, float]:
