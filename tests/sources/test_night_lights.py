@@ -198,7 +198,6 @@ def test_started_workers_that_died_stop_the_round_with_a_clear_error_then_give_w
     source, its pages and the setting that avoids workers; the broken workers are dropped, so the
     next round starts its own and parses. A warm-up that cannot set up a source (an unknown one
     here) breaks nothing."""
-
     from tasks.errors import PipelineError
     from tasks.ingest import parse_pool
     from tasks.ingest.core import fetch_and_parse
