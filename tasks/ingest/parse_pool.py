@@ -3,13 +3,14 @@
 A 100,000-city replay spends most of its time parsing one page (or night-light clip) per city, one
 after the other, on one core. Parsing is pure (a page and the registry in, a record out), so a
 round of many per-city pages is parsed by a pool of processes instead: the run's process reads
-each recording in request order and hands the pages over in batches; the records come back and
-are stored in request order, so what is parsed (and the snapshot's content id) is what parsing in
-process gives. A page that cannot be parsed stops the source with
-the same one-line error, naming the page and the city.
+each recording in request order and hands the pages over in batches, and parses a batch itself
+when the workers already hold enough (while they start, or when they are behind); the records
+come back and are stored in request order, so what is parsed (and the snapshot's content id) is
+what parsing in process gives. A page that cannot be parsed stops the source with the same
+one-line error, naming the page and the city (the first bad page in request order).
 
 Used only where it pays and can: for a source whose pages cost more to parse than to hand over
-(`Source.city_pages_in_workers`: the night-light clips, not Numbeo's city pages), offline
+(`Source.city_pages_in_workers`: Numbeo's city pages and the night-light clips), offline
 (online, the polite fetcher's delay is the cost, not parsing), for a round of at least `MIN_PAGES`
 per-city pages, on a machine with more than one CPU, in a process that may start processes (not a
 Dask worker). The first page of a round is parsed in process before any worker starts, so a
@@ -17,7 +18,8 @@ changed layout fails at once. `TALENT_INDEX_PARSE_WORKERS` sets the number of wo
 process).
 
 A single large page (a ranking of every city: `BIG_PAGE_BYTES` or more), in any mode, is parsed in
-a worker process of its own, for memory, not time: the run's process never holds its tree.
+a worker process (a started one if any, else one of its own), for memory, not time: the run's
+process never holds its tree.
 
 The workers are spawned, not forked (the run's process has Prefect's threads running); each
 imports the source modules and receives the registry once per round (through a file). A script
@@ -51,7 +53,8 @@ from tasks.sources.base import Request
 WORKERS_ENV = "TALENT_INDEX_PARSE_WORKERS"
 MIN_PAGES = 1000  # per-city pages in a round below which starting workers costs more than it saves
 BATCH = 64  # pages per message to a worker
-IN_FLIGHT = 4  # batches per worker sent and not yet collected (bounds the pages held in memory)
+BUSY = 4  # batches per worker sent and not given back (beyond them: parsed here while they start, else waited for)
+MAX_QUEUED = 64  # batches parsed and not yet given back (bounds the records waiting behind a slow batch)
 MAX_WORKERS = 8
 BIG_PAGE_BYTES = 16 * 2**20  # a page at least this large is parsed in a process of its own (`parse_apart`)
 
@@ -91,7 +94,7 @@ def parse_one_apart(source: str, cfg: dict, registry, req: Request, body: bytes)
     many times the page's size while it is parsed, and the allocators of the run's process would
     keep most of it for the rest of the run. The record is what parsing in process gives; an
     error is the same one-line error."""
-    with ParsePool(source, cfg, registry, 1) as pool:
+    with ParsePool(source, cfg, registry, min(_STARTED, default=1)) as pool:  # a started worker if any
         pool.submit(req, body)
         ((_, record),) = list(pool.drain())
     return record
@@ -133,7 +136,11 @@ def _use_setup(setup: _Setup) -> None:
 
 def _parse_batch(setup: _Setup, batch: list[tuple[Request, bytes]]) -> list[object]:
     _use_setup(setup)
-    spec, cfg, registry = _WORKER["spec"], _WORKER["cfg"], _WORKER["registry"]
+    return _parse_pages(_WORKER["spec"], _WORKER["cfg"], _WORKER["registry"], batch)
+
+
+def _parse_pages(spec, cfg: dict, registry, batch: list[tuple[Request, bytes]]) -> list[object]:
+    """`Source.parse` of each page, an error naming the page's city (in a worker or in the run's process)."""
     out = []
     for req, body in batch:
         try:
@@ -141,6 +148,9 @@ def _parse_batch(setup: _Setup, batch: list[tuple[Request, bytes]]) -> list[obje
         except (FetchError, SourceError) as exc:
             raise with_city(exc, req.city_id) from None
     return out
+
+
+_Parsed = Future | list | PipelineError  # a batch's records: being parsed by a worker, parsed, or failed
 
 
 # ----------------------------------------------------------------------------- in the run's process
@@ -174,10 +184,18 @@ def stop_workers() -> None:
 
 class ParsePool:
     """Pages handed over in request order (`submit`), records given back in the same order
-    (`ready`, `drain`) as (request, record)."""
+    (`ready`, `drain`) as (request, record).
+
+    Until the workers have given back their first batch (while they start), a batch beyond the
+    `BUSY` per worker they hold is parsed by the run's process itself, instead of waiting for
+    them. From then on every batch goes to them, and the run's process waits for the oldest when
+    they hold `BUSY` each (its CPU is theirs: parsing here too was slower, measured on the clips).
+    Records come back in request order either way, and an error in order too: the first bad
+    page's."""
 
     def __init__(self, source: str, cfg: dict, registry, workers: int):
         self.source, self.workers = source, workers
+        self._spec, self._cfg, self._registry = source_spec(source, cfg), cfg, registry
         # the registry reaches the workers through a file: as an argument of their start it would be
         # written down a pipe the starting worker reads only once its imports are done, holding the
         # run's process for each worker's start-up
@@ -190,7 +208,10 @@ class ParsePool:
         self._own = started is None  # workers of its own, stopped when the round ends
         self._pool = _executor(workers) if started is None else started
         self._batch: list[tuple[Request, bytes]] = []
-        self._sent: deque[tuple[list[Request], Future]] = deque()
+        self._sent: deque[tuple[list[Request], _Parsed]] = deque()
+        self.parsed_here = 0  # pages of the round's batches parsed in the run's process
+        self._warm = False  # a worker has given back a batch of this round
+        self._held = 0  # batches in `_sent` that went to the workers
 
     def submit(self, req: Request, body: bytes) -> None:
         self._batch.append((req, body))
@@ -198,22 +219,38 @@ class ParsePool:
             self._send()
 
     def _send(self) -> None:
-        if self._batch:
-            reqs = [r for r, _ in self._batch]
+        if not self._batch:
+            return
+        reqs = [r for r, _ in self._batch]
+        self._warm = self._warm or any(isinstance(f, Future) and f.done() for _, f in self._sent)
+        parsed: _Parsed
+        if not self._warm and self._held >= BUSY * self.workers:  # the workers are starting: parsed here
             try:
-                future = self._pool.submit(_parse_batch, self._setup, self._batch)
+                parsed = _parse_pages(self._spec, self._cfg, self._registry, self._batch)
+            except (FetchError, SourceError) as exc:  # raised in its turn, after the batches before it
+                parsed = exc
+            self.parsed_here += len(reqs)
+        else:
+            try:
+                parsed = self._pool.submit(_parse_batch, self._setup, self._batch)
             except BrokenProcessPool as exc:  # a started worker that ended before this round
                 raise self._broken(reqs, exc) from None
-            self._sent.append((reqs, future))
-            self._batch = []
+            self._held += 1
+        self._sent.append((reqs, parsed))
+        self._batch = []
 
     def _collect(self) -> Iterator[tuple[Request, object]]:
-        reqs, future = self._sent.popleft()
-        try:
-            records = future.result()
-        except BrokenProcessPool as exc:
-            raise self._broken(reqs, exc) from None
-        yield from zip(reqs, records, strict=True)
+        reqs, parsed = self._sent.popleft()
+        if isinstance(parsed, PipelineError):
+            raise parsed
+        if isinstance(parsed, Future):
+            self._held -= 1
+            try:
+                parsed = parsed.result()
+            except BrokenProcessPool as exc:
+                raise self._broken(reqs, exc) from None
+            self._warm = True
+        yield from zip(reqs, parsed, strict=True)
 
     def _broken(self, reqs: list[Request], exc: BrokenProcessPool) -> PipelineError:
         if not self._own:  # stopped with this round; a later round starts workers of its own
@@ -225,8 +262,13 @@ class ParsePool:
         )
 
     def ready(self) -> Iterator[tuple[Request, object]]:
-        """Records of the oldest batches, once more batches are out than the workers keep busy."""
-        while len(self._sent) > IN_FLIGHT * self.workers:
+        """Records of the oldest batches that are parsed; waiting for the oldest when the workers
+        hold more than `BUSY` batches each, or `MAX_QUEUED` batches are out."""
+        while self._sent:
+            oldest = self._sent[0][1]
+            waiting = isinstance(oldest, Future) and not oldest.done()
+            if waiting and self._held <= BUSY * self.workers and len(self._sent) <= MAX_QUEUED:
+                return
             yield from self._collect()
 
     def drain(self) -> Iterator[tuple[Request, object]]:
@@ -240,9 +282,10 @@ class ParsePool:
             if self._own:
                 self._pool.shutdown(wait=True, cancel_futures=True)
             else:  # started workers outlive the round: only what it sent and has not collected goes
-                for _, future in self._sent:
+                futures = [f for _, f in self._sent if isinstance(f, Future)]
+                for future in futures:
                     future.cancel()
-                wait([f for _, f in self._sent])
+                wait(futures)
                 self._sent.clear()
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)

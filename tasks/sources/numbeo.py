@@ -549,7 +549,6 @@ class Numbeo(Source):
     name_column = "numbeo_name"
     registry_columns = ("numbeo_name", "numbeo_slug")
     names_the_city = True  # its "City, Country" cells name a new registry city
-    city_pages_in_workers = False  # a city page parses faster here than it travels to a worker and back
     suites = (SuiteSpec("numbeo"), SuiteSpec("numbeo_ranking", table="ranking", key_column="city"))
     parse_kinds = {
         "numbeo-rankings": "Numbeo ranking page (rankings.jsp / rankings_current.jsp)",
@@ -596,6 +595,9 @@ class Numbeo(Source):
 
     def plan(self, cfg, registry, done):
         return plan(cfg, registry, done)
+
+    def pages_per_city(self, cfg):
+        return not cfg.get("api", {}).get("enabled")  # a price page per city (the API's JSON parses at once)
 
     def parse(self, req, body, registry, cfg=None):
         return parse(req, body, registry, cfg)

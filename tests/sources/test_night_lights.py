@@ -225,9 +225,10 @@ def test_started_workers_that_died_stop_the_round_with_a_clear_error_then_give_w
         parse_pool.stop_workers()
 
 
-def test_a_refresh_starts_workers_only_for_clips_it_parses_in_them(registry, monkeypatch):
-    """The refresh starts workers for the night-light clips (`format: vnl-clip`), for no source
-    without pages per city (the sample: `format: none`), none online or for a source on Dask."""
+def test_a_refresh_starts_workers_for_the_pages_per_city_they_parse(registry, monkeypatch):
+    """The refresh starts workers for the night-light clips (`format: vnl-clip`) and Numbeo's city
+    pages, not for a source without pages per city (night lights with `format: none`, Numbeo's
+    API), none online (0 workers) and none for a source on Dask."""
     from flows import refresh
     from tasks.sources import all_sources, load_sources_config
 
@@ -237,11 +238,18 @@ def test_a_refresh_starts_workers_only_for_clips_it_parses_in_them(registry, mon
     specs, cfgs = all_sources(), load_sources_config()
     clips = {**cfgs, "night_lights": {**cfgs["night_lights"], "format": "vnl-clip"}}
     none = {**cfgs, "night_lights": {**cfgs["night_lights"], "format": "none"}}
+    api = {**none, "numbeo": {**cfgs["numbeo"], "api": {"enabled": True}}}
     refresh._start_parse_workers(specs, clips, "offline", None)
     refresh._start_parse_workers(specs, none, "offline", None)
+    refresh._start_parse_workers(specs, api, "offline", None)
     refresh._start_parse_workers(specs, clips, "online", None)
     refresh._start_parse_workers(specs, clips, "offline", "tcp://127.0.0.1:8786")
-    assert calls == [(2, ["night_lights"]), (0, ["night_lights"])]
+    assert calls == [
+        (2, ["numbeo", "night_lights"]),
+        (2, ["numbeo"]),
+        (0, ["numbeo", "night_lights"]),
+        (2, ["numbeo"]),
+    ]
 
 
 def test_the_sample_reads_no_composite_every_city_missing(registry):

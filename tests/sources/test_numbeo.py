@@ -277,21 +277,21 @@ def test_a_large_page_is_parsed_in_a_process_of_its_own_with_the_same_record_and
     assert "numbeo" in str(here.value) and len(body) == 11_001
 
 
-def test_city_pages_stay_in_the_run_s_process_with_workers_asked_for(registry, data_home, monkeypatch):
-    """Numbeo's city pages parse faster in the run's process than they travel to a worker
-    (`city_pages_in_workers`): with TALENT_INDEX_PARSE_WORKERS=2 no worker pool starts, and the
-    bundled 2020 pages (a ranking, 30 price pages, 11 index pages) give the records parsing in
-    process gives, in the same order."""
+def test_city_pages_parsed_by_workers_give_the_records_parsing_in_process_gives(registry, data_home, monkeypatch):
+    """With TALENT_INDEX_PARSE_WORKERS=2 the city pages (after the first) are handed to two worker
+    processes; the bundled 2020 pages (a ranking, 30 price pages, 11 index pages) give the records
+    parsing in process gives, in the same order. A refresh starts the workers for Numbeo's pages
+    (`pages_per_city`), not for its API (JSON parses at once)."""
     from tasks.ingest import core
     from tasks.ingest.core import fetch_and_parse
-    from tasks.sources import load_sources_config
+    from tasks.sources import load_sources_config, source_spec
 
-    pools = []
+    handed_over = []
 
     class Counting(core.ParsePool):
-        def __init__(self, *args, **kwargs):
-            pools.append(args)
-            super().__init__(*args, **kwargs)
+        def submit(self, req, body):
+            handed_over.append(req.url)
+            super().submit(req, body)
 
     monkeypatch.setattr(core, "ParsePool", Counting)
     cfg = load_sources_config(edition="2020")["numbeo"]
@@ -299,7 +299,9 @@ def test_city_pages_stay_in_the_run_s_process_with_workers_asked_for(registry, d
     alone = fetch_and_parse("numbeo", cfg, "offline", registry)
     monkeypatch.setenv("TALENT_INDEX_PARSE_WORKERS", "2")
     pooled = fetch_and_parse("numbeo", cfg, "offline", registry)
-    assert pools == []
+    assert len(handed_over) == 40  # 41 city pages in the second round, its first parsed in process
+    assert source_spec("numbeo").pages_per_city(cfg)
+    assert not source_spec("numbeo").pages_per_city({**cfg, "api": {"enabled": True}})
     assert [(r.kind, r.url) for r in pooled.parsed] == [(r.kind, r.url) for r in alone.parsed]
     assert len(pooled.parsed) == 42
     for req, mine in pooled.parsed.items():
