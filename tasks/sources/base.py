@@ -6,6 +6,7 @@ import contextlib
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -242,6 +243,33 @@ def node_text(el) -> str:
 
     walk(el)
     return " ".join(t for t in (p.strip() for p in parts) if t)
+
+
+# tags whose strings BeautifulSoup's `stripped_strings` leaves out (they are not plain NavigableStrings)
+_NOT_PLAIN_STRINGS = {"script", "style", "template", "rt", "rp"}
+
+
+def stripped_strings(el) -> Iterator[str]:
+    """BeautifulSoup's `doc.stripped_strings` (once scripts and styles are removed) on an lxml tree:
+    every text in document order, stripped, the empty ones, comments and the strings of scripts,
+    styles, templates and ruby annotations left out."""
+    todo: list = [el]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, str):  # a tail, queued after its element's subtree
+            text = e.strip()
+            if text:
+                yield text
+            continue
+        if e.text:
+            text = e.text.strip()
+            if text:
+                yield text
+        for c in reversed(e):
+            if c.tail:
+                todo.append(c.tail)
+            if isinstance(c.tag, str) and c.tag not in _NOT_PLAIN_STRINGS:
+                todo.append(c)
 
 
 def check_not_blocked(doc: BeautifulSoup, source: str, location: str, expected: str) -> None:

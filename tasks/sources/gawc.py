@@ -23,6 +23,7 @@ from tasks.sources.base import (
     parse_number,
     read_sheet,
     soup,
+    stripped_strings,
 )
 from tasks.sources.schema import OwnSettings, text_keys
 
@@ -90,9 +91,10 @@ def tier_lists(doc) -> list[tuple[str, list[str]]]:
 
 
 def _tiers_in_text(doc) -> list[dict]:
-    """The older pages: tier headings, each followed by names in paragraphs or lines."""
+    """The older pages: tier headings, each followed by names in paragraphs or lines (the page's
+    lxml tree)."""
     rows, tier = [], None
-    for text in doc.stripped_strings:
+    for text in stripped_strings(doc):
         t = tier_of(text)
         if t:
             tier = t
@@ -113,13 +115,10 @@ def parse_tiers(body: bytes, url: str, registry: Registry | None = None) -> pd.D
     (which one holds is not ours to guess); a name listed twice under one tier counts once."""
     tree = html_tree(body, SOURCE, url)
     lists = tier_lists(tree)
-    if lists:  # BeautifulSoup only for the older pages and to explain a page without tiers
+    if lists:
         rows = [{"tier": t, "city": n.strip(" ,")} for t, names in lists for n in names if n.strip(" ,")]
-    else:
-        doc = soup(body, SOURCE, url)
-        for s in doc(["script", "style"]):
-            s.decompose()
-        rows = _tiers_in_text(doc)
+    else:  # the older pages
+        rows = _tiers_in_text(tree)
     if not rows:
         check_not_blocked(soup(body, SOURCE, url), SOURCE, url, "cities listed under GaWC tier headings")
         raise SourceError(SOURCE, f"expected cities under tier headings {TIERS[:3]}…, found none", location=url)
