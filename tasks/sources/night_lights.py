@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from affine import TransformNotInvertibleError
 from pydantic import Field
 
 from tasks.errors import SourceError
@@ -358,12 +359,29 @@ def inside_mask(geometry: dict, shape: tuple[int, int], transform) -> np.ndarray
     the ring's crossings of the row's centre line; counting the crossings at or right of a centre
     (odd = inside) is the same rule. rasterize builds a GDAL dataset per call, which cost more than
     the sum itself on small city windows (benchmarks/README.md)."""
-    return _inside_ring(_ring(geometry), shape, transform)
+    return _inside_ring(_ring(geometry), shape, tuple(transform)[:6])
 
 
-def _inside_ring(ring: np.ndarray, shape: tuple[int, int], transform) -> np.ndarray:
-    """`inside_mask` of a closed ring given as an (n, 2) array of (x, y)."""
-    cols, rows = ~transform @ (ring[:, 0], ring[:, 1])
+_Coefficients = tuple[float, float, float, float, float, float]  # an affine transform's a, b, c, d, e, f
+
+
+def _inverse(t: _Coefficients) -> _Coefficients:
+    """`~Affine(*t)` as plain floats: the same arithmetic, without building Affine objects (on a
+    city's small clip they cost more than the sum)."""
+    sa, sb, sc, sd, se, sf = t
+    determinant = sa * se - sb * sd
+    if determinant == 0.0:
+        raise TransformNotInvertibleError("Cannot invert degenerate transform")
+    idet = 1.0 / determinant
+    ra, rb, rd, re = se * idet, -sb * idet, -sd * idet, sa * idet
+    return (ra, rb, -sc * ra - sf * rb, rd, re, -sc * rd - sf * re)
+
+
+def _inside_ring(ring: np.ndarray, shape: tuple[int, int], transform: _Coefficients) -> np.ndarray:
+    """`inside_mask` of a closed ring given as an (n, 2) array of (x, y), `transform` as its six coefficients."""
+    ia, ib, ic, id_, ie, if_ = _inverse(transform)
+    vx, vy = ring[:, 0], ring[:, 1]
+    cols, rows = vx * ia + vy * ib + ic, vx * id_ + vy * ie + if_  # as Affine's `@`
     x1, y1, x2, y2 = cols[:-1], rows[:-1], cols[1:], rows[1:]
     n_rows, n_cols = shape
     # an edge crosses the centre line of row r where min(y1, y2) <= r + 0.5 < max(y1, y2): the rows
@@ -415,16 +433,16 @@ def _ring(geometry: dict) -> np.ndarray:
     return np.asarray(geometry["coordinates"][0], dtype="float64")
 
 
-def _window(ds, transform, bbox: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
+def _window(ds, transform: _Coefficients, bbox: tuple[float, float, float, float]) -> tuple[int, int, int, int] | None:
     """(col0, row0, col1, row1): the cells of `ds` (its `transform`) a (west, south, east, north) box touches, clipped
     to the raster; None when the box lies outside it. rasterio's `from_bounds` and `intersection`
     compute the same window through Window objects, which cost more than the sum on a city's clip;
     the box's corners go through the inverse transform here directly."""
     west, south, east, north = bbox
-    inv = ~transform
+    ia, ib, ic, id_, ie, if_ = _inverse(transform)
     corners = ((west, north), (east, north), (east, south), (west, south))
-    cols = [x * inv.a + y * inv.b + inv.c for x, y in corners]
-    rows = [x * inv.d + y * inv.e + inv.f for x, y in corners]
+    cols = [x * ia + y * ib + ic for x, y in corners]
+    rows = [x * id_ + y * ie + if_ for x, y in corners]
     col0, row0 = max(math.floor(min(cols)), 0), max(math.floor(min(rows)), 0)
     col1, row1 = min(math.ceil(max(cols)), ds.width), min(math.ceil(max(rows)), ds.height)
     return (col0, row0, col1, row1) if col1 > col0 and row1 > row0 else None
@@ -438,16 +456,25 @@ def zonal_stats_dataset(ds, geometry: dict) -> dict:
 
 def _zonal_ring(ds, ring: np.ndarray) -> dict:
     """`zonal_stats_dataset` of a polygon given by its closed outer ring ((n, 2) array)."""
-    from affine import Affine
-
-    t = ds.transform  # built by rasterio on each access: once per clip
+    c, a, b, f, d, e = ds.get_transform()  # GDAL's order; `ds.transform` is Affine.from_gdal of it
+    t = (a, b, c, d, e, f)
     win = _window(ds, t, _ring_bbox(ring))
     if win is None:
         return {"sum": 0.0, "mean": np.nan, "pixels_valid": 0, "pixels_in_boundary": 0, "pixels_masked": 0}
     col0, row0, col1, row1 = win
     data = ds.read(1, window=((row0, row1), (col0, col1)), masked=False).astype("float64")
-    x, y = t @ (col0, row0)
-    inside = _inside_ring(ring, data.shape, Affine.translation(x - t.c, y - t.f) @ t)  # as rasterio's window_transform
+    x, y = col0 * a + row0 * b + c, col0 * d + row0 * e + f  # t @ (col0, row0)
+    # rasterio's window_transform, Affine.translation(x - c, y - f) @ t, term by term as Affine computes it
+    tx, ty = x - c, y - f
+    window_t = (
+        1.0 * a + 0.0 * d,
+        1.0 * b + 0.0 * e,
+        1.0 * c + 0.0 * f + tx,
+        0.0 * a + 1.0 * d,
+        0.0 * b + 1.0 * e,
+        0.0 * c + 1.0 * f + ty,
+    )
+    inside = _inside_ring(ring, data.shape, window_t)
     invalid = ~np.isfinite(data)
     invalid |= data < 0
     for fill in FILL_VALUES:
