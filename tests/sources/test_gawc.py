@@ -107,3 +107,34 @@ def test_editions_2024_on_use_the_2024_tiers_and_the_2020_connectivity_named():
     assert spec.vintage_notes(resolve_source("gawc", raw, "2019"), {}) == [
         "connectivity: none (GaWC 2018 has no connectivity data set configured)"
     ]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "2020/gawc/world2020t.html",
+        "<html><head><title>GaWC 2020</title><style>p{}</style></head><body><!-- Tokyo -->Alpha++<template>Oslo"
+        "<b>Bern</b></template>London<ruby>K<rp>(</rp><rt>kan<i>z</i></rt><rp>)</rp></ruby> Paris &amp; Lyon"
+        "<script>var x</script><p> Beta \n</p>Rome<?pi x?>Lima<noscript>Quito</noscript><p>a<p>b<li>c</body>tail",
+        "plain text\nAlpha\nOslo",
+        "",
+    ],
+)
+def test_page_strings_match_beautifulsoup_s_stripped_strings(page, recordings):
+    """The older tier pages are read from the lxml tree: its strings are BeautifulSoup's
+    `stripped_strings` once scripts and styles are removed (comments, templates and ruby
+    annotations left out as BeautifulSoup leaves them)."""
+    from bs4 import BeautifulSoup
+
+    from tasks.sources.base import html_tree, stripped_strings
+
+    body = (recordings / page).read_bytes() if page.endswith(".html") else page.encode()
+    doc = BeautifulSoup(body.decode("utf-8"), "lxml")
+    for s in doc(["script", "style"]):
+        s.decompose()
+    ours = list(stripped_strings(html_tree(body, "gawc", "test")))
+    assert ours == list(doc.stripped_strings)
+    if page.startswith("<html>"):
+        assert ours[:4] == ["GaWC 2020", "Alpha++", "London", "K"] and "Tokyo" not in ours and "Oslo" not in ours
+    if page.endswith(".html"):
+        assert len(ours) == 44 and ours[3:6] == ["Alpha++", "London", "New York"]
