@@ -210,7 +210,14 @@ def write_readme(path: Path | None = None) -> Path:
         lines += [
             f"## 6. Against {vs['against']}: per-city cost",
             "",
-            "`benchmarks/versus.py`: one `talent-index refresh --offline` per size and checkout with the temporary "
+            "`benchmarks/versus.py`: "
+            + (
+                f"{vs['repeats']} runs of `talent-index refresh --offline` per size and checkout, the checkouts "
+                "alternating, each figure the median run's (every run's wall time in brackets), "
+                if vs.get("repeats", 1) > 1
+                else "one `talent-index refresh --offline` per size and checkout, "
+            )
+            + "with the temporary "
             f"server (as `make run`), each checkout on recordings from its own generator; measured "
             f"`{origin['versus'].removesuffix('.json')}`. Per city: above the 30-city run of the same checkout. "
             + (vs.get("note") or ""),
@@ -241,8 +248,13 @@ def write_readme(path: Path | None = None) -> Path:
                     per_t = f"{(r['seconds'] - b['seconds']) * 1000 / (int(n) - 30):.2f} ms"
                     per_m = f"{(r['peak_mib'] - b['peak_mib']) * 1024 / (int(n) - 30):.1f} KiB"
                 rep = f"{r['report_mib']:.1f} MiB" if r.get("report_mib") is not None else "—"
+                spread = (
+                    " (" + ", ".join(f"{x:.1f}" for x in r["runs_seconds"]) + ")"
+                    if len(r.get("runs_seconds", [])) > 1
+                    else ""
+                )
                 lines.append(
-                    f"| {int(n):,} | {name} | {r['seconds']:.1f} s | {r['work_seconds']:.1f} s | "
+                    f"| {int(n):,} | {name} | {r['seconds']:.1f} s{spread} | {r['work_seconds']:.1f} s | "
                     f"{r['peak_mib']:.0f} MiB | {per_t} | {per_m} | {rep} |"
                 )
         lines.append("")
