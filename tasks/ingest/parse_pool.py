@@ -3,11 +3,11 @@
 A 100,000-city replay spends most of its time parsing one page (or night-light clip) per city, one
 after the other, on one core. Parsing is pure (a page and the registry in, a record out), so a
 round of many per-city pages is parsed by a pool of processes instead: the run's process reads
-each recording in request order and hands the pages over in batches, and parses a batch itself
-when the workers already hold enough (while they start, or when they are behind); the records
-come back and are stored in request order, so what is parsed (and the snapshot's content id) is
-what parsing in process gives. A page that cannot be parsed stops the source with the same
-one-line error, naming the page and the city (the first bad page in request order).
+each recording in request order and hands the pages over in batches (while the workers start, it
+parses the batches beyond what they hold itself); the records come back and are stored in request
+order, so what is parsed (and the snapshot's content id) is what parsing in process gives. A page
+that cannot be parsed stops the source with the same one-line error, naming the page and the city
+(the first bad page in request order).
 
 Used only where it pays and can: for a source whose pages cost more to parse than to hand over
 (`Source.city_pages_in_workers`: Numbeo's city pages and the night-light clips), offline
@@ -56,7 +56,7 @@ BATCH = 64  # pages per message to a worker
 BUSY = 4  # batches per worker sent and not given back (beyond them: parsed here while they start, else waited for)
 MAX_QUEUED = 64  # batches parsed and not yet given back (bounds the records waiting behind a slow batch)
 MAX_WORKERS = 8
-BIG_PAGE_BYTES = 16 * 2**20  # a page at least this large is parsed in a process of its own (`parse_apart`)
+BIG_PAGE_BYTES = 16 * 2**20  # a page at least this large is parsed in a worker process (`parse_apart`)
 
 
 def parse_workers(pages: int, mode: str) -> int:
@@ -81,7 +81,7 @@ def parse_workers(pages: int, mode: str) -> int:
 
 
 def parse_apart(body_size: int) -> bool:
-    """Whether a page of `body_size` bytes is parsed in a process of its own (`parse_one_apart`):
+    """Whether a page of `body_size` bytes is parsed in a worker process (`parse_one_apart`):
     at `BIG_PAGE_BYTES` or more, where processes may be started and are not turned off
     (`TALENT_INDEX_PARSE_WORKERS=0`)."""
     if body_size < BIG_PAGE_BYTES or multiprocessing.current_process().daemon:
