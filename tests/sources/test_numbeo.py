@@ -278,8 +278,8 @@ def test_a_large_page_is_parsed_in_a_process_of_its_own_with_the_same_record_and
 
 
 def test_city_pages_parsed_by_workers_give_the_records_parsing_in_process_gives(registry, data_home, monkeypatch):
-    """With TALENT_INDEX_PARSE_WORKERS=2 the city pages (after the first) are handed to two worker
-    processes; the bundled 2020 pages (a ranking, 30 price pages, 11 index pages) give the records
+    """With TALENT_INDEX_PARSE_WORKERS=2 the city pages after the first are handed to the worker
+    processes (one batch here); the bundled 2020 pages (a ranking, 30 price pages, 11 index pages) give the records
     parsing in process gives, in the same order. A refresh starts the workers for Numbeo's pages
     (`pages_per_city`), not for its API (JSON parses at once)."""
     from tasks.ingest import core
