@@ -68,20 +68,41 @@ def _in_threads(work, starts: list[int], size: int) -> None:
         list(pool.map(work, starts))
 
 
-def rank_rows(final: np.ndarray) -> np.ndarray:
+def stable_descending(block: np.ndarray) -> np.ndarray:
+    """`np.argsort(-block, axis=1, kind="stable")`, the same permutation: numpy's default sort (SIMD,
+    not stable) orders the values, then each run of equal values (NaN included, which sorts last)
+    takes its positions in index order, as the stable sort leaves them. Only rows with a tie pay
+    for that second sort, of integers."""
+    neg = -block
+    order = np.argsort(neg, axis=1)
+    ordered = np.take_along_axis(neg, order, axis=1)
+    tie = ordered[:, 1:] == ordered[:, :-1]
+    tie |= np.isnan(ordered[:, 1:]) & np.isnan(ordered[:, :-1])
+    rows = np.flatnonzero(tie.any(axis=1))
+    if len(rows):
+        n = block.shape[1]
+        run = np.zeros((len(rows), n), dtype=np.int64)  # which run of equal values each position holds
+        np.cumsum(~tie[rows], axis=1, out=run[:, 1:])
+        run *= n
+        run += order[rows]
+        run.sort(axis=1)  # by run, then by index within a run
+        order[rows] = run % n
+    return order
+
+
+def rank_rows(final: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Rank 1 = highest, per row of a (draws x cities) array (ties broken by order; a city without a
-    score, NaN, ranks last)."""
+    score, NaN, ranks last); into `out` (an integer array of that shape) when given."""
     rows_n = final.shape[0]
-    order = np.empty(final.shape, dtype=np.intp)
+    ranks = np.empty(final.shape, dtype=np.intp) if out is None else out
     step = -(-rows_n // THREADS)
+    places = np.arange(1, final.shape[1] + 1)
 
     def sort(a: int) -> None:
-        order[a : a + step] = np.argsort(-final[a : a + step], axis=1, kind="stable")
+        order = stable_descending(final[a : a + step])
+        np.put_along_axis(ranks[a : a + step], order, places[None, :], axis=1)
 
     _in_threads(sort, list(range(0, rows_n, step)), final.size)
-    ranks = np.empty_like(order)
-    rows = np.arange(rows_n)[:, None]
-    ranks[rows, order] = np.arange(1, final.shape[1] + 1)
     return ranks
 
 
@@ -165,7 +186,7 @@ def monte_carlo(
             w = W[a : a + step]
             with np.errstate(invalid="ignore"):  # 0/0: a city left in no dimension (drop_city) has no score
                 final = np.einsum("cd,id->ic", S, w) / np.einsum("cd,id->ic", Pf, w)
-            ranks[k, a : a + step] = rank_rows(final)
+            rank_rows(final, out=ranks[k, a : a + step])
     nominal_rank = rank_rows(nominal_final[None, :])[0]
 
     flat = ranks.reshape(-1, n)

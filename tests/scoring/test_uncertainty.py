@@ -86,6 +86,8 @@ def test_ranks_sorted_in_threads_are_those_of_one_sort(monkeypatch):
     assert threaded[0, 0] == 10_000 - int(np.isnan(final[0, 1:]).sum())  # the first missing score: after every score
     monkeypatch.setattr(u, "THREADS", 1)
     assert np.array_equal(u.rank_rows(final), threaded)
+    into = np.zeros(final.shape, dtype=np.uint16)  # the Monte Carlo's narrow rank table
+    assert u.rank_rows(final, out=into) is into and np.array_equal(into, threaded)
 
 
 def test_rank_statistics_by_blocks_of_cities_are_the_whole_tables(monkeypatch):
@@ -110,3 +112,22 @@ def test_the_rank_table_limit_counts_two_bytes_a_rank_below_65536_cities(setup):
     with pytest.raises(ValueError, match=r"1,600 draws x 30 cities need .* at most 832 draws fit"):
         monte_carlo(values, m, draws=1600, seed=1, max_bytes=50_000)
     assert monte_carlo(values, m, draws=1600, seed=1, max_bytes=96_000).draws == 1600
+
+
+def test_the_fast_descending_sort_is_the_stable_one():
+    """`stable_descending` (numpy's SIMD sort, then each run of equal values in index order) gives
+    the stable sort's permutation on rows with ties, missing scores, signed zeros and infinities."""
+    from scoring.uncertainty import stable_descending
+
+    rng = np.random.default_rng(7)
+    a = np.round(rng.normal(size=(60, 500)), 1)  # about 60 distinct values: long runs of ties
+    a[rng.random(a.shape) < 0.1] = np.nan
+    a[rng.random(a.shape) < 0.05] = -0.0
+    a[rng.random(a.shape) < 0.05] = 0.0
+    a[rng.random(a.shape) < 0.02] = np.inf
+    a[rng.random(a.shape) < 0.02] = -np.inf
+    a[0] = rng.random(500)  # a row without ties
+    expected = np.argsort(-a, axis=1, kind="stable")
+    assert not np.array_equal(np.argsort(-a, axis=1), expected)  # the plain sort alone differs
+    assert np.array_equal(stable_descending(a), expected)
+    assert stable_descending(np.array([[1.0, 2.0, 2.0, np.nan, 0.0, np.nan]])).tolist() == [[1, 2, 0, 4, 3, 5]]
