@@ -174,3 +174,35 @@ def test_categorical_columns_are_written_in_blocks_as_the_same_text(monkeypatch)
         "lima,6.00",
         "oslo,7.00",
     ]
+
+
+@pytest.mark.parametrize("rows_at_a_time", [2, 100_000])
+def test_a_frame_of_texts_numbers_and_categories_is_written_as_pandas_writes_it(monkeypatch, rows_at_a_time):
+    """The coverage table's writer (`csv.writer` on the cells, block by block) gives the bytes of
+    `DataFrame.to_csv`: quotes, commas, line breaks, missing cells, float spellings, booleans,
+    and a column pandas alone writes (nullable integers) sending the frame back to pandas."""
+    monkeypatch.setattr(csvsafe, "WRITE_ROWS", rows_at_a_time)
+    texts = ['say "hi"', "a,b", "two\nlines", None, "Zürich", "", "=cmd", " pad "]
+    frame = pd.DataFrame(
+        {
+            "held": pd.Series(texts, dtype="category"),
+            "str": pd.Series(texts, dtype="str"),
+            "objects": pd.Series(texts, dtype=object),
+            "x": [1e-7, 1e20, -0.0, float("inf"), None, 0.1 + 0.2, 123456789.125, -5.0],
+            "flag": [True, False] * 4,
+            "n": range(8),
+        }
+    )
+    expected = csvsafe.escape_frame(frame).to_csv(index=False).encode()
+    streamed = io.BytesIO()
+    csvsafe.csv_writer(frame, index=False)(streamed)
+    assert streamed.getvalue() == expected
+    assert streamed.getvalue().splitlines()[1] == b'"say ""hi""","say ""hi""","say ""hi""",1e-07,True,0'
+    nullable = frame.assign(n=pd.array([1, None] * 4, dtype="Int64"))
+    streamed = io.BytesIO()
+    csvsafe.csv_writer(nullable, index=False)(streamed)
+    assert streamed.getvalue() == csvsafe.escape_frame(nullable).to_csv(index=False).encode()
+    assert streamed.getvalue().splitlines()[2].endswith(b",False,")
+    empty = io.BytesIO()
+    csvsafe.csv_writer(frame.iloc[:0], index=False)(empty)
+    assert empty.getvalue() == b"held,str,objects,x,flag,n\n"
