@@ -179,9 +179,12 @@ class Recordings:
         entry = self._index.get(url)
         if entry is None:
             return None
-        path = self.root / entry["file"]
+        # os.path and an unbuffered read: pathlib's objects and buffer cost more than the read itself
+        # at a recording per city
+        path = os.path.join(self.root, entry["file"])
         try:
-            body = path.read_bytes()
+            with open(path, "rb", buffering=0) as fh:
+                body = fh.readall()
         except OSError as exc:
             raise FetchError(
                 entry.get("source", "recordings"),
@@ -192,7 +195,7 @@ class Recordings:
         # finds it; recordings elsewhere keep their absolute path
         if self.in_recordings_root:
             return body, {**entry, "path": f"{self.edition}/{entry['file']}", "root": "recordings"}
-        return body, {**entry, "path": str(path.resolve()), "root": ""}
+        return body, {**entry, "path": os.path.realpath(path), "root": ""}
 
     def urls(self, source: str | None = None) -> list[str]:
         return [u for u, e in self._index.items() if source is None or e.get("source") == source]
