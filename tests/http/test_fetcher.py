@@ -423,3 +423,19 @@ def test_a_refused_download_says_what_the_source_configures_for_it_and_extra_hea
     seen = server.headers_seen["/api"][-1]
     assert seen["Referer"] == "https://x/rank" and seen["X-Requested-With"] == "XMLHttpRequest"
     assert "Referer" not in server.headers_seen["/tile.h5"][-1]  # only the request that asked for them
+
+
+def test_a_recording_outside_the_recordings_root_is_read_and_a_lost_one_named(data_home, tmp_path):
+    """Recordings kept elsewhere are replayed with their absolute path; a recording its index lists
+    but that is gone stops the source with one line naming the file and the index."""
+    url = "https://example.org/page"
+    rec_dir = tmp_path / "elsewhere"
+    Recordings(rec_dir).add("numbeo", url, b"<html>recorded</html>", 200, {}, "page.html")
+    replayed = Fetcher(source="numbeo", mode="offline", recordings=Recordings(rec_dir)).get(url)
+    page = rec_dir / "2020" / "numbeo" / "page.html"
+    assert replayed.read() == b"<html>recorded</html>" and replayed.path == str(page.resolve())
+    page.unlink()
+    with pytest.raises(FetchError) as err:
+        Fetcher(source="numbeo", mode="offline", recordings=Recordings(rec_dir)).get(url)
+    assert f"the recording {page} listed in {rec_dir / '2020' / 'index.json'} cannot be read" in str(err.value)
+    assert "No such file or directory" in str(err.value)
