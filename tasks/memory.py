@@ -12,6 +12,13 @@ Arrow allocates from jemalloc here, told to hand freed pages back at once (decay
 module is imported: Arrow's default pool (mimalloc) kept what pandas' strings freed, which no trim
 could return, and glibc's malloc, which returns it, made the string work slower. A pyarrow built
 without jemalloc keeps its default pool.
+
+glibc's malloc gives each new thread an arena of its own, up to eight per CPU (Prefect's threads,
+the HTTP pools', the Monte Carlo's sorting threads). What a thread frees stays in its arena, where
+the main thread cannot reuse it, and no trim runs below `WORTH_RELEASING_MIB`. On import, this
+module limits the process to `MALLOC_ARENAS` arenas (`mallopt(M_ARENA_MAX)`), unless the operator
+set glibc's own `MALLOC_ARENA_MAX` or tunable: threads then share them, and what one frees another
+reuses.
 """
 
 from __future__ import annotations
@@ -30,13 +37,32 @@ try:
 except NotImplementedError:  # a build without jemalloc
     pass
 
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:  # no C library found
+        return None
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process; False where the operator set the cap (glibc read
+    it at start) or the C library has no `mallopt` (musl accepts and ignores it, macOS lacks it)."""
+    if "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    mallopt = getattr(_libc(), "mallopt", None)
+    return mallopt is not None and mallopt(_M_ARENA_MAX, arenas) == 1
+
+
+limit_malloc_arenas()
+
 
 @functools.cache
 def _malloc_trim():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # no C library found, or one without malloc_trim
-        return None
+    return getattr(_libc(), "malloc_trim", None)  # None: no C library, or one without malloc_trim
 
 
 WORTH_RELEASING_MIB = 1536  # below this resident size a full collection costs more than it returns
